@@ -1,0 +1,172 @@
+"""The command line (typer). The only module that knows about typer.
+
+Each command turns its options into `Settings` and calls `commands.<verb>.run`, which
+returns an `ExitCode`. `_run` is the one place that turns errors into exit codes: a
+`UserError` is one line on stderr (exit 1), anything else a traceback in the log file (exit 3).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from snapshotsync import __version__, commands, log
+from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.settings import Settings
+
+app = typer.Typer(
+    name="snapshotsync",
+    help="Keep Octopus Deploy instances in sync one way, through a git-versioned snapshot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RepoOption = Annotated[
+    Path, typer.Option("--repo", help="The sync repo (default: the current directory).")
+]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More output on stderr (-vv: debug).")
+]
+TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+
+
+def _run(command: str, settings: Settings, body: Callable[[], ExitCode]) -> None:
+    log_file = log.setup(settings.repo, settings.verbose, command)
+    logger = log.get_logger("cli")
+    try:
+        code = body()
+    except UserError as exc:
+        logger.debug("user error", exc_info=True)
+        typer.echo(f"error: {log.redact(str(exc))}", err=True)
+        code = ExitCode.ERROR
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        code = ExitCode.INTERRUPTED
+    except Exception:
+        logger.debug("internal error", exc_info=True)
+        where = f" (traceback in {log_file})" if log_file else ""
+        typer.echo(f"internal error: this is a bug in snapshotsync{where}", err=True)
+        if log_file is None:
+            import traceback
+
+            traceback.print_exc()
+        code = ExitCode.BUG
+    raise typer.Exit(int(code))
+
+
+def _pending(command: str) -> ExitCode:
+    raise commands.not_yet_available(command)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the sync repo.")],
+    verbose: VerboseOption = 0,
+) -> None:
+    """Create a sync repo: snapshotsync.yaml template, overlays/, .gitignore, first commit."""
+    _run("init", Settings(repo=directory, verbose=verbose), lambda: _pending("init"))
+
+
+@app.command()
+def export(
+    repo: RepoOption = Path(),
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Read the source instance, rewrite snapshot/ and commit when anything changed."""
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency)
+    _run("export", settings, lambda: _pending("export"))
+
+
+@app.command()
+def plan(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
+    ] = False,
+    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
+    verbose: VerboseOption = 0,
+) -> None:
+    """Show what a push to TARGET would change."""
+    del target, detailed_exitcode, output
+    _run("plan", Settings(repo=repo, verbose=verbose), lambda: _pending("plan"))
+
+
+@app.command()
+def push(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
+    allow_version_skew: Annotated[
+        bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
+    ] = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Apply the plan to TARGET, record the result and commit it."""
+    del target, dry_run, allow_version_skew
+    settings = Settings(repo=repo, verbose=verbose, assume_yes=yes)
+    _run("push", settings, lambda: _pending("push"))
+
+
+@app.command()
+def history(
+    target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+    repo: RepoOption = Path(),
+    verbose: VerboseOption = 0,
+) -> None:
+    """The audit trail: exports and pushes from git log, one line each."""
+    del target
+    _run("history", Settings(repo=repo, verbose=verbose), lambda: _pending("history"))
+
+
+@app.command()
+def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+    """The placeholder ledger of TARGET, and which placeholders are still there."""
+    del target
+    _run("cleanup", Settings(repo=repo, verbose=verbose), lambda: _pending("cleanup"))
+
+
+@app.command()
+def validate(repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+    """Check snapshotsync.yaml and the overlays without contacting any instance."""
+    _run("validate", Settings(repo=repo, verbose=verbose), lambda: _pending("validate"))
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to create the demo repo (default: temp).")
+    ] = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Run init, export, plan and push between two local emulator instances."""
+    del directory
+    _run("demo", Settings(repo=Path(), verbose=verbose), lambda: _pending("demo"))
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"snapshotsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    del version
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="snapshotsync", args=sys.argv[1:])

@@ -1,0 +1,933 @@
+"""What the emulator knows about each Octopus resource kind, as data.
+
+Field names, nesting and defaults follow Octopus's published TypeScript message contracts
+(`@octopusdeploy/message-contracts@1.3.1`, `dist/<name>Resource.d.ts`); routes follow the
+official TypeScript client (`@octopusdeploy/api-client@3.11.0`, `dist/features/**`). The
+test `tests/emulator/test_contracts.py` checks every kind's GET shape against field lists
+derived from those files (`tests/contracts/octopus_fields.json`).
+
+Each kind lists every property the server returns. A write may carry any of them (real
+clients PUT back what they GET); a property that is not listed is an unknown property and
+is rejected with 400, as ASP.NET-era Octopus servers do. Fields in `server_owned` are
+returned but ignored on write. `refs` name every field that holds the id of another
+resource: the emulator rejects writes whose ids do not exist, and the seed loader lets a
+hand-written fixture give names there instead of ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+# Path tokens: "*" walks every item of a list, "@keys" the keys of a dict and "@values"
+# its values; any other token is a property name.
+Path = tuple[str, ...]
+
+ACCOUNT_VARIABLE_TYPES = frozenset(
+    {
+        "AmazonWebServicesAccount",
+        "AzureAccount",
+        "GoogleCloudAccount",
+        "UsernamePasswordAccount",
+        "GenericOidcAccount",
+    }
+)
+VARIABLE_TYPES = frozenset(
+    {"String", "Sensitive", "Certificate", "WorkerPool", *ACCOUNT_VARIABLE_TYPES}
+)
+SCOPE_KEYS = ("Environment", "Machine", "Role", "Action", "Channel", "TenantTag", "ProcessOwner")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A field (at `path`) that holds the id of a resource of kind `target`.
+
+    `when` restricts the reference to containers it accepts (a variable's `Value` is an
+    account id only when its `Type` is an account type).
+    """
+
+    path: Path
+    target: str
+    when: Callable[[JsonDict], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource kind of the API."""
+
+    collection: str  # route segment, e.g. "environments"
+    prefix: str  # id prefix, e.g. "Environments" -> "Environments-12"
+    item_type: str  # the envelope's ItemType
+    fields: Mapping[str, Any]  # property -> default (every property the server returns)
+    space_scoped: bool = True
+    named: bool = True  # has a Name that must be unique
+    unique_within: str | None = None  # e.g. "ProjectId": names unique per project only
+    server_owned: frozenset[str] = frozenset()
+    refs: tuple[Ref, ...] = ()
+    versioned: bool = False  # optimistic concurrency on `Version`
+    nested: Mapping[Path, frozenset[str]] = field(default_factory=dict)  # allowed keys
+    creatable: bool = True  # False for documents the server creates (processes, variables)
+    # Polymorphic kinds (accounts, feeds): the field that names the variant, and the extra
+    # properties of each variant.
+    variant_field: str | None = None
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    audited: bool = True  # carries LastModifiedOn/LastModifiedBy, set by the server
+
+    def fields_for(self, variant: Any) -> dict[str, Any]:
+        """Every property of this kind, or of one variant of it, with defaults."""
+        extra = self.variants.get(str(variant), {}) if self.variant_field else {}
+        return {**self.fields, **extra}
+
+
+def _keys(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None}
+
+COMMON = ("Id", "SpaceId", "Links")
+RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False}
+TENANT_PARTICIPATION = {
+    "TenantedDeploymentParticipation": "Untenanted",
+    "TenantIds": [],
+    "TenantTags": [],
+}
+
+STEP_KEYS = _keys(
+    "Id",
+    "Name",
+    "Slug",
+    "PackageRequirement",
+    "Properties",
+    "Condition",
+    "StartTrigger",
+    "Actions",
+)
+ACTION_KEYS = _keys(
+    "Id",
+    "Name",
+    "Slug",
+    "ActionType",
+    "Notes",
+    "IsDisabled",
+    "CanBeUsedForProjectVersioning",
+    "IsRequired",
+    "WorkerPoolId",
+    "WorkerPoolVariable",
+    "Container",
+    "Environments",
+    "ExcludedEnvironments",
+    "Channels",
+    "TenantTags",
+    "Packages",
+    "Condition",
+    "Properties",
+    "Links",
+    "StepPackageVersion",
+    "Inputs",
+    "GitDependencies",
+)
+PACKAGE_KEYS = _keys(
+    "Id",
+    "Name",
+    "PackageId",
+    "FeedId",
+    "AcquisitionLocation",
+    "Properties",
+    "StepPackageInputsReferenceId",
+)
+VARIABLE_KEYS = _keys(
+    "Id",
+    "Name",
+    "Value",
+    "Description",
+    "Scope",
+    "IsEditable",
+    "Prompt",
+    "Type",
+    "IsSensitive",
+)
+PHASE_KEYS = _keys(
+    "Id",
+    "Name",
+    "AutomaticDeploymentTargets",
+    "OptionalDeploymentTargets",
+    "MinimumEnvironmentsBeforePromotion",
+    "IsOptionalPhase",
+    "ReleaseRetentionPolicy",
+    "TentacleRetentionPolicy",
+    "IsPriorityPhase",
+)
+TEMPLATE_KEYS = _keys("Id", "Name", "Label", "HelpText", "DefaultValue", "DisplaySettings")
+TAG_KEYS = _keys("Id", "Name", "Color", "Description", "SortOrder", "CanonicalTagName")
+
+STEPS = ("Steps", "*")
+ACTIONS = (*STEPS, "Actions", "*")
+
+
+def _process_refs() -> tuple[Ref, ...]:
+    return (
+        Ref((*ACTIONS, "Environments", "*"), "environments"),
+        Ref((*ACTIONS, "ExcludedEnvironments", "*"), "environments"),
+        Ref((*ACTIONS, "Channels", "*"), "channels"),
+        Ref((*ACTIONS, "TenantTags", "*"), "tags"),
+        Ref((*ACTIONS, "WorkerPoolId"), "workerpools"),
+        Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
+        Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "actiontemplates"),
+    )
+
+
+def _process_nested() -> dict[Path, frozenset[str]]:
+    return {STEPS: STEP_KEYS, ACTIONS: ACTION_KEYS, (*ACTIONS, "Packages", "*"): PACKAGE_KEYS}
+
+
+def _is_account_variable(variable: JsonDict) -> bool:
+    return variable.get("Type") in ACCOUNT_VARIABLE_TYPES
+
+
+VARIABLE_REFS = (
+    Ref(("Variables", "*", "Scope", "Environment", "*"), "environments"),
+    Ref(("Variables", "*", "Scope", "Machine", "*"), "machines"),
+    Ref(("Variables", "*", "Scope", "Channel", "*"), "channels"),
+    Ref(("Variables", "*", "Scope", "Action", "*"), "actions"),
+    Ref(("Variables", "*", "Scope", "TenantTag", "*"), "tags"),
+    Ref(("Variables", "*", "Scope", "ProcessOwner", "*"), "processowners"),
+    Ref(("Variables", "*", "Value"), "accounts", when=_is_account_variable),
+    Ref(("Variables", "*", "Value"), "certificates", when=lambda v: v.get("Type") == "Certificate"),
+    Ref(("Variables", "*", "Value"), "workerpools", when=lambda v: v.get("Type") == "WorkerPool"),
+)
+
+KINDS: dict[str, Kind] = {}
+
+
+AUDIT_FIELDS = frozenset({"LastModifiedOn", "LastModifiedBy"})
+
+
+def _register(kind: Kind) -> Kind:
+    if kind.audited:
+        kind = replace(
+            kind,
+            fields={**kind.fields, "LastModifiedOn": None, "LastModifiedBy": None},
+            server_owned=kind.server_owned | AUDIT_FIELDS,
+        )
+    KINDS[kind.collection] = kind
+    return kind
+
+
+_register(
+    Kind(
+        "spaces",
+        "Spaces",
+        "Space",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": None,
+            "IsDefault": False,
+            "TaskQueueStopped": False,
+            "SpaceManagersTeams": [],
+            "SpaceManagersTeamMembers": [],
+            "Icon": None,
+            "ExtensionSettings": [],
+            "LastModifiedOn": None,
+            "LastModifiedBy": None,
+        },
+        space_scoped=False,
+        server_owned=_keys("LastModifiedOn", "LastModifiedBy"),
+    )
+)
+_register(
+    Kind(
+        "environments",
+        "Environments",
+        "Environment",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "SortOrder": 0,
+            "UseGuidedFailure": False,
+            "AllowDynamicInfrastructure": False,
+            "ExtensionSettings": [],
+        },
+    )
+)
+_register(
+    Kind(
+        "projectgroups",
+        "ProjectGroups",
+        "ProjectGroup",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "EnvironmentIds": [],
+            "RetentionPolicyId": None,
+        },
+        refs=(Ref(("EnvironmentIds", "*"), "environments"),),
+    )
+)
+_register(
+    Kind(
+        "tagsets",
+        "TagSets",
+        "TagSet",
+        {
+            "Name": "",
+            "Description": "",
+            "SortOrder": 0,
+            "Tags": [],
+            "Type": "MultiSelect",
+            "Scopes": ["Tenant"],
+        },
+        nested={("Tags", "*"): TAG_KEYS},
+    )
+)
+_FEED_CREDENTIALS = {"FeedUri": "", "Username": None, "Password": SENSITIVE_EMPTY}
+_FEED_RETRIES = {"DownloadAttempts": 5, "DownloadRetryBackoffSeconds": 10}
+_register(
+    Kind(
+        "feeds",
+        "Feeds",
+        "Feed",
+        {
+            "Name": "",
+            "Slug": "",
+            "FeedType": "NuGet",
+            "PackageAcquisitionLocationOptions": ["Server", "ExecutionTarget"],
+        },
+        variant_field="FeedType",
+        variants={
+            "BuiltIn": {
+                "IsBuiltInRepoSyncEnabled": False,
+                "DeleteUnreleasedPackagesAfterDays": None,
+            },
+            "NuGet": {**_FEED_CREDENTIALS, **_FEED_RETRIES, "EnhancedMode": False},
+            "Docker": {**_FEED_CREDENTIALS, "ApiVersion": None, "RegistryPath": None},
+            "Maven": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
+            "GitHub": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
+            "Helm": {**_FEED_CREDENTIALS},
+            "AwsElasticContainerRegistry": {
+                "FeedUri": "",
+                "AccessKey": "",
+                "SecretKey": SENSITIVE_EMPTY,
+                "Region": "",
+                **_FEED_RETRIES,
+            },
+            "OctopusProject": {},
+        },
+    )
+)
+_register(
+    Kind(
+        "machinepolicies",
+        "MachinePolicies",
+        "MachinePolicy",
+        {
+            "Name": "",
+            "Description": "",
+            "IsDefault": False,
+            "MachineHealthCheckPolicy": {
+                "HealthCheckInterval": "00:30:00",
+                "HealthCheckCronTimezone": "UTC",
+                "HealthCheckCron": None,
+                "HealthCheckType": "RunScript",
+                "PowerShellHealthCheckPolicy": {"RunType": "Inline", "ScriptBody": ""},
+                "BashHealthCheckPolicy": {"RunType": "Inline", "ScriptBody": ""},
+            },
+            "MachineConnectivityPolicy": {"MachineConnectivityBehavior": "ExpectedToBeOnline"},
+            "MachineCleanupPolicy": {
+                "DeleteMachinesBehavior": "DoNotDelete",
+                "DeleteMachinesElapsedTimeSpan": "1.00:00:00",
+            },
+            "MachineUpdatePolicy": {
+                "CalamariUpdateBehavior": "UpdateOnDeployment",
+                "TentacleUpdateBehavior": "NeverUpdate",
+                "KubernetesAgentUpdateBehavior": "Update",
+                "TentacleUpdateAccountId": None,
+            },
+            "MachineRpcCallRetryPolicy": {
+                "Enabled": True,
+                "RetryDuration": "00:02:30",
+                "HealthyMachineRetryDuration": "00:02:30",
+            },
+            "ConnectionRetrySleepInterval": "00:00:01",
+            "ConnectionRetryCountLimit": 5,
+            "ConnectionRetryTimeLimit": "00:05:00",
+            "ConnectionConnectTimeout": "00:01:00",
+            "PollingRequestQueueTimeout": "00:02:00",
+        },
+        server_owned=_keys("IsDefault"),
+    )
+)
+_register(
+    Kind(
+        "workerpools",
+        "WorkerPools",
+        "WorkerPool",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "IsDefault": False,
+            "SortOrder": 0,
+            "CanAddWorkers": True,
+            "WorkerPoolType": "StaticWorkerPool",
+            "WorkerType": None,
+        },
+        server_owned=_keys("IsDefault", "CanAddWorkers"),
+    )
+)
+_register(
+    Kind(
+        "accounts",
+        "Accounts",
+        "Account",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "AccountType": "UsernamePassword",
+            "EnvironmentIds": [],
+            **TENANT_PARTICIPATION,
+        },
+        variant_field="AccountType",
+        variants={
+            "UsernamePassword": {"Username": None, "Password": SENSITIVE_EMPTY},
+            "AmazonWebServicesAccount": {"AccessKey": "", "SecretKey": SENSITIVE_EMPTY},
+            "AzureServicePrincipal": {
+                "SubscriptionNumber": "",
+                "ClientId": "",
+                "TenantId": "",
+                "Password": SENSITIVE_EMPTY,
+                "AzureEnvironment": "",
+                "ResourceManagementEndpointBaseUri": "",
+                "ActiveDirectoryEndpointBaseUri": "",
+            },
+            "Token": {"Token": SENSITIVE_EMPTY},
+            "GoogleCloudAccount": {"JsonKey": SENSITIVE_EMPTY},
+            "SshKeyPair": {
+                "Username": "",
+                "PrivateKeyFile": SENSITIVE_EMPTY,
+                "PrivateKeyPassphrase": SENSITIVE_EMPTY,
+            },
+        },
+        refs=(
+            Ref(("EnvironmentIds", "*"), "environments"),
+            Ref(("TenantIds", "*"), "tenants"),
+            Ref(("TenantTags", "*"), "tags"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "actiontemplates",
+        "ActionTemplates",
+        "ActionTemplate",
+        {
+            "Name": "",
+            "Description": "",
+            "ActionType": "Octopus.Script",
+            "Version": 0,
+            "CommunityActionTemplateId": None,
+            "Packages": [],
+            "Properties": {},
+            "Parameters": [],
+            "StepPackageId": None,
+        },
+        server_owned=_keys("Version"),
+        refs=(Ref(("Packages", "*", "FeedId"), "feeds"),),
+        nested={("Packages", "*"): PACKAGE_KEYS, ("Parameters", "*"): TEMPLATE_KEYS},
+    )
+)
+_register(
+    Kind(
+        "libraryvariablesets",
+        "LibraryVariableSets",
+        "LibraryVariableSet",
+        {
+            "Name": "",
+            "Description": "",
+            "VariableSetId": None,
+            "ContentType": "Variables",
+            "Templates": [],
+        },
+        server_owned=_keys("VariableSetId"),
+        nested={("Templates", "*"): TEMPLATE_KEYS},
+    )
+)
+_register(
+    Kind(
+        "lifecycles",
+        "Lifecycles",
+        "Lifecycle",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "Phases": [],
+            "ReleaseRetentionPolicy": RETENTION,
+            "TentacleRetentionPolicy": RETENTION,
+        },
+        refs=(
+            Ref(("Phases", "*", "AutomaticDeploymentTargets", "*"), "environments"),
+            Ref(("Phases", "*", "OptionalDeploymentTargets", "*"), "environments"),
+        ),
+        nested={("Phases", "*"): PHASE_KEYS},
+    )
+)
+_register(
+    Kind(
+        "certificates",
+        "Certificates",
+        "Certificate",
+        {
+            "Name": "",
+            "Notes": "",
+            "CertificateData": SENSITIVE_EMPTY,
+            "Password": SENSITIVE_EMPTY,
+            "CertificateDataFormat": "Pkcs12",
+            "EnvironmentIds": [],
+            **TENANT_PARTICIPATION,
+            "Archived": None,
+            "ReplacedBy": None,
+            "SubjectDistinguishedName": "",
+            "SubjectCommonName": "",
+            "SubjectOrganization": "",
+            "IssuerDistinguishedName": "",
+            "IssuerCommonName": "",
+            "IssuerOrganization": "",
+            "SelfSigned": False,
+            "Thumbprint": "",
+            "NotAfter": "",
+            "NotBefore": "",
+            "IsExpired": False,
+            "HasPrivateKey": False,
+            "Version": 3,
+            "SerialNumber": "",
+            "SignatureAlgorithmName": "",
+            "SubjectAlternativeNames": [],
+        },
+        server_owned=_keys(
+            "Archived",
+            "ReplacedBy",
+            "SubjectDistinguishedName",
+            "SubjectCommonName",
+            "SubjectOrganization",
+            "IssuerDistinguishedName",
+            "IssuerCommonName",
+            "IssuerOrganization",
+            "SelfSigned",
+            "Thumbprint",
+            "NotAfter",
+            "NotBefore",
+            "IsExpired",
+            "HasPrivateKey",
+            "Version",
+            "SerialNumber",
+            "SignatureAlgorithmName",
+            "SubjectAlternativeNames",
+        ),
+        refs=(
+            Ref(("EnvironmentIds", "*"), "environments"),
+            Ref(("TenantIds", "*"), "tenants"),
+            Ref(("TenantTags", "*"), "tags"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "tenants",
+        "Tenants",
+        "Tenant",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": None,
+            "TenantTags": [],
+            "ProjectEnvironments": {},
+            "ClonedFromTenantId": None,
+            "IsDisabled": False,
+        },
+        server_owned=_keys("ClonedFromTenantId"),
+        refs=(
+            Ref(("TenantTags", "*"), "tags"),
+            Ref(("ProjectEnvironments", "@keys"), "projects"),
+            Ref(("ProjectEnvironments", "@values", "*"), "environments"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "projects",
+        "Projects",
+        "Project",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "IsDisabled": False,
+            "ProjectGroupId": None,
+            "LifecycleId": None,
+            "DeploymentProcessId": None,
+            "VariableSetId": None,
+            "IncludedLibraryVariableSetIds": [],
+            "TenantedDeploymentMode": "Untenanted",
+            "Templates": [],
+            "DefaultGuidedFailureMode": "EnvironmentDefault",
+            "DefaultToSkipIfAlreadyInstalled": False,
+            "DiscreteChannelRelease": False,
+            "AutoCreateRelease": False,
+            "IsVersionControlled": False,
+            "PersistenceSettings": {"Type": "Database"},
+            "VersioningStrategy": {
+                "Template": "#{Octopus.Version.LastMajor}.#{Octopus.Version.LastMinor}"
+                ".#{Octopus.Version.NextPatch}",
+                "DonorPackage": None,
+                "DonorPackageStepId": None,
+            },
+            "ReleaseCreationStrategy": {
+                "ChannelId": None,
+                "ReleaseCreationPackage": None,
+                "ReleaseCreationPackageStepId": None,
+            },
+            "ProjectConnectivityPolicy": {
+                "AllowDeploymentsToNoTargets": False,
+                "SkipMachineBehavior": "None",
+                "TargetRoles": [],
+                "ExcludeUnhealthyTargets": False,
+            },
+            "ReleaseNotesTemplate": None,
+            "ExtensionSettings": [],
+            "ClonedFromProjectId": None,
+            "LastModifiedOn": None,
+            "LastModifiedBy": None,
+        },
+        server_owned=_keys(
+            "DeploymentProcessId",
+            "VariableSetId",
+            "IsVersionControlled",
+            "ClonedFromProjectId",
+            "LastModifiedOn",
+            "LastModifiedBy",
+        ),
+        refs=(
+            Ref(("ProjectGroupId",), "projectgroups"),
+            Ref(("LifecycleId",), "lifecycles"),
+            Ref(("IncludedLibraryVariableSetIds", "*"), "libraryvariablesets"),
+            Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
+        ),
+        nested={("Templates", "*"): TEMPLATE_KEYS},
+    )
+)
+_register(
+    Kind(
+        "channels",
+        "Channels",
+        "Channel",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "ProjectId": None,
+            "LifecycleId": None,
+            "IsDefault": False,
+            "Rules": [],
+            "TenantTags": [],
+        },
+        unique_within="ProjectId",
+        refs=(
+            Ref(("ProjectId",), "projects"),
+            Ref(("LifecycleId",), "lifecycles"),
+            Ref(("TenantTags", "*"), "tags"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "deploymentprocesses",
+        "deploymentprocess",
+        "DeploymentProcess",
+        {"ProjectId": None, "Version": 0, "LastSnapshotId": None, "Steps": []},
+        named=False,
+        versioned=True,
+        creatable=False,
+        server_owned=_keys("ProjectId", "Version", "LastSnapshotId"),
+        refs=_process_refs(),
+        nested=_process_nested(),
+    )
+)
+_register(
+    Kind(
+        "runbooks",
+        "Runbooks",
+        "Runbook",
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "ProjectId": None,
+            "RunbookProcessId": None,
+            "PublishedRunbookSnapshotId": None,
+            "MultiTenancyMode": "Untenanted",
+            "EnvironmentScope": "All",
+            "Environments": [],
+            "DefaultGuidedFailureMode": "EnvironmentDefault",
+            "ConnectivityPolicy": {
+                "AllowDeploymentsToNoTargets": True,
+                "SkipMachineBehavior": "None",
+                "TargetRoles": [],
+                "ExcludeUnhealthyTargets": False,
+            },
+            "RunRetentionPolicy": {"QuantityToKeep": 100, "ShouldKeepForever": False},
+        },
+        unique_within="ProjectId",
+        server_owned=_keys("RunbookProcessId", "PublishedRunbookSnapshotId"),
+        refs=(Ref(("ProjectId",), "projects"), Ref(("Environments", "*"), "environments")),
+    )
+)
+_register(
+    Kind(
+        "runbookprocesses",
+        "RunbookProcess",
+        "RunbookProcess",
+        {"ProjectId": None, "RunbookId": None, "Version": 0, "LastSnapshotId": None, "Steps": []},
+        named=False,
+        versioned=True,
+        creatable=False,
+        server_owned=_keys("ProjectId", "RunbookId", "Version", "LastSnapshotId"),
+        refs=_process_refs(),
+        nested=_process_nested(),
+    )
+)
+_register(
+    Kind(
+        "variables",
+        "variableset",
+        "VariableSet",
+        {"OwnerId": None, "Version": 0, "Variables": [], "ScopeValues": {}},
+        named=False,
+        versioned=True,
+        creatable=False,
+        server_owned=_keys("OwnerId", "Version", "ScopeValues"),
+        refs=VARIABLE_REFS,
+        nested={("Variables", "*"): VARIABLE_KEYS},
+    )
+)
+_register(
+    Kind(
+        "projecttriggers",
+        "ProjectTriggers",
+        "ProjectTrigger",
+        {
+            "Name": "",
+            "Description": "",
+            "ProjectId": None,
+            "IsDisabled": False,
+            "Filter": {
+                "FilterType": "MachineFilter",
+                "EnvironmentIds": [],
+                "Roles": [],
+                "EventGroups": [],
+                "EventCategories": [],
+            },
+            "Action": {
+                "ActionType": "AutoDeploy",
+                "ShouldRedeployWhenMachineHasBeenDeployedTo": False,
+            },
+        },
+        unique_within="ProjectId",
+        refs=(
+            Ref(("ProjectId",), "projects"),
+            Ref(("Filter", "EnvironmentIds", "*"), "environments"),
+            Ref(("Action", "EnvironmentId"), "environments"),
+            Ref(("Action", "SourceEnvironmentIds", "*"), "environments"),
+            Ref(("Action", "DestinationEnvironmentId"), "environments"),
+            Ref(("Action", "ChannelId"), "channels"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "userroles",
+        "UserRoles",
+        "UserRole",
+        {
+            "Name": "",
+            "Description": "",
+            "SupportedRestrictions": [],
+            "SpacePermissionDescriptions": [],
+            "SystemPermissionDescriptions": [],
+            "GrantedSpacePermissions": [],
+            "GrantedSystemPermissions": [],
+            "CanBeDeleted": True,
+        },
+        space_scoped=False,
+        server_owned=_keys(
+            "SpacePermissionDescriptions", "SystemPermissionDescriptions", "CanBeDeleted"
+        ),
+    )
+)
+_register(
+    Kind(
+        "teams",
+        "Teams",
+        "Team",
+        {
+            "Name": "",
+            "Description": "",
+            "MemberUserIds": [],
+            "ExternalSecurityGroups": [],
+            "CanBeDeleted": True,
+            "CanBeRenamed": True,
+            "CanChangeRoles": True,
+            "CanChangeMembers": True,
+        },
+        server_owned=_keys("CanBeDeleted", "CanBeRenamed", "CanChangeRoles", "CanChangeMembers"),
+    )
+)
+_register(
+    Kind(
+        "scopeduserroles",
+        "ScopedUserRoles",
+        "ScopedUserRole",
+        {
+            "TeamId": None,
+            "UserRoleId": None,
+            "EnvironmentIds": [],
+            "ProjectIds": [],
+            "ProjectGroupIds": [],
+            "TenantIds": [],
+        },
+        named=False,
+        refs=(
+            Ref(("TeamId",), "teams"),
+            Ref(("UserRoleId",), "userroles"),
+            Ref(("EnvironmentIds", "*"), "environments"),
+            Ref(("ProjectIds", "*"), "projects"),
+            Ref(("ProjectGroupIds", "*"), "projectgroups"),
+            Ref(("TenantIds", "*"), "tenants"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "machines",
+        "Machines",
+        "Machine",
+        {
+            "Name": "",
+            "Slug": "",
+            "Roles": [],
+            "EnvironmentIds": [],
+            **TENANT_PARTICIPATION,
+            "MachinePolicyId": None,
+            "IsDisabled": False,
+            "Endpoint": {"CommunicationStyle": "None"},
+            "Thumbprint": None,
+            "Uri": None,
+            "HealthStatus": "Unknown",
+            "HasLatestCalamari": True,
+            "StatusSummary": "",
+            "IsInProcess": False,
+            "ShellName": "Unknown",
+            "ShellVersion": "",
+            "Architecture": "",
+            "OperatingSystem": "",
+        },
+        server_owned=_keys(
+            "HealthStatus",
+            "HasLatestCalamari",
+            "StatusSummary",
+            "IsInProcess",
+            "ShellName",
+            "ShellVersion",
+            "Architecture",
+            "OperatingSystem",
+        ),
+        refs=(
+            Ref(("EnvironmentIds", "*"), "environments"),
+            Ref(("TenantIds", "*"), "tenants"),
+            Ref(("TenantTags", "*"), "tags"),
+            Ref(("MachinePolicyId",), "machinepolicies"),
+        ),
+    )
+)
+_register(
+    Kind(
+        "workers",
+        "Workers",
+        "Worker",
+        {
+            "Name": "",
+            "Slug": "",
+            "WorkerPoolIds": [],
+            "MachinePolicyId": None,
+            "IsDisabled": False,
+            "Endpoint": {"CommunicationStyle": "None"},
+            "Thumbprint": None,
+            "Uri": None,
+            "HealthStatus": "Unknown",
+            "HasLatestCalamari": True,
+            "StatusSummary": "",
+            "IsInProcess": False,
+            "ShellName": "Unknown",
+            "ShellVersion": "",
+            "Architecture": "",
+            "OperatingSystem": "",
+        },
+        server_owned=_keys(
+            "HealthStatus",
+            "HasLatestCalamari",
+            "StatusSummary",
+            "IsInProcess",
+            "ShellName",
+            "ShellVersion",
+            "Architecture",
+            "OperatingSystem",
+        ),
+        refs=(
+            Ref(("WorkerPoolIds", "*"), "workerpools"),
+            Ref(("MachinePolicyId",), "machinepolicies"),
+        ),
+    )
+)
+
+# Kinds whose items have a `Name` and may be found by name in a seed; "tags", "actions" and
+# "processowners" are virtual kinds resolved by the state (canonical tag names, action ids
+# inside processes, projects or runbooks).
+VIRTUAL_KINDS = frozenset({"tags", "actions", "processowners"})
+
+
+def walk(document: Any, path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """Yield `(container, key, value)` for every place `path` matches in `document`.
+
+    For "@keys" the yielded key and value are both the dict key (the container is the dict).
+    """
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(document, list):
+            for index, item in enumerate(document):
+                yield from _step(document, index, item, rest)
+    elif head == "@keys":
+        if isinstance(document, dict):
+            for key in list(document):
+                yield document, key, key
+    elif head == "@values":
+        if isinstance(document, dict):
+            for key, item in document.items():
+                yield from _step(document, key, item, rest)
+    elif isinstance(document, dict) and head in document:
+        yield from _step(document, head, document[head], rest)
+
+
+def _step(container: Any, key: Any, value: Any, rest: Path) -> Iterator[tuple[Any, Any, Any]]:
+    if rest:
+        yield from walk(value, rest)
+    else:
+        yield container, key, value

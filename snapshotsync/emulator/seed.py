@@ -1,0 +1,319 @@
+"""Build an emulator instance from a YAML fixture written by hand, by names.
+
+A seed uses the API's own field names, but every field that holds an id (see
+`schema.Ref`) holds a *name* instead: `LifecycleId: Default Lifecycle`,
+`Scope: {Environment: [Production]}`. Collections are top-level keys, in any order; they are
+created in dependency order. A few keys exist only in seeds, to nest what the API keeps in
+separate documents:
+
+- projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
+  `Process`), `Variables` (a list), `Triggers`;
+- library variable sets: `Variables`;
+- tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`
+  (`{ProjectVariables: {project: {environment: {template: value}}},
+  LibraryVariables: {set: {template: value}}}`);
+- teams: `ScopedUserRoles` (a list of scoped user roles, by names).
+
+An item whose name already exists (the built-in `Default Lifecycle`, say) updates it. Every
+write goes through the same validation as the HTTP API, so a bad seed fails the same way a
+bad request would, with the item named.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
+from snapshotsync.emulator.state import ApiError, Instance
+
+ORDER = (
+    "environments",
+    "projectgroups",
+    "tagsets",
+    "feeds",
+    "machinepolicies",
+    "workerpools",
+    "userroles",
+    "teams",
+    "accounts",
+    "actiontemplates",
+    "libraryvariablesets",
+    "lifecycles",
+    "certificates",
+    "machines",
+    "workers",
+    "tenants",
+    "projects",
+)
+SEED_ONLY = {
+    "projects": {"Channels", "DeploymentProcess", "Runbooks", "Variables", "Triggers"},
+    "libraryvariablesets": {"Variables"},
+    "tenants": {"ProjectEnvironments", "Variables"},
+    "teams": {"ScopedUserRoles"},
+}
+
+
+class SeedError(Exception):
+    """A seed cannot be loaded; the message names the item."""
+
+
+def load_file(instance: Instance, path: Path) -> None:
+    """Load the YAML seed at `path` into `instance`."""
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except Exception as error:
+        raise SeedError(f"{path}: cannot read the seed: {error}") from None
+    try:
+        load(instance, data or {})
+    except SeedError as error:
+        raise SeedError(f"{path}: {error}") from None
+
+
+def load(instance: Instance, data: JsonDict) -> None:
+    """Load a parsed seed into `instance`."""
+    unknown = sorted(set(data) - set(ORDER) - {"space"})
+    if unknown:
+        raise SeedError(f"unknown top-level keys {unknown} (known: space, {', '.join(ORDER)})")
+    with instance.lock:
+        _Loader(instance, data).run()
+
+
+class _Loader:
+    def __init__(self, instance: Instance, data: JsonDict) -> None:
+        self.instance = instance
+        self.data = data
+        self.space_id = self._space(data.get("space"))
+
+    def _space(self, name: str | None) -> str:
+        if not name:
+            return self.instance.default_space_id()
+        existing = self.instance.find_by_name(None, "spaces", name)
+        if existing is None:
+            existing = self.instance.create(None, "spaces", {"Name": name})
+        return str(existing["Id"])
+
+    def run(self) -> None:
+        for collection in ORDER:
+            for item in self.data.get(collection) or []:
+                label = (
+                    f"{collection} {item.get('Name', '?')!r}"
+                    if isinstance(item, dict)
+                    else collection
+                )
+                try:
+                    self._item(collection, item)
+                except ApiError as error:
+                    raise SeedError(
+                        f"{label}: {'; '.join([error.message, *error.errors])}"
+                    ) from None
+                except (KeyError, TypeError, ValueError) as error:
+                    raise SeedError(f"{label}: {error}") from None
+        for collection, second_pass in (
+            ("tenants", self._tenant_links),
+            ("teams", self._team_roles),
+        ):
+            for item in self.data.get(collection) or []:
+                try:
+                    second_pass(item)
+                except ApiError as error:
+                    reason = "; ".join([error.message, *error.errors])
+                    raise SeedError(f"{collection} {item.get('Name')!r}: {reason}") from None
+
+    # ----------------------------------------------------------------- names -> ids
+
+    def _id_of(self, target: str, name: str, project_id: str | None = None) -> str:
+        instance, sid = self.instance, self.space_id
+        if target == "tags":
+            return name
+        if target == "actions":
+            for process in self._processes(project_id):
+                for _, _, action in walk(process, ("Steps", "*", "Actions", "*")):
+                    if action["Name"].lower() == name.lower():
+                        return str(action["Id"])
+            raise SeedError(f"no action named {name!r} in the project's processes")
+        if target == "processowners":
+            project = instance.docs["projects"].get(project_id or "")
+            if project is not None and project["Name"].lower() == name.lower():
+                return str(project["Id"])
+            runbook = instance.find_by_name(sid, "runbooks", name, project_id)
+            if runbook is None:
+                raise SeedError(f"no project or runbook named {name!r}")
+            return str(runbook["Id"])
+        parent = project_id if KINDS[target].unique_within else None
+        doc = instance.find_by_name(
+            sid if KINDS[target].space_scoped else None, target, name, parent
+        )
+        if doc is None:
+            raise SeedError(f"no {target} named {name!r}")
+        return str(doc["Id"])
+
+    def _processes(self, project_id: str | None) -> list[JsonDict]:
+        project = self.instance.docs["projects"].get(project_id or "")
+        if project is None:
+            return []
+        found = [self.instance.docs["deploymentprocesses"][project["DeploymentProcessId"]]]
+        for runbook in self.instance.space_items(self.space_id, "runbooks"):
+            if runbook["ProjectId"] == project_id:
+                found.append(self.instance.docs["runbookprocesses"][runbook["RunbookProcessId"]])
+        return found
+
+    def _resolve(self, collection: str, doc: JsonDict, project_id: str | None = None) -> JsonDict:
+        """Replace the names in `doc`'s reference fields with ids."""
+        doc = copy.deepcopy(doc)
+        for ref in KINDS[collection].refs:
+            self._resolve_ref(ref, doc, project_id)
+        return doc
+
+    def _resolve_ref(self, ref: Ref, doc: JsonDict, project_id: str | None) -> None:
+        if ref.path[-1] == "@keys":
+            for container, _, _ in list(walk(doc, ref.path)):
+                renamed = {self._id_of(ref.target, k, project_id): v for k, v in container.items()}
+                container.clear()
+                container.update(renamed)
+                break
+            return
+        for container, key, value in list(walk(doc, ref.path)):
+            if ref.when is not None and not ref.when(container):
+                continue
+            if isinstance(value, str) and value:
+                container[key] = self._id_of(ref.target, value, project_id)
+
+    # ----------------------------------------------------------------- items
+
+    def _upsert(self, collection: str, body: JsonDict, project_id: str | None = None) -> JsonDict:
+        instance, sid = self.instance, self.space_id
+        space = sid if KINDS[collection].space_scoped else None
+        existing = instance.find_by_name(space, collection, str(body.get("Name", "")), project_id)
+        if existing is not None:
+            return instance.update(
+                space, collection, existing["Id"], {**_visible(existing), **body}
+            )
+        return instance.create(space, collection, body)
+
+    def _item(self, collection: str, item: JsonDict) -> None:
+        if not isinstance(item, dict):
+            raise SeedError(f"each {collection} entry must be a mapping")
+        extra = SEED_ONLY.get(collection, set())
+        body = {k: v for k, v in item.items() if k not in extra}
+        if collection == "tenants":
+            self._upsert(collection, self._resolve(collection, body))
+            return
+        doc = self._upsert(collection, self._resolve(collection, body))
+        if collection == "libraryvariablesets" and "Variables" in item:
+            self._variables(doc["VariableSetId"], item["Variables"], None)
+        if collection == "projects":
+            self._project_children(doc, item)
+
+    def _project_children(self, project: JsonDict, item: JsonDict) -> None:
+        instance, sid, pid = self.instance, self.space_id, project["Id"]
+        for channel in item.get("Channels") or []:
+            self._upsert(
+                "channels", self._resolve("channels", {**channel, "ProjectId": pid}, pid), pid
+            )
+        runbooks = []
+        for runbook in item.get("Runbooks") or []:
+            body = {k: v for k, v in runbook.items() if k != "Process"}
+            doc = self._upsert(
+                "runbooks", self._resolve("runbooks", {**body, "ProjectId": pid}, pid), pid
+            )
+            runbooks.append((doc, runbook.get("Process")))
+        if item.get("DeploymentProcess"):
+            self._process(
+                "deploymentprocesses",
+                project["DeploymentProcessId"],
+                item["DeploymentProcess"],
+                pid,
+            )
+        for runbook, process in runbooks:
+            if process:
+                self._process("runbookprocesses", runbook["RunbookProcessId"], process, pid)
+        if "Variables" in item:
+            self._variables(project["VariableSetId"], item["Variables"], pid)
+        for trigger in item.get("Triggers") or []:
+            self._upsert(
+                "projecttriggers",
+                self._resolve("projecttriggers", {**trigger, "ProjectId": pid}, pid),
+                pid,
+            )
+        del instance, sid
+
+    def _process(self, collection: str, process_id: str, body: JsonDict, project_id: str) -> None:
+        current = self.instance.find(self.space_id, collection, process_id)
+        resolved = self._resolve(collection, body, project_id)
+        self.instance.update(
+            self.space_id,
+            collection,
+            process_id,
+            {"Steps": resolved.get("Steps", []), "Version": current["Version"]},
+        )
+
+    def _variables(self, set_id: str, variables: list[JsonDict], project_id: str | None) -> None:
+        current = self.instance.find(self.space_id, "variables", set_id)
+        resolved = self._resolve("variables", {"Variables": variables}, project_id)
+        self.instance.update(
+            self.space_id,
+            "variables",
+            set_id,
+            {"Variables": resolved["Variables"], "Version": current["Version"]},
+        )
+
+    # ----------------------------------------------------------------- second pass
+
+    def _tenant_links(self, item: JsonDict) -> None:
+        instance, sid = self.instance, self.space_id
+        tenant = instance.find_by_name(sid, "tenants", item["Name"])
+        assert tenant is not None
+        if "ProjectEnvironments" in item:
+            links = self._resolve("tenants", {"ProjectEnvironments": item["ProjectEnvironments"]})
+            instance.update(
+                sid,
+                "tenants",
+                tenant["Id"],
+                {**_visible(tenant), "ProjectEnvironments": links["ProjectEnvironments"]},
+            )
+        values = item.get("Variables")
+        if not values:
+            return
+        body: JsonDict = {"ProjectVariables": {}, "LibraryVariables": {}}
+        for project_name, per_env in (values.get("ProjectVariables") or {}).items():
+            project = instance.find_by_name(sid, "projects", project_name)
+            if project is None:
+                raise SeedError(f"tenant {item['Name']!r}: no project named {project_name!r}")
+            templates = {t["Name"].lower(): t["Id"] for t in project["Templates"]}
+            body["ProjectVariables"][project["Id"]] = {
+                "Variables": {
+                    self._id_of("environments", env): _by_template(templates, vals)
+                    for env, vals in per_env.items()
+                }
+            }
+        for set_name, vals in (values.get("LibraryVariables") or {}).items():
+            lvs = instance.find_by_name(sid, "libraryvariablesets", set_name)
+            if lvs is None:
+                raise SeedError(f"tenant {item['Name']!r}: no library variable set {set_name!r}")
+            templates = {t["Name"].lower(): t["Id"] for t in lvs["Templates"]}
+            body["LibraryVariables"][lvs["Id"]] = {"Variables": _by_template(templates, vals)}
+        instance.put_tenant_variables(sid, tenant["Id"], body)
+
+    def _team_roles(self, item: JsonDict) -> None:
+        team = self.instance.find_by_name(self.space_id, "teams", item["Name"])
+        assert team is not None
+        for role in item.get("ScopedUserRoles") or []:
+            body = self._resolve("scopeduserroles", {**role, "TeamId": team["Name"]})
+            self.instance.create(self.space_id, "scopeduserroles", body)
+
+
+def _visible(doc: JsonDict) -> JsonDict:
+    return {k: v for k, v in doc.items() if k not in ("Id", "SpaceId", "Links")}
+
+
+def _by_template(templates: dict[str, str], values: Any) -> JsonDict:
+    result: JsonDict = {}
+    for name, value in (values or {}).items():
+        if name.lower() not in templates:
+            raise SeedError(f"no variable template named {name!r}")
+        result[templates[name.lower()]] = value
+    return result

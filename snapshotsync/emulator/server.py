@@ -1,0 +1,513 @@
+"""The emulator's HTTP layer: routes, auth, paging, fault injection and request counters.
+
+A `ThreadingHTTPServer` speaking HTTP/1.1 (so clients keep connections alive) on loopback.
+Latency is slept outside the state lock, so concurrent clients overlap their waits the way
+they do against a remote server.
+
+Emulator-only routes (not part of Octopus): `GET/DELETE /api/emulator/stats` (request
+counters) and `GET/PUT /api/emulator/config` (faults, latency, page size, version at run time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from snapshotsync.emulator.schema import KINDS, JsonDict
+from snapshotsync.emulator.state import ApiError, Instance, bad_request
+
+FAULT_KINDS = ("503", "429", "drop")
+
+
+@dataclass
+class Config:
+    """Run-time behaviour, settable on the command line and at `/api/emulator/config`."""
+
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_kinds: list[str] = field(default_factory=lambda: list(FAULT_KINDS))
+    fault_seed: int = 0
+    retry_after: int = 1  # seconds, sent with 429
+    page_size: int = 30  # Octopus's default `take`
+    # Drop the connection on the Nth write (POST/PUT/DELETE) counted from when this is set;
+    # with drop_after_apply the write is applied first, as when a reply is lost on the way.
+    drop_on_write: int = 0
+    drop_after_apply: bool = False
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    writes: int = 0
+    unauthorized: int = 0
+    by_method: Counter[str] = field(default_factory=Counter)
+    by_route: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def count(self, method: str, route: str, is_write: bool, fault: str | None) -> None:
+        self.requests += 1
+        self.by_method[method] += 1
+        self.by_route[route] += 1
+        self.writes += int(is_write)
+        if fault:
+            self.faults[fault] += 1
+
+    def as_json(self) -> JsonDict:
+        return {
+            "requests": self.requests,
+            "writes": self.writes,
+            "unauthorized": self.unauthorized,
+            "by_method": dict(sorted(self.by_method.items())),
+            "by_route": dict(sorted(self.by_route.items())),
+            "faults": dict(sorted(self.faults.items())),
+        }
+
+
+class Dropped(Exception):
+    """Close the connection without an answer."""
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], instance: Instance, api_key: str, config: Config):
+        super().__init__(address, Handler)
+        self.instance = instance
+        self.api_key = api_key
+        self.config = config
+        self.stats = Stats()
+        self.control_lock = threading.Lock()
+        self.rng = random.Random(config.fault_seed)
+        self.writes_since_config = 0
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def configure(self, changes: JsonDict) -> None:
+        known = {f.name for f in fields(Config)}
+        unknown = sorted(set(changes) - known - {"server_version"})
+        if unknown:
+            raise bad_request(*(f"Unknown emulator setting '{name}'." for name in unknown))
+        with self.control_lock:
+            for name, value in changes.items():
+                if name == "server_version":
+                    self.instance.server_version = str(value)
+                else:
+                    setattr(self.config, name, value)
+            if "fault_seed" in changes:
+                self.rng = random.Random(self.config.fault_seed)
+            if "drop_on_write" in changes:
+                self.writes_since_config = 0
+
+    def pick_fault(self, is_write: bool) -> tuple[str | None, bool]:
+        """Decide this request's fault: (kind or None, whether to apply the write first)."""
+        with self.control_lock:
+            if is_write:
+                self.writes_since_config += 1
+                n = self.config.drop_on_write
+                if n and self.writes_since_config == n:
+                    return "drop", self.config.drop_after_apply
+            if self.config.fault_rate and self.rng.random() < self.config.fault_rate:
+                kinds = self.config.fault_kinds or list(FAULT_KINDS)
+                return kinds[self.rng.randrange(len(kinds))], False
+        return None, False
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+    server_version = "OctopusEmulator"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and benchmarks read counters, not access logs."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _handle(self, method: str) -> None:
+        server = self.server
+        split = urlsplit(self.path)
+        parts = [p for p in split.path.split("/") if p]
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        emulator_route = parts[:2] == ["api", "emulator"]
+        is_write = method != "GET" and not emulator_route
+        fault, after_apply = (None, False) if emulator_route else server.pick_fault(is_write)
+        if server.config.latency_ms and not emulator_route:
+            time.sleep(server.config.latency_ms / 1000)
+        if not emulator_route:  # the counters count the API, not themselves
+            with server.control_lock:
+                server.stats.count(method, self._route_key(method, parts), is_write, fault)
+        try:
+            if fault == "drop" and not after_apply:
+                raise Dropped
+            if fault in ("503", "429"):
+                self._fault_reply(fault)
+                return
+            if not emulator_route and parts != ["api"] and not self._authorized(query):
+                with server.control_lock:
+                    server.stats.unauthorized += 1
+                raise ApiError(
+                    401,
+                    "You must be logged in to perform this action. Please provide a valid API "
+                    "key or log in again.",
+                )
+            if emulator_route and not self._authorized(query):
+                raise ApiError(401, "The emulator's own routes need the API key too.")
+            body = self._parse(raw) if method in ("POST", "PUT") else None
+            status, payload = self._dispatch(method, parts, query, body)
+            if fault == "drop":
+                raise Dropped
+            self._reply(status, payload)
+        except Dropped:
+            self._drop()
+        except ApiError as error:
+            self._reply(error.status, error.body())
+        except Exception as error:  # an emulator bug must still answer, like a real 500
+            self._reply(500, {"ErrorMessage": f"Emulator error: {error!r}", "Errors": []})
+
+    def _authorized(self, query: dict[str, str]) -> bool:
+        key = self.headers.get("X-Octopus-ApiKey") or query.get("apikey", "")
+        return bool(key) and key == self.server.api_key
+
+    @staticmethod
+    def _parse(raw: bytes) -> Any:
+        try:
+            return json.loads(raw or b"null")
+        except ValueError as error:
+            raise bad_request(f"The request body is not valid JSON: {error}") from None
+
+    def _reply(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _fault_reply(self, fault: str) -> None:
+        if fault == "429":
+            data = json.dumps(
+                {"ErrorMessage": "Too many requests. Please retry later.", "Errors": []}
+            )
+            self.send_response(429)
+            self.send_header("Retry-After", str(self.server.config.retry_after))
+        else:
+            data = json.dumps({"ErrorMessage": "The service is unavailable.", "Errors": []})
+            self.send_response(503)
+        encoded = data.encode()
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    @staticmethod
+    def _route_key(method: str, parts: list[str]) -> str:
+        """`GET environments`, `PUT deploymentprocesses`, `GET tenants/variables`: for stats."""
+        lowered = [p.lower() for p in parts[1:]]
+        if not lowered:
+            return f"{method} root"
+        if lowered[0].startswith("spaces-") and len(lowered) > 1:
+            lowered = lowered[1:]
+        names = [
+            p for p in lowered if p in KINDS or p in _SUB_ROUTES or p in ("emulator", "spaces")
+        ]
+        return f"{method} {'/'.join(names[:2]) or lowered[0]}"
+
+    # ----------------------------------------------------------------- routing
+
+    def _dispatch(
+        self, method: str, parts: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if not parts or parts[0].lower() != "api":
+            raise ApiError(404, "Not found.")
+        rest = parts[1:]
+        lowered = [p.lower() for p in rest]
+        instance = self.server.instance
+        if not rest:
+            return 200, self._root()
+        if lowered[0] == "emulator":
+            return self._emulator(method, lowered[1:], body)
+        with instance.lock:
+            if lowered[0] in ("spaces", "userroles"):
+                return self._collection(method, None, lowered[0], rest[1:], query, body)
+            space_id = self._space(rest[0])
+            return self._space_route(method, space_id, rest[1:], query, body)
+
+    def _root(self) -> JsonDict:
+        instance = self.server.instance
+        return {
+            "Application": "Octopus Deploy",
+            "Version": instance.server_version,
+            "ApiVersion": "3.0.0",
+            "InstallationId": f"emulator-{instance.id_offset}",
+            "IsEarlyAccessProgram": False,
+            "HasLongTermSupport": False,
+            "Links": {
+                "Self": "/api",
+                "Spaces": "/api/spaces{/id}{?skip,ids,take,partialName}",
+                "SpaceHome": "/api/{spaceId}",
+            },
+        }
+
+    def _emulator(self, method: str, rest: list[str], body: Any) -> tuple[int, Any]:
+        server = self.server
+        if rest == ["stats"] and method == "GET":
+            with server.control_lock:
+                return 200, server.stats.as_json()
+        if rest == ["stats"] and method == "DELETE":
+            with server.control_lock:
+                server.stats = Stats()
+            return 200, {}
+        if rest == ["config"] and method == "GET":
+            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+        if rest == ["config"] and method == "PUT":
+            if not isinstance(body, dict):
+                raise bad_request("Send an object of settings.")
+            server.configure(body)
+            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+        raise ApiError(404, "No such emulator route.")
+
+    def _space(self, token: str) -> str:
+        instance = self.server.instance
+        for space in instance.docs["spaces"].values():
+            if space["Id"].lower() == token.lower():
+                return str(space["Id"])
+        raise ApiError(404, f"The resource '{token}' was not found.")
+
+    def _space_route(
+        self, method: str, space_id: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        instance = self.server.instance
+        if not rest:
+            return 200, {"Id": space_id, "Links": {"Self": f"/api/{space_id}"}}
+        head = rest[0].lower()
+        if head == "projects" and len(rest) >= 3:
+            return self._project_sub(method, space_id, rest[1], [p for p in rest[2:]], query, body)
+        if head == "tenants" and len(rest) == 3 and rest[2].lower() == "variables":
+            if method == "GET":
+                return 200, instance.get_tenant_variables(space_id, rest[1])
+            if method == "PUT":
+                return 200, instance.put_tenant_variables(space_id, rest[1], body)
+            raise ApiError(405, "Method not allowed.")
+        if head == "teams" and len(rest) == 3 and rest[2].lower() == "scopeduserroles":
+            team = instance.find(space_id, "teams", rest[1])
+            items = [
+                r
+                for r in instance.space_items(space_id, "scopeduserroles")
+                if r["TeamId"] == team["Id"]
+            ]
+            return 200, self._page(space_id, "scopeduserroles", items, query, rest)
+        if head not in KINDS or not KINDS[head].space_scoped:
+            raise ApiError(404, f"There is no collection '{rest[0]}'.")
+        return self._collection(method, space_id, head, rest[1:], query, body)
+
+    def _project_sub(
+        self,
+        method: str,
+        space_id: str,
+        project_id: str,
+        rest: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        instance = self.server.instance
+        project = instance.find(space_id, "projects", project_id)
+        head = rest[0].lower()
+        if head == "deploymentprocesses" and len(rest) == 1:
+            process_id = str(project["DeploymentProcessId"])
+            return self._collection(
+                method, space_id, "deploymentprocesses", [process_id], query, body
+            )
+        if head == "channels":
+            return self._children(method, space_id, "channels", project, rest[1:], query, body)
+        if head == "runbooks":
+            return self._children(method, space_id, "runbooks", project, rest[1:], query, body)
+        if head == "triggers":
+            return self._children(
+                method, space_id, "projecttriggers", project, rest[1:], query, body
+            )
+        if head == "runbookprocesses" and len(rest) == 2:
+            process = instance.find(space_id, "runbookprocesses", rest[1])
+            if process["ProjectId"] != project["Id"]:
+                raise ApiError(404, f"The resource '{rest[1]}' was not found.")
+            return self._collection(method, space_id, "runbookprocesses", rest[1:], query, body)
+        raise ApiError(404, f"There is no project route '{'/'.join(rest)}'.")
+
+    def _children(
+        self,
+        method: str,
+        space_id: str,
+        collection: str,
+        project: JsonDict,
+        rest: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            items = [
+                d
+                for d in self.server.instance.space_items(space_id, collection)
+                if d["ProjectId"] == project["Id"]
+            ]
+            return 200, self._page(
+                space_id, collection, items, query, ["projects", project["Id"], collection]
+            )
+        if not rest and method == "POST" and isinstance(body, dict):
+            body = {**body, "ProjectId": body.get("ProjectId") or project["Id"]}
+        return self._collection(method, space_id, collection, rest, query, body)
+
+    def _collection(
+        self,
+        method: str,
+        space_id: str | None,
+        collection: str,
+        rest: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        instance = self.server.instance
+        if not rest:
+            if method == "GET":
+                items = instance.space_items(space_id, collection)
+                return 200, self._page(space_id, collection, items, query, [collection])
+            if method == "POST":
+                doc = instance.create(space_id, collection, body)
+                return 201, instance.present(space_id, collection, doc)
+            raise ApiError(405, "Method not allowed.")
+        if len(rest) != 1:
+            raise ApiError(404, f"There is no route '{'/'.join(rest)}'.")
+        if rest[0].lower() == "all" and method == "GET":
+            items = self._filtered(instance.space_items(space_id, collection), query)
+            return 200, [
+                instance.present(space_id, collection, d) for d in self._sorted(collection, items)
+            ]
+        if method == "GET":
+            return 200, instance.present(
+                space_id, collection, instance.find(space_id, collection, rest[0])
+            )
+        if method == "PUT":
+            doc = instance.update(space_id, collection, rest[0], body)
+            return 200, instance.present(space_id, collection, doc)
+        if method == "DELETE":
+            instance.delete(space_id, collection, rest[0])
+            return 200, {}
+        raise ApiError(405, "Method not allowed.")
+
+    # ----------------------------------------------------------------- listing
+
+    @staticmethod
+    def _sorted(collection: str, items: list[JsonDict]) -> list[JsonDict]:
+        if collection == "environments":
+            return sorted(items, key=lambda d: (d["SortOrder"], str(d["Name"]).lower()))
+        if KINDS[collection].named:
+            return sorted(items, key=lambda d: (str(d.get("Name", "")).lower(), d["Id"]))
+        return sorted(items, key=lambda d: d["Id"])
+
+    @staticmethod
+    def _filtered(items: list[JsonDict], query: dict[str, str]) -> list[JsonDict]:
+        partial = query.get("partialName", query.get("partialname", "")).lower()
+        if partial:
+            items = [d for d in items if partial in str(d.get("Name", "")).lower()]
+        ids = query.get("ids")
+        if ids:
+            wanted = {i.strip().lower() for i in ids.split(",") if i.strip()}
+            items = [d for d in items if str(d["Id"]).lower() in wanted]
+        return items
+
+    def _page(
+        self,
+        space_id: str | None,
+        collection: str,
+        items: list[JsonDict],
+        query: dict[str, str],
+        route: list[str],
+    ) -> JsonDict:
+        """The collection envelope of `resourceCollection.d.ts`, with `skip`/`take` paging."""
+        instance = self.server.instance
+        items = self._sorted(collection, self._filtered(items, query))
+        try:
+            skip = max(0, int(query.get("skip", 0)))
+            take = max(0, int(query.get("take", self.server.config.page_size)))
+        except ValueError:
+            raise bad_request("skip and take must be numbers.") from None
+        page = items[skip : skip + take]
+        total = len(items)
+        pages = (total + take - 1) // take if take else 0
+        base = (f"/api/{space_id}/" if space_id else "/api/") + "/".join(route)
+
+        def link(new_skip: int) -> str:
+            params = {k: v for k, v in query.items() if k not in ("skip", "take")}
+            return f"{base}?{urlencode({**params, 'skip': new_skip, 'take': take})}"
+
+        links = {
+            "Self": link(skip),
+            "Template": f"{base}{{?skip,take,ids,partialName}}",
+            "Page.All": f"{base}/all",
+            "Page.Current": link(skip),
+            "Page.Last": link(max(0, (pages - 1) * take)),
+        }
+        if take and skip + take < total:
+            links["Page.Next"] = link(skip + take)
+        return {
+            "ItemType": KINDS[collection].item_type,
+            "TotalResults": total,
+            "ItemsPerPage": take,
+            "NumberOfPages": pages,
+            "LastPageNumber": max(0, pages - 1),
+            "Items": [instance.present(space_id, collection, d) for d in page],
+            "Links": links,
+        }
+
+
+_SUB_ROUTES = frozenset({"variables", "triggers", "runbookprocesses", "scopeduserroles"})
+
+
+def serve(
+    instance: Instance,
+    api_key: str,
+    config: Config | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> EmulatorServer:
+    """Bind a server (port 0: any free port); call `serve_forever()` or use `start()`."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the emulator only listens on loopback")
+    return EmulatorServer((host, port), instance, api_key, config or Config())
+
+
+def start(server: EmulatorServer) -> threading.Thread:
+    """Run `server` on a daemon thread (for tests and `demo`); stop with `server.shutdown()`."""
+    thread = threading.Thread(target=server.serve_forever, name="octopus-emulator", daemon=True)
+    thread.start()
+    return thread

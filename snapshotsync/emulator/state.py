@@ -1,0 +1,855 @@
+"""The emulator's in-memory Octopus instance: documents, ids, validation and side effects.
+
+Everything here is plain Python on plain dicts, guarded by one lock; `server.py` turns HTTP
+requests into calls of `Instance` methods and `seed.py` builds state from a YAML fixture.
+The behaviours mirror what real Octopus servers do where a sync tool depends on them:
+
+- ids are per instance (`Environments-<offset+n>`), GUIDs for steps, actions, variables;
+- unknown properties, ids that do not exist and duplicate names are 400s;
+- sensitive values are never returned; a write that sends them back empty keeps them;
+- deployment processes, runbook processes and variable sets reject a stale `Version`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from snapshotsync.emulator.schema import (
+    COMMON,
+    KINDS,
+    SCOPE_KEYS,
+    VARIABLE_TYPES,
+    JsonDict,
+    Kind,
+    Path,
+    walk,
+)
+
+
+class ApiError(Exception):
+    """An error response in Octopus's shape: `{"ErrorMessage": ..., "Errors": [...]}`."""
+
+    def __init__(self, status: int, message: str, errors: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = list(errors)
+
+    def body(self) -> JsonDict:
+        return {"ErrorMessage": self.message, "Errors": self.errors}
+
+
+def bad_request(*errors: str) -> ApiError:
+    return ApiError(400, "There was a problem with your request.", errors)
+
+
+def not_found(resource_id: str) -> ApiError:
+    # Shape seen in OctopusDeploy/Issues#7746: "The resource 'deploymentprocess-Projects-423'
+    # was not found."
+    return ApiError(404, f"The resource '{resource_id}' was not found.")
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"HasValue", "NewValue"}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _is_sensitive_variable(variable: JsonDict) -> bool:
+    return bool(variable.get("IsSensitive")) or variable.get("Type") == "Sensitive"
+
+
+def _is_sensitive_template(template: JsonDict) -> bool:
+    settings = template.get("DisplaySettings") or {}
+    return settings.get("Octopus.ControlType") == "Sensitive"
+
+
+_PROCESS_GUIDS: tuple[Path, ...] = (
+    ("Steps", "*"),
+    ("Steps", "*", "Actions", "*"),
+    ("Steps", "*", "Actions", "*", "Packages", "*"),
+)
+# Where the server gives new items a GUID id when a write leaves it empty.
+_GUID_PATHS: dict[str, tuple[Path, ...]] = {
+    "deploymentprocesses": _PROCESS_GUIDS,
+    "runbookprocesses": _PROCESS_GUIDS,
+    "variables": (("Variables", "*"),),
+    "lifecycles": (("Phases", "*"),),
+    "projects": (("Templates", "*"),),
+    "libraryvariablesets": (("Templates", "*"),),
+    "actiontemplates": (("Parameters", "*"), ("Packages", "*")),
+}
+
+BUILT_IN_USER_ROLES = (
+    ("userroles-systemadministrator", "System administrator"),
+    ("userroles-systemmanager", "System manager"),
+    ("userroles-spacemanager", "Space manager"),
+    ("userroles-projectdeployer", "Project deployer"),
+    ("userroles-projectcontributor", "Project contributor"),
+    ("userroles-projectviewer", "Project viewer"),
+    ("userroles-tenantmanager", "Tenant manager"),
+    ("userroles-environmentviewer", "Environment viewer"),
+)
+
+
+class Instance:
+    """One emulated Octopus Server with its spaces and documents."""
+
+    def __init__(self, *, id_offset: int = 0, server_version: str = "2024.2.9000") -> None:
+        self.lock = threading.RLock()
+        self.id_offset = id_offset
+        self.server_version = server_version
+        self.docs: dict[str, dict[str, JsonDict]] = {name: {} for name in KINDS}
+        self.tenant_variables: dict[str, JsonDict] = {}
+        self._counters: dict[str, int] = {}
+        with self.lock:
+            self._install_defaults()
+
+    # ----------------------------------------------------------------- ids and lookups
+
+    def _new_id(self, kind: Kind) -> str:
+        number = self._counters.get(kind.prefix, 0) + 1
+        self._counters[kind.prefix] = number
+        return f"{kind.prefix}-{self.id_offset + number}"
+
+    def default_space_id(self) -> str:
+        for space in self.docs["spaces"].values():
+            if space["IsDefault"]:
+                return str(space["Id"])
+        raise ApiError(404, "There is no default space.")
+
+    def space_items(self, space_id: str | None, collection: str) -> list[JsonDict]:
+        kind = KINDS[collection]
+        items = list(self.docs[collection].values())
+        if kind.space_scoped:
+            return [doc for doc in items if doc.get("SpaceId") == space_id]
+        return items
+
+    def find(self, space_id: str | None, collection: str, resource_id: str) -> JsonDict:
+        doc = self.docs[collection].get(resource_id)
+        if doc is None:
+            # Octopus ids are matched case-insensitively.
+            lowered = resource_id.lower()
+            doc = next((d for i, d in self.docs[collection].items() if i.lower() == lowered), None)
+        if doc is None or (KINDS[collection].space_scoped and doc.get("SpaceId") != space_id):
+            raise not_found(resource_id)
+        return doc
+
+    def find_by_name(
+        self, space_id: str | None, collection: str, name: str, parent: str | None = None
+    ) -> JsonDict | None:
+        kind = KINDS[collection]
+        lowered = name.lower()
+        for doc in self.space_items(space_id, collection):
+            if kind.unique_within and parent is not None and doc.get(kind.unique_within) != parent:
+                continue
+            if str(doc.get("Name", "")).lower() == lowered:
+                return doc
+        return None
+
+    def _tag_names(self, space_id: str | None) -> set[str]:
+        return {
+            tag["CanonicalTagName"]
+            for tag_set in self.space_items(space_id, "tagsets")
+            for tag in tag_set["Tags"]
+        }
+
+    def _action_ids(self, space_id: str | None) -> set[str]:
+        ids: set[str] = set()
+        for collection in ("deploymentprocesses", "runbookprocesses"):
+            for process in self.space_items(space_id, collection):
+                ids.update(
+                    action["Id"] for _, _, action in walk(process, ("Steps", "*", "Actions", "*"))
+                )
+        return ids
+
+    def _exists(self, space_id: str | None, target: str, value: str) -> bool:
+        if target == "tags":
+            return value in self._tag_names(space_id)
+        if target == "actions":
+            return value in self._action_ids(space_id)
+        if target == "processowners":
+            return any(
+                value in {d["Id"] for d in self.space_items(space_id, c)}
+                for c in ("projects", "runbooks")
+            )
+        try:
+            self.find(space_id, target, value)
+        except ApiError:
+            return False
+        return True
+
+    # ----------------------------------------------------------------- defaults
+
+    def _install_defaults(self) -> None:
+        """What a fresh Octopus instance already holds (octopus-api.md, "A fresh instance")."""
+        space = self._insert(None, "spaces", {"Name": "Default", "IsDefault": True})
+        sid = space["Id"]
+        self._insert(sid, "projectgroups", {"Name": "Default Project Group"})
+        self._insert(sid, "lifecycles", {"Name": "Default Lifecycle"})
+        self._insert(sid, "machinepolicies", {"Name": "Default Machine Policy", "IsDefault": True})
+        self._insert(sid, "workerpools", {"Name": "Default Worker Pool", "IsDefault": True})
+        # The built-in feed has the same id on every instance.
+        self._insert(
+            sid,
+            "feeds",
+            {"Name": "Octopus Server (built-in)", "FeedType": "BuiltIn"},
+            resource_id="feeds-builtin",
+        )
+        self._insert(
+            sid,
+            "teams",
+            {"Name": "Space Managers", "CanBeDeleted": False, "CanBeRenamed": False},
+            resource_id=f"teams-spacemanagers-{sid}",
+        )
+        for role_id, name in BUILT_IN_USER_ROLES:
+            self._insert(
+                None, "userroles", {"Name": name, "CanBeDeleted": False}, resource_id=role_id
+            )
+
+    def _insert(
+        self,
+        space_id: str | None,
+        collection: str,
+        values: JsonDict,
+        resource_id: str | None = None,
+    ) -> JsonDict:
+        """Store a document the server itself creates (no validation, no side effects)."""
+        kind = KINDS[collection]
+        variant = values.get(kind.variant_field or "") or kind.fields.get(kind.variant_field or "")
+        doc = copy.deepcopy(kind.fields_for(variant))
+        doc.update(copy.deepcopy(values))
+        if kind.audited:
+            _audit(doc)
+        doc["Id"] = resource_id or self._new_id(kind)
+        if kind.space_scoped:
+            doc["SpaceId"] = space_id
+        if "Slug" in kind.fields and not doc.get("Slug"):
+            doc["Slug"] = _slug(str(doc.get("Name", "")))
+        self.docs[collection][doc["Id"]] = doc
+        return doc
+
+    # ----------------------------------------------------------------- writes
+
+    def create(self, space_id: str | None, collection: str, body: Any) -> JsonDict:
+        kind = KINDS[collection]
+        if not kind.creatable:
+            raise ApiError(405, f"Documents of type {kind.item_type} are created by the server.")
+        doc = self._validated(space_id, kind, body, existing=None)
+        doc["Id"] = self._new_id(kind)
+        if kind.space_scoped:
+            doc["SpaceId"] = space_id
+        self.docs[collection][doc["Id"]] = doc
+        self._after_create(space_id, collection, doc)
+        return doc
+
+    def update(
+        self, space_id: str | None, collection: str, resource_id: str, body: Any
+    ) -> JsonDict:
+        kind = KINDS[collection]
+        existing = self.find(space_id, collection, resource_id)
+        doc = self._validated(space_id, kind, body, existing=existing)
+        if kind.versioned:
+            doc["Version"] = int(existing["Version"]) + 1
+        self.docs[collection][existing["Id"]] = doc
+        if collection == "tagsets":
+            self._rename_tags(space_id, existing, doc)
+        return doc
+
+    def delete(self, space_id: str | None, collection: str, resource_id: str) -> None:
+        kind = KINDS[collection]
+        doc = self.find(space_id, collection, resource_id)
+        if not kind.creatable:
+            raise ApiError(405, f"Documents of type {kind.item_type} cannot be deleted.")
+        if not doc.get("CanBeDeleted", True):
+            raise bad_request(f"The {kind.item_type} '{doc.get('Name')}' cannot be deleted.")
+        del self.docs[collection][doc["Id"]]
+        if collection == "projects":
+            for child in ("channels", "runbooks", "projecttriggers"):
+                for item in self.space_items(space_id, child):
+                    if item["ProjectId"] == doc["Id"]:
+                        self.docs[child].pop(item["Id"], None)
+                        self.docs["runbookprocesses"].pop(str(item.get("RunbookProcessId")), None)
+            self.docs["deploymentprocesses"].pop(str(doc["DeploymentProcessId"]), None)
+            self.docs["variables"].pop(str(doc["VariableSetId"]), None)
+        elif collection == "runbooks":
+            self.docs["runbookprocesses"].pop(str(doc["RunbookProcessId"]), None)
+        elif collection == "libraryvariablesets":
+            self.docs["variables"].pop(str(doc["VariableSetId"]), None)
+        elif collection == "tenants":
+            self.tenant_variables.pop(doc["Id"], None)
+
+    def _validated(
+        self, space_id: str | None, kind: Kind, body: Any, existing: JsonDict | None
+    ) -> JsonDict:
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        fields = self._fields(kind, body, existing)
+        allowed = set(fields) | set(COMMON)
+        unknown = sorted(set(body) - allowed)
+        errors = [
+            f"The property '{name}' is not a known property of {kind.item_type}."
+            for name in unknown
+        ]
+        for path, keys in kind.nested.items():
+            for _, _, item in walk(body, path):
+                if isinstance(item, dict):
+                    errors.extend(
+                        f"The property '{name}' is not a known property of "
+                        f"{kind.item_type} at {'.'.join(p for p in path if p != '*')}."
+                        for name in sorted(set(item) - keys)
+                    )
+        if errors:
+            raise bad_request(*errors)
+
+        doc = copy.deepcopy(existing) if existing is not None else copy.deepcopy(fields)
+        for key, value in body.items():
+            if key in COMMON or key in kind.server_owned:
+                continue
+            default = fields[key]
+            if not _same_type(default, value):
+                errors.append(f"The property '{key}' has the wrong type for {kind.item_type}.")
+            doc[key] = copy.deepcopy(value)
+        if errors:
+            raise bad_request(*errors)
+
+        if kind.versioned and existing is not None:
+            sent = body.get("Version")
+            if sent is not None and int(sent) != int(existing["Version"]):
+                # The server's words for a stale document (OctopusDeploy/Issues#9043): the
+                # process was changed by someone else since it was read.
+                raise ApiError(
+                    400,
+                    "Changes could not be saved, because another user has made changes "
+                    "between when you started editing and when you saved your changes. "
+                    "Please reload and try again.",
+                    [
+                        f"The document {existing['Id']} is at version {existing['Version']}, "
+                        f"not {sent}."
+                    ],
+                )
+
+        if kind.named:
+            self._check_name(space_id, kind, doc, existing)
+        if existing is not None:
+            _keep_secrets(doc, existing)
+        else:
+            _forget_unset_secrets(doc)
+        self._assign_ids(kind, doc)
+        self._check_kind(space_id, kind, doc, existing)
+        self._check_refs(space_id, kind, doc)
+        if "Slug" in kind.fields and not doc.get("Slug"):
+            doc["Slug"] = _slug(str(doc.get("Name", "")))
+        if kind.audited:
+            _audit(doc)
+        return doc
+
+    @staticmethod
+    def _fields(kind: Kind, body: JsonDict, existing: JsonDict | None) -> dict[str, Any]:
+        """The properties a write may carry: the kind's, or its variant's."""
+        if not kind.variant_field:
+            return dict(kind.fields)
+        current = (existing or {}).get(kind.variant_field)
+        variant = body.get(kind.variant_field) or current or kind.fields[kind.variant_field]
+        if current is not None and variant != current:
+            raise bad_request(f"The {kind.variant_field} of a {kind.item_type} cannot be changed.")
+        if variant not in kind.variants:
+            raise bad_request(
+                f"{kind.variant_field} '{variant}' is not supported; use one of "
+                f"{', '.join(sorted(kind.variants))}."
+            )
+        return kind.fields_for(variant)
+
+    def _check_name(
+        self, space_id: str | None, kind: Kind, doc: JsonDict, existing: JsonDict | None
+    ) -> None:
+        name = doc.get("Name")
+        if not isinstance(name, str) or not name.strip():
+            raise bad_request(f"Please provide a name for the {kind.item_type}.")
+        parent = doc.get(kind.unique_within) if kind.unique_within else None
+        clash = self.find_by_name(space_id, kind.collection, name, parent)
+        if clash is not None and (existing is None or clash["Id"] != existing["Id"]):
+            raise bad_request(
+                f"Another {kind.item_type} already uses the name '{name}'. "
+                "Please use a different name."
+            )
+
+    def _assign_ids(self, kind: Kind, doc: JsonDict) -> None:
+        """Give new steps, actions, phases, variables and tags their server-side ids."""
+        paths = _GUID_PATHS.get(kind.collection, ())
+        for path in paths:
+            for _, _, item in walk(doc, path):
+                if isinstance(item, dict) and not item.get("Id"):
+                    item["Id"] = str(uuid.uuid4())
+        if kind.collection == "tagsets":
+            for tag in doc["Tags"]:
+                if not tag.get("Id"):
+                    tag["Id"] = self._new_id_for("Tags")
+                tag["CanonicalTagName"] = f"{doc['Name']}/{tag.get('Name', '')}"
+                tag.setdefault("Color", "#333333")
+                tag.setdefault("Description", "")
+                tag.setdefault("SortOrder", 0)
+
+    def _new_id_for(self, prefix: str) -> str:
+        number = self._counters.get(prefix, 0) + 1
+        self._counters[prefix] = number
+        return f"{prefix}-{self.id_offset + number}"
+
+    def _check_kind(
+        self, space_id: str | None, kind: Kind, doc: JsonDict, existing: JsonDict | None
+    ) -> None:
+        """Rules of one kind that go beyond field names and references."""
+        name = kind.collection
+        if name == "projects":
+            missing = [f for f in ("ProjectGroupId", "LifecycleId") if not doc.get(f)]
+            if missing:
+                raise bad_request(*(f"The property '{f}' is required." for f in missing))
+        elif name in ("channels", "runbooks", "projecttriggers"):
+            if not doc.get("ProjectId"):
+                raise bad_request("The property 'ProjectId' is required.")
+            if existing is not None and existing["ProjectId"] != doc["ProjectId"]:
+                raise bad_request(f"A {kind.item_type} cannot be moved to another project.")
+        elif name == "scopeduserroles":
+            missing = [f for f in ("TeamId", "UserRoleId") if not doc.get(f)]
+            if missing:
+                raise bad_request(*(f"The property '{f}' is required." for f in missing))
+            doc["SpaceId"] = space_id
+        elif name == "tagsets":
+            names = [str(tag.get("Name", "")).lower() for tag in doc["Tags"]]
+            if len(names) != len(set(names)) or "" in names:
+                raise bad_request("Tag names must be present and unique within a tag set.")
+        elif name in ("deploymentprocesses", "runbookprocesses"):
+            step_names = [str(step.get("Name", "")).lower() for step in doc["Steps"]]
+            if "" in step_names or len(step_names) != len(set(step_names)):
+                raise bad_request("Step names must be present and unique within a process.")
+            for _, _, action in walk(doc, ("Steps", "*", "Actions", "*")):
+                if not action.get("Name") or not action.get("ActionType"):
+                    raise bad_request("Every action needs a Name and an ActionType.")
+        elif name == "variables":
+            self._check_variables(doc, existing)
+
+    def _check_variables(self, doc: JsonDict, existing: JsonDict | None) -> None:
+        errors: list[str] = []
+        stored = {v["Id"]: v for v in (existing or {}).get("Variables", [])}
+        for variable in doc["Variables"]:
+            if not isinstance(variable, dict) or not variable.get("Name"):
+                errors.append("Every variable needs a Name.")
+                continue
+            variable.setdefault("Type", "String")
+            variable.setdefault("Scope", {})
+            variable.setdefault("Description", None)
+            variable.setdefault("IsEditable", True)
+            variable.setdefault("Prompt", None)
+            if variable["Type"] not in VARIABLE_TYPES:
+                errors.append(
+                    f"Variable '{variable['Name']}' has an unknown type {variable['Type']!r}."
+                )
+            variable["IsSensitive"] = _is_sensitive_variable(variable)
+            unknown_scopes = set(variable["Scope"] or {}) - set(SCOPE_KEYS)
+            if unknown_scopes:
+                errors.append(
+                    f"Variable '{variable['Name']}' has unknown scopes {sorted(unknown_scopes)}."
+                )
+            old = stored.get(variable["Id"])
+            if variable["IsSensitive"] and variable.get("Value") is None and old is not None:
+                variable["Value"] = old.get("Value")  # a sensitive value sent back empty is kept
+        if errors:
+            raise bad_request(*errors)
+
+    def _check_refs(self, space_id: str | None, kind: Kind, doc: JsonDict) -> None:
+        errors: list[str] = []
+        for ref in kind.refs:
+            for container, key, value in walk(doc, ref.path):
+                if ref.when is not None and not ref.when(container):
+                    continue
+                if value in (None, ""):
+                    continue
+                if not isinstance(value, str) or not self._exists(space_id, ref.target, value):
+                    where = ".".join(p for p in ref.path if p not in ("*", "@values"))
+                    shown = key if ref.path[-1] == "@keys" else value
+                    errors.append(
+                        f"{where} refers to '{shown}', which is not a known {ref.target} id"
+                        f" in this space."
+                        if ref.target != "tags"
+                        else f"{where} refers to the tag '{shown}', which does not exist."
+                    )
+        if errors:
+            raise bad_request(*errors)
+
+    def _after_create(self, space_id: str | None, collection: str, doc: JsonDict) -> None:
+        """Documents the real server creates alongside a new resource."""
+        if collection == "projects":
+            pid = doc["Id"]
+            process = self._insert(
+                space_id,
+                "deploymentprocesses",
+                {"ProjectId": pid},
+                resource_id=f"deploymentprocess-{pid}",
+            )
+            variables = self._insert(
+                space_id, "variables", {"OwnerId": pid}, resource_id=f"variableset-{pid}"
+            )
+            doc["DeploymentProcessId"] = process["Id"]
+            doc["VariableSetId"] = variables["Id"]
+            self._insert(
+                space_id, "channels", {"Name": "Default", "ProjectId": pid, "IsDefault": True}
+            )
+        elif collection == "runbooks":
+            rid = doc["Id"]
+            process = self._insert(
+                space_id,
+                "runbookprocesses",
+                {"ProjectId": doc["ProjectId"], "RunbookId": rid},
+                resource_id=f"RunbookProcess-{rid}",
+            )
+            doc["RunbookProcessId"] = process["Id"]
+        elif collection == "libraryvariablesets":
+            variables = self._insert(
+                space_id,
+                "variables",
+                {"OwnerId": doc["Id"]},
+                resource_id=f"variableset-{doc['Id']}",
+            )
+            doc["VariableSetId"] = variables["Id"]
+        elif collection == "channels" and doc["IsDefault"]:
+            self._make_only_default(space_id, doc)
+
+    def _make_only_default(self, space_id: str | None, channel: JsonDict) -> None:
+        for other in self.space_items(space_id, "channels"):
+            if other["ProjectId"] == channel["ProjectId"] and other["Id"] != channel["Id"]:
+                other["IsDefault"] = False
+
+    def _rename_tags(self, space_id: str | None, old: JsonDict, new: JsonDict) -> None:
+        """Canonical tag names embed the set's name: follow a rename everywhere."""
+        renames = {}
+        new_tags = {t["Id"]: t["CanonicalTagName"] for t in new["Tags"]}
+        for tag in old["Tags"]:
+            if tag["Id"] in new_tags and new_tags[tag["Id"]] != tag["CanonicalTagName"]:
+                renames[tag["CanonicalTagName"]] = new_tags[tag["Id"]]
+        if not renames:
+            return
+        for collection in ("tenants", "accounts", "certificates", "machines", "channels"):
+            for doc in self.space_items(space_id, collection):
+                doc["TenantTags"] = [renames.get(t, t) for t in doc["TenantTags"]]
+
+    # ----------------------------------------------------------------- reads
+
+    def present(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
+        """The document as the API returns it: secrets hidden, links and derived fields added."""
+        out: JsonDict = _hide_secrets(copy.deepcopy(doc))
+        if collection == "variables":
+            for variable in out["Variables"]:
+                if variable.get("IsSensitive"):
+                    variable["Value"] = None
+            out["ScopeValues"] = self._scope_values(space_id, doc)
+        out["Links"] = self._links(space_id, collection, doc)
+        return out
+
+    def _links(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
+        base = f"/api/{space_id}" if KINDS[collection].space_scoped else "/api"
+        links: JsonDict = {"Self": f"{base}/{collection}/{doc['Id']}"}
+        if collection == "projects":
+            pid = doc["Id"]
+            links.update(
+                {
+                    "Channels": f"{base}/projects/{pid}/channels{{/id}}{{?skip,take,partialName}}",
+                    "DeploymentProcess": f"{base}/projects/{pid}/deploymentprocesses",
+                    "Variables": f"{base}/variables/{doc['VariableSetId']}",
+                    "Runbooks": f"{base}/projects/{pid}/runbooks{{/id}}{{?skip,take,partialName}}",
+                    "Triggers": f"{base}/projects/{pid}/triggers{{?skip,take,partialName}}",
+                }
+            )
+        elif collection == "tenants":
+            links["Variables"] = f"{base}/tenants/{doc['Id']}/variables"
+        elif collection == "runbooks":
+            links["RunbookProcesses"] = f"{base}/runbookProcesses/{doc['RunbookProcessId']}"
+        elif collection in ("libraryvariablesets",):
+            links["Variables"] = f"{base}/variables/{doc['VariableSetId']}"
+        return links
+
+    def _scope_values(self, space_id: str | None, variable_set: JsonDict) -> JsonDict:
+        """The `ScopeValues` lookup Octopus returns with a variable set (id -> name)."""
+        owner = str(variable_set.get("OwnerId"))
+
+        def named(items: Iterable[JsonDict]) -> list[JsonDict]:
+            return [{"Id": item["Id"], "Name": item["Name"]} for item in items]
+
+        project = self.docs["projects"].get(owner)
+        channels: list[JsonDict] = []
+        actions: list[JsonDict] = []
+        processes: list[JsonDict] = []
+        if project is not None:
+            channels = [
+                c for c in self.space_items(space_id, "channels") if c["ProjectId"] == owner
+            ]
+            runbooks = [
+                r for r in self.space_items(space_id, "runbooks") if r["ProjectId"] == owner
+            ]
+            process_docs = [
+                self.docs["deploymentprocesses"].get(str(project["DeploymentProcessId"]))
+            ]
+            process_docs += [
+                self.docs["runbookprocesses"].get(str(r["RunbookProcessId"])) for r in runbooks
+            ]
+            for process in process_docs:
+                if process is not None:
+                    actions += [a for _, _, a in walk(process, ("Steps", "*", "Actions", "*"))]
+            processes = [{"ProcessType": "Deployment", "Id": owner, "Name": project["Name"]}]
+            processes += [
+                {"ProcessType": "Runbook", "Id": r["Id"], "Name": r["Name"]} for r in runbooks
+            ]
+        roles = sorted(
+            {
+                role
+                for machine in self.space_items(space_id, "machines")
+                for role in machine["Roles"]
+            }
+            | {
+                role
+                for variable in variable_set["Variables"]
+                for role in (variable.get("Scope") or {}).get("Role", [])
+            }
+        )
+        tags = sorted(self._tag_names(space_id))
+        return {
+            "Environments": named(self.space_items(space_id, "environments")),
+            "Machines": named(self.space_items(space_id, "machines")),
+            "Actions": named(actions),
+            "Roles": [{"Id": role, "Name": role} for role in roles],
+            "Channels": named(channels),
+            "TenantTags": [{"Id": tag, "Name": tag} for tag in tags],
+            "Processes": processes,
+        }
+
+    # ----------------------------------------------------------------- tenant variables
+
+    def get_tenant_variables(self, space_id: str | None, tenant_id: str) -> JsonDict:
+        tenant = self.find(space_id, "tenants", tenant_id)
+        stored = self.tenant_variables.get(tenant["Id"], {})
+        projects: JsonDict = {}
+        library: JsonDict = {}
+        for project_id, environment_ids in tenant["ProjectEnvironments"].items():
+            project = self.docs["projects"].get(project_id)
+            if project is None:
+                continue
+            values = stored.get("ProjectVariables", {}).get(project_id, {})
+            projects[project_id] = {
+                "ProjectId": project_id,
+                "ProjectName": project["Name"],
+                "Templates": copy.deepcopy(project["Templates"]),
+                "Variables": {
+                    env: _hide_secrets(copy.deepcopy(values.get(env, {})))
+                    for env in environment_ids
+                },
+                "Links": {"Project": f"/api/{space_id}/projects/{project_id}"},
+            }
+            for set_id in project["IncludedLibraryVariableSetIds"]:
+                lvs = self.docs["libraryvariablesets"].get(set_id)
+                if lvs is None or not lvs["Templates"] or set_id in library:
+                    continue
+                library[set_id] = {
+                    "LibraryVariableSetId": set_id,
+                    "LibraryVariableSetName": lvs["Name"],
+                    "Templates": copy.deepcopy(lvs["Templates"]),
+                    "Variables": _hide_secrets(
+                        copy.deepcopy(stored.get("LibraryVariables", {}).get(set_id, {}))
+                    ),
+                    "Links": {
+                        "LibraryVariableSet": f"/api/{space_id}/libraryvariablesets/{set_id}"
+                    },
+                }
+        return {
+            "TenantId": tenant["Id"],
+            "TenantName": tenant["Name"],
+            "SpaceId": space_id,
+            "ProjectVariables": projects,
+            "LibraryVariables": library,
+            "Links": {"Self": f"/api/{space_id}/tenants/{tenant['Id']}/variables"},
+        }
+
+    def put_tenant_variables(self, space_id: str | None, tenant_id: str, body: Any) -> JsonDict:
+        tenant = self.find(space_id, "tenants", tenant_id)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        allowed = {
+            "TenantId",
+            "TenantName",
+            "SpaceId",
+            "ProjectVariables",
+            "LibraryVariables",
+            "Links",
+        }
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise bad_request(
+                *(
+                    f"The property '{u}' is not a known property of TenantVariables."
+                    for u in unknown
+                )
+            )
+        old = self.tenant_variables.get(tenant["Id"], {})
+        errors: list[str] = []
+        projects: JsonDict = {}
+        for project_id, entry in (body.get("ProjectVariables") or {}).items():
+            environments = tenant["ProjectEnvironments"].get(project_id)
+            project = self.docs["projects"].get(project_id)
+            if environments is None or project is None:
+                errors.append(f"The tenant is not connected to project '{project_id}'.")
+                continue
+            templates = {t["Id"]: t for t in project["Templates"]}
+            per_env: JsonDict = {}
+            for env, values in (entry.get("Variables") or {}).items():
+                if env not in environments:
+                    errors.append(
+                        f"The tenant is not connected to '{env}' for project '{project_id}'."
+                    )
+                    continue
+                old_values = old.get("ProjectVariables", {}).get(project_id, {}).get(env, {})
+                per_env[env] = self._tenant_values(values, templates, old_values, errors)
+            projects[project_id] = per_env
+        library: JsonDict = {}
+        reachable = {
+            set_id
+            for project_id in tenant["ProjectEnvironments"]
+            for set_id in (self.docs["projects"].get(project_id) or {}).get(
+                "IncludedLibraryVariableSetIds", []
+            )
+        }
+        for set_id, entry in (body.get("LibraryVariables") or {}).items():
+            lvs = self.docs["libraryvariablesets"].get(set_id)
+            if lvs is None or set_id not in reachable:
+                errors.append(
+                    f"Library variable set '{set_id}' is not used by the tenant's projects."
+                )
+                continue
+            templates = {t["Id"]: t for t in lvs["Templates"]}
+            old_values = old.get("LibraryVariables", {}).get(set_id, {})
+            library[set_id] = self._tenant_values(
+                entry.get("Variables") or {}, templates, old_values, errors
+            )
+        if errors:
+            raise bad_request(*errors)
+        self.tenant_variables[tenant["Id"]] = {
+            "ProjectVariables": projects,
+            "LibraryVariables": library,
+        }
+        return self.get_tenant_variables(space_id, tenant["Id"])
+
+    @staticmethod
+    def _tenant_values(
+        values: Any, templates: dict[str, JsonDict], old: JsonDict, errors: list[str]
+    ) -> JsonDict:
+        result: JsonDict = {}
+        if not isinstance(values, dict):
+            errors.append("Tenant variable values must be an object keyed by template id.")
+            return result
+        for template_id, value in values.items():
+            template = templates.get(template_id)
+            if template is None:
+                errors.append(f"There is no variable template '{template_id}'.")
+                continue
+            if _is_sensitive_template(template):
+                if not _is_secret(value):
+                    value = {"HasValue": value is not None, "NewValue": value}
+                if (
+                    value["NewValue"] is None
+                    and value["HasValue"]
+                    and _is_secret(old.get(template_id))
+                ):
+                    value = old[template_id]
+            elif _is_secret(value):
+                errors.append(f"Template '{template_id}' is not sensitive.")
+                continue
+            result[template_id] = copy.deepcopy(value)
+        return result
+
+
+def _audit(doc: JsonDict) -> None:
+    doc["LastModifiedOn"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    doc["LastModifiedBy"] = "emulator-api-user"
+
+
+def _same_type(default: Any, value: Any) -> bool:
+    """A coarse JSON type check against the field's default (None accepts anything)."""
+    if value is None or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
+
+
+def _hide_secrets(value: Any) -> Any:
+    if _is_secret(value):
+        return {"HasValue": bool(value["HasValue"]), "NewValue": None}
+    if isinstance(value, dict):
+        return {key: _hide_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_hide_secrets(item) for item in value]
+    return value
+
+
+def _forget_unset_secrets(doc: Any) -> None:
+    """In a new document, `{HasValue: true, NewValue: null}` has nothing to keep: it is empty."""
+    _map_secrets(
+        doc,
+        lambda new: new if new["NewValue"] is not None else {"HasValue": False, "NewValue": None},
+    )
+
+
+def _map_secrets(value: Any, fn: Callable[[JsonDict], JsonDict]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _is_secret(item):
+                value[key] = fn(item)
+            else:
+                _map_secrets(item, fn)
+    elif isinstance(value, list):
+        for item in value:
+            _map_secrets(item, fn)
+
+
+def _keep_secrets(new: Any, old: Any) -> None:
+    """Where a write sends a secret back without a new value, keep the stored one.
+
+    Lists are matched item by item on `Id` (steps, actions), or by position when items have
+    no id; dicts key by key.
+    """
+    if isinstance(new, dict) and isinstance(old, dict):
+        for key, item in list(new.items()):
+            previous = old.get(key)
+            if _is_secret(item):
+                if item["NewValue"] is not None:
+                    new[key] = {"HasValue": True, "NewValue": item["NewValue"]}
+                elif item["HasValue"] and isinstance(previous, dict) and _is_secret(previous):
+                    new[key] = previous
+                else:
+                    new[key] = {"HasValue": False, "NewValue": None}
+            else:
+                _keep_secrets(item, previous)
+    elif isinstance(new, list) and isinstance(old, list):
+        by_id = {o.get("Id"): o for o in old if isinstance(o, dict) and o.get("Id")}
+        for index, item in enumerate(new):
+            if isinstance(item, dict) and item.get("Id") in by_id:
+                _keep_secrets(item, by_id[item["Id"]])
+            elif index < len(old) and not (isinstance(item, dict) and item.get("Id")):
+                _keep_secrets(item, old[index])
+            else:
+                _keep_secrets(item, None)
+    elif isinstance(new, dict | list):
+        _forget_unset_secrets(new)

@@ -1,0 +1,56 @@
+"""The exception tree and the exit codes of the command line.
+
+Expected failures are `UserError`s: their message is one line that tells the user what went
+wrong and what to do, and the CLI prints it without a traceback (exit 1). Anything else is a
+bug: the CLI writes the traceback to the run's log file and exits 3.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    CHANGES = 2  # `plan --detailed-exitcode` found changes
+    BUG = 3
+    INTERRUPTED = 130
+
+
+class SnapshotSyncError(Exception):
+    """Base of every error snapshotsync raises on purpose."""
+
+
+class UserError(SnapshotSyncError):
+    """A problem the user can act on; the message is shown as it is."""
+
+
+class ConfigError(UserError):
+    """`snapshotsync.yaml` or the environment it names is wrong."""
+
+
+class OverlayError(UserError):
+    """An overlay file is invalid (the message names file and line)."""
+
+
+class DirtyStoreError(UserError):
+    """The sync repo has uncommitted changes where snapshotsync would write."""
+
+
+class NotYetAvailableError(UserError):
+    """A command of the contract whose implementation has not landed yet."""
+
+
+class OctopusApiError(UserError):
+    """An Octopus server answered with an error, or could not be reached."""
+
+    def __init__(self, method: str, url: str, status: int | None, body_excerpt: str) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body_excerpt = body_excerpt
+        where = f"{method} {url}"
+        what = f"HTTP {status}" if status is not None else "no response"
+        detail = f": {body_excerpt}" if body_excerpt else ""
+        super().__init__(f"{where} failed ({what}){detail}")

@@ -1,0 +1,130 @@
+"""`snapshotsync.yaml`: the sync repo's configuration, and the frozen `Settings` built from it.
+
+API keys are never stored in files: the config names an environment variable
+(`api_key_env`) and the key is read from the environment when an instance is contacted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snapshotsync import log, yamlio
+from snapshotsync.errors import ConfigError
+
+CONFIG_FILE = "snapshotsync.yaml"
+FORMAT_VERSION = 1
+_INSTANCE_KEYS = {"url", "space", "api_key_env"}
+_TARGET_KEYS = _INSTANCE_KEYS | {"overlay"}
+_TOP_KEYS = {"format_version", "source", "targets"}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """How to reach one Octopus instance (the key itself stays in the environment)."""
+
+    name: str
+    url: str
+    space: str
+    api_key_env: str
+
+    def api_key(self) -> str:
+        """Read the API key from the environment; it is registered for redaction."""
+        key = os.environ.get(self.api_key_env, "")
+        if not key:
+            raise ConfigError(
+                f"{self.name}: the API key is read from the environment variable "
+                f"{self.api_key_env}, which is not set. Export it and run again."
+            )
+        log.register_secret(key)
+        return key
+
+
+@dataclass(frozen=True)
+class Target(Instance):
+    overlay: Path = Path()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed `snapshotsync.yaml`."""
+
+    path: Path
+    source: Instance
+    targets: dict[str, Target] = field(default_factory=dict)
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise ConfigError(f"{self.path}: no target named {name!r} (targets: {known})") from None
+
+
+def _where(path: Path, node: Any, key: str | None = None) -> str:
+    line = yamlio.line_of(node, key)
+    return f"{path}:{line}" if line else str(path)
+
+
+def _instance_fields(path: Path, node: Any, name: str, allowed: set[str]) -> dict[str, str]:
+    if not isinstance(node, dict):
+        raise ConfigError(f"{_where(path, node)}: {name} must be a mapping")
+    unknown = sorted(set(map(str, node)) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{_where(path, node, unknown[0])}: unknown key {unknown[0]!r} in {name} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    values: dict[str, str] = {}
+    for key in sorted(_INSTANCE_KEYS):
+        value = node.get(key)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{_where(path, node)}: {name} needs {key!r} (a string)")
+        values[key] = value
+    if values["api_key_env"].startswith("API-"):
+        raise ConfigError(
+            f"{_where(path, node, 'api_key_env')}: api_key_env must name an environment "
+            "variable, not hold the key itself"
+        )
+    return values
+
+
+def load_config(repo: Path) -> Config:
+    """Read and validate `<repo>/snapshotsync.yaml`."""
+    path = repo / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `snapshotsync init {repo}` first, or pass --repo")
+    data = yamlio.load_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top")
+    unknown = sorted(set(map(str, data)) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{_where(path, data, unknown[0])}: unknown key {unknown[0]!r}")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(
+            f"{_where(path, data, 'format_version')}: format_version must be {FORMAT_VERSION}"
+        )
+    source = Instance(
+        name="source", **_instance_fields(path, data.get("source"), "source", _INSTANCE_KEYS)
+    )
+    targets: dict[str, Target] = {}
+    raw_targets = data.get("targets") or {}
+    if not isinstance(raw_targets, dict):
+        raise ConfigError(f"{_where(path, data, 'targets')}: targets must be a mapping")
+    for name, node in raw_targets.items():
+        values = _instance_fields(path, node, f"target {name!r}", _TARGET_KEYS)
+        overlay = node.get("overlay") or f"overlays/{name}.yaml"
+        targets[str(name)] = Target(name=str(name), overlay=repo / str(overlay), **values)
+    return Config(path=path, source=source, targets=targets)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options shared by every command, built once at the CLI edge."""
+
+    repo: Path
+    verbose: int = 0
+    concurrency: int = 8
+    assume_yes: bool = False
