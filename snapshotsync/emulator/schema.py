@@ -52,6 +52,13 @@ class Ref:
     path: Path
     target: str
     when: Callable[[JsonDict], bool] | None = None
+    separator: str | None = None  # several ids in one string, e.g. "Teams-1,Teams-2"
+
+    def ids(self, value: Any) -> list[Any]:
+        """The ids one matched value holds."""
+        if self.separator and isinstance(value, str):
+            return [part.strip() for part in value.split(self.separator) if part.strip()]
+        return [value]
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,8 @@ class Kind:
     server_owned: frozenset[str] = frozenset()
     refs: tuple[Ref, ...] = ()
     versioned: bool = False  # optimistic concurrency on `Version`
-    nested: Mapping[Path, frozenset[str]] = field(default_factory=dict)  # allowed keys
+    # Items nested at a path (steps, actions, phases, ...): their properties with defaults.
+    nested: Mapping[Path, Mapping[str, Any]] = field(default_factory=dict)
     creatable: bool = True  # False for documents the server creates (processes, variables)
     # Polymorphic kinds (accounts, feeds): the field that names the variant, and the extra
     # properties of each variant.
@@ -96,73 +104,92 @@ TENANT_PARTICIPATION = {
     "TenantTags": [],
 }
 
-STEP_KEYS = _keys(
-    "Id",
-    "Name",
-    "Slug",
-    "PackageRequirement",
-    "Properties",
-    "Condition",
-    "StartTrigger",
-    "Actions",
-)
-ACTION_KEYS = _keys(
-    "Id",
-    "Name",
-    "Slug",
-    "ActionType",
-    "Notes",
-    "IsDisabled",
-    "CanBeUsedForProjectVersioning",
-    "IsRequired",
-    "WorkerPoolId",
-    "WorkerPoolVariable",
-    "Container",
-    "Environments",
-    "ExcludedEnvironments",
-    "Channels",
-    "TenantTags",
-    "Packages",
-    "Condition",
-    "Properties",
-    "Links",
-    "StepPackageVersion",
-    "Inputs",
-    "GitDependencies",
-)
-PACKAGE_KEYS = _keys(
-    "Id",
-    "Name",
-    "PackageId",
-    "FeedId",
-    "AcquisitionLocation",
-    "Properties",
-    "StepPackageInputsReferenceId",
-)
-VARIABLE_KEYS = _keys(
-    "Id",
-    "Name",
-    "Value",
-    "Description",
-    "Scope",
-    "IsEditable",
-    "Prompt",
-    "Type",
-    "IsSensitive",
-)
-PHASE_KEYS = _keys(
-    "Id",
-    "Name",
-    "AutomaticDeploymentTargets",
-    "OptionalDeploymentTargets",
-    "MinimumEnvironmentsBeforePromotion",
-    "IsOptionalPhase",
-    "ReleaseRetentionPolicy",
-    "TentacleRetentionPolicy",
-    "IsPriorityPhase",
-)
-TEMPLATE_KEYS = _keys("Id", "Name", "Label", "HelpText", "DefaultValue", "DisplaySettings")
-TAG_KEYS = _keys("Id", "Name", "Color", "Description", "SortOrder", "CanonicalTagName")
+# Items nested in documents, with the defaults the server fills in (a real payload,
+# docs "Serializing with octoterra" in OctopusDeploy/docs, shows `Notes: null`,
+# `WorkerPoolVariable: null`, `Container: {Image, FeedId}` and `Links: {}` on actions).
+STEP_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "Slug": "",
+    "PackageRequirement": "LetOctopusDecide",
+    "Properties": {},
+    "Condition": "Success",
+    "StartTrigger": "StartAfterPrevious",
+    "Actions": [],
+}
+ACTION_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "Slug": "",
+    "ActionType": "",
+    "Notes": None,
+    "IsDisabled": False,
+    "CanBeUsedForProjectVersioning": False,
+    "IsRequired": False,
+    "WorkerPoolId": None,
+    "Container": {"Image": None, "FeedId": None},
+    "WorkerPoolVariable": None,
+    "Environments": [],
+    "ExcludedEnvironments": [],
+    "Channels": [],
+    "TenantTags": [],
+    "Packages": [],
+    "GitDependencies": [],
+    "Condition": "Success",
+    "Properties": {},
+    "Links": {},
+    "StepPackageVersion": None,
+    "Inputs": {},
+}
+PACKAGE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "PackageId": "",
+    "FeedId": None,
+    "AcquisitionLocation": "Server",
+    "Properties": {},
+    "StepPackageInputsReferenceId": None,
+}
+VARIABLE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "Value": None,
+    "Description": None,
+    "Scope": {},
+    "IsEditable": True,
+    "Prompt": None,
+    "Type": "String",
+    "IsSensitive": False,
+}
+PHASE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "AutomaticDeploymentTargets": [],
+    "OptionalDeploymentTargets": [],
+    "MinimumEnvironmentsBeforePromotion": 0,
+    "IsOptionalPhase": False,
+    "ReleaseRetentionPolicy": None,
+    "TentacleRetentionPolicy": None,
+    "IsPriorityPhase": False,
+}
+TEMPLATE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "Label": "",
+    "HelpText": "",
+    "DefaultValue": "",
+    "DisplaySettings": {},
+    "AllowClear": False,
+    "Links": {},
+}
+TAG_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "Name": "",
+    "Color": "#333333",
+    "Description": "",
+    "SortOrder": 0,
+    "CanonicalTagName": "",
+}
 
 STEPS = ("Steps", "*")
 ACTIONS = (*STEPS, "Actions", "*")
@@ -177,11 +204,21 @@ def _process_refs() -> tuple[Ref, ...]:
         Ref((*ACTIONS, "WorkerPoolId"), "workerpools"),
         Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
         Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "actiontemplates"),
+        # Manual intervention steps name the teams that may respond, as a list in a string.
+        Ref(
+            (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),
+            "teams",
+            separator=",",
+        ),
     )
 
 
-def _process_nested() -> dict[Path, frozenset[str]]:
-    return {STEPS: STEP_KEYS, ACTIONS: ACTION_KEYS, (*ACTIONS, "Packages", "*"): PACKAGE_KEYS}
+def _process_nested() -> dict[Path, Mapping[str, Any]]:
+    return {
+        STEPS: STEP_DEFAULTS,
+        ACTIONS: ACTION_DEFAULTS,
+        (*ACTIONS, "Packages", "*"): PACKAGE_DEFAULTS,
+    }
 
 
 def _is_account_variable(variable: JsonDict) -> bool:
@@ -283,7 +320,7 @@ _register(
             "Type": "MultiSelect",
             "Scopes": ["Tenant"],
         },
-        nested={("Tags", "*"): TAG_KEYS},
+        nested={("Tags", "*"): TAG_DEFAULTS},
     )
 )
 _FEED_CREDENTIALS = {"FeedUri": "", "Username": None, "Password": SENSITIVE_EMPTY}
@@ -306,7 +343,7 @@ _register(
                 "DeleteUnreleasedPackagesAfterDays": None,
             },
             "NuGet": {**_FEED_CREDENTIALS, **_FEED_RETRIES, "EnhancedMode": False},
-            "Docker": {**_FEED_CREDENTIALS, "ApiVersion": None, "RegistryPath": None},
+            "Docker": {**_FEED_CREDENTIALS, "ApiVersion": None, "RegistryPath": ""},
             "Maven": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
             "GitHub": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
             "Helm": {**_FEED_CREDENTIALS},
@@ -359,6 +396,7 @@ _register(
             "ConnectionRetryTimeLimit": "00:05:00",
             "ConnectionConnectTimeout": "00:01:00",
             "PollingRequestQueueTimeout": "00:02:00",
+            "PollingRequestMaximumMessageProcessingTimeout": "00:10:00",
         },
         server_owned=_keys("IsDefault"),
     )
@@ -396,7 +434,7 @@ _register(
         },
         variant_field="AccountType",
         variants={
-            "UsernamePassword": {"Username": None, "Password": SENSITIVE_EMPTY},
+            "UsernamePassword": {"Username": "", "Password": SENSITIVE_EMPTY},
             "AmazonWebServicesAccount": {"AccessKey": "", "SecretKey": SENSITIVE_EMPTY},
             "AzureServicePrincipal": {
                 "SubscriptionNumber": "",
@@ -440,7 +478,7 @@ _register(
         },
         server_owned=_keys("Version"),
         refs=(Ref(("Packages", "*", "FeedId"), "feeds"),),
-        nested={("Packages", "*"): PACKAGE_KEYS, ("Parameters", "*"): TEMPLATE_KEYS},
+        nested={("Packages", "*"): PACKAGE_DEFAULTS, ("Parameters", "*"): TEMPLATE_DEFAULTS},
     )
 )
 _register(
@@ -456,7 +494,7 @@ _register(
             "Templates": [],
         },
         server_owned=_keys("VariableSetId"),
-        nested={("Templates", "*"): TEMPLATE_KEYS},
+        nested={("Templates", "*"): TEMPLATE_DEFAULTS},
     )
 )
 _register(
@@ -476,7 +514,7 @@ _register(
             Ref(("Phases", "*", "AutomaticDeploymentTargets", "*"), "environments"),
             Ref(("Phases", "*", "OptionalDeploymentTargets", "*"), "environments"),
         ),
-        nested={("Phases", "*"): PHASE_KEYS},
+        nested={("Phases", "*"): PHASE_DEFAULTS},
     )
 )
 _register(
@@ -601,6 +639,7 @@ _register(
                 "ExcludeUnhealthyTargets": False,
             },
             "ReleaseNotesTemplate": None,
+            "AutoDeployReleaseOverrides": [],
             "ExtensionSettings": [],
             "ClonedFromProjectId": None,
             "LastModifiedOn": None,
@@ -611,6 +650,7 @@ _register(
             "VariableSetId",
             "IsVersionControlled",
             "ClonedFromProjectId",
+            "AutoDeployReleaseOverrides",
             "LastModifiedOn",
             "LastModifiedBy",
         ),
@@ -620,7 +660,7 @@ _register(
             Ref(("IncludedLibraryVariableSetIds", "*"), "libraryvariablesets"),
             Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
         ),
-        nested={("Templates", "*"): TEMPLATE_KEYS},
+        nested={("Templates", "*"): TEMPLATE_DEFAULTS},
     )
 )
 _register(
@@ -714,7 +754,7 @@ _register(
         creatable=False,
         server_owned=_keys("OwnerId", "Version", "ScopeValues"),
         refs=VARIABLE_REFS,
-        nested={("Variables", "*"): VARIABLE_KEYS},
+        nested={("Variables", "*"): VARIABLE_DEFAULTS},
     )
 )
 _register(

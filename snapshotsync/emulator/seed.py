@@ -180,7 +180,8 @@ class _Loader:
             if ref.when is not None and not ref.when(container):
                 continue
             if isinstance(value, str) and value:
-                container[key] = self._id_of(ref.target, value, project_id)
+                ids = [self._id_of(ref.target, name, project_id) for name in ref.ids(value)]
+                container[key] = (ref.separator or "").join(ids)
 
     # ----------------------------------------------------------------- items
 
@@ -209,37 +210,28 @@ class _Loader:
             self._project_children(doc, item)
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:
-        instance, sid, pid = self.instance, self.space_id, project["Id"]
+        pid = project["Id"]
         for channel in item.get("Channels") or []:
-            self._upsert(
-                "channels", self._resolve("channels", {**channel, "ProjectId": pid}, pid), pid
-            )
+            self._child("channels", channel, pid)
         runbooks = []
         for runbook in item.get("Runbooks") or []:
             body = {k: v for k, v in runbook.items() if k != "Process"}
-            doc = self._upsert(
-                "runbooks", self._resolve("runbooks", {**body, "ProjectId": pid}, pid), pid
-            )
-            runbooks.append((doc, runbook.get("Process")))
+            runbooks.append((self._child("runbooks", body, pid), runbook.get("Process")))
         if item.get("DeploymentProcess"):
-            self._process(
-                "deploymentprocesses",
-                project["DeploymentProcessId"],
-                item["DeploymentProcess"],
-                pid,
-            )
+            process_id = project["DeploymentProcessId"]
+            self._process("deploymentprocesses", process_id, item["DeploymentProcess"], pid)
         for runbook, process in runbooks:
             if process:
                 self._process("runbookprocesses", runbook["RunbookProcessId"], process, pid)
         if "Variables" in item:
             self._variables(project["VariableSetId"], item["Variables"], pid)
         for trigger in item.get("Triggers") or []:
-            self._upsert(
-                "projecttriggers",
-                self._resolve("projecttriggers", {**trigger, "ProjectId": pid}, pid),
-                pid,
-            )
-        del instance, sid
+            self._child("projecttriggers", trigger, pid)
+
+    def _child(self, collection: str, body: JsonDict, project_id: str) -> JsonDict:
+        """A channel, runbook or trigger of a project: names resolve within the project."""
+        resolved = self._resolve(collection, {**body, "ProjectId": None}, project_id)
+        return self._upsert(collection, {**resolved, "ProjectId": project_id}, project_id)
 
     def _process(self, collection: str, process_id: str, body: JsonDict, project_id: str) -> None:
         current = self.instance.find(self.space_id, collection, process_id)

@@ -299,13 +299,13 @@ class Instance:
             f"The property '{name}' is not a known property of {kind.item_type}."
             for name in unknown
         ]
-        for path, keys in kind.nested.items():
+        for path, defaults in kind.nested.items():
             for _, _, item in walk(body, path):
                 if isinstance(item, dict):
                     errors.extend(
                         f"The property '{name}' is not a known property of "
                         f"{kind.item_type} at {'.'.join(p for p in path if p != '*')}."
-                        for name in sorted(set(item) - keys)
+                        for name in sorted(set(item) - set(defaults))
                     )
         if errors:
             raise bad_request(*errors)
@@ -320,6 +320,12 @@ class Instance:
             doc[key] = copy.deepcopy(value)
         if errors:
             raise bad_request(*errors)
+        # Outer items first, so a new step's actions exist before they get their defaults.
+        for path, defaults in sorted(kind.nested.items(), key=lambda entry: len(entry[0])):
+            for _, _, item in walk(doc, path):
+                if isinstance(item, dict):
+                    for key, default in defaults.items():
+                        item.setdefault(key, copy.deepcopy(default))
 
         if kind.versioned and existing is not None:
             sent = body.get("Version")
@@ -394,9 +400,6 @@ class Instance:
                 if not tag.get("Id"):
                     tag["Id"] = self._new_id_for("Tags")
                 tag["CanonicalTagName"] = f"{doc['Name']}/{tag.get('Name', '')}"
-                tag.setdefault("Color", "#333333")
-                tag.setdefault("Description", "")
-                tag.setdefault("SortOrder", 0)
 
     def _new_id_for(self, prefix: str) -> str:
         number = self._counters.get(prefix, 0) + 1
@@ -417,6 +420,10 @@ class Instance:
                 raise bad_request("The property 'ProjectId' is required.")
             if existing is not None and existing["ProjectId"] != doc["ProjectId"]:
                 raise bad_request(f"A {kind.item_type} cannot be moved to another project.")
+        elif name in ("machines", "workers"):
+            if not doc.get("MachinePolicyId"):  # the server assigns its default policy
+                policies = self.space_items(space_id, "machinepolicies")
+                doc["MachinePolicyId"] = next(p["Id"] for p in policies if p["IsDefault"])
         elif name == "scopeduserroles":
             missing = [f for f in ("TeamId", "UserRoleId") if not doc.get(f)]
             if missing:
@@ -443,11 +450,7 @@ class Instance:
             if not isinstance(variable, dict) or not variable.get("Name"):
                 errors.append("Every variable needs a Name.")
                 continue
-            variable.setdefault("Type", "String")
-            variable.setdefault("Scope", {})
-            variable.setdefault("Description", None)
-            variable.setdefault("IsEditable", True)
-            variable.setdefault("Prompt", None)
+            variable["Scope"] = variable["Scope"] or {}
             if variable["Type"] not in VARIABLE_TYPES:
                 errors.append(
                     f"Variable '{variable['Name']}' has an unknown type {variable['Type']!r}."
@@ -470,11 +473,13 @@ class Instance:
             for container, key, value in walk(doc, ref.path):
                 if ref.when is not None and not ref.when(container):
                     continue
-                if value in (None, ""):
-                    continue
-                if not isinstance(value, str) or not self._exists(space_id, ref.target, value):
+                for one in ref.ids(value):
+                    if one in (None, "") or (
+                        isinstance(one, str) and self._exists(space_id, ref.target, one)
+                    ):
+                        continue
                     where = ".".join(p for p in ref.path if p not in ("*", "@values"))
-                    shown = key if ref.path[-1] == "@keys" else value
+                    shown = key if ref.path[-1] == "@keys" else one
                     errors.append(
                         f"{where} refers to '{shown}', which is not a known {ref.target} id"
                         f" in this space."
@@ -667,6 +672,7 @@ class Instance:
                     },
                 }
         return {
+            "Id": f"TenantVariables-{tenant['Id']}",
             "TenantId": tenant["Id"],
             "TenantName": tenant["Name"],
             "SpaceId": space_id,

@@ -1,0 +1,44 @@
+"""Fixtures for every test: running emulators, isolated git identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import SAMPLES, Emulator, running_emulator
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real git, but never the developer's config or identity."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "snapshotsync tests")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@snapshotsync.invalid")
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A fresh, empty emulator instance."""
+    with running_emulator(id_offset=1000) as running:
+        yield running
+
+
+@pytest.fixture
+def source_emulator() -> Iterator[Emulator]:
+    """An emulator seeded with the sample source instance."""
+    with running_emulator(seed=SAMPLES / "source.yaml", id_offset=1000) as running:
+        yield running
+
+
+@pytest.fixture
+def destination_emulator() -> Iterator[Emulator]:
+    """An emulator seeded with the sample destination instance."""
+    with running_emulator(seed=SAMPLES / "destination.yaml", id_offset=5000) as running:
+        yield running

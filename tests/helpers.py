@@ -1,0 +1,90 @@
+"""Helpers shared by the tests: a running emulator and an HTTP session for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from snapshotsync.emulator import Config, EmulatorServer, Instance, serve, start
+from snapshotsync.emulator.seed import load_file
+
+SAMPLES = Path(__file__).resolve().parent.parent / "snapshotsync" / "emulator" / "samples"
+API_KEY = "API-TESTKEY0000000000000000000"
+
+
+@dataclass
+class Emulator:
+    """A running emulator and a session that talks to it with the right key."""
+
+    server: EmulatorServer
+    session: requests.Session
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def instance(self) -> Instance:
+        return self.server.instance
+
+    @property
+    def space_id(self) -> str:
+        return self.instance.default_space_id()
+
+    def space_url(self, path: str) -> str:
+        return f"{self.url}/api/{self.space_id}/{path.lstrip('/')}"
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        response = self.session.get(self.space_url(path), **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: Any) -> requests.Response:
+        return self.session.post(self.space_url(path), json=body)
+
+    def put(self, path: str, body: Any) -> requests.Response:
+        return self.session.put(self.space_url(path), json=body)
+
+    def create(self, path: str, body: Any) -> Any:
+        response = self.post(path, body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def by_name(self, collection: str, name: str) -> Any:
+        return next(item for item in self.get(f"{collection}/all") if item["Name"] == name)
+
+    def configure(self, **settings: Any) -> None:
+        response = self.session.put(f"{self.url}/api/emulator/config", json=settings)
+        assert response.status_code == 200, response.text
+
+    def stats(self) -> Any:
+        return self.session.get(f"{self.url}/api/emulator/stats").json()
+
+
+@contextmanager
+def running_emulator(
+    *,
+    seed: Path | None = None,
+    id_offset: int = 0,
+    config: Config | None = None,
+    server_version: str = "2024.2.9000",
+) -> Iterator[Emulator]:
+    """Start an emulator on a free loopback port for the duration of the block."""
+    instance = Instance(id_offset=id_offset, server_version=server_version)
+    if seed is not None:
+        load_file(instance, seed)
+    server = serve(instance, API_KEY, config)
+    start(server)
+    session = requests.Session()
+    session.headers["X-Octopus-ApiKey"] = API_KEY
+    try:
+        yield Emulator(server, session)
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()
