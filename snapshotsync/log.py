@@ -1,6 +1,6 @@
 """Logging: a per-run log file under `.snapshotsync/logs/` and terse stderr output.
 
-API keys never reach a log: every handler carries a `RedactingFilter` that replaces any
+API keys never reach a log: every handler formats through a `RedactingFormatter` that replaces any
 registered secret (the keys read from the environment) and anything shaped like an Octopus
 API key (`API-` followed by 20+ letters or digits) with `API-***`.
 """
@@ -33,18 +33,15 @@ def redact(text: str) -> str:
     return _API_KEY_SHAPE.sub(_REDACTED, text)
 
 
-class RedactingFilter(logging.Filter):
-    """Masks secrets in the fully formatted message of every record it sees."""
+class RedactingFormatter(logging.Formatter):
+    """Masks secrets in the whole formatted record, traceback included.
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg = cleaned
-            record.args = None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        return True
+    Redacting the formatted text (not the record) is what makes it hold for tracebacks: the
+    exception text is rendered by the formatter, after any filter has run.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def get_logger(name: str = "") -> logging.Logger:
@@ -69,8 +66,7 @@ def setup(repo: Path, verbose: int = 0, command: str = "run") -> Path | None:
     console.setLevel(
         logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
     )
-    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    console.addFilter(RedactingFilter())
+    console.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
     logger.addHandler(console)
 
     log_dir = repo / LOG_DIR
@@ -82,7 +78,6 @@ def setup(repo: Path, verbose: int = 0, command: str = "run") -> Path | None:
     path = log_dir / f"{stamp}-{command}.log"
     file_handler = logging.FileHandler(path, encoding="utf-8")
     file_handler.setLevel(logging.DEBUG)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    file_handler.addFilter(RedactingFilter())
+    file_handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.addHandler(file_handler)
     return path

@@ -88,3 +88,25 @@ def running_emulator(
         session.close()
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, expect: int = 0) -> CliResult:
+    """Run the `snapshotsync` command line in-process; fail with its stderr if the code differs."""
+    from typer.testing import CliRunner
+
+    from snapshotsync.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    outcome = CliResult(result.exit_code, result.stdout, result.stderr)
+    assert outcome.exit_code == expect, (
+        f"exit {outcome.exit_code}, expected {expect}\nstdout:\n{outcome.stdout}\n"
+        f"stderr:\n{outcome.stderr}\n{result.exception!r}"
+    )
+    return outcome

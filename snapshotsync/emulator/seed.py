@@ -22,6 +22,8 @@ bad request would, with the item named.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,31 +99,20 @@ class _Loader:
         return str(existing["Id"])
 
     def run(self) -> None:
-        for collection in ORDER:
+        passes: list[tuple[str, Callable[[Any], None]]] = [
+            (collection, partial(self._item, collection)) for collection in ORDER
+        ]
+        passes += [("tenants", self._tenant_links), ("teams", self._team_roles)]
+        for collection, apply in passes:
             for item in self.data.get(collection) or []:
-                label = (
-                    f"{collection} {item.get('Name', '?')!r}"
-                    if isinstance(item, dict)
-                    else collection
-                )
+                name = item.get("Name", "?") if isinstance(item, dict) else "?"
                 try:
-                    self._item(collection, item)
-                except ApiError as error:
-                    raise SeedError(
-                        f"{label}: {'; '.join([error.message, *error.errors])}"
-                    ) from None
-                except (KeyError, TypeError, ValueError) as error:
-                    raise SeedError(f"{label}: {error}") from None
-        for collection, second_pass in (
-            ("tenants", self._tenant_links),
-            ("teams", self._team_roles),
-        ):
-            for item in self.data.get(collection) or []:
-                try:
-                    second_pass(item)
+                    apply(item)
                 except ApiError as error:
                     reason = "; ".join([error.message, *error.errors])
-                    raise SeedError(f"{collection} {item.get('Name')!r}: {reason}") from None
+                    raise SeedError(f"{collection} {name!r}: {reason}") from None
+                except (SeedError, KeyError, TypeError, ValueError) as error:
+                    raise SeedError(f"{collection} {name!r}: {error}") from None
 
     # ----------------------------------------------------------------- names -> ids
 

@@ -1,0 +1,102 @@
+"""The command line: contract command names, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snapshotsync import cli, commands
+from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.settings import Settings
+from tests.helpers import run_cli
+
+CONTRACT_COMMANDS = ["init", "export", "plan", "push", "history", "cleanup", "validate", "demo"]
+
+
+def test_help_lists_every_contract_command() -> None:
+    out = run_cli("--help").stdout
+    for command in CONTRACT_COMMANDS:
+        assert command in out
+
+
+def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
+    registered = {
+        command.name or command.callback.__name__ for command in cli.app.registered_commands
+    }  # type: ignore[union-attr]
+    assert registered == set(CONTRACT_COMMANDS)
+    assert set(commands.PENDING) <= set(CONTRACT_COMMANDS)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export"],
+        ["plan", "--target", "prod"],
+        ["push", "--target", "prod", "--yes"],
+        ["history"],
+        ["cleanup", "--target", "prod"],
+        ["validate"],
+        ["demo"],
+    ],
+)
+def test_pending_commands_say_so_in_one_line_with_exit_1(args: list[str], tmp_path: Path) -> None:
+    extra = [] if args[0] == "demo" else ["--repo", str(tmp_path)]
+    result = run_cli(*args, *extra, expect=ExitCode.ERROR)
+    assert "not yet available" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_version() -> None:
+    assert run_cli("--version").stdout.startswith("snapshotsync ")
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(repo=tmp_path)
+
+
+def test_user_errors_are_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def body() -> ExitCode:
+        raise UserError("snapshotsync.yaml:3: unknown key 'sorce'")
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run_body(tmp_path, body)
+    assert exit_info.value.code == ExitCode.ERROR
+    assert capsys.readouterr().err == "error: snapshotsync.yaml:3: unknown key 'sorce'\n"
+
+
+def test_bugs_exit_3_with_the_traceback_in_the_log_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def body() -> ExitCode:
+        raise ZeroDivisionError("oops")
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run_body(tmp_path, body)
+    assert exit_info.value.code == ExitCode.BUG
+    err = capsys.readouterr().err
+    assert "internal error" in err and "Traceback" not in err
+    logs = list((tmp_path / ".snapshotsync" / "logs").glob("*.log"))
+    assert len(logs) == 1
+    assert "ZeroDivisionError: oops" in logs[0].read_text()
+
+
+def test_interrupt_exits_130(tmp_path: Path) -> None:
+    def body() -> ExitCode:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run_body(tmp_path, body)
+    assert exit_info.value.code == ExitCode.INTERRUPTED
+
+
+def _run_body(tmp_path: Path, body: object) -> None:
+    import typer
+
+    try:
+        cli._run("test", _settings(tmp_path), body)  # type: ignore[arg-type]
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
