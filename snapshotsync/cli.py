@@ -14,7 +14,11 @@ from typing import Annotated
 
 import typer
 
-from snapshotsync import __version__, commands, log
+from snapshotsync import __version__, commands
+from snapshotsync import log as logs
+from snapshotsync.commands import export as export_command
+from snapshotsync.commands import init as init_command
+from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 
@@ -35,14 +39,17 @@ VerboseOption = Annotated[
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
 
 
-def _run(command: str, settings: Settings, body: Callable[[], ExitCode]) -> None:
-    log_file = log.setup(settings.repo, settings.verbose, command)
-    logger = log.get_logger("cli")
+def _run(
+    command: str, settings: Settings, body: Callable[[], ExitCode], *, log: bool = True
+) -> None:
+    """Run a command body and exit with its code; `log=False` keeps no log file (init)."""
+    log_file = logs.setup(settings.repo if log else None, settings.verbose, command)
+    logger = logs.get_logger("cli")
     try:
         code = body()
     except UserError as exc:
         logger.debug("user error", exc_info=True)
-        typer.echo(f"error: {log.redact(str(exc))}", err=True)
+        typer.echo(f"error: {logs.redact(str(exc))}", err=True)
         code = ExitCode.ERROR
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -66,21 +73,49 @@ def _pending(command: str) -> ExitCode:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the sync repo.")],
+    source_url: Annotated[str, typer.Option(help="The source Octopus URL.")] = (
+        "https://octopus.example.com"
+    ),
+    space: Annotated[str, typer.Option(help="The space name on every instance.")] = "Default",
+    source_api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the source's API key.")
+    ] = "SOURCE_OCTOPUS_API_KEY",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=URL of a destination (repeatable); its key is read from "
+            "NAME_OCTOPUS_API_KEY."
+        ),
+    ] = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Create a sync repo: snapshotsync.yaml template, overlays/, .gitignore, first commit."""
-    _run("init", Settings(repo=directory, verbose=verbose), lambda: _pending("init"))
+    targets = tuple(_name_url(t) for t in target or ["prod=https://octopus-prod.example.com"])
+    options = InitOptions(directory, source_url, space, source_api_key_env, targets)
+    _run(
+        "init",
+        Settings(repo=directory, verbose=verbose),
+        lambda: init_command.run(options),
+        log=False,
+    )
+
+
+def _name_url(value: str) -> tuple[str, str]:
+    name, _, url = value.partition("=")
+    if not name or not url:
+        raise typer.BadParameter(f"{value!r}: expected NAME=URL")
+    return name, url
 
 
 @app.command()
 def export(
     repo: RepoOption = Path(),
-    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     verbose: VerboseOption = 0,
 ) -> None:
     """Read the source instance, rewrite snapshot/ and commit when anything changed."""
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency)
-    _run("export", settings, lambda: _pending("export"))
+    _run("export", settings, lambda: export_command.run(settings))
 
 
 @app.command()

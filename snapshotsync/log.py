@@ -49,7 +49,7 @@ def get_logger(name: str = "") -> logging.Logger:
     return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
 
 
-def setup(repo: Path, verbose: int = 0, command: str = "run") -> Path | None:
+def setup(repo: Path | None, verbose: int = 0, command: str = "run") -> Path | None:
     """Log everything to a new file for this run and warnings (or more, with -v) to stderr.
 
     Returns the log file's path, or None when the log directory cannot be created (a
@@ -69,6 +69,8 @@ def setup(repo: Path, verbose: int = 0, command: str = "run") -> Path | None:
     console.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
     logger.addHandler(console)
 
+    if repo is None:
+        return None
     log_dir = repo / LOG_DIR
     try:
         log_dir.mkdir(parents=True, exist_ok=True)

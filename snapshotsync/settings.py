@@ -18,7 +18,8 @@ CONFIG_FILE = "snapshotsync.yaml"
 FORMAT_VERSION = 1
 _INSTANCE_KEYS = {"url", "space", "api_key_env"}
 _TARGET_KEYS = _INSTANCE_KEYS | {"overlay"}
-_TOP_KEYS = {"format_version", "source", "targets"}
+_TOP_KEYS = {"format_version", "source", "targets", "http"}
+_HTTP_KEYS = {"timeout": float, "retries": int, "backoff": float}
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,22 @@ class Target(Instance):
 
 
 @dataclass(frozen=True)
+class Http:
+    """How patient to be with a server (`http:` in snapshotsync.yaml)."""
+
+    timeout: float = 60.0  # seconds for one call
+    retries: int = 5  # retries after the first attempt
+    backoff: float = 0.25  # first retry delay in seconds, doubled each time
+
+
+@dataclass(frozen=True)
 class Config:
     """The parsed `snapshotsync.yaml`."""
 
     path: Path
     source: Instance
     targets: dict[str, Target] = field(default_factory=dict)
+    http: Http = Http()
 
     def target(self, name: str) -> Target:
         try:
@@ -117,7 +128,26 @@ def load_config(repo: Path) -> Config:
         values = _instance_fields(path, node, f"target {name!r}", _TARGET_KEYS)
         overlay = node.get("overlay") or f"overlays/{name}.yaml"
         targets[str(name)] = Target(name=str(name), overlay=repo / str(overlay), **values)
-    return Config(path=path, source=source, targets=targets)
+    return Config(path=path, source=source, targets=targets, http=_http(path, data.get("http")))
+
+
+def _http(path: Path, node: Any) -> Http:
+    if node is None:
+        return Http()
+    if not isinstance(node, dict):
+        raise ConfigError(f"{_where(path, node)}: http must be a mapping")
+    values: dict[str, Any] = {}
+    for key, value in node.items():
+        kind = _HTTP_KEYS.get(str(key))
+        if kind is None:
+            raise ConfigError(
+                f"{_where(path, node, key)}: unknown key {key!r} in http "
+                f"(allowed: {', '.join(sorted(_HTTP_KEYS))})"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{_where(path, node, key)}: http.{key} must be a number >= 0")
+        values[str(key)] = kind(value)
+    return Http(**values)
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,29 @@ def run_cli(*args: str, expect: int = 0) -> CliResult:
         f"stderr:\n{outcome.stderr}\n{result.exception!r}"
     )
     return outcome
+
+
+SOURCE_KEY_ENV = "SOURCE_OCTOPUS_API_KEY"
+
+
+def init_repo(tmp_path: Path, source: Emulator, target: Emulator | None = None) -> Path:
+    """`snapshotsync init` a repo wired to `source` (and `target` as "prod")."""
+    repo = tmp_path / "sync"
+    args = ["init", str(repo), "--source-url", source.url]
+    if target is not None:
+        args += ["--target", f"prod={target.url}"]
+    run_cli(*args)
+    # Tests fail fast: retries are short (the retry logic itself is what is tested).
+    config = repo / "snapshotsync.yaml"
+    config.write_text(config.read_text() + "http:\n  retries: 4\n  backoff: 0.01\n")
+    git(repo, "commit", "-qam", "tests: short retries")
+    return repo
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` and return its output (for assertions on history and diffs)."""
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout

@@ -31,7 +31,6 @@ def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["export"],
         ["plan", "--target", "prod"],
         ["push", "--target", "prod", "--yes"],
         ["history"],
@@ -41,6 +40,8 @@ def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
     ],
 )
 def test_pending_commands_say_so_in_one_line_with_exit_1(args: list[str], tmp_path: Path) -> None:
+    if args[0] not in commands.PENDING:
+        pytest.fail(f"{args[0]} has landed: test it for real and drop it from this list")
     extra = [] if args[0] == "demo" else ["--repo", str(tmp_path)]
     result = run_cli(*args, *extra, expect=ExitCode.ERROR)
     assert "not yet available" in result.stderr
@@ -100,3 +101,9 @@ def _run_body(tmp_path: Path, body: object) -> None:
         cli._run("test", _settings(tmp_path), body)  # type: ignore[arg-type]
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
+
+
+def test_a_missing_config_is_one_line_naming_init(tmp_path: Path) -> None:
+    result = run_cli("export", "--repo", str(tmp_path), expect=ExitCode.ERROR)
+    assert "snapshotsync.yaml not found: run `snapshotsync init" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

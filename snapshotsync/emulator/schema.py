@@ -204,6 +204,7 @@ def _process_refs() -> tuple[Ref, ...]:
         Ref((*ACTIONS, "WorkerPoolId"), "workerpools"),
         Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
         Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "actiontemplates"),
+        Ref((*ACTIONS, "Properties", "Octopus.Action.Package.FeedId"), "feeds"),
         # Manual intervention steps name the teams that may respond, as a list in a string.
         Ref(
             (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),

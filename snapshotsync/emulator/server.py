@@ -38,6 +38,9 @@ class Config:
     fault_seed: int = 0
     retry_after: int = 1  # seconds, sent with 429
     page_size: int = 30  # Octopus's default `take`
+    # The largest `take` honoured (0: any). Lets a test force many pages on a client that
+    # asks for big pages.
+    max_take: int = 0
     # Drop the connection on the Nth write (POST/PUT/DELETE) counted from when this is set;
     # with drop_after_apply the write is applied first, as when a reply is lost on the way.
     drop_on_write: int = 0
@@ -128,6 +131,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every keep-alive round trip.
+    disable_nagle_algorithm = True
     server: EmulatorServer
     server_version = "OctopusEmulator"
 
@@ -374,15 +380,20 @@ class Handler(BaseHTTPRequestHandler):
         query: dict[str, str],
         body: Any,
     ) -> tuple[int, Any]:
+        items = [
+            d
+            for d in self.server.instance.space_items(space_id, collection)
+            if d["ProjectId"] == project["Id"]
+        ]
         if not rest and method == "GET":
-            items = [
-                d
-                for d in self.server.instance.space_items(space_id, collection)
-                if d["ProjectId"] == project["Id"]
-            ]
             return 200, self._page(
                 space_id, collection, items, query, ["projects", project["Id"], collection]
             )
+        if rest and rest[0].lower() == "all" and method == "GET":  # the Page.All link
+            return 200, [
+                self.server.instance.present(space_id, collection, d)
+                for d in self._sorted(collection, self._filtered(items, query))
+            ]
         if not rest and method == "POST" and isinstance(body, dict):
             body = {**body, "ProjectId": body.get("ProjectId") or project["Id"]}
         return self._collection(method, space_id, collection, rest, query, body)
@@ -459,6 +470,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             skip = max(0, int(query.get("skip", 0)))
             take = max(0, int(query.get("take", self.server.config.page_size)))
+            if self.server.config.max_take:
+                take = min(take, self.server.config.max_take)
         except ValueError:
             raise bad_request("skip and take must be numbers.") from None
         page = items[skip : skip + take]
@@ -508,6 +521,12 @@ def serve(
 
 def start(server: EmulatorServer) -> threading.Thread:
     """Run `server` on a daemon thread (for tests and `demo`); stop with `server.shutdown()`."""
-    thread = threading.Thread(target=server.serve_forever, name="octopus-emulator", daemon=True)
+    # A short poll interval: `shutdown()` waits for the loop to notice, 0.5 s by default.
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="octopus-emulator",
+        daemon=True,
+    )
     thread.start()
     return thread

@@ -286,6 +286,14 @@ class Instance:
             self.docs["variables"].pop(str(doc["VariableSetId"]), None)
         elif collection == "tenants":
             self.tenant_variables.pop(doc["Id"], None)
+        if collection in ("projects", "environments"):
+            # Tenant connections follow deletes (OctopusDeploy/Issues#2695), so a tenant read
+            # afterwards can still be PUT back without a dangling id.
+            for tenant in self.space_items(space_id, "tenants"):
+                links = tenant["ProjectEnvironments"]
+                links.pop(doc["Id"], None)
+                for project_id, environment_ids in links.items():
+                    links[project_id] = [e for e in environment_ids if e != doc["Id"]]
 
     def _validated(
         self, space_id: str | None, kind: Kind, body: Any, existing: JsonDict | None
@@ -686,6 +694,7 @@ class Instance:
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
         allowed = {
+            "Id",
             "TenantId",
             "TenantName",
             "SpaceId",

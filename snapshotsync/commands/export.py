@@ -1,0 +1,74 @@
+"""`snapshotsync export`: read the source, rewrite `snapshot/`, commit if anything changed."""
+
+from __future__ import annotations
+
+from snapshotsync import export, layout, report
+from snapshotsync.errors import ExitCode, OctopusApiError, UserError
+from snapshotsync.log import get_logger
+from snapshotsync.octopus.client import OctopusClient, RetryPolicy
+from snapshotsync.settings import FORMAT_VERSION, Http, Instance, Settings, load_config
+from snapshotsync.store import SNAPSHOT_DIR, Store
+
+_log = get_logger("commands.export")
+
+
+def explain(error: OctopusApiError, instance: Instance) -> UserError:
+    """The same failure, with what the user can do about it."""
+    if error.status == 401:
+        return UserError(
+            f"{instance.url} refused the API key in ${instance.api_key_env} "
+            f"(HTTP 401): check that the key is valid and not expired"
+        )
+    if error.status == 403:
+        return UserError(f"{instance.url}: the API key's user lacks a permission: {error}")
+    if error.status is None:
+        return UserError(f"cannot reach {instance.url}: {error.body_excerpt}")
+    return error
+
+
+def client_for(instance: Instance, key: str, http: Http, concurrency: int) -> OctopusClient:
+    retry = RetryPolicy(attempts=http.retries + 1, base_delay=http.backoff)
+    return OctopusClient(
+        instance.url, key, concurrency=concurrency, timeout=http.timeout, retry=retry
+    )
+
+
+def run(settings: Settings) -> ExitCode:
+    config = load_config(settings.repo)
+    store = Store(settings.repo)
+    store.ensure_clean(SNAPSHOT_DIR)
+    source = config.source
+    key = source.api_key()
+    try:
+        with (
+            client_for(source, key, config.http, settings.concurrency) as client,
+            report.progress(f"export {source.url}") as tick,
+        ):
+            space_id = client.space_id(source.space)
+            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
+            calls = dict(client.stats.by_method)
+    except OctopusApiError as error:
+        raise explain(error, source) from None
+    meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
+    snapshot, problems = export.to_snapshot(raw, space_id, meta)
+    for problem in problems:
+        report.line(f"note: {problem}")
+    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
+    count = len(snapshot.resources)
+    version = snapshot.meta["octopus_version"]
+    staged = store.staged_changes(SNAPSHOT_DIR)
+    message = (
+        f"export: {count} resources from {source.url} ({source.space}, Octopus {version}): "
+        f"{staged}\n\n"
+        f"Snapshotsync-Event: export\nSource: {source.url}\nSpace: {source.space}\n"
+        f"Octopus-Version: {version}\nResources: {count}\nAdded: {staged.added}\n"
+        f"Changed: {staged.changed}\nRemoved: {staged.removed}"
+    )
+    committed = store.commit([SNAPSHOT_DIR], message)
+    _log.info("export read %d resources with %s", count, calls)
+    if committed is None:
+        report.line(f"export: {count} resources, no changes since the last export (no commit)")
+    else:
+        sha, changes = committed
+        report.line(f"export: {count} resources, {changes} files, committed {sha[:10]}")
+    return ExitCode.OK

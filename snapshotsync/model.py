@@ -1,0 +1,61 @@
+"""The records that flow between stages. No I/O here.
+
+A `Snapshot` is a set of documents in the *normal form*: what the API returns, with every
+id replaced by the name it stands for, the server's own fields stripped, lists without a
+meaningful order sorted, and secrets replaced by `SENSITIVE`. Export produces it from the
+source; plan reads the destination into the same form, so comparing the two is a plain diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+# What a secret looks like in the snapshot: the API never reveals it, so the snapshot says
+# a value exists and nothing more.
+SENSITIVE_KEY = "Sensitive"
+SENSITIVE: Mapping[str, str] = {SENSITIVE_KEY: "value unknown"}
+
+
+def is_sensitive_marker(value: Any) -> bool:
+    return isinstance(value, Mapping) and dict(value) == dict(SENSITIVE)
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    """A resource's identity across instances: its kind and its name path.
+
+    `("OctoFX",)` for a project, `("OctoFX", "QA")` for its QA channel, `("OctoFX",)` for
+    its deployment process (one per project).
+    """
+
+    kind: str
+    name: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {'/'.join(self.name)}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Documents in normal form, by key, and facts about where they came from."""
+
+    resources: Mapping[ResourceKey, JsonDict]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> dict[ResourceKey, JsonDict]:
+        return {key: doc for key, doc in self.resources.items() if key.kind == kind}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something found along the way that did not stop the stage (reported together)."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"

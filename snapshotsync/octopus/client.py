@@ -1,0 +1,277 @@
+"""The Octopus REST API client: the only module that speaks HTTP.
+
+One `requests.Session` (keep-alive, a connection pool as large as the concurrency), the
+`X-Octopus-ApiKey` header, paging that follows the server's `Links.Page.Next`, timeouts, and
+retries with exponential backoff and jitter for 429 (honouring `Retry-After`), 502/503/504
+and dropped connections. Only idempotent calls (GET, PUT, DELETE) are retried on 5xx and
+dropped connections: a POST whose answer was lost may have created something. A 429 is
+retried for every method, because the server refused it before doing anything.
+
+Every call is logged (method, path, status, milliseconds, retries); the key never is.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from snapshotsync.errors import OctopusApiError
+from snapshotsync.log import get_logger, redact
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+
+_log = get_logger("octopus")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how long to wait before trying a failed call again."""
+
+    attempts: int = 6  # the first call and five retries
+    base_delay: float = 0.25  # seconds, doubled on every retry
+    max_delay: float = 20.0
+    max_retry_after: float = 60.0  # never sleep longer than this for a Retry-After
+
+    def delay(self, retry: int, retry_after: float | None, rand: Callable[[], float]) -> float:
+        """Exponential backoff with "equal jitter"; a Retry-After is a lower bound."""
+        backoff = min(self.max_delay, self.base_delay * 2.0**retry)
+        wait = backoff / 2 + rand() * backoff / 2
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+class CallStats:
+    """Counts of calls by method and of retries, for reports and benchmarks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_method: Counter[str] = Counter()
+        self.retries = 0
+
+    def add(self, method: str, retries: int) -> None:
+        with self._lock:
+            self.by_method[method] += 1
+            self.retries += retries
+
+    @property
+    def writes(self) -> int:
+        return sum(n for method, n in self.by_method.items() if method != "GET")
+
+
+class OctopusClient:
+    """A client for one Octopus instance (one server URL and one API key)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        session: requests.Session | None = None,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        page_size: int = 500,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.page_size = page_size
+        self.stats = CallStats()
+        self._sleep = sleep
+        self._rand = rand
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"X-Octopus-ApiKey": api_key, "Accept": "application/json"})
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> OctopusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- calls
+
+    def url(self, path: str) -> str:
+        """An absolute URL for an API path (`api/...` or `/api/...`) or a server link."""
+        if urlsplit(path).scheme:
+            return path
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        """Make one call (with retries) and return the decoded JSON body."""
+        url = self.url(path)
+        retries = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=body, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                elapsed = (time.monotonic() - started) * 1000
+                if method in IDEMPOTENT and retries + 1 < self.retry.attempts:
+                    _log.debug(
+                        "%s %s dropped after %.0f ms (%s); retrying",
+                        method,
+                        _path(url),
+                        elapsed,
+                        type(error).__name__,
+                    )
+                    self._sleep(self.retry.delay(retries, None, self._rand))
+                    retries += 1
+                    continue
+                self.stats.add(method, retries)
+                _log.info("%s %s failed: no response after %d retries", method, _path(url), retries)
+                raise OctopusApiError(method, _path(url), None, _reason(error)) from None
+            elapsed = (time.monotonic() - started) * 1000
+            status = response.status_code
+            retryable = status in RETRY_STATUSES and (method in IDEMPOTENT or status == 429)
+            if retryable and retries + 1 < self.retry.attempts:
+                wait = self.retry.delay(retries, _retry_after(response), self._rand)
+                _log.debug(
+                    "%s %s %d in %.0f ms; retry %d in %.2f s",
+                    method,
+                    _path(url),
+                    status,
+                    elapsed,
+                    retries + 1,
+                    wait,
+                )
+                self._sleep(wait)
+                retries += 1
+                continue
+            self.stats.add(method, retries)
+            _log.debug("%s %s %d %.0f ms retries=%d", method, _path(url), status, elapsed, retries)
+            if status >= 400:
+                raise OctopusApiError(method, _path(url), status, _error_text(response))
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise OctopusApiError(
+                    method, _path(url), status, "the answer is not JSON: is this an Octopus server?"
+                ) from None
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, body=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, body=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def list_all(
+        self, path: str, params: dict[str, Any] | None = None, *, _rereads: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged collection, following `Links.Page.Next` to the end."""
+        query = {"skip": 0, "take": self.page_size, **(params or {})}
+        page = self.get(path, query)
+        items: list[dict[str, Any]] = []
+        seen_pages = 0
+        while True:
+            if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
+                raise OctopusApiError("GET", path, 200, "expected a collection with Items")
+            items.extend(page["Items"])
+            next_link = (page.get("Links") or {}).get("Page.Next")
+            seen_pages += 1
+            if not next_link or not page["Items"]:
+                break
+            if seen_pages > 100_000:  # a server whose Next link never ends
+                raise OctopusApiError("GET", path, 200, "paging did not end")
+            page = self.get(next_link)
+        total = page.get("TotalResults")
+        if isinstance(total, int) and total != len(items) and _rereads < 3:
+            # The collection changed while it was read; a partial list would be a wrong
+            # snapshot, so read it again from the start.
+            _log.info(
+                "GET %s: %d items read but TotalResults is %d; reading again",
+                path,
+                len(items),
+                total,
+            )
+            return self.list_all(path, params, _rereads=_rereads + 1)
+        return items
+
+    # ----------------------------------------------------------------- Octopus specifics
+
+    def server_version(self) -> str:
+        root = self.get("api")
+        if not isinstance(root, dict) or "Version" not in root:
+            raise OctopusApiError("GET", "/api", 200, "no Version: is this an Octopus server?")
+        return str(root["Version"])
+
+    def space_id(self, name: str) -> str:
+        """The id of the space called `name` (exact, case-insensitive match)."""
+        # partialName is a substring filter (octopus-api.md): match the name exactly here.
+        spaces = self.list_all("api/spaces", {"partialName": name})
+        matches = [s for s in spaces if str(s.get("Name", "")).lower() == name.lower()]
+        if not matches:
+            known = ", ".join(sorted(str(s.get("Name")) for s in self.list_all("api/spaces")))
+            raise OctopusApiError(
+                "GET",
+                "/api/spaces",
+                404,
+                f"no space named {name!r} on {self.base_url} (spaces: {known or 'none'})",
+            )
+        return str(matches[0]["Id"])
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return redact(response.text[:200].strip())
+    if isinstance(body, dict):
+        parts = [str(body.get("ErrorMessage") or "")]
+        parts += [str(e) for e in body.get("Errors") or []]
+        return redact(" ".join(p for p in parts if p)[:500])
+    return redact(str(body)[:200])
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    if "Connection refused" in text or "Failed to establish" in text:
+        return "connection refused: is the URL right and the server up?"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    return redact(f"connection failed ({type(error).__name__})")

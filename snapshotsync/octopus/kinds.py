@@ -1,0 +1,438 @@
+"""The registry of resource kinds snapshotsync syncs, as data.
+
+For each kind: where the API keeps it, its natural key, which fields hold ids of other
+kinds (so export can write names and push can write the destination's ids back), which
+fields are the server's own (stripped from the snapshot), which lists have no meaningful
+order (sorted in the snapshot), where it lives in the snapshot tree, and its place in the
+sync order of the guide ("Syncing order"): scaffolding first, then projects and their
+parts, then tenants' links and variables, team permissions last.
+
+Paths are tuples: a property name, `*` for every item of a list, `~keys` for the keys of a
+dict and `~values` for its values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Path = tuple[str, ...]
+JsonDict = dict[str, Any]
+
+# Server-owned or volatile on every kind: ids, links, audit stamps and derived slugs.
+COMMON_VOLATILE = frozenset({"Id", "SpaceId", "Links", "LastModifiedOn", "LastModifiedBy", "Slug"})
+ACCOUNT_TYPES = frozenset(
+    {
+        "AmazonWebServicesAccount",
+        "AzureAccount",
+        "GoogleCloudAccount",
+        "UsernamePasswordAccount",
+        "GenericOidcAccount",
+    }
+)
+# The seed: "Some of those items, Tenant Tags, Roles, Process Owner, will be exactly alike
+# between instances" (steps are too, once processes are synced).
+SCOPE_DIMENSIONS = (
+    "Environment",
+    "Channel",
+    "Machine",
+    "Role",
+    "TenantTag",
+    "Action",
+    "ProcessOwner",
+)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A field at `path` that holds the id of a `target` resource (or several)."""
+
+    path: Path
+    target: str
+    when: Callable[[JsonDict], bool] | None = None  # given the field's container
+    separator: str | None = None  # "Teams-1,Teams-2" in one string
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of resource in the snapshot."""
+
+    name: str  # snapshot kind and folder, e.g. "environments"
+    order: int  # position in the sync order
+    strip: frozenset[str] = frozenset()  # server-owned top-level fields besides the common
+    refs: tuple[Ref, ...] = ()
+    unordered: tuple[Path, ...] = ()  # lists sorted in the snapshot
+    strip_nested: Mapping[Path, frozenset[str]] = field(default_factory=dict)
+    parent: str | None = None  # the kind whose name prefixes the key (channels: projects)
+    singleton: bool = False  # one document per parent (processes, variable sets)
+
+
+STEPS: Path = ("Steps", "*")
+ACTIONS: Path = (*STEPS, "Actions", "*")
+
+
+def _process_refs() -> tuple[Ref, ...]:
+    return (
+        Ref((*ACTIONS, "Environments", "*"), "environments"),
+        Ref((*ACTIONS, "ExcludedEnvironments", "*"), "environments"),
+        Ref((*ACTIONS, "Channels", "*"), "channels"),
+        Ref((*ACTIONS, "WorkerPoolId"), "worker-pools"),
+        Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
+        Ref((*ACTIONS, "Container", "FeedId"), "feeds"),
+        Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "step-templates"),
+        Ref((*ACTIONS, "Properties", "Octopus.Action.Package.FeedId"), "feeds"),
+        Ref(
+            (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),
+            "teams",
+            separator=",",
+        ),
+        Ref((*ACTIONS, "Properties", "Octopus.Action.Azure.AccountId"), "accounts"),
+        Ref(
+            (*ACTIONS, "Properties", "Octopus.Action.AwsAccount.Variable"),
+            "accounts",
+            when=lambda props: str(props.get("Octopus.Action.AwsAccount.Variable", "")).startswith(
+                "Accounts-"
+            ),
+        ),
+    )
+
+
+PROCESS_UNORDERED: tuple[Path, ...] = (
+    (*ACTIONS, "Environments"),
+    (*ACTIONS, "ExcludedEnvironments"),
+    (*ACTIONS, "Channels"),
+    (*ACTIONS, "TenantTags"),
+)
+PROCESS_STRIP = {
+    STEPS: frozenset({"Id", "Slug", "Links"}),
+    ACTIONS: frozenset({"Id", "Slug", "Links"}),
+    (*ACTIONS, "Packages", "*"): frozenset({"Id"}),
+}
+# The step template's version is a per-instance counter: push sets the destination's.
+ACTION_VOLATILE_PROPERTIES = frozenset({"Octopus.Action.Template.Version"})
+
+
+def _is_account_variable(variable: JsonDict) -> bool:
+    return variable.get("Type") in ACCOUNT_TYPES
+
+
+VARIABLES = ("Variables", "*")
+VARIABLE_REFS = (
+    Ref((*VARIABLES, "Scope", "Environment", "*"), "environments"),
+    Ref((*VARIABLES, "Scope", "Machine", "*"), "machines"),
+    Ref((*VARIABLES, "Scope", "Channel", "*"), "channels"),
+    Ref((*VARIABLES, "Scope", "Action", "*"), "actions"),
+    Ref((*VARIABLES, "Scope", "ProcessOwner", "*"), "process-owners"),
+    Ref((*VARIABLES, "Value"), "accounts", when=_is_account_variable),
+    Ref((*VARIABLES, "Value"), "certificates", when=lambda v: v.get("Type") == "Certificate"),
+    Ref((*VARIABLES, "Value"), "worker-pools", when=lambda v: v.get("Type") == "WorkerPool"),
+)
+VARIABLE_SET_STRIP = frozenset({"OwnerId", "Version", "ScopeValues"})
+
+TENANCY_REFS = (
+    Ref(("EnvironmentIds", "*"), "environments"),
+    Ref(("TenantIds", "*"), "tenants"),
+)
+TENANCY_UNORDERED: tuple[Path, ...] = (("EnvironmentIds",), ("TenantIds",), ("TenantTags",))
+
+KINDS: dict[str, Kind] = {}
+
+
+def _kind(kind: Kind) -> None:
+    KINDS[kind.name] = kind
+
+
+# ---------------------------------------------------------------- no dependencies
+_kind(Kind("environments", 10))
+_kind(
+    Kind(
+        "project-groups",
+        11,
+        refs=(Ref(("EnvironmentIds", "*"), "environments"),),
+        unordered=(("EnvironmentIds",),),
+        strip=frozenset({"RetentionPolicyId"}),
+    )
+)
+_kind(Kind("tag-sets", 12, strip_nested={("Tags", "*"): frozenset({"Id", "CanonicalTagName"})}))
+_kind(Kind("feeds", 13))
+_kind(
+    Kind(
+        "user-roles",
+        14,
+        strip=frozenset(
+            {"CanBeDeleted", "SpacePermissionDescriptions", "SystemPermissionDescriptions"}
+        ),
+        unordered=(
+            ("GrantedSpacePermissions",),
+            ("GrantedSystemPermissions",),
+            ("SupportedRestrictions",),
+        ),
+    )
+)
+_kind(
+    Kind(
+        "teams",
+        15,
+        strip=frozenset(
+            {
+                "MemberUserIds",
+                "CanBeDeleted",
+                "CanBeRenamed",
+                "CanChangeRoles",
+                "CanChangeMembers",
+                "ExternalSecurityGroups",
+            }
+        ),
+    )
+)
+_kind(Kind("machine-policies", 16, strip=frozenset({"IsDefault"})))
+_kind(Kind("worker-pools", 17, strip=frozenset({"IsDefault", "CanAddWorkers"})))
+# ---------------------------------------------------------------- dependencies, in order
+_kind(Kind("accounts", 20, refs=TENANCY_REFS, unordered=TENANCY_UNORDERED))
+_kind(
+    Kind(
+        "step-templates",
+        21,
+        strip=frozenset({"Version", "CommunityActionTemplateId"}),
+        refs=(Ref(("Packages", "*", "FeedId"), "feeds"),),
+        strip_nested={
+            ("Parameters", "*"): frozenset({"Id", "Links"}),
+            ("Packages", "*"): frozenset({"Id"}),
+        },
+    )
+)
+_kind(Kind("script-modules", 22))
+_kind(
+    Kind(
+        "lifecycles",
+        23,
+        refs=(
+            Ref(("Phases", "*", "AutomaticDeploymentTargets", "*"), "environments"),
+            Ref(("Phases", "*", "OptionalDeploymentTargets", "*"), "environments"),
+        ),
+        unordered=(
+            ("Phases", "*", "AutomaticDeploymentTargets"),
+            ("Phases", "*", "OptionalDeploymentTargets"),
+        ),
+        strip_nested={("Phases", "*"): frozenset({"Id"})},
+    )
+)
+_kind(
+    Kind(
+        "tenants",
+        24,
+        strip=frozenset({"ClonedFromTenantId"}),
+        refs=(
+            Ref(("ProjectEnvironments", "~keys"), "projects"),
+            Ref(("ProjectEnvironments", "~values", "*"), "environments"),
+        ),
+        unordered=(("TenantTags",), ("ProjectEnvironments", "~values")),
+    )
+)
+_kind(
+    Kind(
+        "certificates",
+        25,
+        refs=TENANCY_REFS,
+        unordered=TENANCY_UNORDERED,
+        strip=frozenset(
+            {
+                "Archived",
+                "ReplacedBy",
+                "SubjectDistinguishedName",
+                "SubjectCommonName",
+                "SubjectOrganization",
+                "IssuerDistinguishedName",
+                "IssuerCommonName",
+                "IssuerOrganization",
+                "SelfSigned",
+                "Thumbprint",
+                "NotAfter",
+                "NotBefore",
+                "IsExpired",
+                "HasPrivateKey",
+                "Version",
+                "SerialNumber",
+                "SignatureAlgorithmName",
+                "SubjectAlternativeNames",
+                "CertificateChain",
+            }
+        ),
+    )
+)
+_kind(
+    Kind(
+        "library-variable-sets",
+        26,
+        strip=frozenset({"VariableSetId", "ContentType"}),
+        strip_nested={("Templates", "*"): frozenset({"Id", "Links"})},
+    )
+)
+_kind(
+    Kind(
+        "library-variables",
+        27,
+        parent="library-variable-sets",
+        singleton=True,
+        refs=VARIABLE_REFS,
+        strip=VARIABLE_SET_STRIP,
+        strip_nested={VARIABLES: frozenset({"Id"})},
+    )
+)
+_kind(
+    Kind(
+        "projects",
+        30,
+        strip=frozenset(
+            {
+                "DeploymentProcessId",
+                "VariableSetId",
+                "ClonedFromProjectId",
+                "IsVersionControlled",
+                "AutoDeployReleaseOverrides",
+            }
+        ),
+        refs=(
+            Ref(("ProjectGroupId",), "project-groups"),
+            Ref(("LifecycleId",), "lifecycles"),
+            Ref(("IncludedLibraryVariableSetIds", "*"), "library-sets"),
+            Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
+            Ref(("VersioningStrategy", "DonorPackageStepId"), "actions"),
+            Ref(("ReleaseCreationStrategy", "ReleaseCreationPackageStepId"), "actions"),
+        ),
+        unordered=(("IncludedLibraryVariableSetIds",),),
+        strip_nested={("Templates", "*"): frozenset({"Id", "Links"})},
+    )
+)
+_kind(
+    Kind(
+        "channels",
+        31,
+        parent="projects",
+        strip=frozenset({"ProjectId"}),
+        refs=(Ref(("LifecycleId",), "lifecycles"),),
+        unordered=(("TenantTags",),),
+        strip_nested={("Rules", "*"): frozenset({"Id", "Links"})},
+    )
+)
+_kind(
+    Kind(
+        "deployment-processes",
+        32,
+        parent="projects",
+        singleton=True,
+        strip=frozenset({"ProjectId", "Version", "LastSnapshotId"}),
+        refs=_process_refs(),
+        unordered=PROCESS_UNORDERED,
+        strip_nested=PROCESS_STRIP,
+    )
+)
+_kind(
+    Kind(
+        "runbooks",
+        33,
+        parent="projects",
+        strip=frozenset({"ProjectId", "RunbookProcessId", "PublishedRunbookSnapshotId"}),
+        refs=(Ref(("Environments", "*"), "environments"),),
+        unordered=(("Environments",),),
+    )
+)
+_kind(
+    Kind(
+        "runbook-processes",
+        34,
+        parent="runbooks",
+        singleton=True,
+        strip=frozenset({"ProjectId", "RunbookId", "Version", "LastSnapshotId"}),
+        refs=_process_refs(),
+        unordered=PROCESS_UNORDERED,
+        strip_nested=PROCESS_STRIP,
+    )
+)
+_kind(
+    Kind(
+        "project-variables",
+        35,
+        parent="projects",
+        singleton=True,
+        refs=VARIABLE_REFS,
+        strip=VARIABLE_SET_STRIP,
+        strip_nested={VARIABLES: frozenset({"Id"})},
+    )
+)
+_kind(
+    Kind(
+        "triggers",
+        36,
+        parent="projects",
+        strip=frozenset({"ProjectId"}),
+        refs=(
+            Ref(("Filter", "EnvironmentIds", "*"), "environments"),
+            Ref(("Action", "EnvironmentId"), "environments"),
+            Ref(("Action", "SourceEnvironmentIds", "*"), "environments"),
+            Ref(("Action", "DestinationEnvironmentId"), "environments"),
+            Ref(("Action", "ChannelId"), "channels"),
+        ),
+        unordered=(("Filter", "EnvironmentIds"), ("Filter", "Roles")),
+    )
+)
+_kind(Kind("tenant-variables", 40, parent="tenants", singleton=True))
+ROLES = ("ScopedUserRoles", "*")
+_kind(
+    Kind(
+        "team-permissions",
+        50,
+        parent="teams",
+        singleton=True,
+        refs=(
+            Ref((*ROLES, "UserRoleId"), "user-roles"),
+            Ref((*ROLES, "EnvironmentIds", "*"), "environments"),
+            Ref((*ROLES, "ProjectIds", "*"), "projects"),
+            Ref((*ROLES, "ProjectGroupIds", "*"), "project-groups"),
+            Ref((*ROLES, "TenantIds", "*"), "tenants"),
+        ),
+        strip_nested={ROLES: COMMON_VOLATILE | {"TeamId"}},
+        unordered=(
+            (*ROLES, "EnvironmentIds"),
+            (*ROLES, "ProjectIds"),
+            (*ROLES, "ProjectGroupIds"),
+            (*ROLES, "TenantIds"),
+            ("ScopedUserRoles",),
+        ),
+    )
+)
+
+# Kinds the sync reads to translate ids but never writes (the guide's "Data not to sync").
+READ_ONLY_KINDS = ("machines", "workers")
+
+
+def walk(document: Any, path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """Yield `(container, key, value)` wherever `path` matches inside `document`."""
+    if not path:
+        return
+    step, rest = path[0], path[1:]
+    if step == "*":
+        children: list[tuple[Any, Any]] = (
+            list(enumerate(document)) if isinstance(document, list) else []
+        )
+    elif step == "~keys":
+        if isinstance(document, dict):
+            yield from ((document, key, key) for key in list(document))
+        return
+    elif step == "~values":
+        children = list(document.items()) if isinstance(document, dict) else []
+    else:
+        children = (
+            [(step, document[step])] if isinstance(document, dict) and step in document else []
+        )
+    for key, value in children:
+        if rest:
+            yield from walk(value, rest)
+        else:
+            yield document, key, value
+
+
+def sync_order() -> list[Kind]:
+    """Every kind in the order a push writes them."""
+    return sorted(KINDS.values(), key=lambda kind: kind.order)

@@ -1,0 +1,176 @@
+"""The sync repo on disk: the only module that speaks git (through gitpython).
+
+A sync repo is a git repository holding `snapshotsync.yaml`, `overlays/`, the last export
+under `snapshot/` and per-target records under `targets/`. Trees are written atomically
+(into a temporary folder, then swapped in), so a failed run never leaves half a snapshot,
+and committed only when something changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from snapshotsync.errors import DirtyStoreError, UserError
+
+SNAPSHOT_DIR = "snapshot"
+STATE_DIR = ".snapshotsync"
+
+
+class StoreError(UserError):
+    """git failed, or the folder is not a sync repo."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Files added, modified and deleted by a commit (or about to be)."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def __str__(self) -> str:
+        return f"+{self.added} ~{self.changed} -{self.removed}"
+
+
+class Store:
+    """A sync repo at `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.repo = git.Repo(path)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise StoreError(
+                f"{path} is not a sync repo (no git repository): run `snapshotsync init {path}`"
+            ) from None
+
+    @classmethod
+    def init(cls, path: Path, files: Mapping[str, str], message: str) -> Store:
+        """Create a new repo at `path` holding `files`, with a first commit."""
+        if (path / ".git").exists():
+            raise StoreError(f"{path} is already a git repository; choose an empty folder")
+        if path.exists() and any(path.iterdir()):
+            raise StoreError(f"{path} is not empty; choose a new or empty folder")
+        try:
+            repo = git.Repo.init(path, initial_branch="main")
+        except GitCommandError as error:
+            raise StoreError(f"git init failed in {path}: {error.stderr.strip()}") from None
+        for relative, text in files.items():
+            target = path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        store = cls(path)
+        store._git("add", "--all")
+        store._git("commit", "--quiet", "-m", message)
+        del repo
+        return store
+
+    def _git(self, *args: str) -> str:
+        try:
+            return str(self.repo.git.execute(["git", *args]))
+        except GitCommandError as error:
+            detail = (error.stderr or str(error)).strip().splitlines()
+            raise StoreError(
+                f"git {args[0]} failed in {self.path}: {detail[-1] if detail else error}"
+            ) from None
+
+    # ----------------------------------------------------------------- state
+
+    def ensure_clean(self, subdir: str) -> None:
+        """Refuse to touch `subdir` when it holds changes that are not committed."""
+        status = self._git("status", "--porcelain", "--untracked-files=all", "--", subdir)
+        if status.strip():
+            first = status.strip().splitlines()[0][3:]
+            raise DirtyStoreError(
+                f"{self.path / subdir} has uncommitted changes (e.g. {first}): commit or "
+                f"discard them first (git -C {self.path} status {subdir})"
+            )
+
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    # ----------------------------------------------------------------- trees
+
+    def read_tree(self, subdir: str) -> dict[str, str]:
+        """Every file under `subdir` in the working tree: relative path -> text."""
+        root = self.path / subdir
+        if not root.is_dir():
+            return {}
+        files = {}
+        for file in sorted(root.rglob("*")):
+            if file.is_file():
+                files[file.relative_to(root).as_posix()] = file.read_text(encoding="utf-8")
+        return files
+
+    def write_tree(self, subdir: str, files: Mapping[str, str]) -> None:
+        """Replace `subdir` with exactly `files`, atomically: all of them or none."""
+        scratch_root = self.path / STATE_DIR
+        scratch_root.mkdir(exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
+        try:
+            fresh = scratch / "new"
+            for relative, text in files.items():
+                target = fresh / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8", newline="\n")
+            destination = self.path / subdir
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if destination.exists():
+                destination.replace(scratch / "old")
+            (fresh if fresh.exists() else _empty(scratch)).replace(destination)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # ----------------------------------------------------------------- commits
+
+    def staged_changes(self, subdir: str) -> Changes:
+        self._git("add", "--all", "--", subdir)
+        counts: Counter[str] = Counter()
+        for line in self._git("diff", "--cached", "--name-status", "--", subdir).splitlines():
+            if line.strip():
+                counts[line[0]] += 1
+        return Changes(added=counts["A"], changed=counts["M"] + counts["R"], removed=counts["D"])
+
+    def commit(self, subdirs: list[str], message: str) -> tuple[str, Changes] | None:
+        """Commit what changed under `subdirs`; None (and no commit) when nothing did."""
+        changes = Changes()
+        for subdir in subdirs:
+            part = self.staged_changes(subdir)
+            changes = Changes(
+                changes.added + part.added,
+                changes.changed + part.changed,
+                changes.removed + part.removed,
+            )
+        if changes.empty:
+            return None
+        self._git("commit", "--quiet", "-m", message, "--", *subdirs)
+        return self.head(), changes
+
+    def log(self, paths: list[str], limit: int = 200) -> list[tuple[str, str, str]]:
+        """(sha, ISO date, full message) of the commits touching `paths`, newest first."""
+        separator = "\x1e"
+        out = self._git("log", f"-n{limit}", f"--format=%H%x1f%aI%x1f%B{separator}", "--", *paths)
+        entries = []
+        for record in out.split(separator):
+            if record.strip():
+                sha, date, message = record.strip("\n").split("\x1f", 2)
+                entries.append((sha, date, message.strip()))
+        return entries
+
+
+def _empty(scratch: Path) -> Path:
+    empty = scratch / "empty"
+    empty.mkdir()
+    return empty
