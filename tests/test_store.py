@@ -1,0 +1,92 @@
+"""The sync repo with real git: init, dirty refusal, atomic trees, no empty commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snapshotsync.errors import DirtyStoreError
+from snapshotsync.store import Store, StoreError
+from tests.helpers import git
+
+
+def make_store(tmp_path: Path) -> Store:
+    return Store.init(tmp_path / "repo", {"snapshotsync.yaml": "format_version: 1\n"}, "init")
+
+
+def test_init_creates_a_repo_with_one_commit(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    assert git(store.path, "log", "--format=%s").splitlines() == ["init"]
+    assert (store.path / "snapshotsync.yaml").read_text() == "format_version: 1\n"
+
+
+def test_init_refuses_a_folder_in_use(tmp_path: Path) -> None:
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("x")
+    with pytest.raises(StoreError, match="not empty"):
+        Store.init(tmp_path / "used", {}, "init")
+
+
+def test_a_folder_without_git_is_not_a_sync_repo(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is not a sync repo"):
+        Store(tmp_path)
+
+
+def test_commit_only_when_something_changed(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n", "b/c.yaml": "c: 1\n"})
+    first = store.commit(["snapshot"], "export 1")
+    assert first is not None and str(first[1]) == "+2 ~0 -0"
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n", "b/c.yaml": "c: 1\n"})
+    assert store.commit(["snapshot"], "export 2") is None
+    store.write_tree("snapshot", {"a.yaml": "a: 2\n", "d.yaml": "d: 1\n"})
+    third = store.commit(["snapshot"], "export 3")
+    assert third is not None and str(third[1]) == "+1 ~1 -1"
+    assert git(store.path, "log", "--format=%s").splitlines() == ["export 3", "export 1", "init"]
+
+
+def test_write_tree_replaces_the_whole_tree(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"old.yaml": "x\n"})
+    store.write_tree("snapshot", {"new.yaml": "y\n"})
+    assert store.read_tree("snapshot") == {"new.yaml": "y\n"}
+    assert not list((store.path / ".snapshotsync").iterdir())  # no scratch left behind
+
+
+def test_a_failed_write_leaves_the_previous_tree(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"keep.yaml": "x\n"})
+    with pytest.raises(OSError):
+        # A path that cannot be a file (a file and a folder of the same name).
+        store.write_tree("snapshot", {"a": "1\n", "a/b.yaml": "2\n"})
+    assert store.read_tree("snapshot") == {"keep.yaml": "x\n"}
+
+
+def test_uncommitted_changes_under_the_tree_are_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    store.commit(["snapshot"], "export")
+    store.ensure_clean("snapshot")
+    (store.path / "snapshot" / "a.yaml").write_text("a: 2\n")
+    with pytest.raises(DirtyStoreError, match="uncommitted changes"):
+        store.ensure_clean("snapshot")
+    (store.path / "snapshot" / "a.yaml").write_text("a: 1\n")
+    (store.path / "snapshot" / "new.yaml").write_text("n: 1\n")
+    with pytest.raises(DirtyStoreError, match=r"new\.yaml"):
+        store.ensure_clean("snapshot")
+
+
+def test_changes_elsewhere_do_not_block(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    (store.path / "overlays").mkdir()
+    (store.path / "overlays" / "prod.yaml").write_text("environments: {}\n")
+    store.ensure_clean("snapshot")
+
+
+def test_log_returns_messages_of_matching_commits(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a\n"})
+    store.commit(["snapshot"], "export: one\n\nAdded: 1")
+    entries = store.log(["snapshot"])
+    assert [e[2] for e in entries] == ["export: one\n\nAdded: 1"]
