@@ -25,7 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from snapshotsync.errors import OctopusApiError
-from snapshotsync.log import get_logger, redact
+from snapshotsync.log import get_logger, redact, register_secret
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
@@ -96,6 +96,7 @@ class OctopusClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        register_secret(api_key)  # whoever logs, the key is masked
         self._session.headers.update({"X-Octopus-ApiKey": api_key, "Accept": "application/json"})
 
     def close(self) -> None:
@@ -113,6 +114,11 @@ class OctopusClient:
         """An absolute URL for an API path (`api/...` or `/api/...`) or a server link."""
         if urlsplit(path).scheme:
             return path
+        prefix = urlsplit(self.base_url).path
+        if prefix != "/" and path.startswith(prefix):
+            # A server installed under a path prefix returns links that already carry it
+            # (Octopus.Client's DefaultLinkResolver resolves them against the host).
+            return urljoin(self.base_url, path)
         return urljoin(self.base_url, path.lstrip("/"))
 
     def request(
