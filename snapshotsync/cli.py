@@ -18,6 +18,8 @@ from snapshotsync import __version__, commands
 from snapshotsync import log as logs
 from snapshotsync.commands import export as export_command
 from snapshotsync.commands import init as init_command
+from snapshotsync.commands import plan as plan_command
+from snapshotsync.commands import validate as validate_command
 from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
@@ -126,11 +128,12 @@ def plan(
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
     ] = False,
     output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     verbose: VerboseOption = 0,
 ) -> None:
     """Show what a push to TARGET would change."""
-    del target, detailed_exitcode, output
-    _run("plan", Settings(repo=repo, verbose=verbose), lambda: _pending("plan"))
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency)
+    _run("plan", settings, lambda: plan_command.run(settings, target, output, detailed_exitcode))
 
 
 @app.command()
@@ -171,7 +174,8 @@ def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOpt
 @app.command()
 def validate(repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
     """Check snapshotsync.yaml and the overlays without contacting any instance."""
-    _run("validate", Settings(repo=repo, verbose=verbose), lambda: _pending("validate"))
+    settings = Settings(repo=repo, verbose=verbose)
+    _run("validate", settings, lambda: validate_command.run(settings))
 
 
 @app.command()

@@ -505,3 +505,18 @@ def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot
     return Snapshot(
         normalized.resources, {**meta, "octopus_version": raw.version}
     ), normalized.problems
+
+
+def facts(raw: Raw) -> dict[str, frozenset[str]]:
+    """Names of everything on an instance, built-ins included, by snapshot kind."""
+    names: dict[str, set[str]] = {}
+    for kind, name in _Names(raw).by_id.values():
+        names.setdefault(kind, set()).add(name)
+    for library_set in raw.items("libraryvariablesets"):
+        kind = (
+            "script-modules"
+            if library_set.get("ContentType") == "ScriptModule"
+            else ("library-variable-sets")
+        )
+        names.setdefault(kind, set()).add(str(library_set["Name"]))
+    return {kind: frozenset(values) for kind, values in names.items()}

@@ -20,6 +20,11 @@ SENSITIVE_KEY = "Sensitive"
 SENSITIVE: Mapping[str, str] = {SENSITIVE_KEY: "value unknown"}
 
 
+# Working markers on desired variable values, set by transform and read by the merge engine.
+OUT_OF_SCOPE = "~OutOfScope"  # every environment of the value was excluded
+EXPLICIT = "~Explicit"  # the value comes from the overlay's `variables.values`
+
+
 def is_sensitive_marker(value: Any) -> bool:
     return isinstance(value, Mapping) and dict(value) == dict(SENSITIVE)
 

@@ -6,14 +6,18 @@ tenth of the way) when it is not, so CI logs stay readable.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from snapshotsync.log import get_logger
+from snapshotsync.merge import ValueAction, describe
+from snapshotsync.plan import Plan
 
 _log = get_logger("progress")
 
@@ -52,3 +56,119 @@ def progress(description: str) -> Iterator[Callable[[int, int], None]]:
             _log.info("%s: %d/%d documents", description, done, total)
 
     yield log_line
+
+
+# ---------------------------------------------------------------------- plans
+
+SYMBOL = {"create": "+ create", "update": "~ update", "same": "= same  ", "skip": "= leave "}
+VALUE_SYMBOL = {
+    "add": "+ add   ",
+    "update-scope": "~ scope ",
+    "overwrite": "~ value ",
+    "leave": "= leave ",
+    "same": "= same  ",
+}
+
+
+def _short(value: Any, width: int = 100) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _path(path: Any) -> str:
+    if isinstance(path, list | tuple):
+        return ".".join(str(p) for p in path) or "(document)"
+    return str(path) or "(document)"
+
+
+def diff_lines(diff: tuple[Any, ...]) -> list[str]:
+    """dictdiffer entries as `~ path: old -> new`, `+ path.key: value`, `- path.key`."""
+    lines = []
+    for kind, path, detail in diff:
+        if kind == "change":
+            old, new = detail
+            lines.append(f"~ {_path(path)}: {_short(old, 60)} -> {_short(new, 60)}")
+        else:
+            sign = "+" if kind == "add" else "-"
+            for key, value in detail:
+                where = f"{_path(path)}.{key}" if _path(path) != "(document)" else str(key)
+                lines.append(f"{sign} {where}: {_short(value)}")
+    return lines
+
+
+def plan_text(plan: Plan) -> str:
+    out = [f"Plan for target {plan.target}", ""]
+    if plan.errors:
+        out.append("Errors (nothing is planned as writable until they are fixed):")
+        out += [f"  ! {error}" for error in plan.errors]
+        out.append("")
+    for change in plan.changes:
+        if change.action == "same":
+            continue
+        line = f"  {SYMBOL[change.action]} {change.key}"
+        if change.reason:
+            line += f"  ({change.reason})"
+        out.append(line)
+        if change.values:
+            for value in change.values:
+                if value.action == "same":
+                    continue
+                shown = describe(value.after or value.before)
+                text = f"        {VALUE_SYMBOL[value.action]} {shown}"
+                if value.action == "update-scope" and value.before is not None:
+                    text += f"   (was: {describe(value.before)})"
+                if value.reason and value.action in ("leave", "overwrite"):
+                    text += f"   ({value.reason})"
+                out.append(text)
+        elif change.action == "update":
+            out += [f"        {line}" for line in diff_lines(change.diff)]
+    if plan.decisions:
+        out += ["", "Left out or changed by the overlay:"]
+        out += [f"  - {decision}" for decision in plan.decisions]
+    if plan.placeholders and not plan.errors:
+        out += ["", "Placeholders a push would write (snapshotsync cleanup lists them):"]
+        out += [f"  ! {p.key} {p.field}: {p.reason}" for p in plan.placeholders]
+    counts = plan.counts()
+    out += [
+        "",
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['same']} unchanged, {counts['skip']} left alone"
+        + (f", {len(plan.errors)} errors." if plan.errors else "."),
+    ]
+    return "\n".join(out)
+
+
+def plan_json(plan: Plan) -> str:
+    def value_json(value: ValueAction) -> dict[str, Any]:
+        return {
+            "action": value.action,
+            "name": value.name,
+            "before": value.before,
+            "after": value.after,
+            "reason": value.reason,
+            "placeholder": value.placeholder or None,
+        }
+
+    document = {
+        "target": plan.target,
+        "has_changes": plan.has_changes,
+        "errors": list(plan.errors),
+        "summary": plan.counts(),
+        "changes": [
+            {
+                "action": c.action,
+                "kind": c.key.kind,
+                "name": list(c.key.name),
+                "reason": c.reason or None,
+                "diff": [list(entry) for entry in c.diff],
+                "values": [value_json(v) for v in c.values],
+            }
+            for c in plan.changes
+        ],
+        "decisions": [{"where": d.where, "message": d.message} for d in plan.decisions],
+        "placeholders": [
+            {"kind": p.key.kind, "name": list(p.key.name), "field": p.field, "reason": p.reason}
+            for p in plan.placeholders
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)

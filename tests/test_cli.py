@@ -31,11 +31,9 @@ def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["plan", "--target", "prod"],
         ["push", "--target", "prod", "--yes"],
         ["history"],
         ["cleanup", "--target", "prod"],
-        ["validate"],
         ["demo"],
     ],
 )

@@ -6,8 +6,6 @@ from snapshotsync.errors import NotYetAvailableError
 
 # Which issue brings each command that has not landed yet; removed as they land.
 PENDING = {
-    "plan": "transform and plan",
-    "validate": "transform and plan",
     "push": "push",
     "history": "push",
     "cleanup": "push",

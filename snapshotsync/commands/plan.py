@@ -1,0 +1,122 @@
+"""`snapshotsync plan --target T`: what a push would change, without changing anything.
+
+Order matters for trust: the config and the overlay are validated against the snapshot
+(and the last recorded destination state) before any request is made; only then is the
+destination read, into the same normal form as an export, and compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from snapshotsync import export, layout, overlay, report, transform
+from snapshotsync.commands.export import client_for, explain
+from snapshotsync.errors import ExitCode, OctopusApiError, UserError
+from snapshotsync.log import get_logger
+from snapshotsync.model import Snapshot
+from snapshotsync.plan import Plan, make_plan
+from snapshotsync.settings import Config, Settings, Target, load_config
+from snapshotsync.store import SNAPSHOT_DIR, Store
+
+_log = get_logger("commands.plan")
+
+
+def state_dir(target: str) -> str:
+    return f"targets/{target}/state"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a plan is made from, validated, before any instance is contacted."""
+
+    config: Config
+    target: Target
+    store: Store
+    snapshot: Snapshot
+    overlay: overlay.Overlay
+    warnings: tuple[str, ...]
+
+
+def load_inputs(settings: Settings, target_name: str) -> Inputs:
+    config = load_config(settings.repo)
+    target = config.target(target_name)
+    store = Store(settings.repo)
+    snapshot = layout.parse(store.read_tree(SNAPSHOT_DIR), str(settings.repo / SNAPSHOT_DIR))
+    if not snapshot.resources:
+        raise UserError(f"{settings.repo / SNAPSHOT_DIR} is empty: run `snapshotsync export` first")
+    last = store.read_tree(state_dir(target_name))
+    last_state = layout.parse(last, state_dir(target_name)) if last else None
+    loaded, warnings = overlay.load(target.overlay, snapshot, last_state)
+    values = {
+        name: overlay.expand_env(value, os.environ)
+        for name, value in loaded.variables.values.items()
+    }
+    loaded = dataclasses.replace(
+        loaded, variables=dataclasses.replace(loaded.variables, values=values)
+    )
+    return Inputs(config, target, store, snapshot, loaded, tuple(warnings))
+
+
+def compute(settings: Settings, inputs: Inputs) -> tuple[Plan, Snapshot, export.Raw]:
+    """Read the destination and plan; returns the plan, the live state and the raw read."""
+    target = inputs.target
+    key = target.api_key()
+    try:
+        with (
+            client_for(target, key, inputs.config.http, settings.concurrency) as client,
+            report.progress(f"read {target.url}") as tick,
+        ):
+            space_id = client.space_id(target.space)
+            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
+    except OctopusApiError as error:
+        raise explain(error, target) from None
+    meta = {"format_version": 1, "source": target.url, "space": target.space}
+    live, _ = export.to_snapshot(raw, space_id, meta)
+    facts = export.facts(raw)
+    on_destination = {name.lower() for name in facts.get("environments", frozenset())}
+    on_source = {
+        key.name[0].lower() for key in inputs.snapshot.resources if key.kind == "environments"
+    }
+    missing = sorted(
+        {
+            name
+            for name in inputs.overlay.environments.values()
+            if name.lower() not in on_destination | on_source
+        }
+    )
+    desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
+    if missing:
+        desired = dataclasses.replace(
+            desired,
+            errors=(
+                *desired.errors,
+                *(
+                    f"{inputs.overlay.path}: environment {name!r} exists on neither instance"
+                    for name in missing
+                ),
+            ),
+        )
+    plan = make_plan(desired, live, inputs.overlay, target=target.name, facts=facts)
+    for decision in plan.decisions:
+        _log.info("decision: %s", decision)
+    for change in plan.changes:
+        for value in change.values:
+            _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
+    return plan, live, raw
+
+
+def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
+    if output not in ("text", "json"):
+        raise UserError(f"--output {output!r}: use text or json")
+    inputs = load_inputs(settings, target_name)
+    for warning in inputs.warnings:
+        report.line(warning)
+    plan, _, _ = compute(settings, inputs)
+    report.line(report.plan_json(plan) if output == "json" else report.plan_text(plan))
+    if plan.errors:
+        return ExitCode.ERROR
+    if detailed_exitcode and plan.has_changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK

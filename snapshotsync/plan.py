@@ -1,0 +1,379 @@
+"""Stage 3: desired state against the destination's live state -> a `Plan`. Pure.
+
+Both sides are in the same normal form, so most of the plan is a per-resource diff
+(dictdiffer). What differs by kind is what a sync may do to it:
+
+- `exists` kinds (the guide's "same name, different details": accounts, certificates,
+  feeds, worker pools, machine policies, lifecycles, teams, project groups, environments)
+  are created when missing and otherwise never touched;
+- `identical` kinds (script modules, step templates, tag sets, user roles) are made equal;
+- `synced` kinds (projects, channels, processes, runbooks, triggers, tenants, library
+  variable sets) are made equal, keeping what only the destination has where the guide
+  says so (destination-only steps, tenant links to destination-only projects);
+- variable sets go through the merge engine (`merge.py`); tenant variables and team
+  permissions are merged the same careful way: add what is missing, overwrite a value only
+  when allowed, never touch a secret, never delete.
+
+A plan with errors (a required reference the destination cannot resolve) plans nothing as
+writable: `Plan.errors` lists every problem together.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dictdiffer
+
+from snapshotsync.merge import ValueAction, merge, strip_markers
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
+from snapshotsync.octopus.kinds import KINDS, sync_order, walk
+from snapshotsync.overlay import Overlay
+from snapshotsync.transform import Decision, Desired
+
+BEHAVIOUR = {
+    "environments": "exists",
+    "project-groups": "exists",
+    "feeds": "exists",
+    "teams": "exists",
+    "machine-policies": "exists",
+    "worker-pools": "exists",
+    "accounts": "exists",
+    "lifecycles": "exists",
+    "certificates": "exists",
+    "tag-sets": "identical",
+    "user-roles": "identical",
+    "step-templates": "identical",
+    "script-modules": "identical",
+    "tenants": "synced",
+    "library-variable-sets": "synced",
+    "projects": "synced",
+    "channels": "synced",
+    "runbooks": "synced",
+    "triggers": "synced",
+    "deployment-processes": "process",
+    "runbook-processes": "process",
+    "project-variables": "variables",
+    "library-variables": "variables",
+    "tenant-variables": "tenant-variables",
+    "team-permissions": "permissions",
+}
+# Registry reference targets -> the kinds whose names satisfy them on the destination.
+REF_KINDS = {
+    "library-sets": ("library-variable-sets", "script-modules"),
+}
+UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
+WRITES = ("create", "update")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource in the plan: create, update, same, or skip (left alone, with why)."""
+
+    action: str
+    key: ResourceKey
+    before: JsonDict | None
+    after: JsonDict | None
+    diff: tuple[Any, ...] = ()
+    reason: str = ""
+    values: tuple[ValueAction, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A value a push writes that a human must replace later (the cleanup ledger)."""
+
+    key: ResourceKey
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str
+    changes: tuple[Change, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    placeholders: tuple[Placeholder, ...] = ()
+    errors: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> tuple[Change, ...]:
+        return () if self.errors else tuple(c for c in self.changes if c.action in WRITES)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.writes)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("create", "update", "same", "skip"), 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+
+class _Index:
+    """Live documents by kind and lower-cased name (names match case-insensitively)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.by_name: dict[tuple[str, tuple[str, ...]], ResourceKey] = {}
+        self.resources = snapshot.resources
+        for key in snapshot.resources:
+            self.by_name[_lower(key)] = key
+
+    def get(self, key: ResourceKey) -> tuple[ResourceKey | None, JsonDict | None]:
+        found = self.by_name.get(_lower(key))
+        return (found, self.resources[found]) if found else (None, None)
+
+
+def _lower(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, tuple(part.lower() for part in key.name)
+
+
+def make_plan(
+    desired: Desired,
+    live: Snapshot,
+    overlay: Overlay,
+    *,
+    target: str = "",
+    facts: Mapping[str, frozenset[str]] | None = None,
+) -> Plan:
+    """Compare the desired state with the destination's and decide every write."""
+    index = _Index(live)
+    changes: list[Change] = []
+    placeholders: list[Placeholder] = []
+    errors = list(desired.errors)
+    errors += _unresolved(desired.snapshot, live, facts or {})
+    version_controlled = {
+        key.name[0].lower()
+        for key, doc in live.resources.items()
+        if key.kind == "projects"
+        and (doc.get("PersistenceSettings") or {}).get("Type") == "VersionControlled"
+    }
+    for kind in sync_order():
+        for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
+            after = desired.snapshot.resources[key]
+            live_key, before = index.get(key)
+            if (
+                kind.name in ("deployment-processes", "project-variables", "runbook-processes")
+                and key.name[0].lower() in version_controlled
+            ):
+                changes.append(
+                    Change(
+                        "skip",
+                        key,
+                        before,
+                        None,
+                        reason="config-as-code project "
+                        "on the destination: its process and variables live in git",
+                    )
+                )
+                continue
+            change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
+            changes.append(change)
+            if change.action in WRITES:
+                placeholders += _placeholders(change)
+    return Plan(
+        target,
+        tuple(changes),
+        desired.decisions,
+        tuple(placeholders),
+        tuple(errors),
+        {"source": desired.snapshot.meta, "destination": live.meta},
+    )
+
+
+def _plan_one(
+    behaviour: str, key: ResourceKey, before: JsonDict | None, after: JsonDict, overlay: Overlay
+) -> Change:
+    if behaviour == "variables":
+        return _variables(key, before, after, overlay)
+    if before is None:
+        return Change("create", key, None, _without_markers(after))
+    if behaviour == "exists":
+        same = _diff(before, after) == ()
+        return Change(
+            "same" if same else "skip",
+            key,
+            before,
+            before,
+            reason=""
+            if same
+            else "exists on the destination; its details are its own and are never overwritten",
+        )
+    if behaviour == "process":
+        after = {**after, "Steps": _steps(after.get("Steps") or [], before.get("Steps") or [])}
+    elif behaviour == "synced" and key.kind == "tenants":
+        after = _tenant(after, before)
+    elif behaviour == "tenant-variables":
+        after = _tenant_variables(after, before, overlay)
+    elif behaviour == "permissions":
+        after = _permissions(after, before)
+    difference = _diff(before, after)
+    if not difference:
+        return Change("same", key, before, before)
+    return Change("update", key, before, after, difference)
+
+
+def _diff(before: JsonDict, after: JsonDict) -> tuple[Any, ...]:
+    return tuple(dictdiffer.diff(before, after))
+
+
+def _without_markers(document: JsonDict) -> JsonDict:
+    if "Variables" in document and isinstance(document["Variables"], list):
+        return {**document, "Variables": strip_markers(document["Variables"])}
+    return document
+
+
+def _variables(
+    key: ResourceKey, before: JsonDict | None, after: JsonDict, overlay: Overlay
+) -> Change:
+    live_values = list((before or {}).get("Variables") or [])
+    merged = merge(list(after.get("Variables") or []), live_values, overlay.variables)
+    document = {**(before or {}), "Variables": list(merged.variables)}
+    if before is None:
+        # A variable set always exists with its owner: "create" means the owner is new.
+        return Change("create", key, None, document, values=merged.actions)
+    if not merged.changed:
+        return Change("same", key, before, before, values=merged.actions)
+    return Change("update", key, before, document, _diff(before, document), values=merged.actions)
+
+
+def _steps(desired: list[JsonDict], live: list[JsonDict]) -> list[JsonDict]:
+    """Desired steps in source order; steps only the destination has stay after the step
+    they followed there (never removed by a sync)."""
+    result = [copy.deepcopy(step) for step in desired]
+    names = [str(step.get("Name", "")).lower() for step in result]
+    for position, step in enumerate(live):
+        name = str(step.get("Name", "")).lower()
+        if name in names:
+            continue
+        anchor = 0
+        for previous in reversed(live[:position]):
+            previous_name = str(previous.get("Name", "")).lower()
+            if previous_name in names:
+                anchor = names.index(previous_name) + 1
+                break
+        result.insert(anchor, copy.deepcopy(step))
+        names.insert(anchor, name)
+    return result
+
+
+def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
+    """Links to projects the source does not sync (destination-only projects) are kept."""
+    links = dict(live.get("ProjectEnvironments") or {})
+    desired_links = desired.get("ProjectEnvironments") or {}
+    lowered = {p.lower() for p in desired_links}
+    links = {p: e for p, e in links.items() if p.lower() not in lowered}
+    return {**desired, "ProjectEnvironments": dict(sorted({**links, **desired_links}.items()))}
+
+
+def _tenant_variables(desired: JsonDict, live: JsonDict, overlay: Overlay) -> JsonDict:
+    result = copy.deepcopy(live)
+
+    def place(target: JsonDict, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            current = target.get(name)
+            if current is None or current == "":
+                target[name] = value
+            elif current == value or is_sensitive_marker(current) or is_sensitive_marker(value):
+                continue
+            elif overlay.variables.overwrite:
+                target[name] = value
+
+    for project, per_env in (desired.get("ProjectVariables") or {}).items():
+        for environment, values in per_env.items():
+            bucket = result.setdefault("ProjectVariables", {}).setdefault(project, {})
+            place(bucket.setdefault(environment, {}), values)
+    for library, values in (desired.get("LibraryVariables") or {}).items():
+        place(result.setdefault("LibraryVariables", {}).setdefault(library, {}), values)
+    return result
+
+
+def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
+    """Scoped roles are added, never removed: the destination may grant more."""
+    roles = list(live.get("ScopedUserRoles") or [])
+    seen = {json.dumps(role, sort_keys=True) for role in roles}
+    for role in desired.get("ScopedUserRoles") or []:
+        if json.dumps(role, sort_keys=True) not in seen:
+            roles.append(role)
+    return {**live, "ScopedUserRoles": roles}
+
+
+def _placeholders(change: Change) -> Iterator[Placeholder]:
+    for value in change.values:
+        if value.action == "add" and value.placeholder:
+            yield Placeholder(change.key, f"variable {value.name}", value.placeholder)
+    if change.values:
+        return
+    before = change.before or {}
+    for path, marker in _markers(change.after or {}, ()):
+        if _lookup(before, path) != marker:
+            yield Placeholder(
+                change.key,
+                ".".join(str(p) for p in path),
+                "secret that cannot be read from the source: written with the "
+                "sensitive placeholder",
+            )
+
+
+def _markers(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if is_sensitive_marker(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _markers(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            name = item.get("Name") if isinstance(item, dict) else None
+            yield from _markers(item, (*path, name if name is not None else index))
+
+
+def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if isinstance(document, list):
+            document = next(
+                (i for i in document if isinstance(i, dict) and i.get("Name") == part), None
+            )
+        elif isinstance(document, dict):
+            document = document.get(part)
+        else:
+            return None
+    return document
+
+
+def _unresolved(
+    desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]
+) -> list[str]:
+    """Required references the destination cannot resolve, every one of them."""
+    known: dict[str, set[str]] = {}
+    for snapshot in (desired, live):
+        for key in snapshot.resources:
+            known.setdefault(key.kind, set()).add("/".join(key.name).lower())
+    for kind, names in facts.items():
+        known.setdefault(kind, set()).update(n.lower() for n in names)
+    errors = []
+    for key, document in sorted(desired.resources.items()):
+        for ref in KINDS[key.kind].refs:
+            if ref.target in UNCHECKED_REFS:
+                continue
+            targets = REF_KINDS.get(ref.target, (ref.target,))
+            for container, _, value in walk(document, ref.path):
+                if ref.when is not None and not ref.when(container):
+                    continue
+                wanted: list[Any] = [value]
+                if ref.separator:
+                    wanted = str(value).split(ref.separator)
+                for name in wanted:
+                    if not isinstance(name, str) or not name:
+                        continue
+                    lookup = f"{key.name[0]}/{name}" if ref.target == "channels" else name
+                    if not any(lookup.lower() in known.get(t, set()) for t in targets):
+                        errors.append(
+                            f"{key}: needs {ref.target} {name!r}, which is not on "
+                            "the destination and not synced"
+                        )
+    return errors
