@@ -161,6 +161,7 @@ def plan_json(plan: Plan) -> str:
                 "name": list(c.key.name),
                 "reason": c.reason or None,
                 "diff": [list(entry) for entry in c.diff],
+                "after": c.after if c.action == "create" else None,
                 "values": [value_json(v) for v in c.values],
             }
             for c in plan.changes

@@ -233,11 +233,13 @@ def _infrastructure(
     context: _Context, where: str, key: ResourceKey, document: JsonDict
 ) -> JsonDict | None:
     document["Name"] = context.overlay.renamed(key.kind, key.name[0])
-    if document["Name"].lower() in {n.lower() for n in context.facts.get(key.kind, frozenset())}:
-        return document  # the destination has its own: its scoping is its own business
+    # When the destination has its own, it is left alone: its scoping is its own business.
+    its_own = document["Name"].lower() in {
+        n.lower() for n in context.facts.get(key.kind, frozenset())
+    }
     original = document.get("EnvironmentIds") or []
     mapped = context.envs(original)
-    if original and not mapped:
+    if original and not mapped and not its_own:
         # An unscoped account or certificate is usable everywhere; that would widen it.
         context.decide(
             where,
@@ -248,7 +250,7 @@ def _infrastructure(
     document["EnvironmentIds"] = mapped
     tenants = document.get("TenantIds") or []
     kept = [t for t in tenants if not context.excluded("tenants", t)]
-    if tenants and not kept:
+    if tenants and not kept and not its_own:
         context.decide(where, "every tenant it is scoped to is excluded: not synced")
         return None
     document["TenantIds"] = kept
