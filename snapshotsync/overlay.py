@@ -245,9 +245,13 @@ def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
         include=include,
         rename=rename,
         variables=variables,
-        step_out_of_scope=reader.choice(steps_node, "out-of-scope", STEP_OUT_OF_SCOPE, "skip"),
+        step_out_of_scope=reader.choice(
+            data["steps"] if steps_node else {}, "out-of-scope", STEP_OUT_OF_SCOPE, "skip"
+        ),
         rescope=rescope,
-        tenant_variables=reader.choice(tenants_node, "variables", TENANT_VARIABLES, "copy"),
+        tenant_variables=reader.choice(
+            data["tenants"] if tenants_node else {}, "variables", TENANT_VARIABLES, "copy"
+        ),
     )
 
 

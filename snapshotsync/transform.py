@@ -414,38 +414,42 @@ def _action(
     snapshot: Snapshot,
 ) -> JsonDict | None:
     action = copy.deepcopy(action)
+    # An explicit rescope wins over the source's scoping: the guide's "QA signs off in
+    # Staging" case keeps a step whose own environments are all excluded.
+    rescope = context.overlay.rescope.get(step_label)
+    if rescope is not None:
+        context.decide(where, "rescoped by the overlay")
     channels = action.get("Channels") or []
-    surviving = [c for c in channels if not _channel_gone(context, project, c, snapshot)]
-    if channels and not surviving:
-        context.decide(
-            where, f"scoped only to excluded channels ({', '.join(channels)}): left out with them"
-        )
-        return None
-    action["Channels"] = sorted(surviving)
-    environments = action.get("Environments") or []
-    mapped = context.envs(environments)
-    if environments and not mapped:
-        if context.overlay.step_out_of_scope == "unscope":
+    if rescope is not None and rescope.channels is not None:
+        action["Channels"] = sorted(rescope.channels)
+    else:
+        surviving = [c for c in channels if not _channel_gone(context, project, c, snapshot)]
+        if channels and not surviving:
+            context.decide(
+                where,
+                f"scoped only to excluded channels ({', '.join(channels)}): left out with them",
+            )
+            return None
+        action["Channels"] = sorted(surviving)
+    action["ExcludedEnvironments"] = context.envs(action.get("ExcludedEnvironments") or [])
+    if rescope is not None and rescope.environments is not None:
+        action["Environments"] = sorted(rescope.environments)
+    else:
+        environments = action.get("Environments") or []
+        mapped = context.envs(environments)
+        if environments and not mapped:
+            if context.overlay.step_out_of_scope != "unscope":
+                context.decide(
+                    where,
+                    "every environment it runs in is excluded: left out (steps.out-of-scope: skip)",
+                )
+                return None
             context.decide(
                 where,
                 "every environment it runs in is excluded: it now runs in "
                 "every environment (steps.out-of-scope: unscope)",
             )
-        else:
-            context.decide(
-                where,
-                "every environment it runs in is excluded: left out (steps.out-of-scope: skip)",
-            )
-            return None
-    action["Environments"] = mapped
-    action["ExcludedEnvironments"] = context.envs(action.get("ExcludedEnvironments") or [])
-    rescope = context.overlay.rescope.get(step_label)
-    if rescope is not None:
-        if rescope.environments is not None:
-            action["Environments"] = sorted(rescope.environments)
-        if rescope.channels is not None:
-            action["Channels"] = sorted(rescope.channels)
-        context.decide(where, "rescoped by the overlay")
+        action["Environments"] = mapped
     if action.get("WorkerPoolId"):
         action["WorkerPoolId"] = context.overlay.renamed("worker-pools", action["WorkerPoolId"])
     _rename_feeds(context, action.get("Packages") or [])

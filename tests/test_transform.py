@@ -1,0 +1,217 @@
+"""Transform (pure): cascades of exclusion, and scopes that never widen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapshotsync.model import OUT_OF_SCOPE, ResourceKey, Snapshot
+from snapshotsync.overlay import Overlay, Rescope, VariablePolicy
+from snapshotsync.transform import apply
+
+ENVIRONMENTS = {"Staging": "Staging", "Production": "Production"}
+
+
+def _overlay(**changes: Any) -> Overlay:
+    from pathlib import Path
+
+    return Overlay(
+        path=Path("prod.yaml"), environments=changes.pop("environments", ENVIRONMENTS), **changes
+    )
+
+
+def _snapshot(*items: tuple[str, tuple[str, ...], dict[str, Any]]) -> Snapshot:
+    return Snapshot({ResourceKey(kind, name): document for kind, name, document in items})
+
+
+def _variables(*values: dict[str, Any]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    return ("project-variables", ("Web",), {"Variables": list(values)})
+
+
+PROJECT = ("projects", ("Web",), {"Name": "Web", "LifecycleId": "Default"})
+
+
+def test_a_lifecycle_whose_phases_all_go_is_an_error_not_everything() -> None:
+    snapshot = _snapshot(
+        (
+            "lifecycles",
+            ("Dev only",),
+            {
+                "Name": "Dev only",
+                "Phases": [
+                    {
+                        "Name": "Dev",
+                        "AutomaticDeploymentTargets": ["Development"],
+                        "OptionalDeploymentTargets": [],
+                    }
+                ],
+            },
+        )
+    )
+    desired = apply(snapshot, _overlay())
+    assert desired.snapshot.resources == {}
+    assert desired.errors == (
+        "lifecycles Dev only: every phase's environments are excluded; "
+        "exclude the lifecycle too, or map one of its environments",
+    )
+
+
+def test_environment_mapping_renames_and_partial_scopes_narrow() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables(
+            {"Name": "A", "Value": "1", "Scope": {"Environment": ["Test", "Staging"]}},
+            {"Name": "B", "Value": "2", "Scope": {"Environment": ["Test"]}},
+        ),
+    )
+    desired = apply(snapshot, _overlay(environments={"Staging": "Pre-Prod"}))
+    values = desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+    assert values == [
+        {"Name": "A", "Value": "1", "Scope": {"Environment": ["Pre-Prod"]}},
+        {"Name": "B", "Value": "2", OUT_OF_SCOPE: True},
+    ]
+
+
+def test_exact_policies_skip_or_fail_on_a_partial_scope() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables({"Name": "A", "Value": "1", "Scope": {"Environment": ["Test", "Staging"]}}),
+    )
+    skip = apply(
+        snapshot, _overlay(variables=VariablePolicy(scoping={"environment": "skip-unless-exact"}))
+    )
+    assert skip.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"] == []
+    fail = apply(
+        snapshot, _overlay(variables=VariablePolicy(scoping={"environment": "error-unless-exact"}))
+    )
+    assert len(fail.errors) == 1 and "error-unless-exact" in fail.errors[0]
+
+
+def test_machine_scopes_never_widen_even_under_ignore() -> None:
+    snapshot = _snapshot(
+        PROJECT, _variables({"Name": "A", "Value": "1", "Scope": {"Machine": ["web-dev-01"]}})
+    )
+    for policy in ("ignore", "skip-unless-partial", "ignore-on-new"):
+        desired = apply(
+            snapshot,
+            _overlay(variables=VariablePolicy(scoping={"machine": policy})),
+            {"machines": frozenset({"web-prod-01"})},
+        )
+        values = desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+        assert values == [], policy
+
+
+def test_steps_out_of_scope_skip_or_unscope_and_rescope() -> None:
+    process = {
+        "Steps": [
+            {
+                "Name": "Smoke",
+                "Actions": [{"Name": "Smoke", "Environments": ["Test"], "Channels": []}],
+            },
+            {
+                "Name": "Sign-off",
+                "Actions": [{"Name": "Sign-off", "Environments": ["Test"], "Channels": []}],
+            },
+        ]
+    }
+    snapshot = _snapshot(PROJECT, ("deployment-processes", ("Web",), process))
+    key = ResourceKey("deployment-processes", ("Web",))
+    skipped = apply(
+        snapshot, _overlay(rescope={"Web/Sign-off": Rescope(environments=("Staging",))})
+    )
+    steps = skipped.snapshot.resources[key]["Steps"]
+    assert [(s["Name"], s["Actions"][0]["Environments"]) for s in steps] == [
+        ("Sign-off", ["Staging"])
+    ]
+    unscoped = apply(snapshot, _overlay(step_out_of_scope="unscope"))
+    assert [s["Actions"][0]["Environments"] for s in unscoped.snapshot.resources[key]["Steps"]] == [
+        [],
+        [],
+    ]
+    assert any("runs in every environment" in d.message for d in unscoped.decisions)
+
+
+def test_a_channel_on_an_excluded_lifecycle_goes_and_takes_its_steps_and_values() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        ("channels", ("Web", "Hotfix"), {"Name": "Hotfix", "LifecycleId": "QA"}),
+        (
+            "deployment-processes",
+            ("Web",),
+            {"Steps": [{"Name": "Gate", "Actions": [{"Name": "Gate", "Channels": ["Hotfix"]}]}]},
+        ),
+        _variables({"Name": "A", "Value": "1", "Scope": {"Channel": ["Hotfix"]}}),
+    )
+    desired = apply(snapshot, _overlay(exclude={"lifecycles": ("QA",)}))
+    resources = desired.snapshot.resources
+    assert ResourceKey("channels", ("Web", "Hotfix")) not in resources
+    assert resources[ResourceKey("deployment-processes", ("Web",))]["Steps"] == []
+    assert resources[ResourceKey("project-variables", ("Web",))]["Variables"] == []
+
+
+def test_team_permission_entries_that_would_empty_are_dropped() -> None:
+    permissions = {
+        "ScopedUserRoles": [
+            {
+                "UserRoleId": "Tenant manager",
+                "TenantIds": ["Team A"],
+                "EnvironmentIds": [],
+                "ProjectIds": [],
+            },
+            {
+                "UserRoleId": "Deployer",
+                "TenantIds": [],
+                "EnvironmentIds": ["Test", "Production"],
+                "ProjectIds": [],
+            },
+        ]
+    }
+    snapshot = _snapshot(("team-permissions", ("Ops",), permissions))
+    desired = apply(snapshot, _overlay(exclude={"tenants": ("Team A",)}))
+    roles = desired.snapshot.resources[ResourceKey("team-permissions", ("Ops",))]["ScopedUserRoles"]
+    assert roles == [
+        {
+            "UserRoleId": "Deployer",
+            "TenantIds": [],
+            "EnvironmentIds": ["Production"],
+            "ProjectIds": [],
+        }
+    ]
+
+
+def test_renames_reach_typed_values_and_step_references() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        ("accounts", ("Dev AWS",), {"Name": "Dev AWS", "EnvironmentIds": ["Staging"]}),
+        _variables({"Name": "Aws", "Value": "Dev AWS", "Type": "AmazonWebServicesAccount"}),
+        (
+            "deployment-processes",
+            ("Web",),
+            {
+                "Steps": [
+                    {
+                        "Name": "Run",
+                        "Actions": [
+                            {
+                                "Name": "Run",
+                                "WorkerPoolId": "Dev Pool",
+                                "Properties": {
+                                    "Acct": {"Ref": {"kind": "accounts", "name": "Dev AWS"}}
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+        ),
+    )
+    overlay = _overlay(
+        rename={"accounts": {"Dev AWS": "Prod AWS"}, "worker-pools": {"Dev Pool": "Prod Pool"}}
+    )
+    resources = apply(snapshot, overlay).snapshot.resources
+    assert ResourceKey("accounts", ("Prod AWS",)) in resources
+    assert (
+        resources[ResourceKey("project-variables", ("Web",))]["Variables"][0]["Value"] == "Prod AWS"
+    )
+    action = resources[ResourceKey("deployment-processes", ("Web",))]["Steps"][0]["Actions"][0]
+    assert action["WorkerPoolId"] == "Prod Pool"
+    assert action["Properties"]["Acct"] == {"Ref": {"kind": "accounts", "name": "Prod AWS"}}
