@@ -16,9 +16,12 @@ import typer
 
 from snapshotsync import __version__, commands
 from snapshotsync import log as logs
+from snapshotsync.commands import cleanup as cleanup_command
 from snapshotsync.commands import export as export_command
+from snapshotsync.commands import history as history_command
 from snapshotsync.commands import init as init_command
 from snapshotsync.commands import plan as plan_command
+from snapshotsync.commands import push as push_command
 from snapshotsync.commands import validate as validate_command
 from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
@@ -145,12 +148,18 @@ def push(
     allow_version_skew: Annotated[
         bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
     ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     verbose: VerboseOption = 0,
 ) -> None:
     """Apply the plan to TARGET, record the result and commit it."""
-    del target, dry_run, allow_version_skew
-    settings = Settings(repo=repo, verbose=verbose, assume_yes=yes)
-    _run("push", settings, lambda: _pending("push"))
+    settings = Settings(repo=repo, verbose=verbose, assume_yes=yes, concurrency=concurrency)
+    _run(
+        "push",
+        settings,
+        lambda: push_command.run(
+            settings, target, assume_yes=yes, dry_run=dry_run, allow_version_skew=allow_version_skew
+        ),
+    )
 
 
 @app.command()
@@ -160,15 +169,15 @@ def history(
     verbose: VerboseOption = 0,
 ) -> None:
     """The audit trail: exports and pushes from git log, one line each."""
-    del target
-    _run("history", Settings(repo=repo, verbose=verbose), lambda: _pending("history"))
+    settings = Settings(repo=repo, verbose=verbose)
+    _run("history", settings, lambda: history_command.run(settings, target))
 
 
 @app.command()
 def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
     """The placeholder ledger of TARGET, and which placeholders are still there."""
-    del target
-    _run("cleanup", Settings(repo=repo, verbose=verbose), lambda: _pending("cleanup"))
+    settings = Settings(repo=repo, verbose=verbose)
+    _run("cleanup", settings, lambda: cleanup_command.run(settings, target))
 
 
 @app.command()

@@ -168,38 +168,47 @@ class Normalized:
     problems: list[Problem]
 
 
-class _Names:
-    """Id -> (kind, name) for everything read: ids are unique within an instance."""
+# API collection -> the snapshot kind its ids stand for.
+KIND_OF_COLLECTION = {
+    "environments": "environments",
+    "projectgroups": "project-groups",
+    "feeds": "feeds",
+    "teams": "teams",
+    "machinepolicies": "machine-policies",
+    "workerpools": "worker-pools",
+    "accounts": "accounts",
+    "actiontemplates": "step-templates",
+    "libraryvariablesets": "library-sets",
+    "lifecycles": "lifecycles",
+    "certificates": "certificates",
+    "tenants": "tenants",
+    "projects": "projects",
+    "channels": "channels",
+    "runbooks": "runbooks",
+    "machines": "machines",
+    "workers": "workers",
+    "userroles": "user-roles",
+}
 
-    def __init__(self, raw: Raw) -> None:
-        self.by_id: dict[str, tuple[str, str]] = {}
-        kinds = {
-            "environments": "environments",
-            "projectgroups": "project-groups",
-            "feeds": "feeds",
-            "teams": "teams",
-            "machinepolicies": "machine-policies",
-            "workerpools": "worker-pools",
-            "accounts": "accounts",
-            "actiontemplates": "step-templates",
-            "libraryvariablesets": "library-sets",
-            "lifecycles": "lifecycles",
-            "certificates": "certificates",
-            "tenants": "tenants",
-            "projects": "projects",
-            "channels": "channels",
-            "runbooks": "runbooks",
-            "machines": "machines",
-            "workers": "workers",
-            "userroles": "user-roles",
-        }
-        for collection, kind in kinds.items():
-            for item in raw.items(collection):
-                self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
-        for document in raw.documents.values():
-            for path in (STEPS, ACTIONS):  # release versioning names a step by its id
-                for _, _, item in walk(document, path):
-                    self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+
+def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:
+    """Id -> (kind, name) for everything read: ids are unique within an instance."""
+    by_id: dict[str, tuple[str, str]] = {}
+    for collection, kind in KIND_OF_COLLECTION.items():
+        for item in raw.items(collection):
+            by_id[str(item["Id"])] = (kind, str(item["Name"]))
+    for document in raw.documents.values():
+        for path in (STEPS, ACTIONS):  # release versioning names a step by its id
+            for _, _, item in walk(document, path):
+                by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+    return by_id
+
+
+class _Names:
+    """Id -> (kind, name) lookups for normalizing."""
+
+    def __init__(self, raw: Raw | None = None, by_id: dict[str, tuple[str, str]] | None = None):
+        self.by_id = by_id if by_id is not None else names_by_id(raw or Raw())
 
     def name(self, value: str) -> str | None:
         found = self.by_id.get(value)
@@ -520,3 +529,10 @@ def facts(raw: Raw) -> dict[str, frozenset[str]]:
         )
         names.setdefault(kind, set()).add(str(library_set["Name"]))
     return {kind: frozenset(values) for kind, values in names.items()}
+
+
+def normalize_document(
+    kind: str, document: JsonDict, by_id: dict[str, tuple[str, str]]
+) -> JsonDict:
+    """One document in normal form (push re-reads a document and compares it again)."""
+    return _normal(KINDS[kind], document, _Names(by_id=by_id), [], kind)

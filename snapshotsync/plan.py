@@ -89,6 +89,7 @@ class Placeholder:
     key: ResourceKey
     field: str
     reason: str
+    value: Any = None  # the value written, when it is not a secret (cloned values)
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,13 @@ def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
 def _placeholders(change: Change) -> Iterator[Placeholder]:
     for value in change.values:
         if value.action == "add" and value.placeholder:
-            yield Placeholder(change.key, f"variable {value.name}", value.placeholder)
+            shown = (value.after or {}).get("Value")
+            yield Placeholder(
+                change.key,
+                f"variable {value.name}",
+                value.placeholder,
+                None if is_sensitive_marker(shown) else shown,
+            )
     if change.values:
         return
     before = change.before or {}

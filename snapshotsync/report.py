@@ -27,6 +27,12 @@ def line(text: str = "") -> None:
     print(text, flush=True)
 
 
+def confirm(question: str) -> bool:
+    """Ask on the terminal; only an explicit yes counts."""
+    answer = input(f"{question} Only 'yes' will be accepted: ")
+    return answer.strip().lower() == "yes"
+
+
 @contextmanager
 def progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A callback `(done, total)` that shows how far a long step has come."""

@@ -101,6 +101,10 @@ class Store:
     def head(self) -> str:
         return self.repo.head.commit.hexsha
 
+    def last_commit(self, subdir: str) -> str:
+        """The newest commit that touched `subdir` ("" when none did)."""
+        return self._git("log", "-1", "--format=%H", "--", subdir).strip()
+
     # ----------------------------------------------------------------- trees
 
     def read_tree(self, subdir: str) -> dict[str, str]:

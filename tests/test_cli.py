@@ -31,9 +31,6 @@ def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["push", "--target", "prod", "--yes"],
-        ["history"],
-        ["cleanup", "--target", "prod"],
         ["demo"],
     ],
 )

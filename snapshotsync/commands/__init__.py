@@ -6,9 +6,6 @@ from snapshotsync.errors import NotYetAvailableError
 
 # Which issue brings each command that has not landed yet; removed as they land.
 PENDING = {
-    "push": "push",
-    "history": "push",
-    "cleanup": "push",
     "demo": "push",
 }
 

@@ -16,6 +16,7 @@ from snapshotsync.commands.export import client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.model import Snapshot
+from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import Plan, make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
@@ -59,15 +60,19 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     return Inputs(config, target, store, snapshot, loaded, tuple(warnings))
 
 
-def compute(settings: Settings, inputs: Inputs) -> tuple[Plan, Snapshot, export.Raw]:
-    """Read the destination and plan; returns the plan, the live state and the raw read."""
+@dataclass(frozen=True)
+class Computed:
+    plan: Plan
+    live: Snapshot
+    raw: export.Raw
+    space_id: str
+
+
+def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Computed:
+    """Read the destination through `client` and plan against it."""
     target = inputs.target
-    key = target.api_key()
     try:
-        with (
-            client_for(target, key, inputs.config.http, settings.concurrency) as client,
-            report.progress(f"read {target.url}") as tick,
-        ):
+        with report.progress(f"read {target.url}") as tick:
             space_id = client.space_id(target.space)
             raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
     except OctopusApiError as error:
@@ -104,7 +109,13 @@ def compute(settings: Settings, inputs: Inputs) -> tuple[Plan, Snapshot, export.
     for change in plan.changes:
         for value in change.values:
             _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
-    return plan, live, raw
+    return Computed(plan, live, raw, space_id)
+
+
+def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
+    return client_for(
+        inputs.target, inputs.target.api_key(), inputs.config.http, settings.concurrency
+    )
 
 
 def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
@@ -113,7 +124,8 @@ def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bo
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
         report.line(warning)
-    plan, _, _ = compute(settings, inputs)
+    with open_client(settings, inputs) as client:
+        plan = compute(settings, inputs, client).plan
     report.line(report.plan_json(plan) if output == "json" else report.plan_text(plan))
     if plan.errors:
         return ExitCode.ERROR

@@ -1,0 +1,65 @@
+"""`snapshotsync cleanup --target T`: the placeholder ledger, checked against the destination.
+
+Non-secret placeholders are checked by value. Secrets cannot be read, so a secret written
+with a placeholder carries a note in its description (`push.PLACEHOLDER_NOTE`); the entry
+is done once someone replaced the value and removed the note. Secrets outside variables
+(account passwords, feed credentials, step secrets) cannot be checked at all and are listed
+as "check" for a person to confirm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapshotsync import report, yamlio
+from snapshotsync.commands.plan import compute, load_inputs, open_client
+from snapshotsync.commands.push import target_dir
+from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.model import ResourceKey, Snapshot
+from snapshotsync.push import PLACEHOLDER_NOTE
+from snapshotsync.settings import Settings
+
+
+def status(entry: dict[str, Any], live: Snapshot) -> str:
+    """pending, done or check (cannot be verified by a program)."""
+    field = str(entry.get("field", ""))
+    if not field.startswith("variable "):
+        return "check"
+    name = field.removeprefix("variable ")
+    key = ResourceKey(str(entry.get("kind")), tuple(entry.get("name") or ()))
+    document = live.resources.get(key) or {}
+    values = [v for v in document.get("Variables") or [] if str(v.get("Name")) == name]
+    if "cloned_value" in entry:
+        still = any(
+            v.get("Value") == entry["cloned_value"] and "Environment" not in (v.get("Scope") or {})
+            for v in values
+        )
+    elif entry.get("placeholder") is not None and "sensitive" in str(entry.get("reason")):
+        still = any(v.get("Description") == PLACEHOLDER_NOTE for v in values)
+    else:
+        still = any(v.get("Value") == entry.get("placeholder") for v in values)
+    return "pending" if still else "done"
+
+
+def run(settings: Settings, target_name: str) -> ExitCode:
+    inputs = load_inputs(settings, target_name)
+    text = inputs.store.read_tree(target_dir(target_name)).get("cleanup.yaml")
+    if not text:
+        raise UserError(
+            f"no ledger for {target_name} yet ({target_dir(target_name)}/cleanup.yaml): push first"
+        )
+    entries = (yamlio.plain(yamlio.loads(text, "cleanup.yaml")) or {}).get("entries") or []
+    with open_client(settings, inputs) as client:
+        live = compute(settings, inputs, client).live
+    counts = {"pending": 0, "done": 0, "check": 0}
+    for entry in entries:
+        state = status(entry, live)
+        counts[state] += 1
+        report.line(
+            f"{state:<8} {entry.get('resource')}  {entry.get('field')}  ({entry.get('reason')})"
+        )
+    report.line(
+        f"cleanup {target_name}: {counts['pending']} pending, {counts['done']} done, "
+        f"{counts['check']} to check by hand"
+    )
+    return ExitCode.OK

@@ -1,0 +1,598 @@
+"""Stage 4: execute a `Plan` on the destination. It decides nothing the plan did not say.
+
+Writes go in the plan's order (the guide's "Syncing order"), with tenants in two passes
+(names first, project links after the projects exist) and team permissions last. Names
+become the destination's ids through `Ids`, which learns every id created on the way.
+Each document (process, variable set, tenant variables) is one PUT, built on the
+destination's own copy so ids, versions and fields the snapshot does not carry survive.
+Secrets the destination has are sent back empty (kept); secrets it lacks get the
+placeholder. A stale `Version` is answered by re-reading that document, re-applying the
+same change to it, and trying once more. The first failed write stops the push: the order
+of writes matters, and a re-run (which plans again) finishes the job without duplicates.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapshotsync.errors import OctopusApiError, UserError
+from snapshotsync.export import Raw, names_by_id, normalize_document
+from snapshotsync.log import get_logger
+from snapshotsync.model import JsonDict, ResourceKey, is_sensitive_marker
+from snapshotsync.octopus.client import OctopusClient
+from snapshotsync.octopus.kinds import ACTIONS, KINDS, STEPS, walk
+from snapshotsync.overlay import Overlay
+from snapshotsync.plan import Change, Plan
+
+_log = get_logger("push")
+
+COLLECTION = {
+    "environments": "environments",
+    "project-groups": "projectgroups",
+    "tag-sets": "tagsets",
+    "feeds": "feeds",
+    "teams": "teams",
+    "machine-policies": "machinepolicies",
+    "worker-pools": "workerpools",
+    "accounts": "accounts",
+    "step-templates": "actiontemplates",
+    "script-modules": "libraryvariablesets",
+    "library-variable-sets": "libraryvariablesets",
+    "lifecycles": "lifecycles",
+    "tenants": "tenants",
+    "certificates": "certificates",
+    "projects": "projects",
+    "channels": "channels",
+    "runbooks": "runbooks",
+    "triggers": "projecttriggers",
+}
+# API collection -> the kind its ids are looked up as.
+KIND_OF = {
+    "environments": "environments",
+    "projectgroups": "project-groups",
+    "tagsets": "tag-sets",
+    "feeds": "feeds",
+    "teams": "teams",
+    "machinepolicies": "machine-policies",
+    "workerpools": "worker-pools",
+    "accounts": "accounts",
+    "actiontemplates": "step-templates",
+    "libraryvariablesets": "library-sets",
+    "lifecycles": "lifecycles",
+    "tenants": "tenants",
+    "certificates": "certificates",
+    "projects": "projects",
+    "channels": "channels",
+    "runbooks": "runbooks",
+    "projecttriggers": "triggers",
+    "userroles": "user-roles",
+    "machines": "machines",
+}
+PROJECT_CHILDREN = frozenset({"channels", "runbooks", "triggers"})
+PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
+STALE_WORDS = ("another user", "modified", "out of date", "version")
+
+
+class PushError(UserError):
+    """A write failed; what was done before it is recorded."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    action: str  # created | updated
+    key: ResourceKey
+    detail: str = ""
+
+
+@dataclass
+class PushResult:
+    applied: list[Applied] = field(default_factory=list)
+    failed: str = ""
+    retried_stale: int = 0
+    seconds: float = 0.0
+
+
+class Ids:
+    """Destination names -> ids, per kind, learning the ids a push creates."""
+
+    def __init__(self, raw: Raw) -> None:
+        self.ids: dict[tuple[str, str], str] = {}
+        self.docs: dict[str, JsonDict] = {}
+        self.by_id = names_by_id(raw)
+        self.template_versions: dict[str, Any] = {}
+        for collection in (*KIND_OF.keys(),):
+            for item in raw.items(collection):
+                self.learn(collection, item)
+
+    def learn(self, collection: str, item: JsonDict) -> None:
+        """Remember a destination resource (read, or just created)."""
+        kind = KIND_OF[collection]
+        name = str(item["Name"])
+        if kind in ("channels", "runbooks", "triggers"):
+            project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
+            name = f"{project}/{name}"
+        self.ids[(kind, name.lower())] = str(item["Id"])
+        self.docs[str(item["Id"])] = item
+        self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
+        if kind == "step-templates":
+            self.template_versions[str(item["Id"])] = item.get("Version", 0)
+
+    def learn_actions(self, document: JsonDict, project: str) -> None:
+        for path in (STEPS, ACTIONS):
+            for _, _, item in walk(document, path):
+                self.ids[("actions", f"{project}/{item['Name']}".lower())] = str(item["Id"])
+                self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+
+    def find(self, kind: str, name: str) -> str | None:
+        if kind == "tags":
+            return name
+        kinds = (
+            ("library-sets",)
+            if kind in ("library-variable-sets", "script-modules", "library-sets")
+            else (kind,)
+        )
+        for one in kinds:
+            found = self.ids.get((one, name.lower()))
+            if found:
+                return found
+        return None
+
+    def get(self, kind: str, name: str) -> str:
+        found = self.find(kind, name)
+        if found is None:
+            raise PushError(
+                f"no {kind} named {name!r} on the destination (it should have been "
+                "created earlier in this push)"
+            )
+        return found
+
+
+@dataclass
+class _Pusher:
+    client: OctopusClient
+    space: str
+    ids: Ids
+    overlay: Overlay
+    raw: Raw
+    result: PushResult
+    progress: Callable[[int, int], None] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def path(self, *parts: str) -> str:
+        return "/".join(["api", self.space, *parts])
+
+    def to_ids(self, kind: str, document: JsonDict, project: str | None) -> JsonDict:
+        """Names in reference fields -> destination ids (the inverse of export)."""
+        document = copy.deepcopy(document)
+        for ref in KINDS[kind].refs:
+            if ref.path[-1] == "~keys":
+                for container, _, _ in list(walk(document, ref.path))[:1]:
+                    renamed = {self.ids.get(ref.target, k): v for k, v in container.items()}
+                    container.clear()
+                    container.update(renamed)
+                continue
+            for container, key, value in list(walk(document, ref.path)):
+                if ref.when is not None and not ref.when(container):
+                    continue
+                if not isinstance(value, str) or not value:
+                    continue
+                names = value.split(ref.separator) if ref.separator else [value]
+                translated = [self._id(ref.target, n.strip(), project) for n in names]
+                container[key] = (ref.separator or "").join(translated)
+        for _, _, action in walk(document, ACTIONS):
+            properties = action.get("Properties") or {}
+            for name, value in list(properties.items()):
+                if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
+                    ref = value["Ref"]
+                    properties[name] = self.ids.get(str(ref["kind"]), str(ref["name"]))
+            template = properties.get("Octopus.Action.Template.Id")
+            if template:
+                properties["Octopus.Action.Template.Version"] = str(
+                    self.ids.template_versions.get(template, 0)
+                )
+        return document
+
+    def _id(self, target: str, name: str, project: str | None) -> str:
+        if target in ("channels", "runbooks", "actions") and project is not None:
+            return self.ids.get(target, f"{project}/{name}")
+        if target == "process-owners":
+            found = (
+                self.ids.find("projects", name)
+                if name.lower() == (project or "").lower()
+                else self.ids.find("runbooks", f"{project}/{name}")
+            )
+            if found is None:
+                raise PushError(f"no project or runbook named {name!r} on the destination")
+            return found
+        return self.ids.get(target, name)
+
+    def secrets(self, document: Any, base: Any) -> Any:
+        """SENSITIVE markers: kept where the destination has a value, else the placeholder."""
+        if is_sensitive_marker(document):
+            has = isinstance(base, dict) and base.get("HasValue")
+            return {
+                "HasValue": True,
+                "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
+            }
+        if isinstance(document, dict):
+            base_dict = base if isinstance(base, dict) else {}
+            return {k: self.secrets(v, base_dict.get(k)) for k, v in document.items()}
+        if isinstance(document, list):
+            base_list = base if isinstance(base, list) else []
+            by_name = {b.get("Name"): b for b in base_list if isinstance(b, dict)}
+            return [
+                self.secrets(
+                    item, by_name.get(item.get("Name")) if isinstance(item, dict) else None
+                )
+                for item in document
+            ]
+        return document
+
+    def body(
+        self, kind: str, after: JsonDict, base: JsonDict | None, project: str | None
+    ) -> JsonDict:
+        translated = self.secrets(self.to_ids(kind, after, project), base)
+        return _overlaid(base or {}, translated)
+
+    def put_versioned(self, path: str, build: Callable[[JsonDict], JsonDict]) -> JsonDict:
+        """GET a versioned document, PUT `build(current)`; on a stale Version, once more."""
+        current = self.client.get(path)
+        try:
+            return dict(self.client.put(path, build(current)))
+        except OctopusApiError as error:
+            if error.status not in (400, 409) or not any(
+                word in error.body_excerpt.lower() for word in STALE_WORDS
+            ):
+                raise
+        _log.info("PUT %s: the document changed since it was read; re-reading and retrying", path)
+        self.result.retried_stale += 1
+        return dict(self.client.put(path, build(self.client.get(path))))
+
+    # ------------------------------------------------------------------ kinds
+
+    def apply(self, change: Change, *, links: bool = True) -> None:
+        kind = change.key.kind
+        after = change.after or {}
+        project = (
+            change.key.name[0]
+            if kind
+            in PROJECT_CHILDREN | {"deployment-processes", "runbook-processes", "project-variables"}
+            else None
+        )
+        if kind in ("deployment-processes", "runbook-processes"):
+            self._process(change, after)
+        elif kind in ("project-variables", "library-variables"):
+            self._variables(change, after)
+        elif kind == "tenant-variables":
+            self._tenant_variables(change, after)
+        elif kind == "team-permissions":
+            self._permissions(change, after)
+        elif kind == "script-modules":
+            self._script_module(change, after)
+        else:
+            self._resource(change, kind, after, project, links)
+
+    def _resource(
+        self, change: Change, kind: str, after: JsonDict, project: str | None, links: bool
+    ) -> None:
+        collection = COLLECTION.get(kind)
+        global_route = kind == "user-roles"
+        base_path = "api/userroles" if global_route else self.path(collection or kind)
+        after = copy.deepcopy(after)
+        if kind == "library-variable-sets":
+            after["ContentType"] = "Variables"
+        if kind == "tenants" and not links:
+            after.pop("ProjectEnvironments", None)
+        name = "/".join(change.key.name) if project else change.key.name[0]
+        existing_id = self.ids.find(kind, name)
+        base = self.ids.docs.get(existing_id) if existing_id else None
+        body = self.body(kind, after, base, project)
+        if project is not None:
+            body["ProjectId"] = self.ids.get("projects", project)
+        if kind == "tenants" and not links and base is None:
+            body["ProjectEnvironments"] = {}
+        if base is None:
+            created = self.client.post(base_path, body)
+            self.ids.learn(collection or "userroles", created)
+            self.result.applied.append(Applied("created", change.key))
+            if kind == "projects":
+                # The server gives a new project its Default channel: learn it, so the
+                # plan's "create channel Default" becomes an update, not a duplicate.
+                for channel in self.client.list_all(
+                    self.path("projects", created["Id"], "channels")
+                ):
+                    self.ids.learn("channels", channel)
+        else:
+            updated = self.client.put(f"{base_path}/{existing_id}", body)
+            self.ids.learn(collection or "userroles", updated)
+            self.result.applied.append(Applied("updated", change.key))
+
+    def _process(self, change: Change, after: JsonDict) -> None:
+        project = change.key.name[0]
+        if change.key.kind == "deployment-processes":
+            path = self.path("projects", self.ids.get("projects", project), "deploymentprocesses")
+        else:
+            runbook = self.client.get(
+                self.path("runbooks", self.ids.get("runbooks", "/".join(change.key.name)))
+            )
+            path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
+        translated = self.to_ids(change.key.kind, after, project)
+
+        def build(current: JsonDict) -> JsonDict:
+            steps = _merge_named(translated.get("Steps") or [], current.get("Steps") or [])
+            body = {**current, "Steps": self.secrets(steps, current.get("Steps"))}
+            return body
+
+        saved = self.put_versioned(path, build)
+        self.ids.learn_actions(saved, project)
+        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+
+    def _variable_set_path(self, change: Change) -> str:
+        if change.key.kind == "project-variables":
+            project = self.client.get(
+                self.path("projects", self.ids.get("projects", change.key.name[0]))
+            )
+            return self.path("variables", str(project["VariableSetId"]))
+        library = self.client.get(
+            self.path("libraryvariablesets", self.ids.get("library-sets", change.key.name[0]))
+        )
+        return self.path("variables", str(library["VariableSetId"]))
+
+    def _variables(self, change: Change, after: JsonDict) -> None:
+        """Apply the plan's value actions to the live set, in one PUT.
+
+        Values are found by their normal form (they carry no ids in the plan). On a retry
+        after a stale Version, a value someone else changed meanwhile is not found and is
+        left for the next plan; a value that is already there is not added twice.
+        """
+        del after
+        path = self._variable_set_path(change)
+        project = change.key.name[0] if change.key.kind == "project-variables" else None
+
+        def build(current: JsonDict) -> JsonDict:
+            live_raw = list(current.get("Variables") or [])
+            live = [self._normal_value(change.key.kind, v) for v in live_raw]
+            variables = list(live_raw)
+            pending = list(range(len(live_raw)))
+            for action in change.values:
+                if action.action in ("same", "leave") or action.after is None:
+                    continue
+                target = action.before if action.before is not None else action.after
+                index = next((i for i in pending if live[i] == target), None)
+                if action.before is None:  # an add: skip it when the value is already there
+                    if index is None:
+                        variables.append(self._raw_value(action.after, None, project))
+                    else:
+                        pending.remove(index)
+                    continue
+                if index is None:
+                    _log.info(
+                        "%s %s: changed on the destination meanwhile; left for the next plan",
+                        change.key,
+                        action.name,
+                    )
+                    continue
+                pending.remove(index)
+                variables[index] = self._raw_value(action.after, live_raw[index], project)
+            return {**current, "Variables": variables}
+
+        self.put_versioned(path, build)
+        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+
+    def _normal_value(self, kind: str, raw_value: JsonDict) -> JsonDict:
+        normal = normalize_document(kind, {"Variables": [raw_value]}, self.ids.by_id)
+        return dict(normal["Variables"][0])
+
+    def _raw_value(self, value: JsonDict, base: JsonDict | None, project: str | None) -> JsonDict:
+        translated = self.to_ids("project-variables", {"Variables": [value]}, project)
+        normal = translated["Variables"][0]
+        raw: JsonDict = dict(base or {})
+        raw["Name"] = normal["Name"]
+        raw["Type"] = normal.get("Type", "String")
+        raw["Scope"] = normal.get("Scope", {})
+        sensitive = raw["Type"] == "Sensitive" or is_sensitive_marker(normal.get("Value"))
+        raw["IsSensitive"] = sensitive
+        if sensitive:
+            raw["Type"] = "Sensitive"
+            raw["Value"] = (
+                None if base is not None else self.overlay.variables.sensitive_placeholder
+            )
+            if base is None:
+                # A secret cannot be read back, so the note is how `cleanup` (and a person in
+                # the UI) can tell the placeholder is still there.
+                raw["Description"] = PLACEHOLDER_NOTE
+                normal.pop("Description", None)
+        else:
+            raw["Value"] = normal.get("Value")
+        for optional in ("Description", "Prompt"):
+            if optional in normal:
+                raw[optional] = normal[optional]
+        if "IsEditable" in normal:
+            raw["IsEditable"] = normal["IsEditable"]
+        return raw
+
+    def _script_module(self, change: Change, after: JsonDict) -> None:
+        name = after["Name"]
+        existing_id = self.ids.find("library-sets", name)
+        body = {
+            "Name": name,
+            "Description": after.get("Description", ""),
+            "ContentType": "ScriptModule",
+        }
+        if existing_id:
+            saved = self.client.put(
+                self.path("libraryvariablesets", existing_id),
+                {**self.ids.docs[existing_id], **body},
+            )
+        else:
+            saved = self.client.post(self.path("libraryvariablesets"), body)
+        self.ids.learn("libraryvariablesets", saved)
+        module = {
+            f"Octopus.Script.Module[{name}]": after.get("ScriptBody", ""),
+            f"Octopus.Script.Module.Language[{name}]": after.get("Language", "PowerShell"),
+        }
+
+        def build(current: JsonDict) -> JsonDict:
+            others = [v for v in current.get("Variables") or [] if v.get("Name") not in module]
+            kept = {v["Name"]: v for v in current.get("Variables") or [] if v.get("Name") in module}
+            values = [
+                {
+                    **kept.get(k, {}),
+                    "Name": k,
+                    "Value": v,
+                    "Type": "String",
+                    "IsSensitive": False,
+                    "Scope": {},
+                }
+                for k, v in module.items()
+            ]
+            return {**current, "Variables": others + values}
+
+        self.put_versioned(self.path("variables", str(saved["VariableSetId"])), build)
+        self.result.applied.append(Applied("created" if not existing_id else "updated", change.key))
+
+    def _tenant_variables(self, change: Change, after: JsonDict) -> None:
+        tenant_id = self.ids.get("tenants", change.key.name[0])
+        path = self.path("tenants", tenant_id, "variables")
+        current = self.client.get(path)
+        body = copy.deepcopy(current)
+        for project, per_env in (after.get("ProjectVariables") or {}).items():
+            project_id = self.ids.get("projects", project)
+            entry = body.setdefault("ProjectVariables", {}).setdefault(project_id, {})
+            templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
+            variables = entry.setdefault("Variables", {})
+            for environment, values in per_env.items():
+                env_values = variables.setdefault(self.ids.get("environments", environment), {})
+                for template, value in values.items():
+                    if template in templates:
+                        env_values[templates[template]] = self._tenant_value(
+                            value, env_values.get(templates[template])
+                        )
+        for library, values in (after.get("LibraryVariables") or {}).items():
+            library_id = self.ids.get("library-sets", library)
+            entry = body.setdefault("LibraryVariables", {}).setdefault(library_id, {})
+            templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
+            lib_values = entry.setdefault("Variables", {})
+            for template, value in values.items():
+                if template in templates:
+                    lib_values[templates[template]] = self._tenant_value(
+                        value, lib_values.get(templates[template])
+                    )
+        self.client.put(path, body)
+        self.result.applied.append(Applied("updated", change.key))
+
+    def _tenant_value(self, value: Any, current: Any) -> Any:
+        if is_sensitive_marker(value):
+            has = isinstance(current, dict) and current.get("HasValue")
+            return {
+                "HasValue": True,
+                "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
+            }
+        return value
+
+    def _permissions(self, change: Change, after: JsonDict) -> None:
+        team_id = self.ids.get("teams", change.key.name[0])
+        before = {_key(r) for r in (change.before or {}).get("ScopedUserRoles") or []}
+        for role in after.get("ScopedUserRoles") or []:
+            if _key(role) in before:
+                continue
+            translated = self.to_ids("team-permissions", {"ScopedUserRoles": [role]}, None)
+            body = {**translated["ScopedUserRoles"][0], "TeamId": team_id, "SpaceId": self.space}
+            self.client.post(self.path("scopeduserroles"), body)
+        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+
+
+def _key(role: JsonDict) -> str:
+    import json
+
+    return json.dumps(role, sort_keys=True)
+
+
+def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
+    """`document`'s fields over `base`'s, matching named list items to keep their ids."""
+    result = copy.deepcopy(base)
+    for key, value in document.items():
+        result[key] = _merge_value(value, base.get(key))
+    return result
+
+
+def _merge_value(value: Any, base: Any) -> Any:
+    if (
+        isinstance(value, dict)
+        and isinstance(base, dict)
+        and not set(value) <= {"HasValue", "NewValue"}
+    ):
+        return _overlaid(base, value)
+    if isinstance(value, list) and isinstance(base, list):
+        return _merge_named(value, base)
+    return copy.deepcopy(value)
+
+
+def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
+    """List items with a Name take the id and extra fields of the base item of that name."""
+    by_name = {
+        str(b.get("Name", "")).lower(): b for b in base if isinstance(b, dict) and "Name" in b
+    }
+    merged = []
+    for item in items:
+        if isinstance(item, dict) and "Name" in item:
+            match = by_name.get(str(item["Name"]).lower())
+            merged.append(_overlaid(match, item) if match else copy.deepcopy(item))
+        else:
+            merged.append(copy.deepcopy(item))
+    return merged
+
+
+def _writes_in_order(plan: Plan) -> Iterator[tuple[Change, bool]]:
+    """The plan's writes with tenants in two passes: (change, with tenant links)."""
+    writes = list(plan.writes)
+    tenants = [c for c in writes if c.key.kind == "tenants"]
+    second_pass_at = next(
+        (
+            i
+            for i, c in enumerate(writes)
+            if KINDS[c.key.kind].order >= KINDS["tenant-variables"].order
+        ),
+        len(writes),
+    )
+    for index, change in enumerate(writes):
+        if index == second_pass_at:
+            for tenant in tenants:
+                yield tenant, True
+        yield change, change.key.kind != "tenants"
+    if second_pass_at == len(writes):
+        for tenant in tenants:
+            yield tenant, True
+
+
+def push(
+    plan: Plan,
+    client: OctopusClient,
+    space_id: str,
+    raw: Raw,
+    overlay: Overlay,
+    progress: Callable[[int, int], None] | None = None,
+) -> PushResult:
+    """Apply `plan`'s writes. On the first failure, stop and say what failed."""
+    if plan.errors:
+        raise PushError("the plan has errors; nothing was written")
+    started = time.monotonic()
+    result = PushResult()
+    pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
+    steps = list(_writes_in_order(plan))
+    for done, (change, links) in enumerate(steps, start=1):
+        try:
+            pusher.apply(change, links=links)
+        except (OctopusApiError, PushError) as error:
+            result.failed = f"{change.key}: {error}"
+            _log.info("push stopped at %s: %s", change.key, error)
+            break
+        if progress is not None:
+            progress(done, len(steps))
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,205 @@
+"""`push` end to end: the worked examples pushed for real, then read back over REST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapshotsync.errors import ExitCode
+from snapshotsync.store import Store
+from tests.e2e.test_plan import OVERLAY, SOURCE_AFTER_CHANGE
+from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+
+
+def _repo(tmp_path: Path, source: Emulator, destination: Emulator, mode: str = "clone") -> Path:
+    repo = init_repo(tmp_path, source, destination)
+    (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", mode))
+    git(repo, "commit", "-qam", "overlay for prod")
+    run_cli("export", "--repo", str(repo))
+    return repo
+
+
+def _push(repo: Path, *extra: str, expect: int = 0) -> str:
+    result = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", *extra,
+                     expect=expect)
+    return result.stdout + result.stderr
+
+
+def _plan(repo: Path) -> dict[str, Any]:
+    out = run_cli("plan", "--target", "prod", "--repo", str(repo), "--output", "json").stdout
+    return dict(json.loads(out))
+
+
+def _variables(emulator: Emulator, project: str = "OctoFX") -> list[dict[str, Any]]:
+    found = emulator.by_name("projects", project)
+    return list(emulator.get(f"variables/{found['VariableSetId']}")["Variables"])
+
+
+def test_the_worked_examples_land_on_the_destination_and_a_second_plan_is_empty(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    out = _push(repo)
+    assert "push: prod done" in out
+    dest = destination_emulator
+    env = {e["Name"]: e["Id"] for e in dest.get("environments/all")}
+    assert set(env) == {"Staging", "Production"}
+
+    project = dest.by_name("projects", "OctoFX")
+    tenants = {t["Name"]: t for t in dest.get("tenants/all")}
+    assert set(tenants) == {"Internal"}
+    assert sorted(tenants["Internal"]["ProjectEnvironments"][project["Id"]]) == sorted(env.values())
+    assert [lc["Name"] for lc in dest.get("lifecycles/all")] == ["Default Lifecycle"]
+    channels = dest.get(f"projects/{project['Id']}/channels")["Items"]
+    assert [c["Name"] for c in channels] == ["Default"]
+
+    process = dest.get(f"projects/{project['Id']}/deploymentprocesses")
+    steps = [s["Name"] for s in process["Steps"]]
+    assert steps == ["Deploy Database", "Run Migration Script", "Deploy Web Site", "Notify Slack"]
+    template = dest.by_name("actiontemplates", "Notify Slack")
+    notify = process["Steps"][3]["Actions"][0]
+    assert notify["Properties"]["Octopus.Action.Template.Id"] == template["Id"]
+    assert sorted(notify["Environments"]) == sorted(env.values())
+
+    values = {(v["Name"], v["Value"]) for v in _variables(dest)}
+    assert ("Application.Database.Name", "OctoFx-Dev") in values
+    assert ("Application.Database.Name", "OctoFX-Test") in values
+    assert ("ConnectionString", "Database=#{Application.Database.Name}") in values
+    assert ("Project.AWS.Account", dest.by_name("accounts", "Staging/Prod Account")["Id"]) in values
+    assert not any(name == "QA.Dashboard.Url" for name, _ in values)
+
+    stored = destination_emulator.instance.docs["variables"][project["VariableSetId"]]["Variables"]
+    api_key = next(v for v in stored if v["Name"] == "Api.Key")
+    assert api_key["IsSensitive"] and api_key["Value"] == "CHANGE_ME"
+
+    roles = [r for r in dest.get("scopeduserroles/all") if r["TenantIds"]]
+    assert [r["TenantIds"] for r in roles] == [[tenants["Internal"]["Id"]]]
+
+    second = _plan(repo)
+    assert second["has_changes"] is False, [
+        (c["action"], c["kind"], c["name"], c["diff"]) for c in second["changes"]
+        if c["action"] in ("create", "update")
+    ]
+
+
+def test_a_push_with_nothing_to_change_makes_zero_writes(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    _push(repo)
+    head = git(repo, "rev-parse", "HEAD")
+    destination_emulator.session.delete(f"{destination_emulator.url}/api/emulator/stats")
+    out = _push(repo)
+    assert "up to date; nothing written" in out
+    stats = destination_emulator.stats()
+    assert stats["writes"] == 0 and stats["requests"] > 0
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_sensitive_values_placeholders_ledger_and_cleanup(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    _push(repo)
+    ledger = (repo / "targets" / "prod" / "cleanup.yaml").read_text()
+    assert "field: variable Api.Key" in ledger and "placeholder: CHANGE_ME" in ledger
+    status = run_cli("cleanup", "--target", "prod", "--repo", str(repo)).stdout
+    assert "pending  project-variables OctoFX  variable Api.Key" in status
+
+    # A human replaces the secret on the destination (and clears the placeholder note).
+    project = destination_emulator.by_name("projects", "OctoFX")
+    document = destination_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Value"] = "the-real-production-key"
+            variable["Description"] = "Key for the pricing API"
+    assert destination_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    status = run_cli("cleanup", "--target", "prod", "--repo", str(repo)).stdout
+    assert "done     project-variables OctoFX  variable Api.Key" in status
+
+    # The next push leaves the replaced secret alone.
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    stored = destination_emulator.instance.docs["variables"][project["VariableSetId"]]["Variables"]
+    assert next(v for v in stored if v["Name"] == "Api.Key")["Value"] == "the-real-production-key"
+
+
+def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    _push(repo)
+    before = {(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+              for v in _variables(destination_emulator)}
+    project = source_emulator.by_name("projects", "OctoFX")
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    document["Variables"] = SOURCE_AFTER_CHANGE
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    after = {(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+             for v in _variables(destination_emulator)}
+    plain = '"Database=#{Application.Database.Name}"'
+    assert before - after == {("ConnectionString", json.loads(plain), "{}")}
+    assert after - before == {
+        ("ConnectionString", "Database=#{Application.Database.Name}", '{"Role": ["SQL-Server"]}'),
+        ("ConnectionString", "Data Source=#{Application.Database.Name}", '{"Role": ["Oracle"]}'),
+    }
+    assert _plan(repo)["has_changes"] is False
+
+
+def test_an_interrupted_push_finishes_on_the_next_run_without_duplicates(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None,
+) -> None:
+    clean_destination = destination_emulator
+    repo = _repo(tmp_path, source_emulator, clean_destination)
+    clean_destination.configure(drop_on_write=6, drop_after_apply=True)
+    failed = _push(repo, expect=ExitCode.ERROR)
+    assert "stopped at" in failed and "run push again to finish" in failed
+    assert "result: failed" in (repo / "targets/prod/last-push.yaml").read_text()
+    assert "(FAILED)" in git(repo, "log", "-1", "--format=%s")
+    clean_destination.configure(drop_on_write=0)
+    _push(repo)
+    assert _plan(repo)["has_changes"] is False
+    for collection in ("projects", "tenants", "teams", "tagsets", "accounts", "feeds"):
+        names = [item["Name"] for item in clean_destination.get(f"{collection}/all")]
+        assert len(names) == len(set(names)), collection
+    values = [(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+              for v in _variables(clean_destination)]
+    assert len(values) == len(set(values))
+
+
+def test_distant_versions_are_refused_before_any_write_unless_overridden(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    destination_emulator.configure(server_version="2024.4.100")
+    destination_emulator.session.delete(f"{destination_emulator.url}/api/emulator/stats")
+    refused = _push(repo, expect=ExitCode.ERROR)
+    assert "more than one minor version apart" in refused
+    assert destination_emulator.stats()["writes"] == 0
+    _push(repo, "--allow-version-skew")
+    assert destination_emulator.stats()["writes"] > 0
+
+
+def test_history_lists_exports_and_pushes_with_counts(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    _push(repo)
+    lines = run_cli("history", "--repo", str(repo)).stdout.splitlines()
+    assert any(" export " in line and "resources" in line for line in lines)
+    assert any(" push prod " in line and "created" in line for line in lines)
+    only_pushes = run_cli("history", "--repo", str(repo), "--target", "prod").stdout
+    assert " export " not in only_pushes and " push prod " in only_pushes
+    state = Store(repo).read_tree("targets/prod/state")
+    assert "environments/Staging.yaml" in state
