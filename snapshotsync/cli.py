@@ -8,15 +8,17 @@ returns an `ExitCode`. `_run` is the one place that turns errors into exit codes
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from snapshotsync import __version__, commands
+from snapshotsync import __version__
 from snapshotsync import log as logs
 from snapshotsync.commands import cleanup as cleanup_command
+from snapshotsync.commands import demo as demo_command
 from snapshotsync.commands import export as export_command
 from snapshotsync.commands import history as history_command
 from snapshotsync.commands import init as init_command
@@ -69,10 +71,6 @@ def _run(
             traceback.print_exc()
         code = ExitCode.BUG
     raise typer.Exit(int(code))
-
-
-def _pending(command: str) -> ExitCode:
-    raise commands.not_yet_available(command)
 
 
 @app.command()
@@ -195,8 +193,13 @@ def demo(
     verbose: VerboseOption = 0,
 ) -> None:
     """Run init, export, plan and push between two local emulator instances."""
-    del directory
-    _run("demo", Settings(repo=Path(), verbose=verbose), lambda: _pending("demo"))
+    repo = directory or Path(tempfile.gettempdir())
+    _run(
+        "demo",
+        Settings(repo=repo, verbose=verbose),
+        lambda: demo_command.run(directory),
+        log=directory is not None,
+    )
 
 
 def _version_callback(value: bool) -> None:

@@ -38,10 +38,6 @@ class DirtyStoreError(UserError):
     """The sync repo has uncommitted changes where snapshotsync would write."""
 
 
-class NotYetAvailableError(UserError):
-    """A command of the contract whose implementation has not landed yet."""
-
-
 class OctopusApiError(UserError):
     """An Octopus server answered with an error, or could not be reached."""
 

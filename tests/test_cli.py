@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from snapshotsync import cli, commands
+from snapshotsync import cli
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 from tests.helpers import run_cli
@@ -20,28 +20,11 @@ def test_help_lists_every_contract_command() -> None:
         assert command in out
 
 
-def test_every_contract_command_has_a_pending_or_real_implementation() -> None:
+def test_every_contract_command_is_registered() -> None:
     registered = {
         command.name or command.callback.__name__ for command in cli.app.registered_commands
     }  # type: ignore[union-attr]
     assert registered == set(CONTRACT_COMMANDS)
-    assert set(commands.PENDING) <= set(CONTRACT_COMMANDS)
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["demo"],
-    ],
-)
-def test_pending_commands_say_so_in_one_line_with_exit_1(args: list[str], tmp_path: Path) -> None:
-    if args[0] not in commands.PENDING:
-        pytest.fail(f"{args[0]} has landed: test it for real and drop it from this list")
-    extra = [] if args[0] == "demo" else ["--repo", str(tmp_path)]
-    result = run_cli(*args, *extra, expect=ExitCode.ERROR)
-    assert "not yet available" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_version() -> None:
@@ -102,3 +85,14 @@ def test_a_missing_config_is_one_line_naming_init(tmp_path: Path) -> None:
     result = run_cli("export", "--repo", str(tmp_path), expect=ExitCode.ERROR)
     assert "snapshotsync.yaml not found: run `snapshotsync init" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_pre_commit_hook_runs_a_real_command() -> None:
+    from ruamel.yaml import YAML
+
+    hooks = YAML(typ="safe").load(
+        (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
+    )
+    assert [h["id"] for h in hooks] == ["snapshotsync-validate"]
+    command = hooks[0]["entry"].split()
+    assert command[0] == "snapshotsync" and command[1] in CONTRACT_COMMANDS
