@@ -45,6 +45,9 @@ class Config:
     # with drop_after_apply the write is applied first, as when a reply is lost on the way.
     drop_on_write: int = 0
     drop_after_apply: bool = False
+    # Before the Nth PUT of a versioned document (process, variable set), bump its stored
+    # Version as if another user had just saved it: the PUT then carries a stale Version.
+    concurrent_edit_on_put: int = 0
 
 
 @dataclass
@@ -93,6 +96,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.control_lock = threading.Lock()
         self.rng = random.Random(config.fault_seed)
         self.writes_since_config = 0
+        self.versioned_puts = 0
 
     @property
     def url(self) -> str:
@@ -114,6 +118,16 @@ class EmulatorServer(ThreadingHTTPServer):
                 self.rng = random.Random(self.config.fault_seed)
             if "drop_on_write" in changes:
                 self.writes_since_config = 0
+            if "concurrent_edit_on_put" in changes:
+                self.versioned_puts = 0
+
+    def concurrent_edit_due(self) -> bool:
+        """Whether this PUT of a versioned document meets a concurrent edit."""
+        with self.control_lock:
+            if not self.config.concurrent_edit_on_put:
+                return False
+            self.versioned_puts += 1
+            return self.versioned_puts == self.config.concurrent_edit_on_put
 
     def pick_fault(self, is_write: bool) -> tuple[str | None, bool]:
         """Decide this request's fault: (kind or None, whether to apply the write first)."""
@@ -428,6 +442,9 @@ class Handler(BaseHTTPRequestHandler):
                 space_id, collection, instance.find(space_id, collection, rest[0])
             )
         if method == "PUT":
+            if KINDS[collection].versioned and self.server.concurrent_edit_due():
+                stored = instance.find(space_id, collection, rest[0])
+                stored["Version"] = int(stored["Version"]) + 1
             doc = instance.update(space_id, collection, rest[0], body)
             return 200, instance.present(space_id, collection, doc)
         if method == "DELETE":

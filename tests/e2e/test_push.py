@@ -29,8 +29,9 @@ def _repo(tmp_path: Path, source: Emulator, destination: Emulator, mode: str = "
 
 
 def _push(repo: Path, *extra: str, expect: int = 0) -> str:
-    result = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", *extra,
-                     expect=expect)
+    result = run_cli(
+        "push", "--target", "prod", "--repo", str(repo), "--yes", *extra, expect=expect
+    )
     return result.stdout + result.stderr
 
 
@@ -86,7 +87,8 @@ def test_the_worked_examples_land_on_the_destination_and_a_second_plan_is_empty(
 
     second = _plan(repo)
     assert second["has_changes"] is False, [
-        (c["action"], c["kind"], c["name"], c["diff"]) for c in second["changes"]
+        (c["action"], c["kind"], c["name"], c["diff"])
+        for c in second["changes"]
         if c["action"] in ("create", "update")
     ]
 
@@ -138,16 +140,20 @@ def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
 ) -> None:
     repo = _repo(tmp_path, source_emulator, destination_emulator)
     _push(repo)
-    before = {(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
-              for v in _variables(destination_emulator)}
+    before = {
+        (v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+        for v in _variables(destination_emulator)
+    }
     project = source_emulator.by_name("projects", "OctoFX")
     document = source_emulator.get(f"variables/{project['VariableSetId']}")
     document["Variables"] = SOURCE_AFTER_CHANGE
     assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
     run_cli("export", "--repo", str(repo))
     _push(repo)
-    after = {(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
-             for v in _variables(destination_emulator)}
+    after = {
+        (v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+        for v in _variables(destination_emulator)
+    }
     plain = '"Database=#{Application.Database.Name}"'
     assert before - after == {("ConnectionString", json.loads(plain), "{}")}
     assert after - before == {
@@ -158,7 +164,10 @@ def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
 
 
 def test_an_interrupted_push_finishes_on_the_next_run_without_duplicates(
-    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None,
+    tmp_path: Path,
+    source_emulator: Emulator,
+    destination_emulator: Emulator,
+    keys: None,
 ) -> None:
     clean_destination = destination_emulator
     repo = _repo(tmp_path, source_emulator, clean_destination)
@@ -173,8 +182,10 @@ def test_an_interrupted_push_finishes_on_the_next_run_without_duplicates(
     for collection in ("projects", "tenants", "teams", "tagsets", "accounts", "feeds"):
         names = [item["Name"] for item in clean_destination.get(f"{collection}/all")]
         assert len(names) == len(set(names)), collection
-    values = [(v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
-              for v in _variables(clean_destination)]
+    values = [
+        (v["Name"], v["Value"], json.dumps(v["Scope"], sort_keys=True))
+        for v in _variables(clean_destination)
+    ]
     assert len(values) == len(set(values))
 
 
@@ -203,3 +214,16 @@ def test_history_lists_exports_and_pushes_with_counts(
     assert " export " not in only_pushes and " push prod " in only_pushes
     state = Store(repo).read_tree("targets/prod/state")
     assert "environments/Staging.yaml" in state
+
+
+def test_a_concurrent_edit_on_the_destination_is_re_read_and_retried_once(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    # Someone saves the project's process (the first versioned PUT) while the push runs.
+    destination_emulator.configure(concurrent_edit_on_put=1)
+    _push(repo)
+    last_push = (repo / "targets" / "prod" / "last-push.yaml").read_text()
+    assert "stale_version_retries: 1" in last_push
+    assert "result: complete" in last_push
+    assert _plan(repo)["has_changes"] is False
