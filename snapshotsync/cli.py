@@ -43,6 +43,10 @@ RepoOption = Annotated[
 VerboseOption = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More output on stderr (-vv: debug).")
 ]
+MaxRpsOption = Annotated[
+    float | None,
+    typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
+]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
 
 
@@ -114,10 +118,11 @@ def _name_url(value: str) -> tuple[str, str]:
 def export(
     repo: RepoOption = Path(),
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Read the source instance, rewrite snapshot/ and commit when anything changed."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency)
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     _run("export", settings, lambda: export_command.run(settings))
 
 
@@ -130,10 +135,11 @@ def plan(
     ] = False,
     output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Show what a push to TARGET would change."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency)
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     _run("plan", settings, lambda: plan_command.run(settings, target, output, detailed_exitcode))
 
 
@@ -147,10 +153,13 @@ def push(
         bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Apply the plan to TARGET, record the result and commit it."""
-    settings = Settings(repo=repo, verbose=verbose, assume_yes=yes, concurrency=concurrency)
+    settings = Settings(
+        repo=repo, verbose=verbose, assume_yes=yes, concurrency=concurrency, max_rps=max_rps
+    )
     _run(
         "push",
         settings,

@@ -19,7 +19,7 @@ FORMAT_VERSION = 1
 _INSTANCE_KEYS = {"url", "space", "api_key_env"}
 _TARGET_KEYS = _INSTANCE_KEYS | {"overlay"}
 _TOP_KEYS = {"format_version", "source", "targets", "http"}
-_HTTP_KEYS = {"timeout": float, "retries": int, "backoff": float}
+_HTTP_KEYS = {"timeout": float, "retries": int, "backoff": float, "max_rps": float}
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Http:
     timeout: float = 60.0  # seconds for one call
     retries: int = 5  # retries after the first attempt
     backoff: float = 0.25  # first retry delay in seconds, doubled each time
+    max_rps: float = 0.0  # calls per second to one instance (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -158,3 +159,4 @@ class Settings:
     verbose: int = 0
     concurrency: int = 8
     assume_yes: bool = False
+    max_rps: float | None = None  # overrides `http.max_rps` of snapshotsync.yaml

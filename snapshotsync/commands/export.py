@@ -26,10 +26,17 @@ def explain(error: OctopusApiError, instance: Instance) -> UserError:
     return error
 
 
-def client_for(instance: Instance, key: str, http: Http, concurrency: int) -> OctopusClient:
+def client_for(
+    instance: Instance, key: str, http: Http, concurrency: int, max_rps: float | None = None
+) -> OctopusClient:
     retry = RetryPolicy(attempts=http.retries + 1, base_delay=http.backoff)
     return OctopusClient(
-        instance.url, key, concurrency=concurrency, timeout=http.timeout, retry=retry
+        instance.url,
+        key,
+        concurrency=concurrency,
+        timeout=http.timeout,
+        retry=retry,
+        max_rps=http.max_rps if max_rps is None else max_rps,
     )
 
 
@@ -41,12 +48,14 @@ def run(settings: Settings) -> ExitCode:
     key = source.api_key()
     try:
         with (
-            client_for(source, key, config.http, settings.concurrency) as client,
+            client_for(source, key, config.http, settings.concurrency, settings.max_rps) as client,
             report.progress(f"export {source.url}") as tick,
         ):
             space_id = client.space_id(source.space)
             raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
             calls = dict(client.stats.by_method)
+            if client.throttle.waited:
+                _log.info("the rate limit held calls back %.2f s in all", client.throttle.waited)
     except OctopusApiError as error:
         raise explain(error, source) from None
     meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}

@@ -15,6 +15,7 @@ from typing import Any
 from snapshotsync import layout, push, report, yamlio
 from snapshotsync.commands.plan import Inputs, compute, load_inputs, open_client, state_dir
 from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.model import Snapshot
 from snapshotsync.plan import Plan
 from snapshotsync.settings import Settings
 from snapshotsync.store import SNAPSHOT_DIR
@@ -64,7 +65,10 @@ def run(
     allow_version_skew: bool,
 ) -> ExitCode:
     inputs = load_inputs(settings, target_name)
-    inputs.store.ensure_clean(target_dir(target_name))
+    # state/ is snapshotsync's own record of the last read, rewritten by every push (a push
+    # killed after writing it leaves it uncommitted); the ledger is where people write.
+    for recorded in ("last-push.yaml", "cleanup.yaml"):
+        inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
@@ -95,7 +99,7 @@ def run(
                 plan, client, computed.space_id, computed.raw, inputs.overlay, progress=tick
             )
         calls = dict(sorted(client.stats.by_method.items()))
-    sha = _record(inputs, plan, result, source_version, computed.raw.version, calls)
+    sha = _record(inputs, plan, result, source_version, computed.raw.version, calls, computed.live)
     done = f"{len(result.applied)} writes"
     if result.failed:
         raise push.PushError(
@@ -116,6 +120,7 @@ def _record(
     source_version: str,
     destination_version: str,
     calls: dict[str, int],
+    live: Snapshot,
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -159,7 +164,7 @@ def _record(
     }
     files["last-push.yaml"] = yamlio.dumps(last)
     files["cleanup.yaml"] = _ledger(
-        store.read_tree(target_dir(target)).get("cleanup.yaml"), plan, result, inputs
+        store.read_tree(target_dir(target)).get("cleanup.yaml"), plan, result, inputs, live
     )
     store.write_tree(target_dir(target), files)
     message = (
@@ -173,7 +178,9 @@ def _record(
     return committed[0] if committed else store.head()
 
 
-def _ledger(existing: str | None, plan: Plan, result: push.PushResult, inputs: Inputs) -> str:
+def _ledger(
+    existing: str | None, plan: Plan, result: push.PushResult, inputs: Inputs, live: Snapshot
+) -> str:
     entries: list[dict[str, Any]] = []
     if existing:
         data = yamlio.plain(yamlio.loads(existing, "cleanup.yaml")) or {}
@@ -201,4 +208,26 @@ def _ledger(existing: str | None, plan: Plan, result: push.PushResult, inputs: I
             entry["cloned_value"] = placeholder.value
         entries.append(entry)
         seen.add((resource, placeholder.field, placeholder.value))
+    # A push killed after writing a placeholder never recorded it; the note it left on the
+    # destination value still says so.
+    for key, document in sorted(live.resources.items()):
+        values = document.get("Variables") or [] if key.kind.endswith("variables") else []
+        for value in values:
+            field = f"variable {value.get('Name')}"
+            if (
+                value.get("Description") == push.PLACEHOLDER_NOTE
+                and (str(key), field, None) not in seen
+            ):
+                entries.append(
+                    {
+                        "resource": str(key),
+                        "kind": key.kind,
+                        "name": list(key.name),
+                        "field": field,
+                        "reason": "sensitive value written with the "
+                        "sensitive placeholder (found on the destination)",
+                        "placeholder": policy.sensitive_placeholder,
+                    }
+                )
+                seen.add((str(key), field, None))
     return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps({"entries": entries})

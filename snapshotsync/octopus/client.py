@@ -51,6 +51,43 @@ class RetryPolicy:
         return wait
 
 
+class Throttle:
+    """One pace for every thread of a client: at most `max_rps` calls a second, and a pause
+    for everyone when the server answers 429 (its limiter counts the whole client, so one
+    thread backing off while the others keep going would only trip it again)."""
+
+    def __init__(
+        self,
+        max_rps: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / max_rps if max_rps > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self.waited = 0.0
+
+    def wait(self) -> None:
+        """Block until this thread may make its next call."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_slot, self._paused_until)
+            self._next_slot = start + self.interval
+            delay = start - now
+            self.waited += delay
+        if delay > 0:
+            self._sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Nobody calls for `seconds` (a 429's Retry-After)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
 class CallStats:
     """Counts of calls by method and of retries, for reports and benchmarks."""
 
@@ -82,14 +119,17 @@ class OctopusClient:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         page_size: int = 500,
+        max_rps: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.page_size = page_size
         self.stats = CallStats()
+        self.throttle = Throttle(max_rps, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._rand = rand
         self._session = session or requests.Session()
@@ -128,6 +168,7 @@ class OctopusClient:
         url = self.url(path)
         retries = 0
         while True:
+            self.throttle.wait()
             started = time.monotonic()
             try:
                 response = self._session.request(
@@ -163,7 +204,10 @@ class OctopusClient:
                     retries + 1,
                     wait,
                 )
-                self._sleep(wait)
+                if status == 429:
+                    self.throttle.pause(wait)  # everyone waits; this call does at wait()
+                else:
+                    self._sleep(wait)
                 retries += 1
                 continue
             self.stats.add(method, retries)

@@ -29,9 +29,14 @@ class Sleeps:
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.now = 1000.0  # a virtual clock that only sleeping moves
 
     def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -65,6 +70,7 @@ def make_client(
     rand: float = 0.0,
     page_size: int = 500,
     retry: RetryPolicy | None = None,
+    max_rps: float = 0.0,
 ) -> OctopusClient:
     return OctopusClient(
         base_url,
@@ -73,6 +79,8 @@ def make_client(
         page_size=page_size,
         sleep=sleeps,
         rand=lambda: rand,
+        clock=sleeps.clock,
+        max_rps=max_rps,
     )
 
 
@@ -733,3 +741,25 @@ def test_links_that_already_carry_the_path_prefix_are_not_doubled() -> None:
     )
     assert client.url("/api/Spaces-1") == "https://host/octopus/api/Spaces-1"
     assert client.url("api") == "https://host/octopus/api"
+
+
+def test_max_rps_spaces_calls_evenly(mocked: responses.RequestsMock, sleeps: Sleeps) -> None:
+    for _ in range(5):
+        mocked.get(f"{BASE}/api", json={"Version": "2024.2.1"})
+    client = make_client(sleeps, max_rps=10)
+    for _ in range(5):
+        client.server_version()
+    assert sleeps.delays == pytest.approx([0.1, 0.1, 0.1, 0.1])
+
+
+def test_a_429_pauses_every_call_of_the_client_not_only_its_own(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    from snapshotsync.octopus.client import Throttle
+
+    throttle = Throttle(clock=sleeps.clock, sleep=sleeps)
+    throttle.pause(3.0)  # what a 429 with Retry-After: 3 does, seen from another thread
+    throttle.wait()
+    assert sleeps.delays == [3.0]
+    throttle.wait()
+    assert sleeps.delays == [3.0]  # the pause is over; no rate limit set
