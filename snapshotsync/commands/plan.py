@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, overlay, report, transform
@@ -104,12 +105,34 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
             ),
         )
     plan = make_plan(desired, live, inputs.overlay, target=target.name, facts=facts)
+    plan = dataclasses.replace(plan, errors=tuple(_locate(inputs, e) for e in plan.errors))
     for decision in plan.decisions:
         _log.info("decision: %s", decision)
     for change in plan.changes:
         for value in change.values:
             _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
     return Computed(plan, live, raw, space_id)
+
+
+_MISSING = re.compile(r"needs \S+ '(?P<name>.+?)'")
+
+
+def _locate(inputs: Inputs, error: str) -> str:
+    """Point an error about a snapshot resource at its file and, when found, the line."""
+    places = layout.paths(sorted(inputs.snapshot.resources))
+    for key, path in places.items():
+        if not error.startswith(f"{key}: "):
+            continue
+        files = inputs.store.read_tree(SNAPSHOT_DIR)
+        where = f"{SNAPSHOT_DIR}/{path}"
+        match = _MISSING.search(error)
+        if match and path in files:
+            for number, line in enumerate(files[path].splitlines(), start=1):
+                if line.rstrip().endswith(match.group("name")):
+                    where += f":{number}"
+                    break
+        return f"{where}: {error}"
+    return error
 
 
 def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
