@@ -26,6 +26,7 @@ from snapshotsync.octopus.kinds import (
     ACTION_VOLATILE_PROPERTIES,
     ACTIONS,
     COMMON_VOLATILE,
+    KIND_OF_COLLECTION,
     KINDS,
     STEPS,
     Kind,
@@ -166,29 +167,6 @@ def _is_version_controlled(project: JsonDict) -> bool:
 class Normalized:
     resources: dict[ResourceKey, JsonDict]
     problems: list[Problem]
-
-
-# API collection -> the snapshot kind its ids stand for.
-KIND_OF_COLLECTION = {
-    "environments": "environments",
-    "projectgroups": "project-groups",
-    "feeds": "feeds",
-    "teams": "teams",
-    "machinepolicies": "machine-policies",
-    "workerpools": "worker-pools",
-    "accounts": "accounts",
-    "actiontemplates": "step-templates",
-    "libraryvariablesets": "library-sets",
-    "lifecycles": "lifecycles",
-    "certificates": "certificates",
-    "tenants": "tenants",
-    "projects": "projects",
-    "channels": "channels",
-    "runbooks": "runbooks",
-    "machines": "machines",
-    "workers": "workers",
-    "userroles": "user-roles",
-}
 
 
 def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:

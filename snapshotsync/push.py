@@ -24,7 +24,7 @@ from snapshotsync.export import Raw, names_by_id, normalize_document
 from snapshotsync.log import get_logger
 from snapshotsync.model import JsonDict, ResourceKey, is_sensitive_marker
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import ACTIONS, KINDS, STEPS, walk
+from snapshotsync.octopus.kinds import ACTIONS, KIND_OF_COLLECTION, KINDS, STEPS, walk
 from snapshotsync.overlay import Overlay
 from snapshotsync.plan import Change, Plan
 
@@ -49,28 +49,6 @@ COLLECTION = {
     "channels": "channels",
     "runbooks": "runbooks",
     "triggers": "projecttriggers",
-}
-# API collection -> the kind its ids are looked up as.
-KIND_OF = {
-    "environments": "environments",
-    "projectgroups": "project-groups",
-    "tagsets": "tag-sets",
-    "feeds": "feeds",
-    "teams": "teams",
-    "machinepolicies": "machine-policies",
-    "workerpools": "worker-pools",
-    "accounts": "accounts",
-    "actiontemplates": "step-templates",
-    "libraryvariablesets": "library-sets",
-    "lifecycles": "lifecycles",
-    "tenants": "tenants",
-    "certificates": "certificates",
-    "projects": "projects",
-    "channels": "channels",
-    "runbooks": "runbooks",
-    "projecttriggers": "triggers",
-    "userroles": "user-roles",
-    "machines": "machines",
 }
 PROJECT_CHILDREN = frozenset({"channels", "runbooks", "triggers"})
 PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
@@ -104,13 +82,13 @@ class Ids:
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
         self.template_versions: dict[str, Any] = {}
-        for collection in (*KIND_OF.keys(),):
+        for collection in KIND_OF_COLLECTION:
             for item in raw.items(collection):
                 self.learn(collection, item)
 
     def learn(self, collection: str, item: JsonDict) -> None:
         """Remember a destination resource (read, or just created)."""
-        kind = KIND_OF[collection]
+        kind = KIND_OF_COLLECTION[collection]
         name = str(item["Name"])
         if kind in ("channels", "runbooks", "triggers"):
             project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
@@ -459,41 +437,40 @@ class _Pusher:
     def _tenant_variables(self, change: Change, after: JsonDict) -> None:
         tenant_id = self.ids.get("tenants", change.key.name[0])
         path = self.path("tenants", tenant_id, "variables")
-        current = self.client.get(path)
-        body = copy.deepcopy(current)
+        body = copy.deepcopy(self.client.get(path))
         for project, per_env in (after.get("ProjectVariables") or {}).items():
             project_id = self.ids.get("projects", project)
             entry = body.setdefault("ProjectVariables", {}).setdefault(project_id, {})
-            templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
             variables = entry.setdefault("Variables", {})
             for environment, values in per_env.items():
-                env_values = variables.setdefault(self.ids.get("environments", environment), {})
-                for template, value in values.items():
-                    if template in templates:
-                        env_values[templates[template]] = self._tenant_value(
-                            value, env_values.get(templates[template])
-                        )
+                environment_id = self.ids.get("environments", environment)
+                self._template_values(entry, variables.setdefault(environment_id, {}), values)
         for library, values in (after.get("LibraryVariables") or {}).items():
             library_id = self.ids.get("library-sets", library)
             entry = body.setdefault("LibraryVariables", {}).setdefault(library_id, {})
-            templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
-            lib_values = entry.setdefault("Variables", {})
-            for template, value in values.items():
-                if template in templates:
-                    lib_values[templates[template]] = self._tenant_value(
-                        value, lib_values.get(templates[template])
-                    )
+            self._template_values(entry, entry.setdefault("Variables", {}), values)
         self.client.put(path, body)
         self.result.applied.append(Applied("updated", change.key))
 
-    def _tenant_value(self, value: Any, current: Any) -> Any:
-        if is_sensitive_marker(value):
-            has = isinstance(current, dict) and current.get("HasValue")
-            return {
-                "HasValue": True,
-                "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
-            }
-        return value
+    def _template_values(self, entry: JsonDict, target: JsonDict, values: JsonDict) -> None:
+        """Tenant values by template name -> by the destination's template ids, in place.
+
+        A secret the destination has is sent back empty (kept); a missing one gets the
+        placeholder.
+        """
+        templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
+        for template, value in values.items():
+            if template not in templates:
+                continue
+            template_id = templates[template]
+            if is_sensitive_marker(value):
+                current = target.get(template_id)
+                has = isinstance(current, dict) and current.get("HasValue")
+                value = {
+                    "HasValue": True,
+                    "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
+                }
+            target[template_id] = value
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
         team_id = self.ids.get("teams", change.key.name[0])

@@ -403,6 +403,31 @@ _kind(
     )
 )
 
+# API collection (under /api/{space}/, or /api/ for user roles) -> the kind its ids stand
+# for. Library variable sets and script modules share one collection ("library-sets").
+KIND_OF_COLLECTION = {
+    "environments": "environments",
+    "projectgroups": "project-groups",
+    "tagsets": "tag-sets",
+    "feeds": "feeds",
+    "teams": "teams",
+    "machinepolicies": "machine-policies",
+    "workerpools": "worker-pools",
+    "accounts": "accounts",
+    "actiontemplates": "step-templates",
+    "libraryvariablesets": "library-sets",
+    "lifecycles": "lifecycles",
+    "certificates": "certificates",
+    "tenants": "tenants",
+    "projects": "projects",
+    "channels": "channels",
+    "runbooks": "runbooks",
+    "projecttriggers": "triggers",
+    "machines": "machines",
+    "workers": "workers",
+    "userroles": "user-roles",
+}
+
 # Kinds the sync reads to translate ids but never writes (the guide's "Data not to sync").
 READ_ONLY_KINDS = ("machines", "workers")
 
