@@ -499,6 +499,8 @@ def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
 
 
 def _merge_value(value: Any, base: Any) -> Any:
+    if is_sensitive_marker(value):  # atomic: `secrets()` decides what to send for it
+        return copy.deepcopy(value)
     if (
         isinstance(value, dict)
         and isinstance(base, dict)

@@ -227,3 +227,64 @@ def test_a_concurrent_edit_on_the_destination_is_re_read_and_retried_once(
     assert "stale_version_retries: 1" in last_push
     assert "result: complete" in last_push
     assert _plan(repo)["has_changes"] is False
+
+
+def test_machine_scoping_lands_with_the_surviving_machine_only(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    _push(_repo(tmp_path, source_emulator, destination_emulator))
+    machine = destination_emulator.by_name("machines", "web-prod-01")["Id"]
+    log_level = [v for v in _variables(destination_emulator) if v["Name"] == "Log.Level"]
+    assert [(v["Value"], v["Scope"]) for v in log_level] == [("Verbose", {"Machine": [machine]})]
+
+
+def test_a_destination_only_step_stays_after_its_neighbour(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    _push(repo)
+    project = destination_emulator.by_name("projects", "OctoFX")
+    path = f"projects/{project['Id']}/deploymentprocesses"
+    process = destination_emulator.get(path)
+    local = {
+        "Name": "Production Smoke Test",
+        "Actions": [
+            {
+                "Name": "Production Smoke Test",
+                "ActionType": "Octopus.Script",
+                "Properties": {
+                    "Octopus.Action.Script.ScriptBody": "curl -f https://octofx.example"
+                },
+            }
+        ],
+    }
+    process["Steps"].insert(2, local)  # after "Run Migration Script"
+    assert destination_emulator.put(path, process).ok
+
+    source = source_emulator.by_name("projects", "OctoFX")
+    source_path = f"projects/{source['Id']}/deploymentprocesses"
+    source_process = source_emulator.get(source_path)
+    new_step = {
+        "Name": "Warm Cache",
+        "Actions": [
+            {
+                "Name": "Warm Cache",
+                "ActionType": "Octopus.Script",
+                "Properties": {"Octopus.Action.Script.ScriptBody": "./warm.sh"},
+            }
+        ],
+    }
+    source_process["Steps"].insert(1, new_step)  # right after "Deploy Database"
+    assert source_emulator.put(source_path, source_process).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    steps = [s["Name"] for s in destination_emulator.get(path)["Steps"]]
+    assert steps == [
+        "Deploy Database",
+        "Warm Cache",
+        "Run Migration Script",
+        "Production Smoke Test",
+        "Deploy Web Site",
+        "Notify Slack",
+    ]
+    assert _plan(repo)["has_changes"] is False
