@@ -71,9 +71,11 @@ class _Context:
     def policy(self, dimension: str) -> str:
         return self.overlay.variables.scoping.get(dimension, "skip-unless-partial")
 
+    def __post_init__(self) -> None:
+        self._environments = {k.lower(): v for k, v in self.overlay.environments.items()}
+
     def env(self, name: str) -> str | None:
-        lowered = {k.lower(): v for k, v in self.overlay.environments.items()}
-        return lowered.get(name.lower())
+        return self._environments.get(name.lower())
 
     def envs(self, names: list[str]) -> list[str]:
         return sorted({m for n in names if (m := self.env(n)) is not None})
