@@ -100,6 +100,16 @@ def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy)
         out = [v for v in values if v.get(OUT_OF_SCOPE)]
         name = str(values[0]["Name"])
         if lowered in live_names:
+            actions += [
+                ValueAction(
+                    "leave",
+                    name,
+                    None,
+                    _clean(v),
+                    "scoped only to excluded environments; the destination has its own values",
+                )
+                for v in out
+            ]
             if on_new_only and any(set(_scope(v)) & on_new_only for v in in_scope):
                 actions += [
                     ValueAction(
@@ -113,16 +123,6 @@ def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy)
                     for v in in_scope
                 ]
                 continue
-            actions += [
-                ValueAction(
-                    "leave",
-                    name,
-                    None,
-                    _clean(v),
-                    "scoped only to excluded environments; the destination has its own values",
-                )
-                for v in out
-            ]
             candidates += in_scope
         elif in_scope:
             actions += [
@@ -314,7 +314,7 @@ def describe(value: JsonDict | None) -> str:
     if value is None:
         return ""
     shown: Any = value.get("Value")
-    text = "<sensitive>" if is_sensitive_marker(shown) else repr(shown)
+    text = "<sensitive>" if _sensitive(value) else repr(shown)
     scope = _scope(value)
     where = "; ".join(f"{d}: {', '.join(v)}" for d, v in scope.items())
     return f"{value['Name']} = {text}" + (f" [{where}]" if where else "")

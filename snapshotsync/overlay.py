@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snapshotsync import yamlio
+from snapshotsync import log, yamlio
 from snapshotsync.errors import OverlayError
 from snapshotsync.model import ResourceKey, Snapshot
 
@@ -315,6 +315,7 @@ def expand_env(value: str, environ: Mapping[str, str]) -> str:
             raise OverlayError(
                 f"an overlay value needs the environment variable {name}, which is not set"
             )
+        log.register_secret(environ[name])  # values from the environment are secrets
         return environ[name]
 
     return _ENV_REFERENCE.sub(replace, value)

@@ -375,7 +375,12 @@ class _Pusher:
         raw["Scope"] = normal.get("Scope", {})
         sensitive = raw["Type"] == "Sensitive" or is_sensitive_marker(normal.get("Value"))
         raw["IsSensitive"] = sensitive
-        if sensitive:
+        known = normal.get("Value") if isinstance(normal.get("Value"), str) else None
+        if sensitive and known is not None:
+            # A secret given by the overlay (e.g. `${env:DB_PASSWORD}`): written as it is.
+            raw["Type"] = "Sensitive"
+            raw["Value"] = known
+        elif sensitive:
             raw["Type"] = "Sensitive"
             raw["Value"] = (
                 None if base is not None else self.overlay.variables.sensitive_placeholder

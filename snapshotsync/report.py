@@ -145,12 +145,18 @@ def plan_text(plan: Plan) -> str:
 
 
 def plan_json(plan: Plan) -> str:
+    def masked(variable: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A secret given by the overlay is known, but never printed."""
+        if variable is not None and variable.get("Type") == "Sensitive":
+            return {**variable, "Value": "<sensitive>"}
+        return variable
+
     def value_json(value: ValueAction) -> dict[str, Any]:
         return {
             "action": value.action,
             "name": value.name,
-            "before": value.before,
-            "after": value.after,
+            "before": masked(value.before),
+            "after": masked(value.after),
             "reason": value.reason,
             "placeholder": value.placeholder or None,
         }
@@ -167,7 +173,7 @@ def plan_json(plan: Plan) -> str:
                 "name": list(c.key.name),
                 "reason": c.reason or None,
                 "diff": [list(entry) for entry in c.diff],
-                "after": c.after if c.action == "create" else None,
+                "after": _masked_document(c.after) if c.action == "create" else None,
                 "values": [value_json(v) for v in c.values],
             }
             for c in plan.changes
@@ -179,3 +185,15 @@ def plan_json(plan: Plan) -> str:
         ],
     }
     return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+
+
+def _masked_document(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    if document is None or not isinstance(document.get("Variables"), list):
+        return document
+    return {
+        **document,
+        "Variables": [
+            {**v, "Value": "<sensitive>"} if v.get("Type") == "Sensitive" else v
+            for v in document["Variables"]
+        ],
+    }

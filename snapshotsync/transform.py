@@ -487,26 +487,31 @@ def _variables(
 ) -> JsonDict:
     owner = key.name[0]
     project = owner if key.kind == "project-variables" else None
+    # Names match case-insensitively, as everywhere; the value keeps the variable's type,
+    # so a secret given explicitly stays a secret.
     explicit = {
-        name.split("/", 1)[1]: value
+        name.split("/", 1)[1].lower(): (name.split("/", 1)[1], value)
         for name, value in context.overlay.variables.values.items()
         if name.split("/", 1)[0].lower() == owner.lower()
     }
     values = []
-    handled_explicit = set()
+    handled_explicit: set[str] = set()
     for value in document.get("Variables") or []:
         name = value["Name"]
-        if name in explicit:
-            if name not in handled_explicit:
-                handled_explicit.add(name)
-                values.append({"Name": name, "Value": explicit[name], EXPLICIT: True})
+        if name.lower() in explicit:
+            if name.lower() not in handled_explicit:
+                handled_explicit.add(name.lower())
+                given: JsonDict = {"Name": name, "Value": explicit[name.lower()][1]}
+                if value.get("Type", "String") != "String":
+                    given["Type"] = value["Type"]
+                values.append({**given, EXPLICIT: True})
                 context.decide(f"{where} {name}", "value set by the overlay")
             continue
         kept = _value(context, f"{where} {name}", project, value, snapshot)
         if kept is not None:
             values.append(kept)
-    for name, value in explicit.items():
-        if name not in handled_explicit:
+    for lowered, (name, value) in explicit.items():
+        if lowered not in handled_explicit:
             values.append({"Name": name, "Value": value, EXPLICIT: True})
     return {**document, "Variables": values}
 

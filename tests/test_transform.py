@@ -215,3 +215,26 @@ def test_renames_reach_typed_values_and_step_references() -> None:
     action = resources[ResourceKey("deployment-processes", ("Web",))]["Steps"][0]["Actions"][0]
     assert action["WorkerPoolId"] == "Prod Pool"
     assert action["Properties"]["Acct"] == {"Ref": {"kind": "accounts", "name": "Prod AWS"}}
+
+
+def test_explicit_values_match_names_case_insensitively_and_keep_the_type() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables(
+            {"Name": "Db.Password", "Value": {"Sensitive": "value unknown"}, "Type": "Sensitive"},
+            {"Name": "Db.Name", "Value": "dev", "Scope": {"Environment": ["Test"]}},
+        ),
+    )
+    overlay = _overlay(
+        variables=VariablePolicy(
+            values={"web/db.password": "from-env", "Web/DB.NAME": "prod-db", "Web/New.One": "x"}
+        )
+    )
+    values = apply(snapshot, overlay).snapshot.resources[
+        ResourceKey("project-variables", ("Web",))
+    ]["Variables"]
+    assert values == [
+        {"Name": "Db.Password", "Value": "from-env", "Type": "Sensitive", "~Explicit": True},
+        {"Name": "Db.Name", "Value": "prod-db", "~Explicit": True},
+        {"Name": "New.One", "Value": "x", "~Explicit": True},
+    ]

@@ -288,3 +288,32 @@ def test_a_destination_only_step_stays_after_its_neighbour(
         "Notify Slack",
     ]
     assert _plan(repo)["has_changes"] is False
+
+
+def test_an_explicit_secret_from_the_environment_is_written_but_never_printed(
+    tmp_path: Path,
+    source_emulator: Emulator,
+    destination_emulator: Emulator,
+    keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRICING_API_KEY", "s3cret-from-the-vault")
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    overlay = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + (
+        '  values:\n    "OctoFX/Api.Key": "${env:PRICING_API_KEY}"\n'
+    )
+    (repo / "overlays" / "prod.yaml").write_text(overlay)
+    git(repo, "commit", "-qam", "overlay with an explicit secret")
+    run_cli("export", "--repo", str(repo))
+    text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
+    as_json = run_cli("plan", "--target", "prod", "--repo", str(repo), "--output", "json").stdout
+    pushed = _push(repo)
+    for output in (text, as_json, pushed):
+        assert "s3cret-from-the-vault" not in output
+    project = destination_emulator.by_name("projects", "OctoFX")
+    stored = destination_emulator.instance.docs["variables"][project["VariableSetId"]]["Variables"]
+    api_key = next(v for v in stored if v["Name"] == "Api.Key")
+    assert api_key["IsSensitive"] and api_key["Value"] == "s3cret-from-the-vault"
+    for path in repo.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            assert "s3cret-from-the-vault" not in path.read_text(errors="replace"), path
