@@ -143,7 +143,7 @@ def parse(files: Mapping[str, str], source: str = "snapshot") -> Snapshot:
     meta: dict[str, Any] = {}
     for path, text in sorted(files.items()):
         where = f"{source}/{path}"
-        data = yamlio.plain(yamlio.loads(text, where))
+        data = yamlio.loads_fast(text, where)
         if path == META_FILE:
             meta = dict(data or {})
             continue

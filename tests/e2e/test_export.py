@@ -63,7 +63,7 @@ def test_export_writes_the_tree_and_commits_once(
 
     process = (snapshot / "projects/OctoFX/deployment-process.yaml").read_text()
     assert "Octopus.Action.Script.ScriptBody: |" in process  # scripts as block scalars
-    assert "Channels:\n          - QA" in process
+    assert "Channels:\n    - QA" in process
     variables = (snapshot / "projects/OctoFX/variables.yaml").read_text()
     assert "Sensitive: value unknown" in variables
     assert "source-api-key" not in variables
@@ -107,10 +107,10 @@ def test_a_change_on_the_source_is_a_small_readable_diff(
     ]
     assert sorted(changed) == sorted(
         [
-            "-  - Name: Smoke Test",
-            "+  - Name: Smoke Test the Site",
-            "+  - Name: Feature.Flags",
-            "+    Value: beta=off",
+            "-- Name: Smoke Test",
+            "+- Name: Smoke Test the Site",
+            "+- Name: Feature.Flags",
+            "+  Value: beta=off",
         ]
     )
     assert "Changed: 2" in git(repo, "log", "-1", "--format=%B")
