@@ -182,7 +182,21 @@ def _one(
     if kind == "tenant-variables":
         if context.excluded("tenants", key.name[0]):
             return None
-        return _tenant_variables(context, where, document, projects)
+        tenant = snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
+        linked = {
+            project
+            for project, environments in (tenant.get("ProjectEnvironments") or {}).items()
+            if project in projects and context.envs(environments)
+        }
+        libraries = {
+            name
+            for project in linked
+            for name in (snapshot.resources.get(ResourceKey("projects", (project,))) or {}).get(
+                "IncludedLibraryVariableSetIds"
+            )
+            or []
+        }
+        return _tenant_variables(context, where, document, linked, libraries)
     if kind in ("accounts", "certificates"):
         return _infrastructure(context, where, key, document)
     if kind in RENAMED_REF_KINDS:
@@ -650,8 +664,10 @@ def _tenant(context: _Context, where: str, document: JsonDict, projects: set[str
 
 
 def _tenant_variables(
-    context: _Context, where: str, document: JsonDict, projects: set[str]
+    context: _Context, where: str, document: JsonDict, projects: set[str], libraries: set[str]
 ) -> JsonDict | None:
+    """Values for the projects the tenant stays linked to on the destination, and for the
+    library variable sets those projects include (Octopus refuses values for any other)."""
     mode = context.overlay.tenant_variables
     if mode == "skip":
         context.decide(where, "tenant variables not synced (tenants.variables: skip)")
@@ -679,11 +695,20 @@ def _tenant_variables(
             project_values[project] = dict(sorted(mapped.items()))
     if project_values:
         result["ProjectVariables"] = project_values
-    libraries = {
-        name: values(raw) for name, raw in (document.get("LibraryVariables") or {}).items()
+    library_values = {
+        name: values(raw)
+        for name, raw in (document.get("LibraryVariables") or {}).items()
+        if name in libraries
     }
-    if libraries:
-        result["LibraryVariables"] = libraries
+    dropped = sorted(set(document.get("LibraryVariables") or {}) - set(library_values))
+    if dropped:
+        context.decide(
+            where,
+            f"values for {', '.join(dropped)} left out: no project the "
+            "tenant keeps on the destination includes them",
+        )
+    if library_values:
+        result["LibraryVariables"] = library_values
     return result or None
 
 

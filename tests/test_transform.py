@@ -238,3 +238,29 @@ def test_explicit_values_match_names_case_insensitively_and_keep_the_type() -> N
         {"Name": "Db.Name", "Value": "prod-db", "~Explicit": True},
         {"Name": "New.One", "Value": "x", "~Explicit": True},
     ]
+
+
+def test_tenant_library_values_follow_the_projects_the_tenant_keeps() -> None:
+    snapshot = _snapshot(
+        ("projects", ("Web",), {"Name": "Web", "IncludedLibraryVariableSetIds": ["Web Settings"]}),
+        ("projects", ("Api",), {"Name": "Api", "IncludedLibraryVariableSetIds": ["Api Settings"]}),
+        (
+            "tenants",
+            ("Acme",),
+            {"Name": "Acme", "ProjectEnvironments": {"Web": ["Test"], "Api": ["Production"]}},
+        ),
+        (
+            "tenant-variables",
+            ("Acme",),
+            {
+                "LibraryVariables": {
+                    "Web Settings": {"Alias": "acme-web"},
+                    "Api Settings": {"Alias": "acme-api"},
+                }
+            },
+        ),
+    )
+    desired = apply(snapshot, _overlay())
+    values = desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))]
+    assert values == {"LibraryVariables": {"Api Settings": {"Alias": "acme-api"}}}
+    assert any("Web Settings left out" in d.message for d in desired.decisions)
