@@ -295,9 +295,7 @@ class _Pusher:
         if change.key.kind == "deployment-processes":
             path = self.path("projects", self.ids.get("projects", project), "deploymentprocesses")
         else:
-            runbook = self.client.get(
-                self.path("runbooks", self.ids.get("runbooks", "/".join(change.key.name)))
-            )
+            runbook = self.known("runbooks", self.ids.get("runbooks", "/".join(change.key.name)))
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
 
@@ -310,16 +308,22 @@ class _Pusher:
         self.ids.learn_actions(saved, project)
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
 
+    def known(self, collection: str, resource_id: str) -> JsonDict:
+        """A destination document already read or returned by a write (GET only if not)."""
+        found = self.ids.docs.get(resource_id)
+        if found is None:
+            found = dict(self.client.get(self.path(collection, resource_id)))
+            self.ids.docs[resource_id] = found
+        return found
+
     def _variable_set_path(self, change: Change) -> str:
         if change.key.kind == "project-variables":
-            project = self.client.get(
-                self.path("projects", self.ids.get("projects", change.key.name[0]))
+            owner = self.known("projects", self.ids.get("projects", change.key.name[0]))
+        else:
+            owner = self.known(
+                "libraryvariablesets", self.ids.get("library-sets", change.key.name[0])
             )
-            return self.path("variables", str(project["VariableSetId"]))
-        library = self.client.get(
-            self.path("libraryvariablesets", self.ids.get("library-sets", change.key.name[0]))
-        )
-        return self.path("variables", str(library["VariableSetId"]))
+        return self.path("variables", str(owner["VariableSetId"]))
 
     def _variables(self, change: Change, after: JsonDict) -> None:
         """Apply the plan's value actions to the live set, in one PUT.
