@@ -100,39 +100,30 @@ def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy)
         out = [v for v in values if v.get(OUT_OF_SCOPE)]
         name = str(values[0]["Name"])
         if lowered in live_names:
-            actions += [
-                ValueAction(
-                    "leave",
-                    name,
-                    None,
-                    _clean(v),
-                    "scoped only to excluded environments; the destination has its own values",
-                )
-                for v in out
-            ]
+            actions += _leave(
+                name,
+                out,
+                "scoped only to excluded environments; the destination has its own values",
+            )
             if on_new_only and any(set(_scope(v)) & on_new_only for v in in_scope):
-                actions += [
-                    ValueAction(
-                        "leave",
-                        name,
-                        None,
-                        _clean(v),
-                        "the variable exists on "
-                        "the destination and its scope policy is ignore-on-new",
-                    )
-                    for v in in_scope
-                ]
+                actions += _leave(
+                    name,
+                    in_scope,
+                    "the variable exists on the destination and its scope policy is ignore-on-new",
+                )
                 continue
             candidates += in_scope
         elif in_scope:
-            actions += [
-                ValueAction("leave", name, None, _clean(v), "scoped only to excluded environments")
-                for v in out
-            ]
+            actions += _leave(name, out, "scoped only to excluded environments")
             candidates += in_scope
         elif out:
             candidates += _new_out_of_scope(name, out, policy, actions)
     return _match(candidates, live, policy, ignored, actions)
+
+
+def _leave(name: str, values: list[JsonDict], reason: str) -> list[ValueAction]:
+    """Desired values not written, each with the reason (every decision is recorded)."""
+    return [ValueAction("leave", name, None, _clean(v), reason) for v in values]
 
 
 def _new_out_of_scope(
@@ -140,16 +131,11 @@ def _new_out_of_scope(
 ) -> list[JsonDict]:
     mode = policy.new_out_of_scope
     if mode == "skip":
-        actions += [
-            ValueAction(
-                "leave",
-                name,
-                None,
-                _clean(v),
-                "new variable scoped only to excluded environments (new-out-of-scope: skip)",
-            )
-            for v in values
-        ]
+        actions += _leave(
+            name,
+            values,
+            "new variable scoped only to excluded environments (new-out-of-scope: skip)",
+        )
         return []
     if mode == "placeholder":
         sensitive = any(_sensitive(v) for v in values)

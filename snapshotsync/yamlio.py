@@ -62,28 +62,25 @@ def dumps(data: Any) -> str:
     return buffer.getvalue()
 
 
-def loads_fast(text: str, source: str = "<string>") -> Any:
-    """Parse YAML we wrote ourselves into plain data, fast; errors name file and line."""
+def _parse(yaml: YAML, text: str, source: str) -> Any:
     try:
-        return _fast_yaml().load(text)
+        return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise YamlError(f"{source}{line}: invalid YAML: {exc.problem or exc}") from None
     except YAMLError as exc:
         raise YamlError(f"{source}: invalid YAML: {exc}") from None
+
+
+def loads_fast(text: str, source: str = "<string>") -> Any:
+    """Parse YAML we wrote ourselves into plain data, fast; errors name file and line."""
+    return _parse(_fast_yaml(), text, source)
 
 
 def loads(text: str, source: str = "<string>") -> Any:
     """Parse YAML text, keeping line numbers (CommentedMap/CommentedSeq)."""
-    try:
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise YamlError(f"{source}{line}: invalid YAML: {exc.problem or exc}") from None
-    except YAMLError as exc:
-        raise YamlError(f"{source}: invalid YAML: {exc}") from None
+    return _parse(YAML(typ="rt"), text, source)
 
 
 def load_file(path: Path) -> Any:
