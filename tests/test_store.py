@@ -90,3 +90,20 @@ def test_log_returns_messages_of_matching_commits(tmp_path: Path) -> None:
     store.commit(["snapshot"], "export: one\n\nAdded: 1")
     entries = store.log(["snapshot"])
     assert [e[2] for e in entries] == ["export: one\n\nAdded: 1"]
+
+
+def test_commits_work_where_git_knows_no_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{role}_NAME", raising=False)
+        monkeypatch.delenv(f"GIT_{role}_EMAIL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-such-gitconfig"))
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    assert store.commit(["snapshot"], "export") is not None
+    assert (
+        git(store.path, "log", "-1", "--format=%an <%ae>")
+        == "snapshotsync <snapshotsync@localhost>\n"
+    )
