@@ -172,7 +172,8 @@ def plan_json(plan: Plan) -> str:
                 "kind": c.key.kind,
                 "name": list(c.key.name),
                 "reason": c.reason or None,
-                "diff": [list(entry) for entry in c.diff],
+                # Variable sets are described value by value (masked), never as a raw diff.
+                "diff": [] if c.values else [list(entry) for entry in c.diff],
                 "after": _masked_document(c.after) if c.action == "create" else None,
                 "values": [value_json(v) for v in c.values],
             }
