@@ -151,24 +151,24 @@ class Store:
 
     # ----------------------------------------------------------------- commits
 
-    def staged_changes(self, subdir: str) -> Changes:
-        self._git("add", "--all", "--", subdir)
+    def stage(self, subdirs: list[str]) -> Changes:
+        """Stage everything under `subdirs` and count the files added, changed, removed."""
+        self._git("add", "--all", "--", *subdirs)
         counts: Counter[str] = Counter()
-        for line in self._git("diff", "--cached", "--name-status", "--", subdir).splitlines():
+        for line in self._git("diff", "--cached", "--name-status", "--", *subdirs).splitlines():
             if line.strip():
                 counts[line[0]] += 1
         return Changes(added=counts["A"], changed=counts["M"] + counts["R"], removed=counts["D"])
 
-    def commit(self, subdirs: list[str], message: str) -> tuple[str, Changes] | None:
-        """Commit what changed under `subdirs`; None (and no commit) when nothing did."""
-        changes = Changes()
-        for subdir in subdirs:
-            part = self.staged_changes(subdir)
-            changes = Changes(
-                changes.added + part.added,
-                changes.changed + part.changed,
-                changes.removed + part.removed,
-            )
+    def commit(
+        self, subdirs: list[str], message: str, staged: Changes | None = None
+    ) -> tuple[str, Changes] | None:
+        """Commit what changed under `subdirs`; None (and no commit) when nothing did.
+
+        `staged` is what `stage` returned, when the caller staged first (to put the counts
+        in the message); otherwise the files are staged here.
+        """
+        changes = staged if staged is not None else self.stage(subdirs)
         if changes.empty:
             return None
         self._git("commit", "--quiet", "-m", message, "--", *subdirs)

@@ -65,7 +65,7 @@ def run(settings: Settings) -> ExitCode:
     store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
-    staged = store.staged_changes(SNAPSHOT_DIR)
+    staged = store.stage([SNAPSHOT_DIR])
     message = (
         f"export: {count} resources from {source.url} ({source.space}, Octopus {version}): "
         f"{staged}\n\n"
@@ -73,7 +73,7 @@ def run(settings: Settings) -> ExitCode:
         f"Octopus-Version: {version}\nResources: {count}\nAdded: {staged.added}\n"
         f"Changed: {staged.changed}\nRemoved: {staged.removed}"
     )
-    committed = store.commit([SNAPSHOT_DIR], message)
+    committed = store.commit([SNAPSHOT_DIR], message, staged)
     _log.info("export read %d resources with %s", count, calls)
     if committed is None:
         report.line(f"export: {count} resources, no changes since the last export (no commit)")
