@@ -10,6 +10,7 @@ import pytest
 
 from snapshotsync.errors import ExitCode
 from snapshotsync.store import Store
+from tests.e2e.test_export import ID_PATTERN
 from tests.e2e.test_plan import OVERLAY, SOURCE_AFTER_CHANGE
 from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
 
@@ -84,6 +85,14 @@ def test_the_worked_examples_land_on_the_destination_and_a_second_plan_is_empty(
 
     roles = [r for r in dest.get("scopeduserroles/all") if r["TenantIds"]]
     assert [r["TenantIds"] for r in roles] == [[tenants["Internal"]["Id"]]]
+
+    recorded = Store(repo).read_tree("targets/prod")
+    assert {"last-push.yaml", "cleanup.yaml"} <= set(recorded)
+    assert any(path.startswith("state/") for path in recorded)
+    leaked = {
+        path: ID_PATTERN.findall(text) for path, text in recorded.items() if ID_PATTERN.search(text)
+    }
+    assert leaked == {}  # no id of either instance under targets/ either
 
     second = _plan(repo)
     assert second["has_changes"] is False, [
