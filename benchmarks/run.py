@@ -88,7 +88,7 @@ from generate import OVERLAY, Size  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from snapshotsync import export, layout, overlay, plan, transform  # noqa: E402
+from snapshotsync import export, layout, normalize, overlay, plan, transform  # noqa: E402
 from snapshotsync.octopus.client import OctopusClient  # noqa: E402
 from snapshotsync.store import SNAPSHOT_DIR, Store  # noqa: E402
 
@@ -445,8 +445,8 @@ def transform_and_plan(
     with OctopusClient(destination.url, API_KEY) as client:
         space_id = client.space_id("Default")
         raw = export.read(client, space_id)
-    live_now, _ = export.to_snapshot(raw, space_id, {"format_version": 1})
-    facts = export.facts(raw)
+    live_now, _ = normalize.to_snapshot(raw, space_id, {"format_version": 1})
+    facts = normalize.facts(raw)
 
     cases: list[InProcess] = []
     for case, live in (

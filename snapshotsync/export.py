@@ -1,37 +1,22 @@
-"""Stage 1: read an Octopus instance into a `Snapshot` in normal form.
+"""Stage 1: read an Octopus instance: every collection and the documents hanging off them.
 
 `read` is used twice: by `export` for the source, and by `plan` for the destination, so both
-sides are compared in the same form. Reading is two rounds of concurrent GETs (bounded by
-`concurrency`): first every collection (paged), then the documents that hang off them
-(deployment and runbook processes, variable sets, tenant variables). Nothing is read twice.
-
-Normalizing (`normalize`) is pure: ids become names (the `Ref`s of `octopus.kinds`), server
-fields and ids are stripped, unordered lists sorted, secrets replaced by `SENSITIVE`.
+sides go through the same normalizing (`normalize.py`). Reading is two rounds of concurrent
+GETs (bounded by `concurrency`): first every collection (paged), then the documents that
+hang off them (deployment and runbook processes, variable sets, tenant variables). Nothing
+is read twice.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync.log import get_logger
-from snapshotsync.model import SENSITIVE, JsonDict, Problem, ResourceKey, Snapshot
+from snapshotsync.model import Raw
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import (
-    ACTION_VOLATILE_PROPERTIES,
-    ACTIONS,
-    COMMON_VOLATILE,
-    KIND_OF_COLLECTION,
-    KINDS,
-    STEPS,
-    Kind,
-    walk,
-)
+from snapshotsync.octopus.kinds import is_version_controlled
 
 _log = get_logger("export")
 
@@ -59,22 +44,8 @@ SPACE_COLLECTIONS = (
     "workers",
 )
 GLOBAL_COLLECTIONS = ("userroles",)
-ID_SHAPE = re.compile(r"^[A-Za-z]+-\d+$")
-SCRIPT_MODULE = re.compile(r"^Octopus\.Script\.Module(\.Language)?\[(?P<name>.*)\]$")
 
 Progress = Callable[[int, int], None]  # (documents read so far, documents known so far)
-
-
-@dataclass
-class Raw:
-    """Everything read from one instance, as the API returned it."""
-
-    version: str = ""
-    collections: dict[str, list[JsonDict]] = field(default_factory=dict)
-    documents: dict[str, JsonDict] = field(default_factory=dict)  # by API path
-
-    def items(self, collection: str) -> list[JsonDict]:
-        return self.collections.get(collection, [])
 
 
 def read(
@@ -143,7 +114,7 @@ def _run_all(
 def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
     base = f"api/{space_id}"
     for project in raw.items("projects"):
-        if _is_version_controlled(project):
+        if is_version_controlled(project):
             continue  # its process and variables live in git, not in the database
         yield f"{base}/projects/{project['Id']}/deploymentprocesses"
         yield f"{base}/variables/{project['VariableSetId']}"
@@ -155,362 +126,4 @@ def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
         yield f"{base}/tenants/{tenant['Id']}/variables"
 
 
-def _is_version_controlled(project: JsonDict) -> bool:
-    settings = project.get("PersistenceSettings") or {}
-    return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
-
-
-# ====================================================================== normalize
-
-
-@dataclass
-class Normalized:
-    resources: dict[ResourceKey, JsonDict]
-    problems: list[Problem]
-
-
-def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:
-    """Id -> (kind, name) for everything read: ids are unique within an instance."""
-    by_id: dict[str, tuple[str, str]] = {}
-    for collection, kind in KIND_OF_COLLECTION.items():
-        for item in raw.items(collection):
-            by_id[str(item["Id"])] = (kind, str(item["Name"]))
-    for document in raw.documents.values():
-        for path in (STEPS, ACTIONS):  # release versioning names a step by its id
-            for _, _, item in walk(document, path):
-                by_id[str(item["Id"])] = ("actions", str(item["Name"]))
-    return by_id
-
-
-class _Names:
-    """Id -> (kind, name) lookups for normalizing."""
-
-    def __init__(self, raw: Raw | None = None, by_id: dict[str, tuple[str, str]] | None = None):
-        self.by_id = by_id if by_id is not None else names_by_id(raw or Raw())
-
-    def name(self, value: str) -> str | None:
-        found = self.by_id.get(value)
-        return found[1] if found else None
-
-
-def normalize(raw: Raw, space_id: str) -> Normalized:
-    """Turn what `read` returned into normal-form documents keyed by name."""
-    names = _Names(raw)
-    out = Normalized({}, [])
-    base = f"api/{space_id}"
-    projects = {p["Id"]: p for p in raw.items("projects")}
-    runbooks = {r["Id"]: r for r in raw.items("runbooks")}
-
-    def add(kind: str, name: tuple[str, ...], document: JsonDict) -> None:
-        key = ResourceKey(kind, name)
-        out.resources[key] = _normal(KINDS[kind], document, names, out.problems, str(key))
-
-    simple = {
-        "environments": "environments",
-        "projectgroups": "project-groups",
-        "tagsets": "tag-sets",
-        "machinepolicies": "machine-policies",
-        "workerpools": "worker-pools",
-        "accounts": "accounts",
-        "actiontemplates": "step-templates",
-        "lifecycles": "lifecycles",
-        "certificates": "certificates",
-        "tenants": "tenants",
-        "projects": "projects",
-    }
-    for collection, kind in simple.items():
-        for item in raw.items(collection):
-            add(kind, (item["Name"],), item)
-    for feed in raw.items("feeds"):
-        if feed.get("FeedType") not in ("BuiltIn", "OctopusProject"):  # exist everywhere
-            add("feeds", (feed["Name"],), feed)
-    for role in raw.items("userroles"):
-        if role.get("CanBeDeleted", True):  # built-in roles exist everywhere, same names
-            add("user-roles", (role["Name"],), role)
-    teams = {t["Id"]: t for t in raw.items("teams") if t.get("CanBeDeleted", True)}
-    for team in teams.values():
-        add("teams", (team["Name"],), team)
-    _team_permissions(raw, teams, add)
-
-    for library_set in raw.items("libraryvariablesets"):
-        variable_set = raw.documents[f"{base}/variables/{library_set['VariableSetId']}"]
-        if library_set.get("ContentType") == "ScriptModule":
-            add("script-modules", (library_set["Name"],), _script_module(library_set, variable_set))
-        else:
-            add("library-variable-sets", (library_set["Name"],), library_set)
-            add("library-variables", (library_set["Name"],), variable_set)
-
-    for project in projects.values():
-        name = project["Name"]
-        if _is_version_controlled(project):
-            out.problems.append(
-                Problem(
-                    f"projects {name}",
-                    "config-as-code project: its process "
-                    "and variables live in git and are not exported",
-                )
-            )
-            continue
-        add(
-            "deployment-processes",
-            (name,),
-            raw.documents[f"{base}/projects/{project['Id']}/deploymentprocesses"],
-        )
-        add(
-            "project-variables",
-            (name,),
-            raw.documents[f"{base}/variables/{project['VariableSetId']}"],
-        )
-    for collection, kind in (("channels", "channels"), ("projecttriggers", "triggers")):
-        for item in raw.items(collection):
-            owner = projects.get(item["ProjectId"])
-            if owner is not None:
-                add(kind, (owner["Name"], item["Name"]), item)
-    for runbook in runbooks.values():
-        owner = projects.get(runbook["ProjectId"])
-        if owner is None:
-            continue
-        add("runbooks", (owner["Name"], runbook["Name"]), runbook)
-        process = raw.documents[f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"]
-        add("runbook-processes", (owner["Name"], runbook["Name"]), process)
-
-    templates = _template_names(raw, base)
-    for tenant in raw.items("tenants"):
-        document = raw.documents[f"{base}/tenants/{tenant['Id']}/variables"]
-        values = _tenant_variables(document, names, templates)
-        if values:
-            out.resources[ResourceKey("tenant-variables", (tenant["Name"],))] = values
-    for problem in out.problems:
-        _log.info("normalize: %s", problem)
-    return out
-
-
-def _normal(
-    kind: Kind, source: JsonDict, names: _Names, problems: list[Problem], where: str
-) -> JsonDict:
-    document: JsonDict = copy.deepcopy(source)
-    _translate_refs(kind, document, names, problems, where)
-    if kind.name in ("deployment-processes", "runbook-processes"):
-        _translate_hidden_ids(document, names)
-    document = dict(_secrets(document))
-    for name in COMMON_VOLATILE | kind.strip:
-        document.pop(name, None)
-    for path, fields in kind.strip_nested.items():
-        for _, _, item in walk(document, path):
-            if isinstance(item, dict):
-                for name in fields:
-                    item.pop(name, None)
-    for path in kind.unordered:
-        for container, key, value in list(walk(document, path)):
-            if isinstance(value, list):
-                container[key] = sorted(value, key=_sort_key)
-    if kind.name in ("project-variables", "library-variables"):
-        document["Variables"] = _variables(document.get("Variables", []))
-    return document
-
-
-def _translate_refs(
-    kind: Kind, document: JsonDict, names: _Names, problems: list[Problem], where: str
-) -> None:
-    for ref in kind.refs:
-        if ref.path[-1] == "~keys":
-            for container, _, _ in list(walk(document, ref.path))[:1]:
-                renamed = {}
-                for key, value in container.items():
-                    name = names.name(key)
-                    if name is None:
-                        problems.append(Problem(where, f"drops a reference to unknown id {key}"))
-                    else:
-                        renamed[name] = value
-                container.clear()
-                container.update(renamed)
-            continue
-        doomed: list[tuple[Any, Any]] = []
-        for container, key, value in list(walk(document, ref.path)):
-            if ref.when is not None and not ref.when(container):
-                continue
-            if not isinstance(value, str) or not value:
-                continue
-            parts = value.split(ref.separator) if ref.separator else [value]
-            translated = []
-            for part in (p.strip() for p in parts):
-                name = names.name(part)
-                if name is None:
-                    problems.append(
-                        Problem(
-                            where,
-                            f"drops a reference to unknown id {part} "
-                            f"at {'.'.join(p for p in ref.path if p != '*')}",
-                        )
-                    )
-                else:
-                    translated.append(name)
-            if ref.separator:
-                container[key] = ref.separator.join(sorted(translated))
-            elif translated:
-                container[key] = translated[0]
-            else:
-                doomed.append((container, key))
-        for container, key in reversed(doomed):
-            if isinstance(container, list):
-                del container[key]
-            else:
-                container[key] = None
-
-
-def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
-    """Ids in action properties that no `Ref` names: written as typed references.
-
-    Step packages and templates keep ids of accounts, feeds or worker pools under property
-    names nobody lists in advance; an id left in the snapshot would point at nothing on
-    another instance, so any property value that is exactly a known id becomes
-    `{"Ref": {"kind": ..., "name": ...}}`.
-    """
-    for _, _, action in walk(document, ACTIONS):
-        properties = action.get("Properties") or {}
-        for name in ACTION_VOLATILE_PROPERTIES:
-            properties.pop(name, None)
-        for key, value in list(properties.items()):
-            if isinstance(value, str) and ID_SHAPE.match(value) and value in names.by_id:
-                kind, target = names.by_id[value]
-                properties[key] = {"Ref": {"kind": kind, "name": target}}
-
-
-def _secrets(value: Any) -> Any:
-    """`{HasValue, NewValue}` objects become `SENSITIVE` (or None when there is no value)."""
-    if isinstance(value, dict):
-        if "HasValue" in value and set(value) <= {"HasValue", "NewValue", "Hint"}:
-            return dict(SENSITIVE) if value.get("HasValue") else None
-        return {key: _secrets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_secrets(item) for item in value]
-    return value
-
-
-def _sort_key(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _variables(variables: list[JsonDict]) -> list[JsonDict]:
-    """Concise, ordered variables: defaults left out, scopes sorted, secrets masked."""
-    result = []
-    for variable in variables:
-        concise: JsonDict = {"Name": variable["Name"]}
-        sensitive = bool(variable.get("IsSensitive")) or variable.get("Type") == "Sensitive"
-        concise["Value"] = dict(SENSITIVE) if sensitive else variable.get("Value")
-        if variable.get("Type", "String") != "String":
-            concise["Type"] = variable["Type"]
-        scope = {
-            dimension: sorted(values)
-            for dimension, values in sorted((variable.get("Scope") or {}).items())
-            if values
-        }
-        if scope:
-            concise["Scope"] = scope
-        if variable.get("Description"):
-            concise["Description"] = variable["Description"]
-        if variable.get("IsEditable") is False:
-            concise["IsEditable"] = False
-        if variable.get("Prompt"):
-            concise["Prompt"] = variable["Prompt"]
-        result.append(concise)
-    return sorted(result, key=lambda v: (v["Name"], json.dumps(v, sort_keys=True)))
-
-
-def _script_module(library_set: JsonDict, variable_set: JsonDict) -> JsonDict:
-    body = language = None
-    for variable in variable_set.get("Variables", []):
-        match = SCRIPT_MODULE.match(str(variable.get("Name", "")))
-        if match:
-            if match.group(1):
-                language = variable.get("Value")
-            else:
-                body = variable.get("Value")
-    return {
-        "Name": library_set["Name"],
-        "Description": library_set.get("Description") or "",
-        "Language": language or "PowerShell",
-        "ScriptBody": body or "",
-    }
-
-
-def _team_permissions(
-    raw: Raw, teams: dict[str, JsonDict], add: Callable[[str, tuple[str, ...], JsonDict], None]
-) -> None:
-    """A team's scoped user roles, together, in one document (pushed last)."""
-    by_team: dict[str, list[JsonDict]] = {}
-    for role in raw.items("scopeduserroles"):
-        if role.get("TeamId") in teams:
-            by_team.setdefault(role["TeamId"], []).append(role)
-    for team_id, roles in by_team.items():
-        add("team-permissions", (teams[team_id]["Name"],), {"ScopedUserRoles": roles})
-
-
-def _template_names(raw: Raw, base: str) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for owner in [*raw.items("projects"), *raw.items("libraryvariablesets")]:
-        for template in owner.get("Templates") or []:
-            names[str(template["Id"])] = str(template["Name"])
-    del base
-    return names
-
-
-def _tenant_variables(document: JsonDict, names: _Names, templates: dict[str, str]) -> JsonDict:
-    """`{ProjectVariables: {project: {environment: {template: value}}}, LibraryVariables:
-    {set: {template: value}}}` by names, empty parts left out."""
-
-    def values(raw_values: JsonDict) -> JsonDict:
-        return {
-            templates.get(k, k): _secrets(v)
-            for k, v in sorted(raw_values.items(), key=lambda item: templates.get(item[0], item[0]))
-        }
-
-    projects: JsonDict = {}
-    for project_id, entry in (document.get("ProjectVariables") or {}).items():
-        per_env = {
-            names.name(env) or env: values(vals)
-            for env, vals in (entry.get("Variables") or {}).items()
-            if vals
-        }
-        if per_env:
-            projects[names.name(project_id) or project_id] = dict(sorted(per_env.items()))
-    libraries: JsonDict = {}
-    for set_id, entry in (document.get("LibraryVariables") or {}).items():
-        if entry.get("Variables"):
-            libraries[names.name(set_id) or set_id] = values(entry["Variables"])
-    result: JsonDict = {}
-    if projects:
-        result["ProjectVariables"] = dict(sorted(projects.items()))
-    if libraries:
-        result["LibraryVariables"] = dict(sorted(libraries.items()))
-    return result
-
-
-def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot, list[Problem]]:
-    """Read data -> Snapshot (with the version in `meta`) and the problems found."""
-    normalized = normalize(raw, space_id)
-    return Snapshot(
-        normalized.resources, {**meta, "octopus_version": raw.version}
-    ), normalized.problems
-
-
-def facts(raw: Raw) -> dict[str, frozenset[str]]:
-    """Names of everything on an instance, built-ins included, by snapshot kind."""
-    names: dict[str, set[str]] = {}
-    for kind, name in _Names(raw).by_id.values():
-        names.setdefault(kind, set()).add(name)
-    for library_set in raw.items("libraryvariablesets"):
-        kind = (
-            "script-modules"
-            if library_set.get("ContentType") == "ScriptModule"
-            else ("library-variable-sets")
-        )
-        names.setdefault(kind, set()).add(str(library_set["Name"]))
-    return {kind: frozenset(values) for kind, values in names.items()}
-
-
-def normalize_document(
-    kind: str, document: JsonDict, by_id: dict[str, tuple[str, str]]
-) -> JsonDict:
-    """One document in normal form (push re-reads a document and compares it again)."""
-    return _normal(KINDS[kind], document, _Names(by_id=by_id), [], kind)
+__all__ = ["Progress", "Raw", "read"]

@@ -55,6 +55,18 @@ class Snapshot:
         return {key: doc for key, doc in self.resources.items() if key.kind == kind}
 
 
+@dataclass
+class Raw:
+    """Everything read from one instance, as the API returned it (ids and all)."""
+
+    version: str = ""
+    collections: dict[str, list[JsonDict]] = field(default_factory=dict)
+    documents: dict[str, JsonDict] = field(default_factory=dict)  # by API path
+
+    def items(self, collection: str) -> list[JsonDict]:
+        return self.collections.get(collection, [])
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something found along the way that did not stop the stage (reported together)."""

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync.errors import OctopusApiError, UserError
-from snapshotsync.export import Raw, names_by_id, normalize_document
 from snapshotsync.log import get_logger
-from snapshotsync.model import JsonDict, ResourceKey, is_sensitive_marker
+from snapshotsync.model import JsonDict, Raw, ResourceKey, is_sensitive_marker
+from snapshotsync.normalize import names_by_id, normalize_document
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import ACTIONS, KIND_OF_COLLECTION, KINDS, STEPS, walk
 from snapshotsync.overlay import Overlay

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync.export import Raw, normalize
-from snapshotsync.model import SENSITIVE, ResourceKey
+from snapshotsync.model import SENSITIVE, Raw, ResourceKey
+from snapshotsync.normalize import normalize
 
 SPACE = "Spaces-9"
 

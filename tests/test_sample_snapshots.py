@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from snapshotsync import export, layout
+from snapshotsync import export, layout, normalize
 from snapshotsync.octopus.client import OctopusClient
 from tests.helpers import API_KEY, SAMPLES, running_emulator
 
@@ -29,7 +29,7 @@ def render(seed: Path) -> dict[str, str]:
         space_id = client.space_id("Default")
         raw = export.read(client, space_id)
     meta = {"format_version": 1, "source": f"emulator seeded with {seed.name}", "space": "Default"}
-    snapshot, _ = export.to_snapshot(raw, space_id, meta)
+    snapshot, _ = normalize.to_snapshot(raw, space_id, meta)
     return layout.render(snapshot)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snapshotsync import export, layout, report
+from snapshotsync import export, layout, normalize, report
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
@@ -59,7 +59,7 @@ def run(settings: Settings) -> ExitCode:
     except OctopusApiError as error:
         raise explain(error, source) from None
     meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
-    snapshot, problems = export.to_snapshot(raw, space_id, meta)
+    snapshot, problems = normalize.to_snapshot(raw, space_id, meta)
     for problem in problems:
         report.line(f"note: {problem}")
     store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))

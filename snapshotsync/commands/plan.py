@@ -12,11 +12,11 @@ import os
 import re
 from dataclasses import dataclass
 
-from snapshotsync import export, layout, overlay, report, transform
+from snapshotsync import export, layout, normalize, overlay, report, transform
 from snapshotsync.commands.export import client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
-from snapshotsync.model import Snapshot
+from snapshotsync.model import Raw, Snapshot
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import Plan, make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
@@ -65,7 +65,7 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
 class Computed:
     plan: Plan
     live: Snapshot
-    raw: export.Raw
+    raw: Raw
     space_id: str
 
 
@@ -79,8 +79,8 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
     except OctopusApiError as error:
         raise explain(error, target) from None
     meta = {"format_version": 1, "source": target.url, "space": target.space}
-    live, _ = export.to_snapshot(raw, space_id, meta)
-    facts = export.facts(raw)
+    live, _ = normalize.to_snapshot(raw, space_id, meta)
+    facts = normalize.facts(raw)
     on_destination = {name.lower() for name in facts.get("environments", frozenset())}
     on_source = {
         key.name[0].lower() for key in inputs.snapshot.resources if key.kind == "environments"

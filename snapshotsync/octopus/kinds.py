@@ -432,6 +432,12 @@ KIND_OF_COLLECTION = {
 READ_ONLY_KINDS = ("machines", "workers")
 
 
+def is_version_controlled(project: JsonDict) -> bool:
+    """A config-as-code project: its process and non-sensitive variables live in git."""
+    settings = project.get("PersistenceSettings") or {}
+    return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
+
+
 def walk(document: Any, path: Path) -> Iterator[tuple[Any, Any, Any]]:
     """Yield `(container, key, value)` wherever `path` matches inside `document`."""
     if not path:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from snapshotsync import export
+from snapshotsync import export, normalize
 from snapshotsync.errors import ExitCode
 from snapshotsync.octopus.client import OctopusClient
 from tests.e2e.test_plan import OVERLAY
@@ -60,7 +60,7 @@ def _state(emulator: Emulator) -> dict[Any, Any]:
     with OctopusClient(emulator.url, API_KEY) as client:
         space = client.space_id("Default")
         raw = export.read(client, space)
-    snapshot, _ = export.to_snapshot(raw, space, {})
+    snapshot, _ = normalize.to_snapshot(raw, space, {})
     secrets = sorted(
         (v["Name"], str(v["Value"]))
         for doc in emulator.instance.docs["variables"].values()
