@@ -13,23 +13,14 @@ from typing import Any
 
 import pytest
 
+from snapshotsync.commands.demo import OVERLAY as GUIDE_OVERLAY
 from snapshotsync.emulator.seed import load
 from snapshotsync.errors import ExitCode
 from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
 
-OVERLAY = """\
-environments:
-  Staging: Staging
-  Production: Production
-exclude:
-  tenants: ["Development Team A"]
-  lifecycles: ["QA"]
-  channels: ["OctoFX/QA"]
-rename:
-  accounts: {"Dev/Test Account": "Staging/Prod Account"}
-variables:
-  new-out-of-scope: NEW_OUT_OF_SCOPE
-"""
+# The guide's overlay, as the demo uses it, with the new-out-of-scope policy left open.
+OVERLAY = GUIDE_OVERLAY.replace("new-out-of-scope: clone", "new-out-of-scope: NEW_OUT_OF_SCOPE")
+assert "NEW_OUT_OF_SCOPE" in OVERLAY
 
 
 @pytest.fixture
