@@ -82,7 +82,7 @@ def run(
         if plan.errors:
             return ExitCode.ERROR
         if dry_run:
-            return ExitCode.CHANGES if plan.has_changes else ExitCode.OK
+            return ExitCode.OK  # like `plan`: exit 2 is only for --detailed-exitcode
         if not plan.has_changes:
             report.line(f"push: {target_name} is up to date; nothing written")
             return ExitCode.OK

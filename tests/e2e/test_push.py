@@ -326,3 +326,17 @@ def test_an_explicit_secret_from_the_environment_is_written_but_never_printed(
     for path in repo.rglob("*"):
         if path.is_file() and ".git" not in path.parts:
             assert "s3cret-from-the-vault" not in path.read_text(errors="replace"), path
+
+
+def test_without_a_terminal_push_needs_yes_and_writes_nothing(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = _repo(tmp_path, source_emulator, destination_emulator)
+    destination_emulator.session.delete(f"{destination_emulator.url}/api/emulator/stats")
+    result = run_cli("push", "--target", "prod", "--repo", str(repo), expect=ExitCode.ERROR)
+    assert "pass --yes" in result.stderr
+    assert destination_emulator.stats()["writes"] == 0
+    dry = run_cli(
+        "push", "--target", "prod", "--repo", str(repo), "--dry-run", expect=ExitCode.CHANGES
+    )
+    assert "Plan: " in dry.stdout and destination_emulator.stats()["writes"] == 0
