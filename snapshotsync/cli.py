@@ -157,9 +157,7 @@ def push(
     verbose: VerboseOption = 0,
 ) -> None:
     """Apply the plan to TARGET, record the result and commit it."""
-    settings = Settings(
-        repo=repo, verbose=verbose, assume_yes=yes, concurrency=concurrency, max_rps=max_rps
-    )
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     _run(
         "push",
         settings,

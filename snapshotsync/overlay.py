@@ -18,7 +18,7 @@ from typing import Any
 
 from snapshotsync import log, yamlio
 from snapshotsync.errors import OverlayError
-from snapshotsync.model import ResourceKey, Snapshot
+from snapshotsync.model import Snapshot
 
 POLICIES = (
     "error-unless-exact",
@@ -407,7 +407,3 @@ def _check_names(
 def _hint(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
-
-
-def key_label(key: ResourceKey) -> str:
-    return "/".join(key.name)

@@ -158,5 +158,4 @@ class Settings:
     repo: Path
     verbose: int = 0
     concurrency: int = 8
-    assume_yes: bool = False
     max_rps: float | None = None  # overrides `http.max_rps` of snapshotsync.yaml

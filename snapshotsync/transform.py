@@ -99,7 +99,7 @@ def apply(
     projects = {
         key.name[0]
         for key in resources
-        if key.kind == "projects" and not _project_excluded(context, key.name[0])
+        if key.kind == "projects" and not context.excluded("projects", key.name[0])
     }
     for key in sorted(resources, key=lambda k: (k.kind, k.name)):
         document = _one(context, key, resources[key], projects, snapshot)
@@ -114,10 +114,6 @@ def _renamed_key(context: _Context, key: ResourceKey) -> ResourceKey:
     if key.kind == "environments":
         return ResourceKey(key.kind, (context.env(key.name[0]) or key.name[0],))
     return key
-
-
-def _project_excluded(context: _Context, project: str) -> bool:
-    return context.excluded("projects", project)
 
 
 def _one(

@@ -15,8 +15,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshotsync.merge import Merged, ValueAction, merge
+from snapshotsync.merge import POLICY_OF, SPECIFIC, Merged, ValueAction, merge
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, SENSITIVE, JsonDict
+from snapshotsync.octopus.kinds import SCOPE_DIMENSIONS
 from snapshotsync.overlay import DIMENSIONS, POLICIES, VariablePolicy
 
 DB_NAME = "Application.Database.Name"
@@ -397,24 +398,7 @@ def test_merge_does_not_modify_its_arguments() -> None:
 NAMES = ["Db", "DB", "Conn"]  # case-only collisions on purpose
 TEXTS = ["v", "V", "w"]
 SCOPE_NAMES = ["a", "b"]
-ALL_DIMENSIONS = (
-    "Environment",
-    "Channel",
-    "Machine",
-    "Role",
-    "TenantTag",
-    "Action",
-    "ProcessOwner",
-)
-SPECIFIC = ("Environment", "Channel", "Machine")
-POLICY_OF = {
-    "Environment": "environment",
-    "Channel": "channel",
-    "Machine": "machine",
-    "TenantTag": "tenant-tag",
-    "Action": "action",
-    "ProcessOwner": "process-owner",
-}
+ALL_DIMENSIONS = SCOPE_DIMENSIONS
 
 # Half the scopes come from a small pool, so that values often share a scope or differ in
 # one dimension only (specific or the same on every instance).

@@ -128,7 +128,7 @@ def run(directory: Path | None) -> ExitCode:
                 )
             )
             (repo / "overlays" / "prod.yaml").write_text(OVERLAY, encoding="utf-8")
-            settings = Settings(repo=repo, assume_yes=True)
+            settings = Settings(repo=repo)
             Store(repo).commit(["overlays"], "overlay for prod: the guide's scenario")
             _heading("export the source")
             export_command.run(settings)

@@ -937,11 +937,6 @@ _register(
     )
 )
 
-# Kinds whose items have a `Name` and may be found by name in a seed; "tags", "actions" and
-# "processowners" are virtual kinds resolved by the state (canonical tag names, action ids
-# inside processes, projects or runbooks).
-VIRTUAL_KINDS = frozenset({"tags", "actions", "processowners"})
-
 
 def walk(document: Any, path: Path) -> Iterator[tuple[Any, Any, Any]]:
     """Yield `(container, key, value)` for every place `path` matches in `document`.

@@ -428,9 +428,6 @@ KIND_OF_COLLECTION = {
     "userroles": "user-roles",
 }
 
-# Kinds the sync reads to translate ids but never writes (the guide's "Data not to sync").
-READ_ONLY_KINDS = ("machines", "workers")
-
 
 def is_version_controlled(project: JsonDict) -> bool:
     """A config-as-code project: its process and non-sensitive variables live in git."""

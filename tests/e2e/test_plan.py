@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from snapshotsync.commands.demo import CHANGED_VARIABLES
 from snapshotsync.commands.demo import OVERLAY as GUIDE_OVERLAY
 from snapshotsync.emulator.seed import load
 from snapshotsync.errors import ExitCode
@@ -156,19 +157,7 @@ DESTINATION_AFTER_INITIAL_SYNC = {
         }
     ],
 }
-SOURCE_AFTER_CHANGE = [
-    {"Name": "Application.Database.Name", "Value": "OctoFx-#{Octopus.Environment.Name}"},
-    {
-        "Name": "ConnectionString",
-        "Value": "Database=#{Application.Database.Name}",
-        "Scope": {"Role": ["SQL-Server"]},
-    },
-    {
-        "Name": "ConnectionString",
-        "Value": "Data Source=#{Application.Database.Name}",
-        "Scope": {"Role": ["Oracle"]},
-    },
-]
+SOURCE_AFTER_CHANGE = CHANGED_VARIABLES  # the guide's recurring-sync table, as in the demo
 
 
 def test_recurring_sync_leaves_names_alone_adds_role_scope_and_the_oracle_value(
