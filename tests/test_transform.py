@@ -30,7 +30,7 @@ def _variables(*values: dict[str, Any]) -> tuple[str, tuple[str, ...], dict[str,
 PROJECT = ("projects", ("Web",), {"Name": "Web", "LifecycleId": "Default"})
 
 
-def test_a_lifecycle_whose_phases_all_go_is_an_error_not_everything() -> None:
+def test_a_lifecycle_whose_phases_all_go_is_left_out_not_everything() -> None:
     snapshot = _snapshot(
         (
             "lifecycles",
@@ -49,10 +49,13 @@ def test_a_lifecycle_whose_phases_all_go_is_an_error_not_everything() -> None:
     )
     desired = apply(snapshot, _overlay())
     assert desired.snapshot.resources == {}
-    assert desired.errors == (
-        "lifecycles Dev only: every phase's environments are excluded; "
-        "exclude the lifecycle too, or map one of its environments",
-    )
+    # Left out like an excluded lifecycle (an empty one would allow every environment), with
+    # a decision; a project that needs it gets an error from the plan's reference check.
+    assert desired.errors == ()
+    assert [str(d) for d in desired.decisions] == [
+        "lifecycles Dev only: every phase's environments are excluded: left out, with its "
+        "channels (an empty lifecycle would allow every environment)",
+    ]
 
 
 def test_environment_mapping_renames_and_partial_scopes_narrow() -> None:
