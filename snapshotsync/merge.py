@@ -11,11 +11,12 @@ For each desired value (after transform mapped its scope), in this order of pref
    an explicit overlay value), never when the destination value is sensitive;
 4. otherwise the value is added.
 
-Names compare case-insensitively, values case-sensitively; each destination value answers
-for at most one desired value, so two source values never collapse into one. Destination
-values nobody asked about are kept. A *new* variable (no value of that name on the
-destination) whose values were all scoped out by the environment mapping follows
-`new-out-of-scope`: clone them without environment scope, write one placeholder, or skip.
+Names (of variables and in scopes) compare case-insensitively, values case-sensitively;
+each destination value answers for at most one desired value, so two source values never
+collapse into one. Destination values nobody asked about are kept. A *new* variable (no
+value of that name on the destination) whose values were all scoped out by the environment
+mapping follows `new-out-of-scope`: clone them without environment scope, write one
+placeholder, or skip.
 """
 
 from __future__ import annotations
@@ -166,8 +167,10 @@ def _new_out_of_scope(
 def _comparable(
     scope: dict[str, list[str]], dimensions: tuple[str, ...] | None, ignored: set[str]
 ) -> dict[str, list[str]]:
+    """The scope as compared: names of environments, roles, steps... match regardless of
+    case, as Octopus matches them."""
     return {
-        d: v
+        d: sorted(n.lower() for n in v)
         for d, v in scope.items()
         if d not in ignored and (dimensions is None or d in dimensions)
     }

@@ -15,7 +15,14 @@ Both sides are in the same normal form, so most of the plan is a per-resource di
   when allowed, never touch a secret, never delete.
 
 A plan with errors (a required reference the destination cannot resolve) plans nothing as
-writable: `Plan.errors` lists every problem together.
+writable: `Plan.errors` lists every problem together. References are checked on what would
+be written (after the overlay and the merge): a value the merge leaves out demands nothing.
+
+Names match the way Octopus matches them, regardless of case: before comparing, every
+reference in the desired state that names something on the destination takes the
+destination's spelling (`production` -> `Production`), and so do the names of what the
+destination owns (environments and the "exists" kinds), so a case difference never reads as
+a change or adds a second value.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dictdiffer
 
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
-from snapshotsync.octopus.kinds import KINDS, sync_order, walk
+from snapshotsync.octopus.kinds import ACTIONS, KINDS, sync_order, walk
 from snapshotsync.overlay import Overlay
 from snapshotsync.transform import Decision, Desired
 
@@ -90,6 +97,7 @@ class Placeholder:
     field: str
     reason: str
     value: Any = None  # the value written, when it is not a secret (cloned values)
+    path: tuple[str, ...] = ()  # where in the document (tenant variables), for cleanup
 
 
 @dataclass(frozen=True)
@@ -143,11 +151,10 @@ def make_plan(
     facts: Mapping[str, frozenset[str]] | None = None,
 ) -> Plan:
     """Compare the desired state with the destination's and decide every write."""
+    desired = replace(desired, snapshot=canonical(desired.snapshot, live, facts or {}))
     index = _Index(live)
     changes: list[Change] = []
     placeholders: list[Placeholder] = []
-    errors = list(desired.errors)
-    errors += _unresolved(desired.snapshot, live, facts or {})
     version_controlled = {
         key.name[0].lower()
         for key, doc in live.resources.items()
@@ -176,13 +183,14 @@ def make_plan(
             change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
             changes.append(change)
             if change.action in WRITES:
-                placeholders += _placeholders(change)
+                placeholders += _placeholders(change, overlay)
+    errors = [*desired.errors, *_unresolved(changes, live, facts or {})]
     return Plan(
         target,
         tuple(changes),
         desired.decisions,
         tuple(placeholders),
-        tuple(errors),
+        tuple(dict.fromkeys(errors)),  # one line per problem, however many fields show it
         {"source": desired.snapshot.meta, "destination": live.meta},
     )
 
@@ -304,7 +312,9 @@ def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
     return {**live, "ScopedUserRoles": roles}
 
 
-def _placeholders(change: Change) -> Iterator[Placeholder]:
+def _placeholders(change: Change, overlay: Overlay) -> Iterator[Placeholder]:
+    if change.key.kind == "tenant-variables" and overlay.tenant_variables == "placeholder":
+        yield from _tenant_placeholders(change, overlay.variables.placeholder)
     for value in change.values:
         if value.action == "add" and value.placeholder:
             shown = (value.after or {}).get("Value")
@@ -325,6 +335,29 @@ def _placeholders(change: Change) -> Iterator[Placeholder]:
                 "secret that cannot be read from the source: written with the "
                 "sensitive placeholder",
             )
+
+
+def _tenant_placeholders(change: Change, text: str) -> Iterator[Placeholder]:
+    """Tenant values written with the placeholder (`tenants: variables: placeholder`) where
+    the destination had no value: they go into the cleanup ledger like variables do."""
+    before = change.before or {}
+    for path, value in _leaves(change.after or {}, ()):
+        if value == text and _lookup(before, path) != text:
+            yield Placeholder(
+                change.key,
+                f"tenant variable {'/'.join(path[1:])}",
+                "placeholder value for a tenant variable (tenants.variables: placeholder)",
+                text,
+                path,
+            )
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, dict) and not is_sensitive_marker(value):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, str(key)))
+    else:
+        yield path, value
 
 
 def _markers(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -352,18 +385,35 @@ def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
     return document
 
 
+def _written(change: Change) -> JsonDict | None:
+    """What a change writes: a variable set's added and changed values, a document's new
+    state; nothing for what is left alone."""
+    if change.values:
+        written = [
+            v.after for v in change.values if v.action in ("add", "overwrite", "update-scope")
+        ]
+        return {"Variables": [v for v in written if v is not None]}
+    return change.after if change.action in WRITES else None
+
+
 def _unresolved(
-    desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]
+    changes: list[Change], live: Snapshot, facts: Mapping[str, frozenset[str]]
 ) -> list[str]:
-    """Required references the destination cannot resolve, every one of them."""
+    """Required references the destination cannot resolve, in what would be written."""
     known: dict[str, set[str]] = {}
-    for snapshot in (desired, live):
-        for key in snapshot.resources:
-            known.setdefault(key.kind, set()).add("/".join(key.name).lower())
+    for key in live.resources:
+        known.setdefault(key.kind, set()).add("/".join(key.name).lower())
+    for change in changes:
+        if change.action == "create":
+            known.setdefault(change.key.kind, set()).add("/".join(change.key.name).lower())
     for kind, names in facts.items():
         known.setdefault(kind, set()).update(n.lower() for n in names)
     errors = []
-    for key, document in sorted(desired.resources.items()):
+    for change in changes:
+        document = _written(change)
+        if document is None:
+            continue
+        key = change.key
         for ref in KINDS[key.kind].refs:
             if ref.target in UNCHECKED_REFS:
                 continue
@@ -384,3 +434,116 @@ def _unresolved(
                             "the destination and not synced"
                         )
     return errors
+
+
+# ---------------------------------------------------------------- names as the server has them
+
+OWNED = frozenset({"environments", *(kind for kind, b in BEHAVIOUR.items() if b == "exists")})
+PROJECT_PARTS = frozenset({"channels", "actions"})
+
+
+def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]) -> Snapshot:
+    """`desired` with every name the destination has spelled as the destination spells it.
+
+    References of every kind, tenant variables' project and environment keys, and the names
+    (keys) of what the destination owns; a name the destination lacks keeps its spelling."""
+    spelling = _spellings(live, facts)
+    resources: dict[ResourceKey, JsonDict] = {}
+    for key, document in desired.resources.items():
+        document = copy.deepcopy(document)
+        project = key.name[0] if KINDS[key.kind].parent == "projects" else None
+        _respell_refs(key.kind, document, spelling, project)
+        if key.kind == "tenant-variables":
+            _respell_tenant_values(document, spelling)
+        if key.kind in OWNED:
+            name = spelling.get(key.kind, {}).get(key.name[0].lower(), key.name[0])
+            if "Name" in document:
+                document["Name"] = name
+            key = ResourceKey(key.kind, (name,))
+        resources[key] = document
+    return Snapshot(resources, desired.meta)
+
+
+def _spellings(live: Snapshot, facts: Mapping[str, frozenset[str]]) -> dict[str, dict[str, str]]:
+    """kind -> lower-cased name -> the destination's spelling (`<project>/<name>` for a
+    project's channels and steps)."""
+    spelling: dict[str, dict[str, str]] = {}
+    for kind, names in facts.items():
+        for name in names:
+            spelling.setdefault(kind, {})[name.lower()] = name
+    for key, document in live.resources.items():
+        name = "/".join(key.name)
+        spelling.setdefault(key.kind, {})[name.lower()] = name
+        if key.kind == "deployment-processes":
+            for _, _, action in walk(document, ACTIONS):
+                step = f"{key.name[0]}/{action.get('Name')}"
+                spelling.setdefault("actions", {})[step.lower()] = step
+    for target, kinds in REF_KINDS.items():
+        for kind in kinds:
+            spelling.setdefault(target, {}).update(spelling.get(kind, {}))
+    return spelling
+
+
+def _respell(
+    target: str, name: Any, spelling: Mapping[str, Mapping[str, str]], project: str | None
+) -> Any:
+    if not isinstance(name, str) or not name:
+        return name
+    if target in PROJECT_PARTS:
+        if project is None:
+            return name
+        found = spelling.get(target, {}).get(f"{project}/{name}".lower())
+        return found.split("/", 1)[1] if found else name
+    return spelling.get(target, {}).get(name.lower(), name)
+
+
+def _respell_refs(
+    kind: str,
+    document: JsonDict,
+    spelling: Mapping[str, Mapping[str, str]],
+    project: str | None,
+) -> None:
+    for ref in KINDS[kind].refs:
+        if ref.target == "process-owners":
+            continue
+        if ref.path[-1] == "~keys":
+            for container, _, _ in list(walk(document, ref.path))[:1]:
+                renamed = {
+                    _respell(ref.target, k, spelling, project): v for k, v in container.items()
+                }
+                container.clear()
+                container.update(renamed)
+            continue
+        for container, field_name, value in list(walk(document, ref.path)):
+            if ref.when is not None and not ref.when(container):
+                continue
+            if ref.separator and isinstance(value, str):
+                parts = [
+                    _respell(ref.target, p, spelling, project) for p in value.split(ref.separator)
+                ]
+                container[field_name] = ref.separator.join(parts)
+            else:
+                container[field_name] = _respell(ref.target, value, spelling, project)
+    for _, _, action in walk(document, ACTIONS):
+        for value in (action.get("Properties") or {}).values():
+            if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
+                ref_ = value["Ref"]
+                ref_["name"] = _respell(str(ref_.get("kind")), ref_.get("name"), spelling, project)
+
+
+def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[str, str]]) -> None:
+    projects = document.get("ProjectVariables")
+    if isinstance(projects, dict):
+        document["ProjectVariables"] = {
+            _respell("projects", project, spelling, None): {
+                _respell("environments", env, spelling, None): values
+                for env, values in per_env.items()
+            }
+            for project, per_env in projects.items()
+        }
+    libraries = document.get("LibraryVariables")
+    if isinstance(libraries, dict):
+        document["LibraryVariables"] = {
+            _respell("library-sets", name, spelling, None): values
+            for name, values in libraries.items()
+        }

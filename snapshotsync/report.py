@@ -6,6 +6,7 @@ tenth of the way) when it is not, so CI logs stay readable.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -87,12 +88,29 @@ def _path(path: Any) -> str:
     return str(path) or "(document)"
 
 
+def _multiline(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value.strip("\n")
+
+
+def _unified(old: str, new: str) -> list[str]:
+    """A unified diff of two multi-line values (scripts), without the file header lines."""
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after", lineterm="")
+    return [f"    {line}" for line in list(lines)[2:]]
+
+
 def diff_lines(diff: tuple[Any, ...]) -> list[str]:
-    """dictdiffer entries as `~ path: old -> new`, `+ path.key: value`, `- path.key`."""
+    """dictdiffer entries as `~ path: old -> new`, `+ path.key: value`, `- path.key`.
+
+    A change of a multi-line value (a script) is shown as a unified diff of its lines, so
+    a change past the first few characters is never hidden by truncation."""
     lines = []
     for kind, path, detail in diff:
         if kind == "change":
             old, new = detail
+            if _multiline(old) or _multiline(new):
+                lines.append(f"~ {_path(path)}:")
+                lines += _unified(str(old or ""), str(new or ""))
+                continue
             lines.append(f"~ {_path(path)}: {_short(old, 60)} -> {_short(new, 60)}")
         else:
             sign = "+" if kind == "add" else "-"

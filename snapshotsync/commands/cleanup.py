@@ -23,6 +23,8 @@ from snapshotsync.settings import Settings
 def status(entry: dict[str, Any], live: Snapshot) -> str:
     """pending, done or check (cannot be verified by a program)."""
     field = str(entry.get("field", ""))
+    if entry.get("kind") == "tenant-variables" and entry.get("path"):
+        return _tenant_status(entry, live)
     if not field.startswith("variable "):
         return "check"
     name = field.removeprefix("variable ")
@@ -39,6 +41,18 @@ def status(entry: dict[str, Any], live: Snapshot) -> str:
     else:
         still = any(v.get("Value") == entry.get("placeholder") for v in values)
     return "pending" if still else "done"
+
+
+def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
+    """A tenant value written with the placeholder: pending while the destination still has
+    the placeholder there (a secret cannot be read: check)."""
+    if "placeholder" not in entry:
+        return "check"
+    key = ResourceKey("tenant-variables", tuple(entry.get("name") or ()))
+    current: Any = live.resources.get(key) or {}
+    for part in entry["path"]:
+        current = current.get(part) if isinstance(current, dict) else None
+    return "pending" if current == entry["placeholder"] else "done"
 
 
 def run(settings: Settings, target_name: str) -> ExitCode:
