@@ -28,6 +28,11 @@ def line(text: str = "") -> None:
     print(text, flush=True)
 
 
+def warning(text: str) -> None:
+    """A warning on stderr, so that stdout stays the result (`plan --output json`)."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def confirm(question: str) -> bool:
     """Ask on the terminal; only an explicit yes counts."""
     answer = input(f"{question} Only 'yes' will be accepted: ")

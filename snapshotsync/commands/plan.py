@@ -207,7 +207,7 @@ def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bo
         raise UserError(f"--output {output!r}: use text or json")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
-        report.line(warning)
+        report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
         plan = compute(settings, inputs, client).plan
     report.line(report.plan_json(plan) if output == "json" else report.plan_text(plan))
