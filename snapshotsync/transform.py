@@ -692,6 +692,16 @@ def _inherit(
     lowered = name.lower()
     mine = [v for v in values if str(v["Name"]).lower() == lowered]
     in_scope = [v for v in mine if not v.get(OUT_OF_SCOPE)]
+    on_source = [v for v in source_values if str(v["Name"]).lower() == lowered]
+    if not in_scope and len(mine) < len(on_source):
+        # Some source values were left out (a scoping policy, an excluded channel...):
+        # an unscoped value would apply where they did not, so nothing is written.
+        context.decide(
+            where,
+            "the overlay's value is not written: no source value of the variable applies on "
+            "the destination, and an unscoped value would widen those left out",
+        )
+        return [v for v in values if str(v["Name"]).lower() != lowered]
     if not in_scope:
         spelled = next(
             (str(v["Name"]) for v in source_values if str(v["Name"]).lower() == lowered), name
