@@ -176,6 +176,18 @@ def apply(
         for key, document in resources.items()
         if key.kind == "tenants" and _tenant_links_all_gone(context, document, projects)
     }
+    for lowered, sources in sorted(context.shared.items()):
+        winner = overlay.preferred(lowered)
+        shared = next(t for s in sources for t in context.targets(s) if t.lower() == lowered)
+        context.decide(
+            f"environments {shared}",
+            f"receives {' and '.join(sources)}: it gets what either had"
+            + (
+                f"; where their values disagree, {winner}'s (prefer)"
+                if winner
+                else "; values they disagree on are errors until `prefer:` names a winner"
+            ),
+        )
     for key in sorted(resources, key=lambda k: (k.kind, k.name)):
         if key.kind == "environments":
             out.update(_environments(context, key, resources[key]))

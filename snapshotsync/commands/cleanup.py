@@ -1,6 +1,7 @@
 """`snapshotsync cleanup --target T`: the placeholder ledger, checked against the destination.
 
-Non-secret placeholders are checked by value. Secrets cannot be read, so a secret written
+Non-secret placeholders are checked by value, tenant values (`tenants: variables:
+placeholder`) at the path the ledger records. Secrets cannot be read, so a secret written
 with a placeholder carries a note in its description (`push.PLACEHOLDER_NOTE`); the entry
 is done once someone replaced the value and removed the note. Secrets outside variables
 (account passwords, feed credentials, step secrets) cannot be checked at all and are listed

@@ -161,6 +161,10 @@ def test_2_several_source_environments_on_one_need_a_rule_then_the_preferred_val
     run_cli("validate", "--repo", str(repo))
     plan = _plan(repo)
     assert (
+        "environments Production: receives UAT and Prod: it gets what either had; where their "
+        "values disagree, Prod's (prefer)" in _decisions(plan)
+    )
+    assert (
         "project-variables PayFX Payment.Mode: 'sandbox' gives way on Production to Prod's "
         "value (prefer: Production: Prod)" in _decisions(plan)
     )
