@@ -14,6 +14,7 @@ of writes matters, and a re-run (which plans again) finishes the job without dup
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -74,26 +75,47 @@ class PushResult:
     seconds: float = 0.0
 
 
+Name = tuple[str, ...]  # a resource's name path: ("OctoFX",), ("OctoFX", "QA")
+
+
+def _lowered(name: Name) -> Name:
+    return tuple(part.lower() for part in name)
+
+
 class Ids:
-    """Destination names -> ids, per kind, learning the ids a push creates."""
+    """Destination names -> ids, per kind, learning the ids a push creates.
+
+    Keys are `(kind, name path)`, lower-cased (Octopus names are unique regardless of case),
+    never joined strings: project `a` with runbook `b/r` and project `a/b` with runbook `r`
+    are different keys. Everything the destination holds is learnt from what was read, steps
+    and actions included, so a push that stopped after writing a process is finished by the
+    next run (which writes that process no more and still needs its action ids).
+    """
 
     def __init__(self, raw: Raw) -> None:
-        self.ids: dict[tuple[str, str], str] = {}
+        self.ids: dict[tuple[str, Name], str] = {}
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
         self.template_versions: dict[str, Any] = {}
         for collection in KIND_OF_COLLECTION:
             for item in raw.items(collection):
                 self.learn(collection, item)
+        # Runbook processes first: where a runbook's action shares a name with one of the
+        # deployment process, the deployment process's wins (it did before this was read).
+        processes = sorted(raw.documents.values(), key=lambda d: "RunbookId" not in d)
+        for document in processes:
+            project = self.by_id.get(str(document.get("ProjectId")))
+            if project is not None and "Steps" in document:
+                self.learn_actions(document, project[1])
 
     def learn(self, collection: str, item: JsonDict) -> None:
         """Remember a destination resource (read, or just created)."""
         kind = KIND_OF_COLLECTION[collection]
-        name = str(item["Name"])
-        if kind in ("channels", "runbooks", "triggers"):
+        name: Name = (str(item["Name"]),)
+        if kind in PROJECT_CHILDREN:
             project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
-            name = f"{project}/{name}"
-        self.ids[(kind, name.lower())] = str(item["Id"])
+            name = (project, *name)
+        self.ids[(kind, _lowered(name))] = str(item["Id"])
         self.docs[str(item["Id"])] = item
         self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
         if kind == "step-templates":
@@ -102,28 +124,28 @@ class Ids:
     def learn_actions(self, document: JsonDict, project: str) -> None:
         for path in (STEPS, ACTIONS):
             for _, _, item in walk(document, path):
-                self.ids[("actions", f"{project}/{item['Name']}".lower())] = str(item["Id"])
+                self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
                 self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
 
-    def find(self, kind: str, name: str) -> str | None:
+    def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":
-            return name
+            return name[-1]
         kinds = (
             ("library-sets",)
             if kind in ("library-variable-sets", "script-modules", "library-sets")
             else (kind,)
         )
         for one in kinds:
-            found = self.ids.get((one, name.lower()))
+            found = self.ids.get((one, _lowered(name)))
             if found:
                 return found
         return None
 
-    def get(self, kind: str, name: str) -> str:
+    def get(self, kind: str, name: Name) -> str:
         found = self.find(kind, name)
         if found is None:
             raise PushError(
-                f"no {kind} named {name!r} on the destination (it should have been "
+                f"no {kind} named {'/'.join(name)!r} on the destination (it should have been "
                 "created earlier in this push)"
             )
         return found
@@ -150,7 +172,7 @@ class _Pusher:
         for ref in KINDS[kind].refs:
             if ref.path[-1] == "~keys":
                 for container, _, _ in list(walk(document, ref.path))[:1]:
-                    renamed = {self.ids.get(ref.target, k): v for k, v in container.items()}
+                    renamed = {self.ids.get(ref.target, (k,)): v for k, v in container.items()}
                     container.clear()
                     container.update(renamed)
                 continue
@@ -167,7 +189,7 @@ class _Pusher:
             for name, value in list(properties.items()):
                 if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
                     ref = value["Ref"]
-                    properties[name] = self.ids.get(str(ref["kind"]), str(ref["name"]))
+                    properties[name] = self.ids.get(str(ref["kind"]), (str(ref["name"]),))
             template = properties.get("Octopus.Action.Template.Id")
             if template:
                 properties["Octopus.Action.Template.Version"] = str(
@@ -177,17 +199,17 @@ class _Pusher:
 
     def _id(self, target: str, name: str, project: str | None) -> str:
         if target in ("channels", "runbooks", "actions") and project is not None:
-            return self.ids.get(target, f"{project}/{name}")
+            return self.ids.get(target, (project, name))
         if target == "process-owners":
             found = (
-                self.ids.find("projects", name)
+                self.ids.find("projects", (name,))
                 if name.lower() == (project or "").lower()
-                else self.ids.find("runbooks", f"{project}/{name}")
+                else self.ids.find("runbooks", (project or "", name))
             )
             if found is None:
                 raise PushError(f"no project or runbook named {name!r} on the destination")
             return found
-        return self.ids.get(target, name)
+        return self.ids.get(target, (name,))
 
     def secrets(self, document: Any, base: Any) -> Any:
         """SENSITIVE markers: kept where the destination has a value, else the placeholder."""
@@ -266,12 +288,11 @@ class _Pusher:
             after["ContentType"] = "Variables"
         if kind == "tenants" and not links:
             after.pop("ProjectEnvironments", None)
-        name = "/".join(change.key.name) if project else change.key.name[0]
-        existing_id = self.ids.find(kind, name)
+        existing_id = self.ids.find(kind, change.key.name)
         base = self.ids.docs.get(existing_id) if existing_id else None
         body = self.body(kind, after, base, project)
         if project is not None:
-            body["ProjectId"] = self.ids.get("projects", project)
+            body["ProjectId"] = self.ids.get("projects", (project,))
         if kind == "tenants" and not links and base is None:
             body["ProjectEnvironments"] = {}
         if base is None:
@@ -293,9 +314,11 @@ class _Pusher:
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]
         if change.key.kind == "deployment-processes":
-            path = self.path("projects", self.ids.get("projects", project), "deploymentprocesses")
+            path = self.path(
+                "projects", self.ids.get("projects", (project,)), "deploymentprocesses"
+            )
         else:
-            runbook = self.known("runbooks", self.ids.get("runbooks", "/".join(change.key.name)))
+            runbook = self.known("runbooks", self.ids.get("runbooks", change.key.name))
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
 
@@ -318,11 +341,9 @@ class _Pusher:
 
     def _variable_set_path(self, change: Change) -> str:
         if change.key.kind == "project-variables":
-            owner = self.known("projects", self.ids.get("projects", change.key.name[0]))
+            owner = self.known("projects", self.ids.get("projects", change.key.name))
         else:
-            owner = self.known(
-                "libraryvariablesets", self.ids.get("library-sets", change.key.name[0])
-            )
+            owner = self.known("libraryvariablesets", self.ids.get("library-sets", change.key.name))
         return self.path("variables", str(owner["VariableSetId"]))
 
     def _variables(self, change: Change, after: JsonDict) -> None:
@@ -344,14 +365,18 @@ class _Pusher:
             for action in change.values:
                 if action.action in ("same", "leave") or action.after is None:
                     continue
-                target = action.before if action.before is not None else action.after
-                index = next((i for i in pending if live[i] == target), None)
                 if action.before is None:  # an add: skip it when the value is already there
+                    # Matched by what the value is (name, type, value, scope), not by its
+                    # description: a secret added with the placeholder carries our note, and
+                    # a retry after a lost reply must still recognise it.
+                    wanted = _identity(action.after)
+                    index = next((i for i in pending if _identity(live[i]) == wanted), None)
                     if index is None:
                         variables.append(self._raw_value(action.after, None, project))
                     else:
                         pending.remove(index)
                     continue
+                index = next((i for i in pending if live[i] == action.before), None)
                 if index is None:
                     _log.info(
                         "%s %s: changed on the destination meanwhile; left for the next plan",
@@ -405,7 +430,7 @@ class _Pusher:
 
     def _script_module(self, change: Change, after: JsonDict) -> None:
         name = after["Name"]
-        existing_id = self.ids.find("library-sets", name)
+        existing_id = self.ids.find("library-sets", (name,))
         body = {
             "Name": name,
             "Description": after.get("Description", ""),
@@ -444,18 +469,18 @@ class _Pusher:
         self.result.applied.append(Applied("created" if not existing_id else "updated", change.key))
 
     def _tenant_variables(self, change: Change, after: JsonDict) -> None:
-        tenant_id = self.ids.get("tenants", change.key.name[0])
+        tenant_id = self.ids.get("tenants", change.key.name)
         path = self.path("tenants", tenant_id, "variables")
         body = copy.deepcopy(self.client.get(path))
         for project, per_env in (after.get("ProjectVariables") or {}).items():
-            project_id = self.ids.get("projects", project)
+            project_id = self.ids.get("projects", (project,))
             entry = body.setdefault("ProjectVariables", {}).setdefault(project_id, {})
             variables = entry.setdefault("Variables", {})
             for environment, values in per_env.items():
-                environment_id = self.ids.get("environments", environment)
+                environment_id = self.ids.get("environments", (environment,))
                 self._template_values(entry, variables.setdefault(environment_id, {}), values)
         for library, values in (after.get("LibraryVariables") or {}).items():
-            library_id = self.ids.get("library-sets", library)
+            library_id = self.ids.get("library-sets", (library,))
             entry = body.setdefault("LibraryVariables", {}).setdefault(library_id, {})
             self._template_values(entry, entry.setdefault("Variables", {}), values)
         self.client.put(path, body)
@@ -482,7 +507,7 @@ class _Pusher:
             target[template_id] = value
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
-        team_id = self.ids.get("teams", change.key.name[0])
+        team_id = self.ids.get("teams", change.key.name)
         before = {_key(r) for r in (change.before or {}).get("ScopedUserRoles") or []}
         for role in after.get("ScopedUserRoles") or []:
             if _key(role) in before:
@@ -493,9 +518,17 @@ class _Pusher:
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
 
 
-def _key(role: JsonDict) -> str:
-    import json
+def _identity(value: JsonDict) -> tuple[str, str, str, str]:
+    """What makes a variable value the same value: name (any case), type, value and scope."""
+    return (
+        str(value.get("Name", "")).lower(),
+        str(value.get("Type") or "String"),
+        json.dumps(value.get("Value"), sort_keys=True),
+        json.dumps(value.get("Scope") or {}, sort_keys=True),
+    )
 
+
+def _key(role: JsonDict) -> str:
     return json.dumps(role, sort_keys=True)
 
 
