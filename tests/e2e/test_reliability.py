@@ -70,15 +70,15 @@ def _state(emulator: Emulator) -> dict[Any, Any]:
     return {"resources": dict(snapshot.resources), "secrets": secrets}
 
 
-def _push_until_done(repo: Path) -> int:
+def _push_until_done(repo: Path, max_runs: int = MAX_RUNS) -> int:
     """Run push until it completes (as a person would after a failure); returns the runs."""
-    for run in range(1, MAX_RUNS + 1):
+    for run in range(1, max_runs + 1):
         result = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=None)
         if result.exit_code == ExitCode.OK:
             return run
         assert result.exit_code == ExitCode.ERROR
         assert "Traceback" not in result.stderr
-    raise AssertionError(f"push did not finish in {MAX_RUNS} runs")
+    raise AssertionError(f"push did not finish in {max_runs} runs")
 
 
 @pytest.fixture
