@@ -24,6 +24,7 @@ from snapshotsync.octopus.kinds import (
     KINDS,
     STEPS,
     Kind,
+    is_expression,
     is_version_controlled,
     walk,
 )
@@ -204,7 +205,7 @@ def _translate_refs(
             parts = value.split(ref.separator) if ref.separator else [value]
             translated = []
             for part in (p.strip() for p in parts):
-                name = names.name(part)
+                name = part if is_expression(part) else names.name(part)
                 if name is None:
                     problems.append(
                         Problem(
@@ -241,9 +242,41 @@ def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
         for name in ACTION_VOLATILE_PROPERTIES:
             properties.pop(name, None)
         for key, value in list(properties.items()):
-            if isinstance(value, str) and ID_SHAPE.match(value) and value in names.by_id:
-                kind, target = names.by_id[value]
-                properties[key] = {"Ref": {"kind": kind, "name": target}}
+            if isinstance(value, str) and _known_id(value, names):
+                properties[key] = _typed_ref(value, names)
+            elif isinstance(value, str) and value.startswith("{"):
+                properties[key] = _json_with_refs(value, names)
+
+
+def _known_id(value: str, names: _Names) -> bool:
+    return bool(ID_SHAPE.match(value)) and value in names.by_id
+
+
+def _typed_ref(value: str, names: _Names) -> JsonDict:
+    kind, target = names.by_id[value]
+    return {"Ref": {"kind": kind, "name": target}}
+
+
+def _json_with_refs(value: str, names: _Names) -> Any:
+    """A property holding a JSON object with ids in it, as `{"Json": {...}}` with typed refs.
+
+    A step-template parameter of type Package holds `{"PackageId": "<package name>",
+    "FeedId": "Feeds-3"}` as a string (SpaceCloner src/Cloners/ActionCloner.ps1 maps its
+    FeedId by name); other parameters may do the same. A string that is not such an object,
+    or holds no known id, stays as it is.
+    """
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(parsed, dict):
+        return value
+    found = False
+    for key, item in parsed.items():
+        if isinstance(item, str) and _known_id(item, names):
+            parsed[key] = _typed_ref(item, names)
+            found = True
+    return {"Json": parsed} if found else value
 
 
 def _secrets(value: Any) -> Any:

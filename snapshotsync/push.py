@@ -1,14 +1,15 @@
 """Stage 4: execute a `Plan` on the destination. It decides nothing the plan did not say.
 
-Writes go in the plan's order (the guide's "Syncing order"), with tenants in two passes
-(names first, project links after the projects exist) and team permissions last. Names
-become the destination's ids through `Ids`, which learns every id created on the way.
-Each document (process, variable set, tenant variables) is one PUT, built on the
-destination's own copy so ids, versions and fields the snapshot does not carry survive.
-Secrets the destination has are sent back empty (kept); secrets it lacks get the
-placeholder. A stale `Version` is answered by re-reading that document, re-applying the
-same change to it, and trying once more. The first failed write stops the push: the order
-of writes matters, and a re-run (which plans again) finishes the job without duplicates.
+Writes go in the order `schedule.writes` gives (the guide's "Syncing order", with fields
+that name what is written later held back for a second write). Names become the
+destination's ids through `Ids`, which knows everything the destination held when it was
+read and learns every id created on the way. Each document (process, variable set, tenant
+variables) is one PUT, built on the destination's own copy so ids, versions and fields the
+snapshot does not carry survive. Secrets the destination has are sent back empty (kept);
+secrets it lacks get the placeholder. A stale `Version` is answered by re-reading that
+document, re-applying the same change to it, and trying once more. The first failed write
+stops the push: the order of writes matters, and a re-run (which plans again) finishes the
+job without duplicates.
 """
 
 from __future__ import annotations
@@ -16,18 +17,27 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapshotsync import schedule
 from snapshotsync.errors import OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.model import JsonDict, Raw, ResourceKey, is_sensitive_marker
 from snapshotsync.normalize import names_by_id, normalize_document
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import ACTIONS, KIND_OF_COLLECTION, KINDS, STEPS, walk
+from snapshotsync.octopus.kinds import (
+    ACTIONS,
+    KIND_OF_COLLECTION,
+    KINDS,
+    STEPS,
+    is_expression,
+    walk,
+)
 from snapshotsync.overlay import Overlay
 from snapshotsync.plan import Change, Plan
+from snapshotsync.schedule import Write
 
 _log = get_logger("push")
 
@@ -52,6 +62,12 @@ COLLECTION = {
     "triggers": "projecttriggers",
 }
 PROJECT_CHILDREN = frozenset({"channels", "runbooks", "triggers"})
+PROJECT_SCOPED = PROJECT_CHILDREN | {
+    "projects",
+    "deployment-processes",
+    "runbook-processes",
+    "project-variables",
+}
 PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
 STALE_WORDS = ("another user", "modified", "out of date", "version")
 
@@ -182,20 +198,32 @@ class _Pusher:
                 if not isinstance(value, str) or not value:
                     continue
                 names = value.split(ref.separator) if ref.separator else [value]
-                translated = [self._id(ref.target, n.strip(), project) for n in names]
+                translated = [
+                    n.strip() if is_expression(n) else self._id(ref.target, n.strip(), project)
+                    for n in names
+                ]
                 container[key] = (ref.separator or "").join(translated)
         for _, _, action in walk(document, ACTIONS):
             properties = action.get("Properties") or {}
             for name, value in list(properties.items()):
-                if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
-                    ref = value["Ref"]
-                    properties[name] = self.ids.get(str(ref["kind"]), (str(ref["name"]),))
+                if _is_typed_ref(value):
+                    properties[name] = self._typed_ref(value)
+                elif isinstance(value, dict) and isinstance(value.get("Json"), dict):
+                    inner = {
+                        k: self._typed_ref(v) if _is_typed_ref(v) else v
+                        for k, v in value["Json"].items()
+                    }
+                    properties[name] = json.dumps(inner, separators=(",", ":"))
             template = properties.get("Octopus.Action.Template.Id")
             if template:
                 properties["Octopus.Action.Template.Version"] = str(
                     self.ids.template_versions.get(template, 0)
                 )
         return document
+
+    def _typed_ref(self, value: JsonDict) -> str:
+        ref = value["Ref"]
+        return self.ids.get(str(ref["kind"]), (str(ref["name"]),))
 
     def _id(self, target: str, name: str, project: str | None) -> str:
         if target in ("channels", "runbooks", "actions") and project is not None:
@@ -255,15 +283,14 @@ class _Pusher:
 
     # ------------------------------------------------------------------ kinds
 
-    def apply(self, change: Change, *, links: bool = True) -> None:
+    def apply(self, write: Write) -> None:
+        change = write.change
         kind = change.key.kind
-        after = change.after or {}
-        project = (
-            change.key.name[0]
-            if kind
-            in PROJECT_CHILDREN | {"deployment-processes", "runbook-processes", "project-variables"}
-            else None
-        )
+        after = write.document
+        # The project whose channels, runbooks and actions this document's names mean: its
+        # own for a project (release creation channel, donor package step, provisioning
+        # runbooks) and for everything inside one.
+        project = change.key.name[0] if kind in PROJECT_SCOPED else None
         if kind in ("deployment-processes", "runbook-processes"):
             self._process(change, after)
         elif kind in ("project-variables", "library-variables"):
@@ -275,26 +302,26 @@ class _Pusher:
         elif kind == "script-modules":
             self._script_module(change, after)
         else:
-            self._resource(change, kind, after, project, links)
+            self._resource(change, kind, after, project)
 
-    def _resource(
-        self, change: Change, kind: str, after: JsonDict, project: str | None, links: bool
-    ) -> None:
+    def _resource(self, change: Change, kind: str, after: JsonDict, project: str | None) -> None:
         collection = COLLECTION.get(kind)
         global_route = kind == "user-roles"
         base_path = "api/userroles" if global_route else self.path(collection or kind)
         after = copy.deepcopy(after)
         if kind == "library-variable-sets":
             after["ContentType"] = "Variables"
-        if kind == "tenants" and not links:
-            after.pop("ProjectEnvironments", None)
         existing_id = self.ids.find(kind, change.key.name)
         base = self.ids.docs.get(existing_id) if existing_id else None
         body = self.body(kind, after, base, project)
-        if project is not None:
-            body["ProjectId"] = self.ids.get("projects", (project,))
-        if kind == "tenants" and not links and base is None:
-            body["ProjectEnvironments"] = {}
+        if kind in PROJECT_CHILDREN:
+            body["ProjectId"] = self.ids.get("projects", (project or "",))
+        if base is None and not global_route:
+            # Octopus.Client sets the space on every create in a space (BasicRepository
+            # .EnrichSpaceId); for teams the body's SpaceId is what makes it a space team
+            # rather than a system team (OctopusDeployLabs/terraform-provider-octopusdeploy
+            # #151: a team posted without it "still created System Team").
+            body["SpaceId"] = self.space
         if base is None:
             created = self.client.post(base_path, body)
             self.ids.learn(collection or "userroles", created)
@@ -518,6 +545,10 @@ class _Pusher:
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
 
 
+def _is_typed_ref(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("Ref"), dict)
+
+
 def _identity(value: JsonDict) -> tuple[str, str, str, str]:
     """What makes a variable value the same value: name (any case), type, value and scope."""
     return (
@@ -569,28 +600,6 @@ def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
     return merged
 
 
-def _writes_in_order(plan: Plan) -> Iterator[tuple[Change, bool]]:
-    """The plan's writes with tenants in two passes: (change, with tenant links)."""
-    writes = list(plan.writes)
-    tenants = [c for c in writes if c.key.kind == "tenants"]
-    second_pass_at = next(
-        (
-            i
-            for i, c in enumerate(writes)
-            if KINDS[c.key.kind].order >= KINDS["tenant-variables"].order
-        ),
-        len(writes),
-    )
-    for index, change in enumerate(writes):
-        if index == second_pass_at:
-            for tenant in tenants:
-                yield tenant, True
-        yield change, change.key.kind != "tenants"
-    if second_pass_at == len(writes):
-        for tenant in tenants:
-            yield tenant, True
-
-
 def push(
     plan: Plan,
     client: OctopusClient,
@@ -605,13 +614,13 @@ def push(
     started = time.monotonic()
     result = PushResult()
     pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
-    steps = list(_writes_in_order(plan))
-    for done, (change, links) in enumerate(steps, start=1):
+    steps = schedule.writes(plan)
+    for done, write in enumerate(steps, start=1):
         try:
-            pusher.apply(change, links=links)
+            pusher.apply(write)
         except (OctopusApiError, PushError) as error:
-            result.failed = f"{change.key}: {error}"
-            _log.info("push stopped at %s: %s", change.key, error)
+            result.failed = f"{write.change.key}: {error}"
+            _log.info("push stopped at %s: %s", write.change.key, error)
             break
         if progress is not None:
             progress(done, len(steps))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
+from snapshotsync.octopus.kinds import ENVIRONMENT_PROPERTIES, is_expression
 from snapshotsync.overlay import Overlay
 
 ERROR_POLICIES = ("error-unless-exact", "error-unless-partial")
@@ -167,7 +168,8 @@ def _one(
     if kind in ("project-variables", "library-variables"):
         return _variables(context, where, key, document, snapshot)
     if kind == "triggers":
-        return _trigger(context, where, document)
+        assert project is not None
+        return _trigger(context, where, project, document, snapshot)
     if kind == "projects":
         return _project(context, where, document, snapshot)
     if kind == "tenants":
@@ -374,16 +376,26 @@ def _runbook(context: _Context, where: str, document: JsonDict) -> JsonDict:
     return document
 
 
-def _trigger(context: _Context, where: str, document: JsonDict) -> JsonDict | None:
+def _trigger(
+    context: _Context, where: str, project: str, document: JsonDict, snapshot: Snapshot
+) -> JsonDict | None:
+    """Environments mapped, excluded tenants dropped; a trigger left with nothing to act on
+    (every environment it watches or deploys to excluded, its runbook or channel excluded,
+    every tenant it deploys for excluded) is left out: an empty list would mean "all"."""
     trigger_filter = document.get("Filter") or {}
-    environments = trigger_filter.get("EnvironmentIds") or []
-    if environments:
-        mapped = context.envs(environments)
-        if not mapped:
-            context.decide(where, "every environment it watches is excluded: left out")
-            return None
-        trigger_filter["EnvironmentIds"] = mapped
     action = document.get("Action") or {}
+    for container, name in (
+        (trigger_filter, "EnvironmentIds"),
+        (action, "SourceEnvironmentIds"),
+        (action, "EnvironmentIds"),
+    ):
+        environments = container.get(name) or []
+        if environments:
+            mapped = context.envs(environments)
+            if not mapped:
+                context.decide(where, f"every environment of its {name} is excluded: left out")
+                return None
+            container[name] = mapped
     for name in ("EnvironmentId", "DestinationEnvironmentId"):
         if action.get(name):
             mapped_one = context.env(action[name])
@@ -391,6 +403,26 @@ def _trigger(context: _Context, where: str, document: JsonDict) -> JsonDict | No
                 context.decide(where, f"its {name} {action[name]!r} is excluded: left out")
                 return None
             action[name] = mapped_one
+    tenants = action.get("TenantIds") or []
+    if tenants:
+        kept = sorted(t for t in tenants if not context.excluded("tenants", t))
+        if not kept:
+            context.decide(where, "every tenant it deploys for is excluded: left out")
+            return None
+        if len(kept) < len(tenants):
+            lost = sorted(set(tenants) - set(kept))
+            context.decide(where, f"tenants {', '.join(lost)} are excluded")
+        action["TenantIds"] = kept
+    runbook = action.get("RunbookId")
+    if runbook and _runbook_excluded(
+        context, ResourceKey("runbooks", (project, str(runbook))), snapshot
+    ):
+        context.decide(where, f"its runbook {runbook!r} is excluded: left out")
+        return None
+    channel = action.get("ChannelId")
+    if channel and _channel_gone(context, project, str(channel), snapshot):
+        context.decide(where, f"its channel {channel!r} is excluded: left out")
+        return None
     return document
 
 
@@ -474,13 +506,31 @@ def _action(
             "feeds", properties["Octopus.Action.Package.FeedId"]
         )
     for name, value in properties.items():
-        if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
-            ref = value["Ref"]
-            if ref.get("kind") in RENAMED_REF_KINDS:
-                properties[name] = {
-                    "Ref": {**ref, "name": context.overlay.renamed(ref["kind"], ref["name"])}
-                }
+        if isinstance(value, dict) and isinstance(value.get("Json"), dict):
+            properties[name] = {
+                "Json": {k: _renamed_ref(context, v) for k, v in value["Json"].items()}
+            }
+        else:
+            properties[name] = _renamed_ref(context, value)
+    for name in ENVIRONMENT_PROPERTIES:
+        value = properties.get(name)
+        if isinstance(value, str) and value and not is_expression(value):
+            original = [e.strip() for e in value.split(",") if e.strip()]
+            mapped = context.envs(original)
+            lost = sorted(e for e in original if context.env(e) is None)
+            if lost:
+                context.decide(where, f"{name} loses {', '.join(lost)} (excluded)")
+            properties[name] = ",".join(mapped)
     return action
+
+
+def _renamed_ref(context: _Context, value: Any) -> Any:
+    """A typed reference to a renamed kind (`{"Ref": {kind, name}}`) with the new name."""
+    if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
+        ref = value["Ref"]
+        if ref.get("kind") in RENAMED_REF_KINDS:
+            return {"Ref": {**ref, "name": context.overlay.renamed(ref["kind"], ref["name"])}}
+    return value
 
 
 def _rename_feeds(context: _Context, packages: list[JsonDict]) -> None:

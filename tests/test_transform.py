@@ -264,3 +264,81 @@ def test_tenant_library_values_follow_the_projects_the_tenant_keeps() -> None:
     values = desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))]
     assert values == {"LibraryVariables": {"Api Settings": {"Alias": "acme-api"}}}
     assert any("Web Settings left out" in d.message for d in desired.decisions)
+
+
+def _trigger(action: dict[str, Any], **filter_: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    return (
+        "triggers",
+        ("Web", "Nightly"),
+        {
+            "Name": "Nightly",
+            "Filter": {"FilterType": "CronExpressionSchedule", **filter_},
+            "Action": action,
+        },
+    )
+
+
+def test_a_run_runbook_trigger_maps_its_environments_and_drops_excluded_tenants() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _trigger(
+            {
+                "ActionType": "RunRunbook",
+                "RunbookId": "Restart",
+                "EnvironmentIds": ["Development", "Production"],
+                "TenantIds": ["Internal", "Team A"],
+            }
+        ),
+    )
+    desired = apply(snapshot, _overlay(exclude={"tenants": ("Team A",)}))
+    action = desired.snapshot.resources[ResourceKey("triggers", ("Web", "Nightly"))]["Action"]
+    assert action["EnvironmentIds"] == ["Production"]
+    assert action["TenantIds"] == ["Internal"]
+    assert any("Team A are excluded" in str(d) for d in desired.decisions)
+
+
+def test_a_trigger_with_nothing_left_to_act_on_is_left_out_not_widened() -> None:
+    cases = [
+        ({"ActionType": "RunRunbook", "RunbookId": "R", "EnvironmentIds": ["Development"]}, {}),
+        ({"ActionType": "RunRunbook", "RunbookId": "R", "TenantIds": ["Team A"]}, {}),
+        ({"ActionType": "RunRunbook", "RunbookId": "Excluded"}, {}),
+        ({"ActionType": "DeployNewRelease", "EnvironmentId": "Test"}, {}),
+        (
+            {
+                "ActionType": "DeployLatestRelease",
+                "SourceEnvironmentIds": ["Test"],
+                "DestinationEnvironmentId": "Production",
+            },
+            {},
+        ),
+        ({"ActionType": "DeployNewRelease", "EnvironmentId": "Production", "ChannelId": "QA"}, {}),
+    ]
+    for action, filter_ in cases:
+        desired = apply(
+            _snapshot(PROJECT, _trigger(action, **filter_)),
+            _overlay(
+                exclude={
+                    "tenants": ("Team A",),
+                    "runbooks": ("Web/Excluded",),
+                    "channels": ("Web/QA",),
+                }
+            ),
+        )
+        assert ResourceKey("triggers", ("Web", "Nightly")) not in desired.snapshot.resources, action
+        assert any("left out" in str(d) for d in desired.decisions), action
+
+
+def test_argo_cd_environment_lists_in_step_properties_are_mapped() -> None:
+    action = {
+        "Name": "Sync",
+        "ActionType": "Octopus.ArgoCDSync",
+        "Properties": {"Octopus.Action.ArgoCD.Sync.Environments": "Development,Production"},
+    }
+    snapshot = _snapshot(
+        PROJECT,
+        ("deployment-processes", ("Web",), {"Steps": [{"Name": "Sync", "Actions": [action]}]}),
+    )
+    desired = apply(snapshot, _overlay(environments={"Production": "Live"}))
+    process = desired.snapshot.resources[ResourceKey("deployment-processes", ("Web",))]
+    properties = process["Steps"][0]["Actions"][0]["Properties"]
+    assert properties["Octopus.Action.ArgoCD.Sync.Environments"] == "Live"
