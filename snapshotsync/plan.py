@@ -30,7 +30,7 @@ import dictdiffer
 
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
-from snapshotsync.octopus.kinds import KINDS, sync_order, walk
+from snapshotsync.octopus.kinds import KINDS, is_version_controlled, sync_order, walk
 from snapshotsync.overlay import Overlay
 from snapshotsync.transform import Decision, Desired
 
@@ -66,7 +66,10 @@ REF_KINDS = {
     "library-sets": ("library-variable-sets", "script-modules"),
 }
 UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
+PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})  # names within the project
 WRITES = ("create", "update")
+# Not a resource: the order of the destination's environments, set once they exist.
+ENVIRONMENT_ORDER = ResourceKey("environment-order", ("environments",))
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,7 @@ def make_plan(
     version_controlled = {
         key.name[0].lower()
         for key, doc in live.resources.items()
-        if key.kind == "projects"
-        and (doc.get("PersistenceSettings") or {}).get("Type") == "VersionControlled"
+        if key.kind == "projects" and is_version_controlled(doc)
     }
     for kind in sync_order():
         for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
@@ -174,9 +176,23 @@ def make_plan(
                 )
                 continue
             change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
+            if BEHAVIOUR[kind.name] == "process" and change.after is not None:
+                errors += _duplicate_names(key, after, change.after)
+            if kind.name == "certificates" and change.action == "create":
+                errors.append(
+                    f"{key}: not on the destination, and a certificate cannot be made from the "
+                    "source (its data cannot be read back, and a real server refuses placeholder "
+                    "data): upload it on the destination under this name, or map it to one the "
+                    "destination has (rename.certificates), or leave it out "
+                    "(exclude.certificates)"
+                )
             changes.append(change)
             if change.action in WRITES:
                 placeholders += _placeholders(change)
+        if kind.name == "environments":
+            order = _environment_order(desired.snapshot, live, changes)
+            if order is not None:
+                changes.append(order)
     return Plan(
         target,
         tuple(changes),
@@ -192,10 +208,15 @@ def _plan_one(
 ) -> Change:
     if behaviour == "variables":
         return _variables(key, before, after, overlay)
+    if key.kind == "projects":
+        after = _project(after, before)
     if before is None:
+        if key.kind == "environments":
+            # Created last, as the server places it; `_environment_order` then sorts.
+            after = {**after, "SortOrder": 0}
         return Change("create", key, None, _without_markers(after))
     if behaviour == "exists":
-        same = _diff(before, after) == ()
+        same = _diff(_comparable_exists(before), _comparable_exists(after)) == ()
         return Change(
             "same" if same else "skip",
             key,
@@ -219,8 +240,48 @@ def _plan_one(
     return Change("update", key, before, after, difference)
 
 
+def _environment_order(desired: Snapshot, live: Snapshot, changes: list[Change]) -> Change | None:
+    """The destination's environment order once this push has created environments.
+
+    A real server puts an environment created with `SortOrder` 0 last (OctopusDeploy/Issues
+    #8940, whose workaround is `/environments/sortorder`), in creation order. Environments
+    are an order people read every dashboard by, so the synced ones are put in the source's
+    relative order; the destination's own keep their places. Nothing is reordered when
+    nothing is created: an order someone chose on the destination is theirs.
+    """
+    created = [
+        c.key.name[0] for c in changes if c.key.kind == "environments" and c.action == "create"
+    ]
+    if not created:
+        return None
+    current = [key.name[0] for key in _by_sort_order(live)] + created
+    synced = [key.name[0] for key in _by_sort_order(desired)]
+    spelling = {name.lower(): name for name in current}
+    wanted = iter(spelling[name.lower()] for name in synced if name.lower() in spelling)
+    synced_lower = {name.lower() for name in synced}
+    order = [next(wanted) if name.lower() in synced_lower else name for name in current]
+    if order == current:
+        return None
+    before, after = {"Order": current}, {"Order": order}
+    return Change("update", ENVIRONMENT_ORDER, before, after, _diff(before, after))
+
+
+def _by_sort_order(snapshot: Snapshot) -> list[ResourceKey]:
+    environments = snapshot.of_kind("environments")
+    return sorted(
+        environments,
+        key=lambda key: (int(environments[key].get("SortOrder") or 0), key.name[0].lower()),
+    )
+
+
 def _diff(before: JsonDict, after: JsonDict) -> tuple[Any, ...]:
     return tuple(dictdiffer.diff(before, after))
+
+
+def _comparable_exists(document: JsonDict) -> JsonDict:
+    """An environment's place in the order is not one of its details: see
+    `_environment_order`."""
+    return {k: v for k, v in document.items() if k != "SortOrder"}
 
 
 def _without_markers(document: JsonDict) -> JsonDict:
@@ -261,6 +322,78 @@ def _steps(desired: list[JsonDict], live: list[JsonDict]) -> list[JsonDict]:
         result.insert(anchor, copy.deepcopy(step))
         names.insert(anchor, name)
     return result
+
+
+# Deployment settings: on a config-as-code project they live in git, and the project route
+# refuses them ("Cannot update deployment settings for a version controlled project with this
+# endpoint", OctopusDeployLabs/terraform-provider-octopusdeploy#467). The set is the one the
+# Terraform provider clears before that PUT (resource_project.go) and Octopus.Client marks
+# obsolete on ProjectResource.
+DEPLOYMENT_SETTINGS = (
+    "DefaultGuidedFailureMode",
+    "DefaultToSkipIfAlreadyInstalled",
+    "DeploymentChangesTemplate",
+    "ReleaseNotesTemplate",
+    "ProjectConnectivityPolicy",
+    "VersioningStrategy",
+    "ForcePackageDownload",
+)
+
+
+def _project(desired: JsonDict, live: JsonDict | None) -> JsonDict:
+    """Where a project is kept is the destination's own business: `PersistenceSettings` is
+    never written (a create carrying it is refused: go-octopusdeploy project_service.go,
+    "Persistence settings are available AFTER the project has been created or converted").
+    On a config-as-code destination project the deployment settings are its git's."""
+    result = {k: v for k, v in desired.items() if k != "PersistenceSettings"}
+    if live is None:
+        return result
+    if "PersistenceSettings" in live:
+        result["PersistenceSettings"] = live["PersistenceSettings"]
+    if is_version_controlled(live):
+        for name in DEPLOYMENT_SETTINGS:
+            if name in live:
+                result[name] = live[name]
+            else:
+                result.pop(name, None)
+    return result
+
+
+DESTINATION_OWN = "the destination's own"
+
+
+def _duplicate_names(key: ResourceKey, desired: JsonDict, merged: JsonDict) -> list[str]:
+    """Step and action names a process would hold twice (the server refuses them).
+
+    Octopus: "Action name 'X' is already in use by another action in this deployment
+    process. Action names must be unique." and "... are already in use by other steps"
+    (OctopusDeployLabs/terraform-provider-octopusdeploy#276, #457); step names compare
+    case-insensitively (OctopusDeploy/Issues#4459). A step and its own actions may share
+    a name; two steps may not share one, through their names or their actions'.
+    """
+    synced = {str(step.get("Name", "")).lower() for step in desired.get("Steps") or []}
+    owners: dict[str, list[str]] = {}
+    for step in merged.get("Steps") or []:
+        step_name = str(step.get("Name", ""))
+        names = {step_name.lower()} | {
+            str(action.get("Name", "")).lower() for action in step.get("Actions") or []
+        }
+        for name in names:
+            owners.setdefault(name, []).append(step_name)
+    errors = []
+    for name, steps in sorted(owners.items()):
+        if len(steps) < 2:
+            continue
+        described = [
+            f"{'synced' if step.lower() in synced else DESTINATION_OWN} step {step!r}"
+            for step in steps
+        ]
+        errors.append(
+            f"{key}: {' and '.join(described)} both use the name {name!r}, and Octopus needs "
+            "step and action names unique within a process: rename the destination's step, "
+            "or exclude the synced one (exclude.steps)"
+        )
+    return errors
 
 
 def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
@@ -377,7 +510,7 @@ def _unresolved(
                 for name in wanted:
                     if not isinstance(name, str) or not name:
                         continue
-                    lookup = f"{key.name[0]}/{name}" if ref.target == "channels" else name
+                    lookup = f"{key.name[0]}/{name}" if ref.target in PROJECT_SCOPED_REFS else name
                     if not any(lookup.lower() in known.get(t, set()) for t in targets):
                         errors.append(
                             f"{key}: needs {ref.target} {name!r}, which is not on "

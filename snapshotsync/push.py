@@ -33,10 +33,11 @@ from snapshotsync.octopus.kinds import (
     KINDS,
     STEPS,
     is_expression,
+    is_version_controlled,
     walk,
 )
 from snapshotsync.overlay import Overlay
-from snapshotsync.plan import Change, Plan
+from snapshotsync.plan import ENVIRONMENT_ORDER, Change, Plan
 from snapshotsync.schedule import Write
 
 _log = get_logger("push")
@@ -301,6 +302,8 @@ class _Pusher:
             self._permissions(change, after)
         elif kind == "script-modules":
             self._script_module(change, after)
+        elif change.key == ENVIRONMENT_ORDER:
+            self._environment_order(change, after)
         else:
             self._resource(change, kind, after, project)
 
@@ -316,6 +319,8 @@ class _Pusher:
         body = self.body(kind, after, base, project)
         if kind in PROJECT_CHILDREN:
             body["ProjectId"] = self.ids.get("projects", (project or "",))
+        if kind == "projects" and is_version_controlled(base):
+            _without_deployment_settings(body)
         if base is None and not global_route:
             # Octopus.Client sets the space on every create in a space (BasicRepository
             # .EnrichSpaceId); for teams the body's SpaceId is what makes it a space team
@@ -337,6 +342,13 @@ class _Pusher:
             updated = self.client.put(f"{base_path}/{existing_id}", body)
             self.ids.learn(collection or "userroles", updated)
             self.result.applied.append(Applied("updated", change.key))
+
+    def _environment_order(self, change: Change, after: JsonDict) -> None:
+        # A bare array of every environment id, in order (Octopus.Client
+        # EnvironmentRepository.Sort, api-client.ts environmentRepository.ts).
+        ids = [self.ids.get("environments", (name,)) for name in after.get("Order") or []]
+        self.client.put(self.path("environments", "sortorder"), ids)
+        self.result.applied.append(Applied("updated", change.key))
 
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]
@@ -543,6 +555,17 @@ class _Pusher:
             body = {**translated["ScopedUserRoles"][0], "TeamId": team_id, "SpaceId": self.space}
             self.client.post(self.path("scopeduserroles"), body)
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+
+
+def _without_deployment_settings(body: JsonDict) -> None:
+    """A config-as-code project's PUT, as the Terraform provider sends it (resource_project.go):
+    deployment settings at their defaults or left out, since the route refuses them ("Cannot
+    update deployment settings for a version controlled project with this endpoint")."""
+    body["DefaultGuidedFailureMode"] = "EnvironmentDefault"
+    body["DeploymentChangesTemplate"] = ""
+    body["ReleaseNotesTemplate"] = ""
+    body.pop("ProjectConnectivityPolicy", None)
+    body.pop("VersioningStrategy", None)
 
 
 def _is_typed_ref(value: Any) -> bool:

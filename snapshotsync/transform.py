@@ -27,7 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
-from snapshotsync.octopus.kinds import ENVIRONMENT_PROPERTIES, is_expression
+from snapshotsync.octopus.kinds import (
+    ENVIRONMENT_PROPERTIES,
+    is_expression,
+    is_version_controlled,
+)
 from snapshotsync.overlay import Overlay
 
 ERROR_POLICIES = ("error-unless-exact", "error-unless-partial")
@@ -38,6 +42,9 @@ RENAMED_REF_KINDS = {
     "worker-pools": "worker-pools",
     "feeds": "feeds",
 }
+# Channels of ephemeral environments (go-octopusdeploy pkg/channels/channel_type.go, 2025-10)
+# name a parent environment of the separate environments v2 API.
+EPHEMERAL_CHANNEL = "EphemeralEnvironment"
 TYPED_VALUE_KINDS = {"Certificate": "certificates", "WorkerPool": "worker-pools"}
 
 
@@ -102,6 +109,24 @@ def apply(
         for key in resources
         if key.kind == "projects" and not context.excluded("projects", key.name[0])
     }
+    on_destination = {name.lower() for name in context.facts.get("projects", frozenset())}
+    for key, source in resources.items():
+        if (
+            key.kind == "projects"
+            and key.name[0] in projects
+            and is_version_controlled(source)
+            and key.name[0].lower() not in on_destination
+        ):
+            # Real clients create such a project and then convert it, committing to its
+            # repository (Terraform resource_project.go, the Octopus CLI's project convert):
+            # a sync must not commit to a team's repository behind its back.
+            projects.discard(key.name[0])
+            context.decide(
+                str(key),
+                "a config-as-code project the destination does not have: create it there and "
+                "connect it to its repository (Settings > Version Control), then sync again; "
+                "left out with its channels, runbooks, triggers and tenant links",
+            )
     for key in sorted(resources, key=lambda k: (k.kind, k.name)):
         document = _one(context, key, resources[key], projects, snapshot)
         if document is not None:
@@ -138,7 +163,7 @@ def _one(
         else None
     )
     if project is not None and project not in projects:
-        if kind == "projects":
+        if kind == "projects" and context.excluded("projects", project):
             context.decide(where, "excluded by the overlay")
         return None
     if kind == "environments":
@@ -246,6 +271,9 @@ def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> 
 def _infrastructure(
     context: _Context, where: str, key: ResourceKey, document: JsonDict
 ) -> JsonDict | None:
+    if context.excluded(key.kind, key.name[0]):
+        context.decide(where, "excluded by the overlay")
+        return None
     document["Name"] = context.overlay.renamed(key.kind, key.name[0])
     # When the destination has its own, it is left alone: its scoping is its own business.
     its_own = document["Name"].lower() in {
@@ -340,6 +368,13 @@ def _channel(
     if lifecycle and context.excluded("lifecycles", lifecycle):
         context.decide(where, f"its lifecycle {lifecycle!r} is excluded: channel left out")
         return None
+    if document.get("Type") == EPHEMERAL_CHANNEL:
+        context.decide(
+            where,
+            "an ephemeral-environment channel: its parent environment lives in Octopus's "
+            "environments v2 API, which is not synced; left out",
+        )
+        return None
     del snapshot
     return document
 
@@ -349,6 +384,8 @@ def _channel_gone(context: _Context, project: str, channel: str, snapshot: Snaps
     if context.excluded("channels", f"{project}/{channel}"):
         return True
     document = snapshot.resources.get(ResourceKey("channels", (project, channel)))
+    if (document or {}).get("Type") == EPHEMERAL_CHANNEL:
+        return True
     lifecycle = (document or {}).get("LifecycleId")
     return bool(lifecycle) and context.excluded("lifecycles", str(lifecycle))
 
@@ -646,6 +683,11 @@ def _value(
         value.pop("Scope", None)
     if out_of_scope:
         value[OUT_OF_SCOPE] = True
+    if value.get("Type") == "Certificate" and context.excluded(
+        "certificates", str(value.get("Value"))
+    ):
+        context.decide(where, f"its certificate {value.get('Value')!r} is excluded: left out")
+        return None
     _rename_typed_value(context, value)
     return value
 

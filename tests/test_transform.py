@@ -342,3 +342,42 @@ def test_argo_cd_environment_lists_in_step_properties_are_mapped() -> None:
     process = desired.snapshot.resources[ResourceKey("deployment-processes", ("Web",))]
     properties = process["Steps"][0]["Actions"][0]["Properties"]
     assert properties["Octopus.Action.ArgoCD.Sync.Environments"] == "Live"
+
+
+def test_a_config_as_code_project_the_destination_lacks_is_left_out_with_its_parts() -> None:
+    project = {
+        "Name": "Web",
+        "LifecycleId": "Default",
+        "PersistenceSettings": {"Type": "VersionControlled", "Url": "https://git.example/web"},
+    }
+    snapshot = _snapshot(
+        ("projects", ("Web",), project),
+        ("channels", ("Web", "Default"), {"Name": "Default"}),
+        (
+            "tenants",
+            ("Internal",),
+            {"Name": "Internal", "ProjectEnvironments": {"Web": ["Production"]}},
+        ),
+    )
+    missing = apply(snapshot, _overlay(), {"projects": frozenset()})
+    assert set(missing.snapshot.resources) == {ResourceKey("tenants", ("Internal",))}
+    assert (
+        missing.snapshot.resources[ResourceKey("tenants", ("Internal",))]["ProjectEnvironments"]
+        == {}
+    )
+    assert any(
+        "config-as-code project the destination does not have" in str(d) for d in missing.decisions
+    )
+    present = apply(snapshot, _overlay(), {"projects": frozenset({"web"})})
+    assert ResourceKey("projects", ("Web",)) in present.snapshot.resources
+
+
+def test_an_excluded_certificate_takes_the_values_that_name_it_along() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        ("certificates", ("Wildcard",), {"Name": "Wildcard", "EnvironmentIds": []}),
+        _variables({"Name": "Site.Cert", "Type": "Certificate", "Value": "Wildcard"}),
+    )
+    desired = apply(snapshot, _overlay(exclude={"certificates": ("Wildcard",)}))
+    assert ResourceKey("certificates", ("Wildcard",)) not in desired.snapshot.resources
+    assert desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"] == []

@@ -334,6 +334,10 @@ _kind(
             Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
             Ref(("VersioningStrategy", "DonorPackageStepId"), "actions"),
             Ref(("ReleaseCreationStrategy", "ReleaseCreationPackageStepId"), "actions"),
+            # Ephemeral environments' runbooks, of the same project (go-octopusdeploy
+            # pkg/projects/project.go, 2025-10).
+            Ref(("ProvisioningRunbookId",), "runbooks"),
+            Ref(("DeprovisioningRunbookId",), "runbooks"),
         ),
         unordered=(("IncludedLibraryVariableSetIds",),),
         strip_nested={("Templates", "*"): frozenset({"Id", "Links"})},
@@ -481,8 +485,9 @@ def is_expression(value: str) -> bool:
     return "#{" in value
 
 
-def is_version_controlled(project: JsonDict) -> bool:
+def is_version_controlled(project: JsonDict | None) -> bool:
     """A config-as-code project: its process and non-sensitive variables live in git."""
+    project = project or {}
     settings = project.get("PersistenceSettings") or {}
     return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
 
