@@ -28,6 +28,7 @@ from typing import Any
 
 import dictdiffer
 
+from snapshotsync import tenantvars
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
 from snapshotsync.octopus.kinds import KINDS, is_version_controlled, sync_order, walk
@@ -151,6 +152,7 @@ def make_plan(
     placeholders: list[Placeholder] = []
     errors = list(desired.errors)
     errors += _unresolved(desired.snapshot, live, facts or {})
+    decisions = list(desired.decisions)
     version_controlled = {
         key.name[0].lower()
         for key, doc in live.resources.items()
@@ -175,6 +177,20 @@ def make_plan(
                     )
                 )
                 continue
+            if kind.name == "tenant-variables":
+                tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
+                change, notes, marks = _tenant_variables(
+                    live_key or key,
+                    before,
+                    after,
+                    overlay,
+                    tenant.get("ProjectEnvironments") or {},
+                    live.meta.get("tenant_variables") == "legacy",
+                )
+                changes.append(change)
+                decisions += notes
+                placeholders += marks
+                continue
             change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
                 errors += _duplicate_names(key, after, change.after)
@@ -196,7 +212,7 @@ def make_plan(
     return Plan(
         target,
         tuple(changes),
-        desired.decisions,
+        tuple(decisions),
         tuple(placeholders),
         tuple(errors),
         {"source": desired.snapshot.meta, "destination": live.meta},
@@ -230,8 +246,6 @@ def _plan_one(
         after = {**after, "Steps": _steps(after.get("Steps") or [], before.get("Steps") or [])}
     elif behaviour == "synced" and key.kind == "tenants":
         after = _tenant(after, before)
-    elif behaviour == "tenant-variables":
-        after = _tenant_variables(after, before, overlay)
     elif behaviour == "permissions":
         after = _permissions(after, before)
     difference = _diff(before, after)
@@ -405,26 +419,38 @@ def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
     return {**desired, "ProjectEnvironments": dict(sorted({**links, **desired_links}.items()))}
 
 
-def _tenant_variables(desired: JsonDict, live: JsonDict, overlay: Overlay) -> JsonDict:
-    result = copy.deepcopy(live)
-
-    def place(target: JsonDict, values: Mapping[str, Any]) -> None:
-        for name, value in values.items():
-            current = target.get(name)
-            if current is None or current == "":
-                target[name] = value
-            elif current == value or is_sensitive_marker(current) or is_sensitive_marker(value):
-                continue
-            elif overlay.variables.overwrite:
-                target[name] = value
-
-    for project, per_env in (desired.get("ProjectVariables") or {}).items():
-        for environment, values in per_env.items():
-            bucket = result.setdefault("ProjectVariables", {}).setdefault(project, {})
-            place(bucket.setdefault(environment, {}), values)
-    for library, values in (desired.get("LibraryVariables") or {}).items():
-        place(result.setdefault("LibraryVariables", {}).setdefault(library, {}), values)
-    return result
+def _tenant_variables(
+    key: ResourceKey,
+    before: JsonDict | None,
+    desired: JsonDict,
+    overlay: Overlay,
+    links: Mapping[str, list[str]],
+    legacy: bool,
+) -> tuple[Change, list[Decision], list[Placeholder]]:
+    """A tenant's values merged into the destination's (`tenantvars.merge`). A destination
+    that keeps only the legacy document gets what it can hold, and a note on the rest."""
+    decisions: list[Decision] = []
+    if legacy:
+        desired, notes = tenantvars.for_legacy(desired, links)
+        decisions = [Decision(str(key), note) for note in notes]
+    merged = tenantvars.merge(desired, before or {}, overwrite=overlay.variables.overwrite)
+    placeholders = [
+        Placeholder(
+            key,
+            f"{owner} {template}"
+            + (
+                f" [{', '.join(tenantvars.environments(entry))}]" if "Environments" in entry else ""
+            ),
+            "secret that cannot be read from the source: written with the sensitive placeholder",
+        )
+        for _, owner, template, entry in merged.added_secrets
+    ]
+    if before is None:
+        return Change("create", key, None, merged.document), decisions, placeholders
+    difference = _diff(before, merged.document)
+    if not difference:
+        return Change("same", key, before, before), decisions, []
+    return Change("update", key, before, merged.document, difference), decisions, placeholders
 
 
 def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:

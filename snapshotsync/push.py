@@ -15,13 +15,14 @@ job without duplicates.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapshotsync import schedule
+from snapshotsync import schedule, tenantvars
 from snapshotsync.errors import OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.model import JsonDict, Raw, ResourceKey, is_sensitive_marker
@@ -508,42 +509,158 @@ class _Pusher:
         self.result.applied.append(Applied("created" if not existing_id else "updated", change.key))
 
     def _tenant_variables(self, change: Change, after: JsonDict) -> None:
+        """The values the plan adds or overwrites, and only those, written in the
+        destination's shape: the scoped documents (one PUT each, the whole document, as
+        the server replaces it) or the legacy one. Re-read and re-applied once when the
+        write is refused as out of date ("Modification failed for 'TenantVariable' document
+        ... submitted data was out of date", OctopusDeployLabs/terraform-provider-
+        octopusdeploy#907)."""
         tenant_id = self.ids.get("tenants", change.key.name)
-        path = self.path("tenants", tenant_id, "variables")
-        body = copy.deepcopy(self.client.get(path))
-        for project, per_env in (after.get("ProjectVariables") or {}).items():
-            project_id = self.ids.get("projects", (project,))
-            entry = body.setdefault("ProjectVariables", {}).setdefault(project_id, {})
-            variables = entry.setdefault("Variables", {})
-            for environment, values in per_env.items():
-                environment_id = self.ids.get("environments", (environment,))
-                self._template_values(entry, variables.setdefault(environment_id, {}), values)
-        for library, values in (after.get("LibraryVariables") or {}).items():
-            library_id = self.ids.get("library-sets", (library,))
-            entry = body.setdefault("LibraryVariables", {}).setdefault(library_id, {})
-            self._template_values(entry, entry.setdefault("Variables", {}), values)
-        self.client.put(path, body)
+        before = _per_environment(change.before or {})
+        delta = {
+            key: value
+            for key, value in _per_environment(after).items()
+            if key not in before or before[key].value != value.value
+        }
+        if self.raw.scoped_tenant_variables:
+            for kind, route, owner_field in (
+                ("ProjectVariables", "projectvariables", "ProjectId"),
+                ("CommonVariables", "commonvariables", "LibraryVariableSetId"),
+            ):
+                part = [v for k, v in delta.items() if k[0] == kind]
+                if part:
+                    self.put_versioned(
+                        self.path("tenants", tenant_id, route),
+                        functools.partial(
+                            self._scoped_body,
+                            kind=kind,
+                            owner_field=owner_field,
+                            values=part,
+                            tenant_id=tenant_id,
+                        ),
+                    )
+        elif delta:
+            path = self.path("tenants", tenant_id, "variables")
+            self.put_versioned(path, lambda current: self._legacy_body(current, delta.values()))
         self.result.applied.append(Applied("updated", change.key))
 
-    def _template_values(self, entry: JsonDict, target: JsonDict, values: JsonDict) -> None:
-        """Tenant values by template name -> by the destination's template ids, in place.
+    def _owner_id(self, kind: str, owner: str) -> str:
+        target = "projects" if kind == "ProjectVariables" else "library-sets"
+        return self.ids.get(target, (owner,))
 
-        A secret the destination has is sent back empty (kept); a missing one gets the
-        placeholder.
-        """
-        templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
-        for template, value in values.items():
-            if template not in templates:
+    def _template_id(self, kind: str, owner_id: str, template: str) -> str | None:
+        collection = "projects" if kind == "ProjectVariables" else "libraryvariablesets"
+        templates = self.known(collection, owner_id).get("Templates") or []
+        return next(
+            (str(t["Id"]) for t in templates if str(t.get("Name", "")).lower() == template.lower()),
+            None,
+        )
+
+    def _tenant_value(self, value: Any, current: Any) -> Any:
+        """A secret the destination has is sent back as read (kept); one it lacks gets the
+        placeholder; anything else is sent as it is."""
+        if not is_sensitive_marker(value):
+            return value
+        if isinstance(current, dict) and current.get("HasValue"):
+            return {"HasValue": True, "NewValue": None}
+        return {"HasValue": True, "NewValue": self.overlay.variables.sensitive_placeholder}
+
+    def _legacy_body(self, current: JsonDict, values: Iterable[_TenantValue]) -> JsonDict:
+        body = copy.deepcopy(current)
+        for item in values:
+            owner_id = self._owner_id(item.kind, item.owner)
+            template_id = self._template_id(item.kind, owner_id, item.template)
+            if template_id is None:
                 continue
-            template_id = templates[template]
-            if is_sensitive_marker(value):
-                current = target.get(template_id)
-                has = isinstance(current, dict) and current.get("HasValue")
-                value = {
-                    "HasValue": True,
-                    "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
-                }
-            target[template_id] = value
+            if item.kind == "ProjectVariables":
+                if item.environment is None:
+                    continue  # the plan gives a legacy destination per-environment values only
+                entry = body.setdefault("ProjectVariables", {}).setdefault(owner_id, {})
+                environment_id = self.ids.get("environments", (item.environment,))
+                target = entry.setdefault("Variables", {}).setdefault(environment_id, {})
+            else:
+                entry = body.setdefault("LibraryVariables", {}).setdefault(owner_id, {})
+                target = entry.setdefault("Variables", {})
+            target[template_id] = self._tenant_value(item.value, target.get(template_id))
+        return body
+
+    def _scoped_body(
+        self,
+        current: JsonDict,
+        kind: str,
+        owner_field: str,
+        values: list[_TenantValue],
+        tenant_id: str,
+    ) -> JsonDict:
+        """The whole scoped document: every value the destination has (the PUT replaces the
+        document: what it leaves out is deleted, per the Octopus CLI's update.go), with the
+        plan's values set or added. Items carry only what the write command takes
+        (go-octopusdeploy pkg/variables/tenant_project_variable.go)."""
+        read = current.get("Variables") or current.get(kind) or []
+        items = [
+            {
+                "Id": item.get("Id"),
+                owner_field: item.get(owner_field),
+                "TemplateId": item.get("TemplateId"),
+                "Value": item.get("Value"),
+                "Scope": {
+                    "EnvironmentIds": list((item.get("Scope") or {}).get("EnvironmentIds") or [])
+                },
+            }
+            for item in read
+        ]
+        new: dict[tuple[str, str, int], JsonDict] = {}
+        for value in values:
+            owner_id = self._owner_id(kind, value.owner)
+            template_id = self._template_id(kind, owner_id, value.template)
+            if template_id is None:
+                continue
+            environment = (
+                self.ids.get("environments", (value.environment,)) if value.environment else None
+            )
+            scope = {environment} if environment else set()
+            same = [
+                i
+                for i in items
+                if i[owner_field] == owner_id
+                and i["TemplateId"] == template_id
+                and (
+                    environment in i["Scope"]["EnvironmentIds"]
+                    or (not environment and not i["Scope"]["EnvironmentIds"])
+                )
+            ]
+            if same:
+                item = same[0]
+                if set(item["Scope"]["EnvironmentIds"]) == scope and not is_sensitive_marker(
+                    value.value
+                ):
+                    item["Value"] = value.value
+                elif item["Value"] != value.value and not is_sensitive_marker(value.value):
+                    _log.info(
+                        "tenant %s: %s %s in %s is part of a value kept for more environments; "
+                        "left for a person to split",
+                        tenant_id,
+                        value.owner,
+                        value.template,
+                        value.environment,
+                    )
+                continue
+            group = new.setdefault(
+                (owner_id, template_id, value.entry),
+                {
+                    owner_field: owner_id,
+                    "TemplateId": template_id,
+                    "Value": self._tenant_value(value.value, None),
+                    "Scope": {"EnvironmentIds": []},
+                },
+            )
+            if environment:
+                group["Scope"]["EnvironmentIds"].append(environment)
+        return {
+            "TenantId": tenant_id,
+            "SpaceId": self.space,
+            "Variables": [*items, *(new[k] for k in sorted(new))],
+        }
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
         team_id = self.ids.get("teams", change.key.name)
@@ -555,6 +672,32 @@ class _Pusher:
             body = {**translated["ScopedUserRoles"][0], "TeamId": team_id, "SpaceId": self.space}
             self.client.post(self.path("scopeduserroles"), body)
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+
+
+@dataclass(frozen=True)
+class _TenantValue:
+    """One tenant value for one environment (None: unscoped), from entry number `entry`."""
+
+    kind: str
+    owner: str
+    template: str
+    environment: str | None
+    value: Any
+    entry: int
+
+
+def _per_environment(document: JsonDict) -> dict[tuple[str, str, str, str], _TenantValue]:
+    """A normal-form tenant variables document, value by value and environment by environment
+    (lower-cased keys: names match regardless of case)."""
+    result = {}
+    for number, (kind, owner, template, entry) in enumerate(tenantvars.entries(document)):
+        scope: tuple[str | None, ...] = tenantvars.environments(entry) or (None,)
+        for environment in scope:
+            key = (kind, owner.lower(), template.lower(), (environment or "").lower())
+            result[key] = _TenantValue(
+                kind, owner, template, environment, entry.get("Value"), number
+            )
+    return result
 
 
 def _without_deployment_settings(body: JsonDict) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapshotsync import tenantvars
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
 from snapshotsync.octopus.kinds import (
     ENVIRONMENT_PROPERTIES,
@@ -755,49 +756,40 @@ def _tenant_variables(
     context: _Context, where: str, document: JsonDict, projects: set[str], libraries: set[str]
 ) -> JsonDict | None:
     """Values for the projects the tenant stays linked to on the destination, and for the
-    library variable sets those projects include (Octopus refuses values for any other)."""
+    library variable sets those projects include (Octopus refuses values for any other),
+    each with its environments mapped; a value whose every environment is excluded goes
+    (an unscoped one stays: it applies wherever no value of its own is set)."""
     mode = context.overlay.tenant_variables
     if mode == "skip":
         context.decide(where, "tenant variables not synced (tenants.variables: skip)")
         return None
     placeholder = context.overlay.variables.placeholder
-
-    def values(raw: Mapping[str, Any]) -> JsonDict:
-        if mode == "placeholder":
-            return {
-                name: (value if _is_secret(value) else placeholder) for name, value in raw.items()
-            }
-        return dict(raw)
-
-    result: JsonDict = {}
-    project_values = {}
-    for project, per_env in (document.get("ProjectVariables") or {}).items():
-        if project not in projects:
+    kept: dict[str, dict[str, dict[str, list[JsonDict]]]] = {}
+    dropped_libraries: set[str] = set()
+    for kind, owner, template, entry in tenantvars.entries(document):
+        allowed = projects if kind == "ProjectVariables" else libraries
+        if owner not in allowed:
+            if kind == "CommonVariables":
+                dropped_libraries.add(owner)
             continue
-        mapped = {}
-        for environment, raw in per_env.items():
-            target = context.env(environment)
-            if target is not None:
-                mapped[target] = values(raw)
+        scope = tenantvars.environments(entry)
+        mapped = context.envs(list(scope))
+        if scope and not mapped:
+            continue
+        value = entry.get("Value")
+        if mode == "placeholder" and not _is_secret(value):
+            value = placeholder
+        new_entry: JsonDict = {"Value": value}
         if mapped:
-            project_values[project] = dict(sorted(mapped.items()))
-    if project_values:
-        result["ProjectVariables"] = project_values
-    library_values = {
-        name: values(raw)
-        for name, raw in (document.get("LibraryVariables") or {}).items()
-        if name in libraries
-    }
-    dropped = sorted(set(document.get("LibraryVariables") or {}) - set(library_values))
-    if dropped:
+            new_entry["Environments"] = mapped
+        kept.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(new_entry)
+    if dropped_libraries:
         context.decide(
             where,
-            f"values for {', '.join(dropped)} left out: no project the "
+            f"values for {', '.join(sorted(dropped_libraries))} left out: no project the "
             "tenant keeps on the destination includes them",
         )
-    if library_values:
-        result["LibraryVariables"] = library_values
-    return result or None
+    return tenantvars.document(kept) or None
 
 
 def _is_secret(value: Any) -> bool:

@@ -233,7 +233,12 @@ def test_tenant_variables_are_keyed_by_names() -> None:
     resources = normalize(raw, SPACE).resources
     assert resources[ResourceKey("tenants", ("Acme",))]["ProjectEnvironments"] == {"Web": ["Prod"]}
     assert resources[ResourceKey("tenant-variables", ("Acme",))] == {
-        "ProjectVariables": {"Web": {"Prod": {"Db.Password": dict(SENSITIVE), "Db.Server": "sql1"}}}
+        "ProjectVariables": {
+            "Web": {
+                "Db.Password": [{"Environments": ["Prod"], "Value": dict(SENSITIVE)}],
+                "Db.Server": [{"Environments": ["Prod"], "Value": "sql1"}],
+            }
+        }
     }
 
 

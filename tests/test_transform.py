@@ -253,16 +253,16 @@ def test_tenant_library_values_follow_the_projects_the_tenant_keeps() -> None:
             "tenant-variables",
             ("Acme",),
             {
-                "LibraryVariables": {
-                    "Web Settings": {"Alias": "acme-web"},
-                    "Api Settings": {"Alias": "acme-api"},
+                "CommonVariables": {
+                    "Web Settings": {"Alias": [{"Value": "acme-web"}]},
+                    "Api Settings": {"Alias": [{"Value": "acme-api"}]},
                 }
             },
         ),
     )
     desired = apply(snapshot, _overlay())
     values = desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))]
-    assert values == {"LibraryVariables": {"Api Settings": {"Alias": "acme-api"}}}
+    assert values == {"CommonVariables": {"Api Settings": {"Alias": [{"Value": "acme-api"}]}}}
     assert any("Web Settings left out" in d.message for d in desired.decisions)
 
 

@@ -78,7 +78,12 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
             raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
     except OctopusApiError as error:
         raise explain(error, target) from None
-    meta = {"format_version": 1, "source": target.url, "space": target.space}
+    meta = {
+        "format_version": 1,
+        "source": target.url,
+        "space": target.space,
+        "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
+    }
     live, _ = normalize.to_snapshot(raw, space_id, meta)
     facts = normalize.facts(raw)
     on_destination = {name.lower() for name in facts.get("environments", frozenset())}
