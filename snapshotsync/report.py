@@ -282,7 +282,7 @@ def _change_details(change: Change) -> list[str]:
     if change.reason:
         summary += f" <em>({html.escape(change.reason)})</em>"
     if not lines:
-        return [f"- {summary}", ""]
+        return [f"- {summary}"]
     return [
         "<details>",
         f"<summary>{summary}</summary>",
@@ -336,8 +336,12 @@ def plan_markdown(plan: Plan) -> str:
     if shown:
         out += ["#### Changes", ""]
         for change in shown:
-            out += _change_details(change)
-        out.append("")
+            block = _change_details(change)
+            if block[0] == "<details>" and out[-1] != "":
+                out.append("")  # an HTML block after a list needs a blank line before it
+            out += block
+        if out[-1] != "":
+            out.append("")
     if plan.placeholders:
         out += [
             "#### Placeholders a push would write",
