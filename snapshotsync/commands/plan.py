@@ -146,15 +146,18 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
     )
 
 
+RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
+
+
 def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
-    if output not in ("text", "json"):
-        raise UserError(f"--output {output!r}: use text or json")
+    if output not in RENDERERS:
+        raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
         plan = compute(settings, inputs, client).plan
-    report.line(report.plan_json(plan) if output == "json" else report.plan_text(plan))
+    report.line(RENDERERS[output](plan))
     if plan.errors:
         return ExitCode.ERROR
     if detailed_exitcode and plan.has_changes:
