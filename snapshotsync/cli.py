@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +34,7 @@ app = typer.Typer(
     name="snapshotsync",
     help="Keep Octopus Deploy instances in sync one way, through a git-versioned snapshot.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
     pretty_exceptions_enable=False,
 )
 
@@ -48,6 +49,14 @@ MaxRpsOption = Annotated[
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+
+
+class OutputFormat(StrEnum):
+    """How `plan` prints: for people, for programs, or for a pull request / job summary."""
+
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 def _run(
@@ -94,11 +103,21 @@ def init(
             "NAME_OCTOPUS_API_KEY."
         ),
     ] = None,
+    discover: Annotated[
+        bool,
+        typer.Option(
+            "--discover",
+            help="Read the environments of the source and of each target (keys from the "
+            "environment) and pre-fill each overlay's mapping with the names both share.",
+        ),
+    ] = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Create a sync repo: snapshotsync.yaml template, overlays/, .gitignore, first commit."""
     targets = tuple(_name_url(t) for t in target or ["prod=https://octopus-prod.example.com"])
-    options = InitOptions(directory, source_url, space, source_api_key_env, targets)
+    options = InitOptions(
+        directory, source_url, space, source_api_key_env, targets, discover=discover
+    )
     _run(
         "init",
         Settings(repo=directory, verbose=verbose),
@@ -133,14 +152,25 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
     ] = False,
-    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--output",
+            help="text for people, json for programs, markdown for a pull-request comment "
+            "or a CI job summary.",
+        ),
+    ] = OutputFormat.text,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Show what a push to TARGET would change."""
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
-    _run("plan", settings, lambda: plan_command.run(settings, target, output, detailed_exitcode))
+    _run(
+        "plan",
+        settings,
+        lambda: plan_command.run(settings, target, output.value, detailed_exitcode),
+    )
 
 
 @app.command()

@@ -44,6 +44,10 @@ SPACE_COLLECTIONS = (
     "workers",
 )
 GLOBAL_COLLECTIONS = ("userroles",)
+# With this toggle on, tenant variables are scoped values on their own routes and the legacy
+# document can no longer be written (OctopusDeploy/cli#489; the Octopus CLI and the Terraform
+# provider choose the API by it, not by the server's version).
+SCOPED_TENANT_VARIABLES = "CommonVariableScopingFeatureToggle"
 
 Progress = Callable[[int, int], None]  # (documents read so far, documents known so far)
 
@@ -56,7 +60,10 @@ def read(
     progress: Progress | None = None,
 ) -> Raw:
     """Read every collection and sub-document of a space, `concurrency` calls at a time."""
-    raw = Raw(version=client.server_version())
+    raw = Raw(
+        version=client.server_version(),
+        scoped_tenant_variables=client.feature_enabled(SCOPED_TENANT_VARIABLES),
+    )
     counter = _Counter(progress)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="read") as pool:
         lists = {name: f"api/{space_id}/{name}" for name in SPACE_COLLECTIONS}
@@ -123,7 +130,11 @@ def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
     for library_set in raw.items("libraryvariablesets"):
         yield f"{base}/variables/{library_set['VariableSetId']}"
     for tenant in raw.items("tenants"):
-        yield f"{base}/tenants/{tenant['Id']}/variables"
+        if raw.scoped_tenant_variables:
+            yield f"{base}/tenants/{tenant['Id']}/projectvariables"
+            yield f"{base}/tenants/{tenant['Id']}/commonvariables"
+        else:
+            yield f"{base}/tenants/{tenant['Id']}/variables"
 
 
 __all__ = ["Progress", "Raw", "read"]

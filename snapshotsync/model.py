@@ -60,6 +60,8 @@ class Raw:
     """Everything read from one instance, as the API returned it (ids and all)."""
 
     version: str = ""
+    # Whether tenant variables are read and written as scoped values (`tenantvars`).
+    scoped_tenant_variables: bool = False
     collections: dict[str, list[JsonDict]] = field(default_factory=dict)
     documents: dict[str, JsonDict] = field(default_factory=dict)  # by API path
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from snapshotsync import tenantvars
 from snapshotsync.log import get_logger
 from snapshotsync.model import SENSITIVE, JsonDict, Problem, Raw, ResourceKey, Snapshot
 from snapshotsync.octopus.kinds import (
@@ -24,6 +25,7 @@ from snapshotsync.octopus.kinds import (
     KINDS,
     STEPS,
     Kind,
+    is_expression,
     is_version_controlled,
     walk,
 )
@@ -144,10 +146,20 @@ def normalize(raw: Raw, space_id: str) -> Normalized:
         process = raw.documents[f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"]
         add("runbook-processes", (owner["Name"], runbook["Name"]), process)
 
-    templates = _template_names(raw, base)
+    templates = _template_names(raw)
     for tenant in raw.items("tenants"):
-        document = raw.documents[f"{base}/tenants/{tenant['Id']}/variables"]
-        values = _tenant_variables(document, names, templates)
+        tenant_base = f"{base}/tenants/{tenant['Id']}"
+        if f"{tenant_base}/variables" in raw.documents:
+            values = _legacy_tenant_variables(
+                raw.documents[f"{tenant_base}/variables"], names, templates
+            )
+        else:
+            values = _scoped_tenant_variables(
+                raw.documents.get(f"{tenant_base}/projectvariables") or {},
+                raw.documents.get(f"{tenant_base}/commonvariables") or {},
+                names,
+                templates,
+            )
         if values:
             out.resources[ResourceKey("tenant-variables", (tenant["Name"],))] = values
     for problem in out.problems:
@@ -204,7 +216,7 @@ def _translate_refs(
             parts = value.split(ref.separator) if ref.separator else [value]
             translated = []
             for part in (p.strip() for p in parts):
-                name = names.name(part)
+                name = part if is_expression(part) else names.name(part)
                 if name is None:
                     problems.append(
                         Problem(
@@ -241,9 +253,41 @@ def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
         for name in ACTION_VOLATILE_PROPERTIES:
             properties.pop(name, None)
         for key, value in list(properties.items()):
-            if isinstance(value, str) and ID_SHAPE.match(value) and value in names.by_id:
-                kind, target = names.by_id[value]
-                properties[key] = {"Ref": {"kind": kind, "name": target}}
+            if isinstance(value, str) and _known_id(value, names):
+                properties[key] = _typed_ref(value, names)
+            elif isinstance(value, str) and value.startswith("{"):
+                properties[key] = _json_with_refs(value, names)
+
+
+def _known_id(value: str, names: _Names) -> bool:
+    return bool(ID_SHAPE.match(value)) and value in names.by_id
+
+
+def _typed_ref(value: str, names: _Names) -> JsonDict:
+    kind, target = names.by_id[value]
+    return {"Ref": {"kind": kind, "name": target}}
+
+
+def _json_with_refs(value: str, names: _Names) -> Any:
+    """A property holding a JSON object with ids in it, as `{"Json": {...}}` with typed refs.
+
+    A step-template parameter of type Package holds `{"PackageId": "<package name>",
+    "FeedId": "Feeds-3"}` as a string (SpaceCloner src/Cloners/ActionCloner.ps1 maps its
+    FeedId by name); other parameters may do the same. A string that is not such an object,
+    or holds no known id, stays as it is.
+    """
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(parsed, dict):
+        return value
+    found = False
+    for key, item in parsed.items():
+        if isinstance(item, str) and _known_id(item, names):
+            parsed[key] = _typed_ref(item, names)
+            found = True
+    return {"Json": parsed} if found else value
 
 
 def _secrets(value: Any) -> Any:
@@ -316,44 +360,70 @@ def _team_permissions(
         add("team-permissions", (teams[team_id]["Name"],), {"ScopedUserRoles": roles})
 
 
-def _template_names(raw: Raw, base: str) -> dict[str, str]:
+def _template_names(raw: Raw) -> dict[str, str]:
     names: dict[str, str] = {}
     for owner in [*raw.items("projects"), *raw.items("libraryvariablesets")]:
         for template in owner.get("Templates") or []:
             names[str(template["Id"])] = str(template["Name"])
-    del base
     return names
 
 
-def _tenant_variables(document: JsonDict, names: _Names, templates: dict[str, str]) -> JsonDict:
-    """`{ProjectVariables: {project: {environment: {template: value}}}, LibraryVariables:
-    {set: {template: value}}}` by names, empty parts left out."""
+def _legacy_tenant_variables(
+    document: JsonDict, names: _Names, templates: dict[str, str]
+) -> JsonDict:
+    """The legacy document (a value per project template per environment, library values
+    unscoped) in normal form (`tenantvars`)."""
+    values: dict[str, dict[str, dict[str, list[JsonDict]]]] = {}
 
-    def values(raw_values: JsonDict) -> JsonDict:
-        return {
-            templates.get(k, k): _secrets(v)
-            for k, v in sorted(raw_values.items(), key=lambda item: templates.get(item[0], item[0]))
-        }
+    def add(kind: str, owner: str, template_id: str, value: Any, scope: list[str]) -> None:
+        value = _secrets(value)
+        if value is None:  # a secret with no value: nothing is set
+            return
+        template = templates.get(template_id, template_id)
+        entry: JsonDict = {"Value": value}
+        if scope:
+            entry["Environments"] = scope
+        values.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(entry)
 
-    projects: JsonDict = {}
     for project_id, entry in (document.get("ProjectVariables") or {}).items():
-        per_env = {
-            names.name(env) or env: values(vals)
-            for env, vals in (entry.get("Variables") or {}).items()
-            if vals
-        }
-        if per_env:
-            projects[names.name(project_id) or project_id] = dict(sorted(per_env.items()))
-    libraries: JsonDict = {}
+        project = names.name(project_id) or project_id
+        for environment, per_template in (entry.get("Variables") or {}).items():
+            for template_id, value in (per_template or {}).items():
+                add("ProjectVariables", project, template_id, value, [_name(names, environment)])
     for set_id, entry in (document.get("LibraryVariables") or {}).items():
-        if entry.get("Variables"):
-            libraries[names.name(set_id) or set_id] = values(entry["Variables"])
-    result: JsonDict = {}
-    if projects:
-        result["ProjectVariables"] = dict(sorted(projects.items()))
-    if libraries:
-        result["LibraryVariables"] = dict(sorted(libraries.items()))
-    return result
+        library = names.name(set_id) or set_id
+        for template_id, value in (entry.get("Variables") or {}).items():
+            add("CommonVariables", library, template_id, value, [])
+    return tenantvars.document(values)
+
+
+def _scoped_tenant_variables(
+    projects: JsonDict, common: JsonDict, names: _Names, templates: dict[str, str]
+) -> JsonDict:
+    """The scoped documents (`/projectvariables`, `/commonvariables`, Octopus 2025.2+) in
+    normal form. Their values sit in `Variables` (`ProjectVariables`/`CommonVariables` on
+    servers before March 2025: go-octopusdeploy e4916748, "rename properties to match API")."""
+    values: dict[str, dict[str, dict[str, list[JsonDict]]]] = {}
+    for kind, document, owner_field, legacy_name in (
+        ("ProjectVariables", projects, "ProjectId", "ProjectVariables"),
+        ("CommonVariables", common, "LibraryVariableSetId", "CommonVariables"),
+    ):
+        for item in document.get("Variables") or document.get(legacy_name) or []:
+            value = _secrets(item.get("Value"))
+            if value is None:
+                continue
+            owner = _name(names, str(item.get(owner_field)))
+            template = templates.get(str(item.get("TemplateId")), str(item.get("TemplateId")))
+            scope = [_name(names, e) for e in (item.get("Scope") or {}).get("EnvironmentIds") or []]
+            entry: JsonDict = {"Value": value}
+            if scope:
+                entry["Environments"] = scope
+            values.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(entry)
+    return tenantvars.document(values)
+
+
+def _name(names: _Names, resource_id: str) -> str:
+    return names.name(resource_id) or resource_id
 
 
 def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot, list[Problem]]:

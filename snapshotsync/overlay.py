@@ -49,7 +49,15 @@ POLICIES = (
     "ignore-on-new",
 )
 DIMENSIONS = ("environment", "channel", "machine", "tenant-tag", "action", "process-owner")
-EXCLUDABLE = ("tenants", "lifecycles", "channels", "projects", "runbooks", "steps")
+EXCLUDABLE = (
+    "tenants",
+    "lifecycles",
+    "channels",
+    "projects",
+    "runbooks",
+    "steps",
+    "certificates",
+)
 RENAMABLE = ("accounts", "certificates", "worker-pools", "feeds")
 NEW_OUT_OF_SCOPE = ("clone", "placeholder", "skip")
 STEP_OUT_OF_SCOPE = ("skip", "unscope")
@@ -75,6 +83,7 @@ EXCLUDE_KINDS = {
     "projects": ("projects", False),
     "runbooks": ("runbooks", True),
     "steps": ("steps", True),
+    "certificates": ("certificates", False),
 }
 RENAME_KINDS = {
     "accounts": "accounts",

@@ -35,9 +35,10 @@ from typing import Any
 
 import dictdiffer
 
+from snapshotsync import tenantvars
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
-from snapshotsync.octopus.kinds import ACTIONS, KINDS, sync_order, walk
+from snapshotsync.octopus.kinds import ACTIONS, KINDS, is_version_controlled, sync_order, walk
 from snapshotsync.overlay import Overlay
 from snapshotsync.transform import Decision, Desired
 
@@ -73,7 +74,10 @@ REF_KINDS = {
     "library-sets": ("library-variable-sets", "script-modules"),
 }
 UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
+PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})  # names within the project
 WRITES = ("create", "update")
+# Not a resource: the order of the destination's environments, set once they exist.
+ENVIRONMENT_ORDER = ResourceKey("environment-order", ("environments",))
 
 
 @dataclass(frozen=True)
@@ -155,11 +159,12 @@ def make_plan(
     index = _Index(live)
     changes: list[Change] = []
     placeholders: list[Placeholder] = []
+    errors: list[str] = []
+    decisions = list(desired.decisions)
     version_controlled = {
         key.name[0].lower()
         for key, doc in live.resources.items()
-        if key.kind == "projects"
-        and (doc.get("PersistenceSettings") or {}).get("Type") == "VersionControlled"
+        if key.kind == "projects" and is_version_controlled(doc)
     }
     for kind in sync_order():
         for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
@@ -180,15 +185,44 @@ def make_plan(
                     )
                 )
                 continue
+            if kind.name == "tenant-variables":
+                tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
+                change, notes, marks = _tenant_variables(
+                    live_key or key,
+                    before,
+                    after,
+                    overlay,
+                    tenant.get("ProjectEnvironments") or {},
+                    live.meta.get("tenant_variables") == "legacy",
+                )
+                changes.append(change)
+                decisions += notes
+                placeholders += marks
+                continue
             change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
+            if BEHAVIOUR[kind.name] == "process" and change.after is not None:
+                errors += _duplicate_names(key, after, change.after)
+            if kind.name == "certificates" and change.action == "create":
+                errors.append(
+                    f"{key}: not on the destination, and a certificate cannot be made from the "
+                    "source (its data cannot be read back, and a real server refuses placeholder "
+                    "data): upload it on the destination under this name, or map it to one the "
+                    "destination has (rename.certificates), or leave it out "
+                    "(exclude.certificates)"
+                )
             changes.append(change)
             if change.action in WRITES:
-                placeholders += _placeholders(change, overlay)
-    errors = [*desired.errors, *_unresolved(changes, live, facts or {})]
+                placeholders += _placeholders(change)
+        if kind.name == "environments":
+            order = _environment_order(desired.snapshot, live, changes)
+            if order is not None:
+                changes.append(order)
+    # References are checked on what would be written, after the overlay and the merge.
+    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {})]
     return Plan(
         target,
         tuple(changes),
-        desired.decisions,
+        tuple(decisions),
         tuple(placeholders),
         tuple(dict.fromkeys(errors)),  # one line per problem, however many fields show it
         {"source": desired.snapshot.meta, "destination": live.meta},
@@ -200,10 +234,15 @@ def _plan_one(
 ) -> Change:
     if behaviour == "variables":
         return _variables(key, before, after, overlay)
+    if key.kind == "projects":
+        after = _project(after, before)
     if before is None:
+        if key.kind == "environments":
+            # Created last, as the server places it; `_environment_order` then sorts.
+            after = {**after, "SortOrder": 0}
         return Change("create", key, None, _without_markers(after))
     if behaviour == "exists":
-        same = _diff(before, after) == ()
+        same = _diff(_comparable_exists(before), _comparable_exists(after)) == ()
         return Change(
             "same" if same else "skip",
             key,
@@ -217,8 +256,6 @@ def _plan_one(
         after = {**after, "Steps": _steps(after.get("Steps") or [], before.get("Steps") or [])}
     elif behaviour == "synced" and key.kind == "tenants":
         after = _tenant(after, before)
-    elif behaviour == "tenant-variables":
-        after = _tenant_variables(after, before, overlay)
     elif behaviour == "permissions":
         after = _permissions(after, before)
     difference = _diff(before, after)
@@ -227,8 +264,48 @@ def _plan_one(
     return Change("update", key, before, after, difference)
 
 
+def _environment_order(desired: Snapshot, live: Snapshot, changes: list[Change]) -> Change | None:
+    """The destination's environment order once this push has created environments.
+
+    A real server puts an environment created with `SortOrder` 0 last (OctopusDeploy/Issues
+    #8940, whose workaround is `/environments/sortorder`), in creation order. Environments
+    are an order people read every dashboard by, so the synced ones are put in the source's
+    relative order; the destination's own keep their places. Nothing is reordered when
+    nothing is created: an order someone chose on the destination is theirs.
+    """
+    created = [
+        c.key.name[0] for c in changes if c.key.kind == "environments" and c.action == "create"
+    ]
+    if not created:
+        return None
+    current = [key.name[0] for key in _by_sort_order(live)] + created
+    synced = [key.name[0] for key in _by_sort_order(desired)]
+    spelling = {name.lower(): name for name in current}
+    wanted = iter(spelling[name.lower()] for name in synced if name.lower() in spelling)
+    synced_lower = {name.lower() for name in synced}
+    order = [next(wanted) if name.lower() in synced_lower else name for name in current]
+    if order == current:
+        return None
+    before, after = {"Order": current}, {"Order": order}
+    return Change("update", ENVIRONMENT_ORDER, before, after, _diff(before, after))
+
+
+def _by_sort_order(snapshot: Snapshot) -> list[ResourceKey]:
+    environments = snapshot.of_kind("environments")
+    return sorted(
+        environments,
+        key=lambda key: (int(environments[key].get("SortOrder") or 0), key.name[0].lower()),
+    )
+
+
 def _diff(before: JsonDict, after: JsonDict) -> tuple[Any, ...]:
     return tuple(dictdiffer.diff(before, after))
+
+
+def _comparable_exists(document: JsonDict) -> JsonDict:
+    """An environment's place in the order is not one of its details: see
+    `_environment_order`."""
+    return {k: v for k, v in document.items() if k != "SortOrder"}
 
 
 def _without_markers(document: JsonDict) -> JsonDict:
@@ -271,6 +348,78 @@ def _steps(desired: list[JsonDict], live: list[JsonDict]) -> list[JsonDict]:
     return result
 
 
+# Deployment settings: on a config-as-code project they live in git, and the project route
+# refuses them ("Cannot update deployment settings for a version controlled project with this
+# endpoint", OctopusDeployLabs/terraform-provider-octopusdeploy#467). The set is the one the
+# Terraform provider clears before that PUT (resource_project.go) and Octopus.Client marks
+# obsolete on ProjectResource.
+DEPLOYMENT_SETTINGS = (
+    "DefaultGuidedFailureMode",
+    "DefaultToSkipIfAlreadyInstalled",
+    "DeploymentChangesTemplate",
+    "ReleaseNotesTemplate",
+    "ProjectConnectivityPolicy",
+    "VersioningStrategy",
+    "ForcePackageDownload",
+)
+
+
+def _project(desired: JsonDict, live: JsonDict | None) -> JsonDict:
+    """Where a project is kept is the destination's own business: `PersistenceSettings` is
+    never written (a create carrying it is refused: go-octopusdeploy project_service.go,
+    "Persistence settings are available AFTER the project has been created or converted").
+    On a config-as-code destination project the deployment settings are its git's."""
+    result = {k: v for k, v in desired.items() if k != "PersistenceSettings"}
+    if live is None:
+        return result
+    if "PersistenceSettings" in live:
+        result["PersistenceSettings"] = live["PersistenceSettings"]
+    if is_version_controlled(live):
+        for name in DEPLOYMENT_SETTINGS:
+            if name in live:
+                result[name] = live[name]
+            else:
+                result.pop(name, None)
+    return result
+
+
+DESTINATION_OWN = "the destination's own"
+
+
+def _duplicate_names(key: ResourceKey, desired: JsonDict, merged: JsonDict) -> list[str]:
+    """Step and action names a process would hold twice (the server refuses them).
+
+    Octopus: "Action name 'X' is already in use by another action in this deployment
+    process. Action names must be unique." and "... are already in use by other steps"
+    (OctopusDeployLabs/terraform-provider-octopusdeploy#276, #457); step names compare
+    case-insensitively (OctopusDeploy/Issues#4459). A step and its own actions may share
+    a name; two steps may not share one, through their names or their actions'.
+    """
+    synced = {str(step.get("Name", "")).lower() for step in desired.get("Steps") or []}
+    owners: dict[str, list[str]] = {}
+    for step in merged.get("Steps") or []:
+        step_name = str(step.get("Name", ""))
+        names = {step_name.lower()} | {
+            str(action.get("Name", "")).lower() for action in step.get("Actions") or []
+        }
+        for name in names:
+            owners.setdefault(name, []).append(step_name)
+    errors = []
+    for name, steps in sorted(owners.items()):
+        if len(steps) < 2:
+            continue
+        described = [
+            f"{'synced' if step.lower() in synced else DESTINATION_OWN} step {step!r}"
+            for step in steps
+        ]
+        errors.append(
+            f"{key}: {' and '.join(described)} both use the name {name!r}, and Octopus needs "
+            "step and action names unique within a process: rename the destination's step, "
+            "or exclude the synced one (exclude.steps)"
+        )
+    return errors
+
+
 def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
     """Links to projects the source does not sync (destination-only projects) are kept."""
     links = dict(live.get("ProjectEnvironments") or {})
@@ -280,26 +429,64 @@ def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
     return {**desired, "ProjectEnvironments": dict(sorted({**links, **desired_links}.items()))}
 
 
-def _tenant_variables(desired: JsonDict, live: JsonDict, overlay: Overlay) -> JsonDict:
-    result = copy.deepcopy(live)
+def _tenant_variables(
+    key: ResourceKey,
+    before: JsonDict | None,
+    desired: JsonDict,
+    overlay: Overlay,
+    links: Mapping[str, list[str]],
+    legacy: bool,
+) -> tuple[Change, list[Decision], list[Placeholder]]:
+    """A tenant's values merged into the destination's (`tenantvars.merge`). A destination
+    that keeps only the legacy document gets what it can hold, and a note on the rest."""
+    decisions: list[Decision] = []
+    if legacy:
+        desired, notes = tenantvars.for_legacy(desired, links)
+        decisions = [Decision(str(key), note) for note in notes]
+    merged = tenantvars.merge(desired, before or {}, overwrite=overlay.variables.overwrite)
+    placeholders = [
+        Placeholder(
+            key,
+            f"{owner} {template}"
+            + (
+                f" [{', '.join(tenantvars.environments(entry))}]" if "Environments" in entry else ""
+            ),
+            "secret that cannot be read from the source: written with the sensitive placeholder",
+        )
+        for _, owner, template, entry in merged.added_secrets
+    ]
+    if overlay.tenant_variables == "placeholder":
+        placeholders += _tenant_placeholders(key, before or {}, merged.document, overlay)
+    if before is None:
+        return Change("create", key, None, merged.document), decisions, placeholders
+    difference = _diff(before, merged.document)
+    if not difference:
+        return Change("same", key, before, before), decisions, []
+    return Change("update", key, before, merged.document, difference), decisions, placeholders
 
-    def place(target: JsonDict, values: Mapping[str, Any]) -> None:
-        for name, value in values.items():
-            current = target.get(name)
-            if current is None or current == "":
-                target[name] = value
-            elif current == value or is_sensitive_marker(current) or is_sensitive_marker(value):
-                continue
-            elif overlay.variables.overwrite:
-                target[name] = value
 
-    for project, per_env in (desired.get("ProjectVariables") or {}).items():
-        for environment, values in per_env.items():
-            bucket = result.setdefault("ProjectVariables", {}).setdefault(project, {})
-            place(bucket.setdefault(environment, {}), values)
-    for library, values in (desired.get("LibraryVariables") or {}).items():
-        place(result.setdefault("LibraryVariables", {}).setdefault(library, {}), values)
-    return result
+def _tenant_placeholders(
+    key: ResourceKey, before: JsonDict, after: JsonDict, overlay: Overlay
+) -> list[Placeholder]:
+    """Tenant values a push writes with the placeholder (`tenants: variables: placeholder`),
+    where the destination had none: into the cleanup ledger, like variables."""
+    text = overlay.variables.placeholder
+    existing = list(tenantvars.entries(before))
+    marks = []
+    for kind, owner, template, entry in tenantvars.entries(after):
+        if entry.get("Value") != text or (kind, owner, template, entry) in existing:
+            continue
+        scope = tenantvars.environments(entry)
+        marks.append(
+            Placeholder(
+                key,
+                f"{owner} {template}" + (f" [{', '.join(scope)}]" if scope else ""),
+                "placeholder value for a tenant variable (tenants.variables: placeholder)",
+                text,
+                (kind, owner, template, *scope),
+            )
+        )
+    return marks
 
 
 def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
@@ -312,9 +499,7 @@ def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
     return {**live, "ScopedUserRoles": roles}
 
 
-def _placeholders(change: Change, overlay: Overlay) -> Iterator[Placeholder]:
-    if change.key.kind == "tenant-variables" and overlay.tenant_variables == "placeholder":
-        yield from _tenant_placeholders(change, overlay.variables.placeholder)
+def _placeholders(change: Change) -> Iterator[Placeholder]:
     for value in change.values:
         if value.action == "add" and value.placeholder:
             shown = (value.after or {}).get("Value")
@@ -335,29 +520,6 @@ def _placeholders(change: Change, overlay: Overlay) -> Iterator[Placeholder]:
                 "secret that cannot be read from the source: written with the "
                 "sensitive placeholder",
             )
-
-
-def _tenant_placeholders(change: Change, text: str) -> Iterator[Placeholder]:
-    """Tenant values written with the placeholder (`tenants: variables: placeholder`) where
-    the destination had no value: they go into the cleanup ledger like variables do."""
-    before = change.before or {}
-    for path, value in _leaves(change.after or {}, ()):
-        if value == text and _lookup(before, path) != text:
-            yield Placeholder(
-                change.key,
-                f"tenant variable {'/'.join(path[1:])}",
-                "placeholder value for a tenant variable (tenants.variables: placeholder)",
-                text,
-                path,
-            )
-
-
-def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    if isinstance(value, dict) and not is_sensitive_marker(value):
-        for key, item in value.items():
-            yield from _leaves(item, (*path, str(key)))
-    else:
-        yield path, value
 
 
 def _markers(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -411,7 +573,7 @@ def _unresolved(
     errors = []
     for change in changes:
         document = _written(change)
-        if document is None:
+        if document is None or change.key.kind not in KINDS:
             continue
         key = change.key
         for ref in KINDS[key.kind].refs:
@@ -427,7 +589,7 @@ def _unresolved(
                 for name in wanted:
                     if not isinstance(name, str) or not name:
                         continue
-                    lookup = f"{key.name[0]}/{name}" if ref.target == "channels" else name
+                    lookup = f"{key.name[0]}/{name}" if ref.target in PROJECT_SCOPED_REFS else name
                     if not any(lookup.lower() in known.get(t, set()) for t in targets):
                         errors.append(
                             f"{key}: needs {ref.target} {name!r}, which is not on "
@@ -532,18 +694,26 @@ def _respell_refs(
 
 
 def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[str, str]]) -> None:
-    projects = document.get("ProjectVariables")
-    if isinstance(projects, dict):
-        document["ProjectVariables"] = {
-            _respell("projects", project, spelling, None): {
-                _respell("environments", env, spelling, None): values
-                for env, values in per_env.items()
+    """Tenant values' owners (projects, library variable sets) and environments."""
+    for kind, target in (("ProjectVariables", "projects"), ("CommonVariables", "library-sets")):
+        owners = document.get(kind)
+        if not isinstance(owners, dict):
+            continue
+        document[kind] = {
+            _respell(target, owner, spelling, None): {
+                template: [
+                    {
+                        **entry,
+                        "Environments": [
+                            _respell("environments", e, spelling, None)
+                            for e in entry["Environments"]
+                        ],
+                    }
+                    if entry.get("Environments")
+                    else entry
+                    for entry in entries
+                ]
+                for template, entries in templates.items()
             }
-            for project, per_env in projects.items()
-        }
-    libraries = document.get("LibraryVariables")
-    if isinstance(libraries, dict):
-        document["LibraryVariables"] = {
-            _respell("library-sets", name, spelling, None): values
-            for name, values in libraries.items()
+            for owner, templates in owners.items()
         }

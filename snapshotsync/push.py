@@ -1,32 +1,45 @@
 """Stage 4: execute a `Plan` on the destination. It decides nothing the plan did not say.
 
-Writes go in the plan's order (the guide's "Syncing order"), with tenants in two passes
-(names first, project links after the projects exist) and team permissions last. Names
-become the destination's ids through `Ids`, which learns every id created on the way.
-Each document (process, variable set, tenant variables) is one PUT, built on the
-destination's own copy so ids, versions and fields the snapshot does not carry survive.
-Secrets the destination has are sent back empty (kept); secrets it lacks get the
-placeholder. A stale `Version` is answered by re-reading that document, re-applying the
-same change to it, and trying once more. The first failed write stops the push: the order
-of writes matters, and a re-run (which plans again) finishes the job without duplicates.
+Writes go in the order `schedule.writes` gives (the guide's "Syncing order", with fields
+that name what is written later held back for a second write). Names become the
+destination's ids through `Ids`, which knows everything the destination held when it was
+read and learns every id created on the way. Each document (process, variable set, tenant
+variables) is one PUT, built on the destination's own copy so ids, versions and fields the
+snapshot does not carry survive. Secrets the destination has are sent back empty (kept);
+secrets it lacks get the placeholder. A stale `Version` is answered by re-reading that
+document, re-applying the same change to it, and trying once more. The first failed write
+stops the push: the order of writes matters, and a re-run (which plans again) finishes the
+job without duplicates.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapshotsync import schedule, tenantvars
 from snapshotsync.errors import OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.model import JsonDict, Raw, ResourceKey, is_sensitive_marker
 from snapshotsync.normalize import names_by_id, normalize_document
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import ACTIONS, KIND_OF_COLLECTION, KINDS, STEPS, walk
+from snapshotsync.octopus.kinds import (
+    ACTIONS,
+    KIND_OF_COLLECTION,
+    KINDS,
+    STEPS,
+    is_expression,
+    is_version_controlled,
+    walk,
+)
 from snapshotsync.overlay import Overlay
-from snapshotsync.plan import Change, Plan
+from snapshotsync.plan import ENVIRONMENT_ORDER, Change, Plan
+from snapshotsync.schedule import Write
 
 _log = get_logger("push")
 
@@ -51,6 +64,12 @@ COLLECTION = {
     "triggers": "projecttriggers",
 }
 PROJECT_CHILDREN = frozenset({"channels", "runbooks", "triggers"})
+PROJECT_SCOPED = PROJECT_CHILDREN | {
+    "projects",
+    "deployment-processes",
+    "runbook-processes",
+    "project-variables",
+}
 PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
 STALE_WORDS = ("another user", "modified", "out of date", "version")
 
@@ -74,26 +93,47 @@ class PushResult:
     seconds: float = 0.0
 
 
+Name = tuple[str, ...]  # a resource's name path: ("OctoFX",), ("OctoFX", "QA")
+
+
+def _lowered(name: Name) -> Name:
+    return tuple(part.lower() for part in name)
+
+
 class Ids:
-    """Destination names -> ids, per kind, learning the ids a push creates."""
+    """Destination names -> ids, per kind, learning the ids a push creates.
+
+    Keys are `(kind, name path)`, lower-cased (Octopus names are unique regardless of case),
+    never joined strings: project `a` with runbook `b/r` and project `a/b` with runbook `r`
+    are different keys. Everything the destination holds is learnt from what was read, steps
+    and actions included, so a push that stopped after writing a process is finished by the
+    next run (which writes that process no more and still needs its action ids).
+    """
 
     def __init__(self, raw: Raw) -> None:
-        self.ids: dict[tuple[str, str], str] = {}
+        self.ids: dict[tuple[str, Name], str] = {}
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
         self.template_versions: dict[str, Any] = {}
         for collection in KIND_OF_COLLECTION:
             for item in raw.items(collection):
                 self.learn(collection, item)
+        # Runbook processes first: where a runbook's action shares a name with one of the
+        # deployment process, the deployment process's wins (it did before this was read).
+        processes = sorted(raw.documents.values(), key=lambda d: "RunbookId" not in d)
+        for document in processes:
+            project = self.by_id.get(str(document.get("ProjectId")))
+            if project is not None and "Steps" in document:
+                self.learn_actions(document, project[1])
 
     def learn(self, collection: str, item: JsonDict) -> None:
         """Remember a destination resource (read, or just created)."""
         kind = KIND_OF_COLLECTION[collection]
-        name = str(item["Name"])
-        if kind in ("channels", "runbooks", "triggers"):
+        name: Name = (str(item["Name"]),)
+        if kind in PROJECT_CHILDREN:
             project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
-            name = f"{project}/{name}"
-        self.ids[(kind, name.lower())] = str(item["Id"])
+            name = (project, *name)
+        self.ids[(kind, _lowered(name))] = str(item["Id"])
         self.docs[str(item["Id"])] = item
         self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
         if kind == "step-templates":
@@ -102,28 +142,28 @@ class Ids:
     def learn_actions(self, document: JsonDict, project: str) -> None:
         for path in (STEPS, ACTIONS):
             for _, _, item in walk(document, path):
-                self.ids[("actions", f"{project}/{item['Name']}".lower())] = str(item["Id"])
+                self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
                 self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
 
-    def find(self, kind: str, name: str) -> str | None:
+    def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":
-            return name
+            return name[-1]
         kinds = (
             ("library-sets",)
             if kind in ("library-variable-sets", "script-modules", "library-sets")
             else (kind,)
         )
         for one in kinds:
-            found = self.ids.get((one, name.lower()))
+            found = self.ids.get((one, _lowered(name)))
             if found:
                 return found
         return None
 
-    def get(self, kind: str, name: str) -> str:
+    def get(self, kind: str, name: Name) -> str:
         found = self.find(kind, name)
         if found is None:
             raise PushError(
-                f"no {kind} named {name!r} on the destination (it should have been "
+                f"no {kind} named {'/'.join(name)!r} on the destination (it should have been "
                 "created earlier in this push)"
             )
         return found
@@ -150,7 +190,7 @@ class _Pusher:
         for ref in KINDS[kind].refs:
             if ref.path[-1] == "~keys":
                 for container, _, _ in list(walk(document, ref.path))[:1]:
-                    renamed = {self.ids.get(ref.target, k): v for k, v in container.items()}
+                    renamed = {self.ids.get(ref.target, (k,)): v for k, v in container.items()}
                     container.clear()
                     container.update(renamed)
                 continue
@@ -160,14 +200,22 @@ class _Pusher:
                 if not isinstance(value, str) or not value:
                     continue
                 names = value.split(ref.separator) if ref.separator else [value]
-                translated = [self._id(ref.target, n.strip(), project) for n in names]
+                translated = [
+                    n.strip() if is_expression(n) else self._id(ref.target, n.strip(), project)
+                    for n in names
+                ]
                 container[key] = (ref.separator or "").join(translated)
         for _, _, action in walk(document, ACTIONS):
             properties = action.get("Properties") or {}
             for name, value in list(properties.items()):
-                if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
-                    ref = value["Ref"]
-                    properties[name] = self.ids.get(str(ref["kind"]), str(ref["name"]))
+                if _is_typed_ref(value):
+                    properties[name] = self._typed_ref(value)
+                elif isinstance(value, dict) and isinstance(value.get("Json"), dict):
+                    inner = {
+                        k: self._typed_ref(v) if _is_typed_ref(v) else v
+                        for k, v in value["Json"].items()
+                    }
+                    properties[name] = json.dumps(inner, separators=(",", ":"))
             template = properties.get("Octopus.Action.Template.Id")
             if template:
                 properties["Octopus.Action.Template.Version"] = str(
@@ -175,19 +223,23 @@ class _Pusher:
                 )
         return document
 
+    def _typed_ref(self, value: JsonDict) -> str:
+        ref = value["Ref"]
+        return self.ids.get(str(ref["kind"]), (str(ref["name"]),))
+
     def _id(self, target: str, name: str, project: str | None) -> str:
         if target in ("channels", "runbooks", "actions") and project is not None:
-            return self.ids.get(target, f"{project}/{name}")
+            return self.ids.get(target, (project, name))
         if target == "process-owners":
             found = (
-                self.ids.find("projects", name)
+                self.ids.find("projects", (name,))
                 if name.lower() == (project or "").lower()
-                else self.ids.find("runbooks", f"{project}/{name}")
+                else self.ids.find("runbooks", (project or "", name))
             )
             if found is None:
                 raise PushError(f"no project or runbook named {name!r} on the destination")
             return found
-        return self.ids.get(target, name)
+        return self.ids.get(target, (name,))
 
     def secrets(self, document: Any, base: Any) -> Any:
         """SENSITIVE markers: kept where the destination has a value, else the placeholder."""
@@ -233,15 +285,14 @@ class _Pusher:
 
     # ------------------------------------------------------------------ kinds
 
-    def apply(self, change: Change, *, links: bool = True) -> None:
+    def apply(self, write: Write) -> None:
+        change = write.change
         kind = change.key.kind
-        after = change.after or {}
-        project = (
-            change.key.name[0]
-            if kind
-            in PROJECT_CHILDREN | {"deployment-processes", "runbook-processes", "project-variables"}
-            else None
-        )
+        after = write.document
+        # The project whose channels, runbooks and actions this document's names mean: its
+        # own for a project (release creation channel, donor package step, provisioning
+        # runbooks) and for everything inside one.
+        project = change.key.name[0] if kind in PROJECT_SCOPED else None
         if kind in ("deployment-processes", "runbook-processes"):
             self._process(change, after)
         elif kind in ("project-variables", "library-variables"):
@@ -252,28 +303,31 @@ class _Pusher:
             self._permissions(change, after)
         elif kind == "script-modules":
             self._script_module(change, after)
+        elif change.key == ENVIRONMENT_ORDER:
+            self._environment_order(change, after)
         else:
-            self._resource(change, kind, after, project, links)
+            self._resource(change, kind, after, project)
 
-    def _resource(
-        self, change: Change, kind: str, after: JsonDict, project: str | None, links: bool
-    ) -> None:
+    def _resource(self, change: Change, kind: str, after: JsonDict, project: str | None) -> None:
         collection = COLLECTION.get(kind)
         global_route = kind == "user-roles"
         base_path = "api/userroles" if global_route else self.path(collection or kind)
         after = copy.deepcopy(after)
         if kind == "library-variable-sets":
             after["ContentType"] = "Variables"
-        if kind == "tenants" and not links:
-            after.pop("ProjectEnvironments", None)
-        name = "/".join(change.key.name) if project else change.key.name[0]
-        existing_id = self.ids.find(kind, name)
+        existing_id = self.ids.find(kind, change.key.name)
         base = self.ids.docs.get(existing_id) if existing_id else None
         body = self.body(kind, after, base, project)
-        if project is not None:
-            body["ProjectId"] = self.ids.get("projects", project)
-        if kind == "tenants" and not links and base is None:
-            body["ProjectEnvironments"] = {}
+        if kind in PROJECT_CHILDREN:
+            body["ProjectId"] = self.ids.get("projects", (project or "",))
+        if kind == "projects" and is_version_controlled(base):
+            _without_deployment_settings(body)
+        if base is None and not global_route:
+            # Octopus.Client sets the space on every create in a space (BasicRepository
+            # .EnrichSpaceId); for teams the body's SpaceId is what makes it a space team
+            # rather than a system team (OctopusDeployLabs/terraform-provider-octopusdeploy
+            # #151: a team posted without it "still created System Team").
+            body["SpaceId"] = self.space
         if base is None:
             created = self.client.post(base_path, body)
             self.ids.learn(collection or "userroles", created)
@@ -290,12 +344,21 @@ class _Pusher:
             self.ids.learn(collection or "userroles", updated)
             self.result.applied.append(Applied("updated", change.key))
 
+    def _environment_order(self, change: Change, after: JsonDict) -> None:
+        # A bare array of every environment id, in order (Octopus.Client
+        # EnvironmentRepository.Sort, api-client.ts environmentRepository.ts).
+        ids = [self.ids.get("environments", (name,)) for name in after.get("Order") or []]
+        self.client.put(self.path("environments", "sortorder"), ids)
+        self.result.applied.append(Applied("updated", change.key))
+
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]
         if change.key.kind == "deployment-processes":
-            path = self.path("projects", self.ids.get("projects", project), "deploymentprocesses")
+            path = self.path(
+                "projects", self.ids.get("projects", (project,)), "deploymentprocesses"
+            )
         else:
-            runbook = self.known("runbooks", self.ids.get("runbooks", "/".join(change.key.name)))
+            runbook = self.known("runbooks", self.ids.get("runbooks", change.key.name))
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
 
@@ -318,11 +381,9 @@ class _Pusher:
 
     def _variable_set_path(self, change: Change) -> str:
         if change.key.kind == "project-variables":
-            owner = self.known("projects", self.ids.get("projects", change.key.name[0]))
+            owner = self.known("projects", self.ids.get("projects", change.key.name))
         else:
-            owner = self.known(
-                "libraryvariablesets", self.ids.get("library-sets", change.key.name[0])
-            )
+            owner = self.known("libraryvariablesets", self.ids.get("library-sets", change.key.name))
         return self.path("variables", str(owner["VariableSetId"]))
 
     def _variables(self, change: Change, after: JsonDict) -> None:
@@ -344,14 +405,18 @@ class _Pusher:
             for action in change.values:
                 if action.action in ("same", "leave") or action.after is None:
                     continue
-                target = action.before if action.before is not None else action.after
-                index = next((i for i in pending if live[i] == target), None)
                 if action.before is None:  # an add: skip it when the value is already there
+                    # Matched by what the value is (name, type, value, scope), not by its
+                    # description: a secret added with the placeholder carries our note, and
+                    # a retry after a lost reply must still recognise it.
+                    wanted = _identity(action.after)
+                    index = next((i for i in pending if _identity(live[i]) == wanted), None)
                     if index is None:
                         variables.append(self._raw_value(action.after, None, project))
                     else:
                         pending.remove(index)
                     continue
+                index = next((i for i in pending if live[i] == action.before), None)
                 if index is None:
                     _log.info(
                         "%s %s: changed on the destination meanwhile; left for the next plan",
@@ -405,7 +470,7 @@ class _Pusher:
 
     def _script_module(self, change: Change, after: JsonDict) -> None:
         name = after["Name"]
-        existing_id = self.ids.find("library-sets", name)
+        existing_id = self.ids.find("library-sets", (name,))
         body = {
             "Name": name,
             "Description": after.get("Description", ""),
@@ -444,45 +509,161 @@ class _Pusher:
         self.result.applied.append(Applied("created" if not existing_id else "updated", change.key))
 
     def _tenant_variables(self, change: Change, after: JsonDict) -> None:
-        tenant_id = self.ids.get("tenants", change.key.name[0])
-        path = self.path("tenants", tenant_id, "variables")
-        body = copy.deepcopy(self.client.get(path))
-        for project, per_env in (after.get("ProjectVariables") or {}).items():
-            project_id = self.ids.get("projects", project)
-            entry = body.setdefault("ProjectVariables", {}).setdefault(project_id, {})
-            variables = entry.setdefault("Variables", {})
-            for environment, values in per_env.items():
-                environment_id = self.ids.get("environments", environment)
-                self._template_values(entry, variables.setdefault(environment_id, {}), values)
-        for library, values in (after.get("LibraryVariables") or {}).items():
-            library_id = self.ids.get("library-sets", library)
-            entry = body.setdefault("LibraryVariables", {}).setdefault(library_id, {})
-            self._template_values(entry, entry.setdefault("Variables", {}), values)
-        self.client.put(path, body)
+        """The values the plan adds or overwrites, and only those, written in the
+        destination's shape: the scoped documents (one PUT each, the whole document, as
+        the server replaces it) or the legacy one. Re-read and re-applied once when the
+        write is refused as out of date ("Modification failed for 'TenantVariable' document
+        ... submitted data was out of date", OctopusDeployLabs/terraform-provider-
+        octopusdeploy#907)."""
+        tenant_id = self.ids.get("tenants", change.key.name)
+        before = _per_environment(change.before or {})
+        delta = {
+            key: value
+            for key, value in _per_environment(after).items()
+            if key not in before or before[key].value != value.value
+        }
+        if self.raw.scoped_tenant_variables:
+            for kind, route, owner_field in (
+                ("ProjectVariables", "projectvariables", "ProjectId"),
+                ("CommonVariables", "commonvariables", "LibraryVariableSetId"),
+            ):
+                part = [v for k, v in delta.items() if k[0] == kind]
+                if part:
+                    self.put_versioned(
+                        self.path("tenants", tenant_id, route),
+                        functools.partial(
+                            self._scoped_body,
+                            kind=kind,
+                            owner_field=owner_field,
+                            values=part,
+                            tenant_id=tenant_id,
+                        ),
+                    )
+        elif delta:
+            path = self.path("tenants", tenant_id, "variables")
+            self.put_versioned(path, lambda current: self._legacy_body(current, delta.values()))
         self.result.applied.append(Applied("updated", change.key))
 
-    def _template_values(self, entry: JsonDict, target: JsonDict, values: JsonDict) -> None:
-        """Tenant values by template name -> by the destination's template ids, in place.
+    def _owner_id(self, kind: str, owner: str) -> str:
+        target = "projects" if kind == "ProjectVariables" else "library-sets"
+        return self.ids.get(target, (owner,))
 
-        A secret the destination has is sent back empty (kept); a missing one gets the
-        placeholder.
-        """
-        templates = {t["Name"]: t["Id"] for t in entry.get("Templates") or []}
-        for template, value in values.items():
-            if template not in templates:
+    def _template_id(self, kind: str, owner_id: str, template: str) -> str | None:
+        collection = "projects" if kind == "ProjectVariables" else "libraryvariablesets"
+        templates = self.known(collection, owner_id).get("Templates") or []
+        return next(
+            (str(t["Id"]) for t in templates if str(t.get("Name", "")).lower() == template.lower()),
+            None,
+        )
+
+    def _tenant_value(self, value: Any, current: Any) -> Any:
+        """A secret the destination has is sent back as read (kept); one it lacks gets the
+        placeholder; anything else is sent as it is."""
+        if not is_sensitive_marker(value):
+            return value
+        if isinstance(current, dict) and current.get("HasValue"):
+            return {"HasValue": True, "NewValue": None}
+        return {"HasValue": True, "NewValue": self.overlay.variables.sensitive_placeholder}
+
+    def _legacy_body(self, current: JsonDict, values: Iterable[_TenantValue]) -> JsonDict:
+        body = copy.deepcopy(current)
+        for item in values:
+            owner_id = self._owner_id(item.kind, item.owner)
+            template_id = self._template_id(item.kind, owner_id, item.template)
+            if template_id is None:
                 continue
-            template_id = templates[template]
-            if is_sensitive_marker(value):
-                current = target.get(template_id)
-                has = isinstance(current, dict) and current.get("HasValue")
-                value = {
-                    "HasValue": True,
-                    "NewValue": None if has else self.overlay.variables.sensitive_placeholder,
-                }
-            target[template_id] = value
+            if item.kind == "ProjectVariables":
+                if item.environment is None:
+                    continue  # the plan gives a legacy destination per-environment values only
+                entry = body.setdefault("ProjectVariables", {}).setdefault(owner_id, {})
+                environment_id = self.ids.get("environments", (item.environment,))
+                target = entry.setdefault("Variables", {}).setdefault(environment_id, {})
+            else:
+                entry = body.setdefault("LibraryVariables", {}).setdefault(owner_id, {})
+                target = entry.setdefault("Variables", {})
+            target[template_id] = self._tenant_value(item.value, target.get(template_id))
+        return body
+
+    def _scoped_body(
+        self,
+        current: JsonDict,
+        kind: str,
+        owner_field: str,
+        values: list[_TenantValue],
+        tenant_id: str,
+    ) -> JsonDict:
+        """The whole scoped document: every value the destination has (the PUT replaces the
+        document: what it leaves out is deleted, per the Octopus CLI's update.go), with the
+        plan's values set or added. Items carry only what the write command takes
+        (go-octopusdeploy pkg/variables/tenant_project_variable.go)."""
+        read = current.get("Variables") or current.get(kind) or []
+        items = [
+            {
+                "Id": item.get("Id"),
+                owner_field: item.get(owner_field),
+                "TemplateId": item.get("TemplateId"),
+                "Value": item.get("Value"),
+                "Scope": {
+                    "EnvironmentIds": list((item.get("Scope") or {}).get("EnvironmentIds") or [])
+                },
+            }
+            for item in read
+        ]
+        new: dict[tuple[str, str, int], JsonDict] = {}
+        for value in values:
+            owner_id = self._owner_id(kind, value.owner)
+            template_id = self._template_id(kind, owner_id, value.template)
+            if template_id is None:
+                continue
+            environment = (
+                self.ids.get("environments", (value.environment,)) if value.environment else None
+            )
+            scope = {environment} if environment else set()
+            same = [
+                i
+                for i in items
+                if i[owner_field] == owner_id
+                and i["TemplateId"] == template_id
+                and (
+                    environment in i["Scope"]["EnvironmentIds"]
+                    or (not environment and not i["Scope"]["EnvironmentIds"])
+                )
+            ]
+            if same:
+                item = same[0]
+                if set(item["Scope"]["EnvironmentIds"]) == scope and not is_sensitive_marker(
+                    value.value
+                ):
+                    item["Value"] = value.value
+                elif item["Value"] != value.value and not is_sensitive_marker(value.value):
+                    _log.info(
+                        "tenant %s: %s %s in %s is part of a value kept for more environments; "
+                        "left for a person to split",
+                        tenant_id,
+                        value.owner,
+                        value.template,
+                        value.environment,
+                    )
+                continue
+            group = new.setdefault(
+                (owner_id, template_id, value.entry),
+                {
+                    owner_field: owner_id,
+                    "TemplateId": template_id,
+                    "Value": self._tenant_value(value.value, None),
+                    "Scope": {"EnvironmentIds": []},
+                },
+            )
+            if environment:
+                group["Scope"]["EnvironmentIds"].append(environment)
+        return {
+            "TenantId": tenant_id,
+            "SpaceId": self.space,
+            "Variables": [*items, *(new[k] for k in sorted(new))],
+        }
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
-        team_id = self.ids.get("teams", change.key.name[0])
+        team_id = self.ids.get("teams", change.key.name)
         before = {_key(r) for r in (change.before or {}).get("ScopedUserRoles") or []}
         for role in after.get("ScopedUserRoles") or []:
             if _key(role) in before:
@@ -493,9 +674,58 @@ class _Pusher:
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
 
 
-def _key(role: JsonDict) -> str:
-    import json
+@dataclass(frozen=True)
+class _TenantValue:
+    """One tenant value for one environment (None: unscoped), from entry number `entry`."""
 
+    kind: str
+    owner: str
+    template: str
+    environment: str | None
+    value: Any
+    entry: int
+
+
+def _per_environment(document: JsonDict) -> dict[tuple[str, str, str, str], _TenantValue]:
+    """A normal-form tenant variables document, value by value and environment by environment
+    (lower-cased keys: names match regardless of case)."""
+    result = {}
+    for number, (kind, owner, template, entry) in enumerate(tenantvars.entries(document)):
+        scope: tuple[str | None, ...] = tenantvars.environments(entry) or (None,)
+        for environment in scope:
+            key = (kind, owner.lower(), template.lower(), (environment or "").lower())
+            result[key] = _TenantValue(
+                kind, owner, template, environment, entry.get("Value"), number
+            )
+    return result
+
+
+def _without_deployment_settings(body: JsonDict) -> None:
+    """A config-as-code project's PUT, as the Terraform provider sends it (resource_project.go):
+    deployment settings at their defaults or left out, since the route refuses them ("Cannot
+    update deployment settings for a version controlled project with this endpoint")."""
+    body["DefaultGuidedFailureMode"] = "EnvironmentDefault"
+    body["DeploymentChangesTemplate"] = ""
+    body["ReleaseNotesTemplate"] = ""
+    body.pop("ProjectConnectivityPolicy", None)
+    body.pop("VersioningStrategy", None)
+
+
+def _is_typed_ref(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("Ref"), dict)
+
+
+def _identity(value: JsonDict) -> tuple[str, str, str, str]:
+    """What makes a variable value the same value: name (any case), type, value and scope."""
+    return (
+        str(value.get("Name", "")).lower(),
+        str(value.get("Type") or "String"),
+        json.dumps(value.get("Value"), sort_keys=True),
+        json.dumps(value.get("Scope") or {}, sort_keys=True),
+    )
+
+
+def _key(role: JsonDict) -> str:
     return json.dumps(role, sort_keys=True)
 
 
@@ -536,28 +766,6 @@ def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
     return merged
 
 
-def _writes_in_order(plan: Plan) -> Iterator[tuple[Change, bool]]:
-    """The plan's writes with tenants in two passes: (change, with tenant links)."""
-    writes = list(plan.writes)
-    tenants = [c for c in writes if c.key.kind == "tenants"]
-    second_pass_at = next(
-        (
-            i
-            for i, c in enumerate(writes)
-            if KINDS[c.key.kind].order >= KINDS["tenant-variables"].order
-        ),
-        len(writes),
-    )
-    for index, change in enumerate(writes):
-        if index == second_pass_at:
-            for tenant in tenants:
-                yield tenant, True
-        yield change, change.key.kind != "tenants"
-    if second_pass_at == len(writes):
-        for tenant in tenants:
-            yield tenant, True
-
-
 def push(
     plan: Plan,
     client: OctopusClient,
@@ -572,13 +780,13 @@ def push(
     started = time.monotonic()
     result = PushResult()
     pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
-    steps = list(_writes_in_order(plan))
-    for done, (change, links) in enumerate(steps, start=1):
+    steps = schedule.writes(plan)
+    for done, write in enumerate(steps, start=1):
         try:
-            pusher.apply(change, links=links)
+            pusher.apply(write)
         except (OctopusApiError, PushError) as error:
-            result.failed = f"{change.key}: {error}"
-            _log.info("push stopped at %s: %s", change.key, error)
+            result.failed = f"{write.change.key}: {error}"
+            _log.info("push stopped at %s: %s", write.change.key, error)
             break
         if progress is not None:
             progress(done, len(steps))

@@ -7,7 +7,9 @@ tenth of the way) when it is not, so CI logs stay readable.
 from __future__ import annotations
 
 import difflib
+import html
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,9 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from snapshotsync.log import get_logger
+from snapshotsync.log import get_logger, redact
 from snapshotsync.merge import ValueAction, describe
-from snapshotsync.plan import Plan
+from snapshotsync.model import is_sensitive_marker
+from snapshotsync.plan import Change, Plan
 
 _log = get_logger("progress")
 
@@ -221,3 +224,169 @@ def _masked_document(document: dict[str, Any] | None) -> dict[str, Any] | None:
             for v in document["Variables"]
         ],
     }
+
+
+# ---------------------------------------------------------------------- markdown
+
+MASK = "<sensitive>"
+ACTION_HEADING = {"create": "create", "update": "update", "skip": "left alone", "same": "unchanged"}
+
+
+def _secret(value: Any) -> bool:
+    """A value the log would redact: an API key, or one the overlay read with `${env:...}`."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return redact(text) != text
+
+
+def _masked_value(variable: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A variable value as it may be shown: secrets, and values from the environment, masked."""
+    if variable is None:
+        return None
+    if variable.get("Type") == "Sensitive" or _secret(variable.get("Value")):
+        return {**variable, "Value": MASK, "Type": "Sensitive"}
+    return variable
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell or list item: no pipes, no HTML, no line breaks."""
+    escaped = html.escape(text, quote=False).replace("|", "\\|")
+    return " ".join(escaped.split())
+
+
+def _fenced(lines: list[str], language: str = "diff") -> list[str]:
+    """A code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", *lines, fence]
+
+
+def _unmarked(value: Any) -> Any:
+    """`value` with every secret marker (a value the API would not reveal) as `<sensitive>`."""
+    if is_sensitive_marker(value):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _unmarked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    return value
+
+
+def _document_lines(document: dict[str, Any] | None) -> list[str]:
+    """A new document as `+ field: value` lines (each value shortened, secrets masked)."""
+    shown = _masked_document(document) or {}
+    return [f"+ {key}: {_short(_unmarked(value))}" for key, value in shown.items()]
+
+
+def _value_lines(values: tuple[ValueAction, ...]) -> list[str]:
+    lines = []
+    for value in values:
+        if value.action == "same":
+            continue
+        sign = {"add": "+", "leave": " ", "update-scope": "!", "overwrite": "!"}[value.action]
+        text = f"{sign} {value.action:<12} {describe(_masked_value(value.after or value.before))}"
+        if value.action in ("update-scope", "overwrite") and value.before is not None:
+            text += f"   (was: {describe(_masked_value(value.before))})"
+        if value.reason and value.action in ("leave", "overwrite"):
+            text += f"   ({value.reason})"
+        lines.append(text)
+    return lines
+
+
+def _change_details(change: Change) -> list[str]:
+    if change.values:
+        lines = _value_lines(change.values)
+    elif change.action == "create":
+        lines = _document_lines(change.after)
+    elif change.action == "update":
+        lines = diff_lines(change.diff)
+    else:
+        lines = []
+    summary = f"<code>{SYMBOL[change.action].strip()}</code> {html.escape(str(change.key))}"
+    if change.reason:
+        summary += f" <em>({html.escape(change.reason)})</em>"
+    if not lines:
+        return [f"- {summary}"]
+    return [
+        "<details>",
+        f"<summary>{summary}</summary>",
+        "",
+        *_fenced(lines),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as GitHub-flavoured Markdown, for a pull-request comment or a CI job summary.
+
+    A summary line, a table of changes by kind, one collapsible block per resource with its
+    per-field diff (variable sets value by value), then the placeholders and the overlay's
+    decisions. Secrets are never shown: sensitive values, and anything the log redacts
+    (API keys, values the overlay read with `${env:...}`), are masked.
+    """
+    counts = plan.counts()
+    out = [f"### snapshotsync plan for `{plan.target}`", ""]
+    if plan.errors:
+        verdict = f"**{len(plan.errors)} errors: nothing can be pushed until they are fixed.**"
+    elif plan.has_changes:
+        verdict = "**Changes to push.**"
+    else:
+        verdict = "**No changes: the target is up to date.**"
+    out += [
+        f"{verdict} {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['same']} unchanged, {counts['skip']} left alone; "
+        f"{len(plan.placeholders)} placeholders, {len(plan.decisions)} decisions by the overlay.",
+        "",
+    ]
+    if plan.errors:
+        out += ["#### Errors", ""]
+        out += [f"- {_cell(error)}" for error in plan.errors]
+        out.append("")
+    by_kind: dict[str, dict[str, int]] = {}
+    for change in plan.changes:
+        row = by_kind.setdefault(change.key.kind, dict.fromkeys(ACTION_HEADING, 0))
+        row[change.action] += 1
+    if by_kind:
+        out += [
+            "| kind | " + " | ".join(ACTION_HEADING.values()) + " |",
+            "|---|" + "---:|" * len(ACTION_HEADING),
+        ]
+        for kind, row in by_kind.items():
+            out.append(f"| {kind} | " + " | ".join(str(row[a]) for a in ACTION_HEADING) + " |")
+        out.append("")
+    shown = [c for c in plan.changes if c.action != "same"]
+    if shown:
+        out += ["#### Changes", ""]
+        for change in shown:
+            block = _change_details(change)
+            if block[0] == "<details>" and out[-1] != "":
+                out.append("")  # an HTML block after a list needs a blank line before it
+            out += block
+        if out[-1] != "":
+            out.append("")
+    if plan.placeholders:
+        out += [
+            "#### Placeholders a push would write",
+            "",
+            "A person replaces these on the destination afterwards; "
+            "`snapshotsync cleanup` lists the ones still there.",
+            "",
+            "| resource | field | why |",
+            "|---|---|---|",
+        ]
+        out += [
+            f"| {_cell(str(p.key))} | {_cell(p.field)} | {_cell(p.reason)} |"
+            for p in plan.placeholders
+        ]
+        out.append("")
+    if plan.decisions:
+        out += [
+            "<details>",
+            f"<summary>Left out or changed by the overlay ({len(plan.decisions)})</summary>",
+            "",
+        ]
+        out += [f"- {_cell(str(decision))}" for decision in plan.decisions]
+        out += ["", "</details>", ""]
+    # Belt and braces: nothing the log would redact leaves through a job summary either.
+    return redact("\n".join(out).rstrip()) + "\n"

@@ -41,8 +41,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapshotsync import tenantvars
 from snapshotsync.merge import describe
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
+from snapshotsync.octopus.kinds import (
+    ENVIRONMENT_PROPERTIES,
+    is_expression,
+    is_version_controlled,
+)
 from snapshotsync.overlay import Overlay, ScopedValue
 
 ERROR_POLICIES = ("error-unless-exact", "error-unless-partial")
@@ -53,6 +59,9 @@ RENAMED_REF_KINDS = {
     "worker-pools": "worker-pools",
     "feeds": "feeds",
 }
+# Channels of ephemeral environments (go-octopusdeploy pkg/channels/channel_type.go, 2025-10)
+# name a parent environment of the separate environments v2 API.
+EPHEMERAL_CHANNEL = "EphemeralEnvironment"
 TYPED_VALUE_KINDS = {"Certificate": "certificates", "WorkerPool": "worker-pools"}
 LOSES = "~Loses"  # working marker: destination environments a source value gives up
 
@@ -165,6 +174,24 @@ def apply(
         for key in resources
         if key.kind == "projects" and not context.excluded("projects", key.name[0])
     }
+    on_destination = {name.lower() for name in context.facts.get("projects", frozenset())}
+    for key, source in resources.items():
+        if (
+            key.kind == "projects"
+            and key.name[0] in projects
+            and is_version_controlled(source)
+            and key.name[0].lower() not in on_destination
+        ):
+            # Real clients create such a project and then convert it, committing to its
+            # repository (Terraform resource_project.go, the Octopus CLI's project convert):
+            # a sync must not commit to a team's repository behind its back.
+            projects.discard(key.name[0])
+            context.decide(
+                str(key),
+                "a config-as-code project the destination does not have: create it there and "
+                "connect it to its repository (Settings > Version Control), then sync again; "
+                "left out with its channels, runbooks, triggers and tenant links",
+            )
     # Cascades that other kinds depend on, known before any document is transformed.
     context.gone_lifecycles = {
         key.name[0].lower()
@@ -245,7 +272,7 @@ def _one(
         else None
     )
     if project is not None and project not in projects:
-        if kind == "projects":
+        if kind == "projects" and context.excluded("projects", project):
             context.decide(where, "excluded by the overlay")
         return None
     if kind == "lifecycles":
@@ -268,7 +295,8 @@ def _one(
     if kind in ("project-variables", "library-variables"):
         return _variables(context, where, key, document, snapshot)
     if kind == "triggers":
-        return _trigger(context, where, document)
+        assert project is not None
+        return _trigger(context, where, project, document, snapshot)
     if kind == "projects":
         return _project(context, where, document, snapshot)
     if kind == "tenants":
@@ -363,6 +391,9 @@ def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> 
 def _infrastructure(
     context: _Context, where: str, key: ResourceKey, document: JsonDict
 ) -> JsonDict | None:
+    if context.excluded(key.kind, key.name[0]):
+        context.decide(where, "excluded by the overlay")
+        return None
     document["Name"] = context.overlay.renamed(key.kind, key.name[0])
     # When the destination has its own, it is left alone: its scoping is its own business.
     its_own = document["Name"].lower() in {
@@ -457,6 +488,13 @@ def _channel(
     if lifecycle and context.lifecycle_gone(lifecycle):
         context.decide(where, f"its lifecycle {lifecycle!r} is left out: channel left out")
         return None
+    if document.get("Type") == EPHEMERAL_CHANNEL:
+        context.decide(
+            where,
+            "an ephemeral-environment channel: its parent environment lives in Octopus's "
+            "environments v2 API, which is not synced; left out",
+        )
+        return None
     del snapshot
     return document
 
@@ -466,6 +504,8 @@ def _channel_gone(context: _Context, project: str, channel: str, snapshot: Snaps
     if context.excluded("channels", f"{project}/{channel}"):
         return True
     document = snapshot.resources.get(ResourceKey("channels", (project, channel)))
+    if (document or {}).get("Type") == EPHEMERAL_CHANNEL:
+        return True
     lifecycle = (document or {}).get("LifecycleId")
     return bool(lifecycle) and context.lifecycle_gone(str(lifecycle))
 
@@ -493,16 +533,26 @@ def _runbook(context: _Context, where: str, document: JsonDict) -> JsonDict:
     return document
 
 
-def _trigger(context: _Context, where: str, document: JsonDict) -> JsonDict | None:
+def _trigger(
+    context: _Context, where: str, project: str, document: JsonDict, snapshot: Snapshot
+) -> JsonDict | None:
+    """Environments mapped, excluded tenants dropped; a trigger left with nothing to act on
+    (every environment it watches or deploys to excluded, its runbook or channel excluded,
+    every tenant it deploys for excluded) is left out: an empty list would mean "all"."""
     trigger_filter = document.get("Filter") or {}
-    environments = trigger_filter.get("EnvironmentIds") or []
-    if environments:
-        mapped = context.envs(environments)
-        if not mapped:
-            context.decide(where, "every environment it watches is excluded: left out")
-            return None
-        trigger_filter["EnvironmentIds"] = mapped
     action = document.get("Action") or {}
+    for container, name in (
+        (trigger_filter, "EnvironmentIds"),
+        (action, "SourceEnvironmentIds"),
+        (action, "EnvironmentIds"),
+    ):
+        environments = container.get(name) or []
+        if environments:
+            mapped = context.envs(environments)
+            if not mapped:
+                context.decide(where, f"every environment of its {name} is excluded: left out")
+                return None
+            container[name] = mapped
     for name in ("EnvironmentId", "DestinationEnvironmentId"):
         if action.get(name):
             targets = context.targets(action[name])
@@ -516,12 +566,26 @@ def _trigger(context: _Context, where: str, document: JsonDict) -> JsonDict | No
                     f"first, {targets[0]} (a trigger targets one environment)",
                 )
             action[name] = targets[0]
-    sources = action.get("SourceEnvironmentIds")
-    if sources:
-        action["SourceEnvironmentIds"] = context.envs(sources)
-        if not action["SourceEnvironmentIds"]:
-            context.decide(where, "every environment it promotes from is excluded: left out")
+    tenants = action.get("TenantIds") or []
+    if tenants:
+        kept = sorted(t for t in tenants if not context.tenant_gone(t))
+        if not kept:
+            context.decide(where, "every tenant it deploys for is excluded: left out")
             return None
+        if len(kept) < len(tenants):
+            lost = sorted(set(tenants) - set(kept))
+            context.decide(where, f"tenants {', '.join(lost)} are excluded")
+        action["TenantIds"] = kept
+    runbook = action.get("RunbookId")
+    if runbook and _runbook_excluded(
+        context, ResourceKey("runbooks", (project, str(runbook))), snapshot
+    ):
+        context.decide(where, f"its runbook {runbook!r} is excluded: left out")
+        return None
+    channel = action.get("ChannelId")
+    if channel and _channel_gone(context, project, str(channel), snapshot):
+        context.decide(where, f"its channel {channel!r} is excluded: left out")
+        return None
     return document
 
 
@@ -605,13 +669,31 @@ def _action(
             "feeds", properties["Octopus.Action.Package.FeedId"]
         )
     for name, value in properties.items():
-        if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
-            ref = value["Ref"]
-            if ref.get("kind") in RENAMED_REF_KINDS:
-                properties[name] = {
-                    "Ref": {**ref, "name": context.overlay.renamed(ref["kind"], ref["name"])}
-                }
+        if isinstance(value, dict) and isinstance(value.get("Json"), dict):
+            properties[name] = {
+                "Json": {k: _renamed_ref(context, v) for k, v in value["Json"].items()}
+            }
+        else:
+            properties[name] = _renamed_ref(context, value)
+    for name in ENVIRONMENT_PROPERTIES:
+        value = properties.get(name)
+        if isinstance(value, str) and value and not is_expression(value):
+            original = [e.strip() for e in value.split(",") if e.strip()]
+            mapped = context.envs(original)
+            lost = sorted(e for e in original if context.env(e) is None)
+            if lost:
+                context.decide(where, f"{name} loses {', '.join(lost)} (excluded)")
+            properties[name] = ",".join(mapped)
     return action
+
+
+def _renamed_ref(context: _Context, value: Any) -> Any:
+    """A typed reference to a renamed kind (`{"Ref": {kind, name}}`) with the new name."""
+    if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
+        ref = value["Ref"]
+        if ref.get("kind") in RENAMED_REF_KINDS:
+            return {"Ref": {**ref, "name": context.overlay.renamed(ref["kind"], ref["name"])}}
+    return value
 
 
 def _rename_feeds(context: _Context, packages: list[JsonDict]) -> None:
@@ -922,6 +1004,11 @@ def _value(
         value.pop("Scope", None)
     if out_of_scope:
         value[OUT_OF_SCOPE] = True
+    if value.get("Type") == "Certificate" and context.excluded(
+        "certificates", str(value.get("Value"))
+    ):
+        context.decide(where, f"its certificate {value.get('Value')!r} is excluded: left out")
+        return None
     _rename_typed_value(context, value)
     return value
 
@@ -973,12 +1060,10 @@ def _rename_typed_value(context: _Context, value: JsonDict) -> None:
 
 
 def _tenant_links_all_gone(context: _Context, document: JsonDict, projects: set[str]) -> bool:
-    """A tenant with project links on the source none of which the destination keeps."""
+    """A tenant with project links on the source, every environment of which is excluded."""
     links = document.get("ProjectEnvironments") or {}
-    return bool(links) and not any(
-        project in projects and context.envs(environments)
-        for project, environments in links.items()
-    )
+    del projects  # a link lost with its project (not synced) does not count: only environments
+    return bool(links) and not any(context.envs(environments) for environments in links.values())
 
 
 def _tenant(context: _Context, where: str, document: JsonDict, projects: set[str]) -> JsonDict:
@@ -1005,97 +1090,57 @@ def _tenant_variables(
     context: _Context, where: str, document: JsonDict, projects: set[str], libraries: set[str]
 ) -> JsonDict | None:
     """Values for the projects the tenant stays linked to on the destination, and for the
-    library variable sets those projects include (Octopus refuses values for any other)."""
+    library variable sets those projects include (Octopus refuses values for any other),
+    each with its environments mapped; a value whose every environment is excluded goes
+    (an unscoped one stays: it applies wherever no value of its own is set). Where several
+    source environments share a destination environment and a template's values disagree
+    there, `prefer:` decides as for variables (`_shared_environments`), or it is a clash."""
     mode = context.overlay.tenant_variables
     if mode == "skip":
         context.decide(where, "tenant variables not synced (tenants.variables: skip)")
         return None
     placeholder = context.overlay.variables.placeholder
-
-    def values(raw: Mapping[str, Any]) -> JsonDict:
-        if mode == "placeholder":
-            return {
-                name: (value if _is_secret(value) else placeholder) for name, value in raw.items()
-            }
-        return dict(raw)
-
-    result: JsonDict = {}
-    project_values = {}
-    for project, per_env in (document.get("ProjectVariables") or {}).items():
-        if project not in projects:
+    kept: dict[str, dict[str, dict[str, list[JsonDict]]]] = {}
+    dropped_libraries: set[str] = set()
+    templates: dict[tuple[str, str, str], list[JsonDict]] = {}
+    for kind, owner, template, entry in tenantvars.entries(document):
+        allowed = projects if kind == "ProjectVariables" else libraries
+        if owner not in allowed:
+            if kind == "CommonVariables":
+                dropped_libraries.add(owner)
             continue
-        mapped = _tenant_environments(context, f"{where} {project}", per_env)
-        if mapped:
-            project_values[project] = {env: values(raw) for env, raw in sorted(mapped.items())}
-    if project_values:
-        result["ProjectVariables"] = project_values
-    library_values = {
-        name: values(raw)
-        for name, raw in (document.get("LibraryVariables") or {}).items()
-        if name in libraries
-    }
-    dropped = sorted(set(document.get("LibraryVariables") or {}) - set(library_values))
-    if dropped:
+        templates.setdefault((kind, owner, template), []).append(entry)
+    for (kind, owner, template), entries in templates.items():
+        # The template's entries as variable values, so shared environments settle alike.
+        values: list[JsonDict] = []
+        for entry in entries:
+            value: JsonDict = {"Name": template, "Value": entry.get("Value")}
+            if tenantvars.environments(entry):
+                value["Scope"] = {"Environment": list(tenantvars.environments(entry))}
+            values.append(value)
+        _shared_environments(context, f"{where} {owner}", values, set())
+        for value in values:
+            scope: list[str] = (value.get("Scope") or {}).get("Environment") or []
+            loses: list[str] = value.get(LOSES, [])
+            mapped = [m for m in context.envs(scope) if m.lower() not in loses]
+            if scope and not mapped:
+                continue
+            text = value.get("Value")
+            if mode == "placeholder" and not _is_secret(text):
+                text = placeholder
+            new_entry: JsonDict = {"Value": text}
+            if mapped:
+                new_entry["Environments"] = mapped
+            kept.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(
+                new_entry
+            )
+    if dropped_libraries:
         context.decide(
             where,
-            f"values for {', '.join(dropped)} left out: no project the "
+            f"values for {', '.join(sorted(dropped_libraries))} left out: no project the "
             "tenant keeps on the destination includes them",
         )
-    if library_values:
-        result["LibraryVariables"] = library_values
-    return result or None
-
-
-def _tenant_environments(
-    context: _Context, where: str, per_env: Mapping[str, Mapping[str, Any]]
-) -> dict[str, JsonDict]:
-    """A tenant's values of one project, by destination environment. Where several source
-    environments share one, their values are merged; where they disagree, `prefer:` says
-    whose win, or it is a `Clash`."""
-    mapped: dict[str, JsonDict] = {}
-    origin: dict[tuple[str, str], str] = {}  # (destination, template) -> source environment
-    for environment, raw in per_env.items():
-        for target in context.targets(environment):
-            bucket = mapped.setdefault(target, {})
-            winner = context.overlay.preferred(target)
-            for template, value in raw.items():
-                if template not in bucket:
-                    bucket[template] = value
-                    origin[(target, template)] = environment
-                    continue
-                if bucket[template] == value and not _is_secret(value):
-                    continue
-                first = origin[(target, template)]
-                if winner is None:
-                    context.clash(
-                        Clash(
-                            f"{where} {template}",
-                            target,
-                            (
-                                (first, _tenant_shown(bucket[template])),
-                                (environment, _tenant_shown(value)),
-                            ),
-                        )
-                    )
-                elif winner.lower() == environment.lower():
-                    context.decide(
-                        f"{where} {template}",
-                        f"{first}'s value gives way on {target} to {environment}'s "
-                        f"(prefer: {target}: {winner})",
-                    )
-                    bucket[template] = value
-                    origin[(target, template)] = environment
-                else:
-                    context.decide(
-                        f"{where} {template}",
-                        f"{environment}'s value gives way on {target} to {first}'s "
-                        f"(prefer: {target}: {winner})",
-                    )
-    return mapped
-
-
-def _tenant_shown(value: Any) -> str:
-    return "<sensitive>" if _is_secret(value) else repr(value)
+    return tenantvars.document(kept) or None
 
 
 def _is_secret(value: Any) -> bool:

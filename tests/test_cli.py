@@ -96,3 +96,27 @@ def test_the_pre_commit_hook_runs_a_real_command() -> None:
     assert [h["id"] for h in hooks] == ["snapshotsync-validate"]
     command = hooks[0]["entry"].split()
     assert command[0] == "snapshotsync" and command[1] in CONTRACT_COMMANDS
+
+
+def test_output_is_one_option_with_three_values_and_a_bad_one_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    result = run_cli(
+        "plan", "--target", "prod", "--repo", str(tmp_path), "--output", "yaml", expect=None
+    )
+    assert result.exit_code not in (ExitCode.OK, ExitCode.ERROR)  # refused before running
+    assert "Invalid value for '--output'" in result.stderr
+    for value in ("text", "json", "markdown"):
+        assert value in result.stderr
+    # A good value gets past the parser to the command (which wants a sync repo).
+    error = run_cli(
+        "plan", "--target", "prod", "--repo", str(tmp_path), "--output", "markdown", expect=1
+    )
+    assert "snapshotsync.yaml not found" in error.stderr
+
+
+def test_shell_completion_is_offered() -> None:
+    out = run_cli("--help").stdout
+    assert "--install-completion" in out and "--show-completion" in out
+    script = run_cli("--show-completion", "bash").stdout
+    assert "_SNAPSHOTSYNC_COMPLETE=complete_bash" in script

@@ -233,5 +233,154 @@ def test_tenant_variables_are_keyed_by_names() -> None:
     resources = normalize(raw, SPACE).resources
     assert resources[ResourceKey("tenants", ("Acme",))]["ProjectEnvironments"] == {"Web": ["Prod"]}
     assert resources[ResourceKey("tenant-variables", ("Acme",))] == {
-        "ProjectVariables": {"Web": {"Prod": {"Db.Password": dict(SENSITIVE), "Db.Server": "sql1"}}}
+        "ProjectVariables": {
+            "Web": {
+                "Db.Password": [{"Environments": ["Prod"], "Value": dict(SENSITIVE)}],
+                "Db.Server": [{"Environments": ["Prod"], "Value": "sql1"}],
+            }
+        }
     }
+
+
+def _feeds_and_projects() -> dict[str, Any]:
+    return {
+        **BASE,
+        "feeds": [
+            {"Id": "Feeds-3", "Name": "NuGet.org", "FeedType": "NuGet"},
+            {
+                "Id": "feeds-builtin-releases",
+                "Name": "Octopus Server Releases (built-in)",
+                "FeedType": "OctopusProject",
+            },
+        ],
+        "teams": [{"Id": "Teams-2", "Name": "Ops"}, {"Id": "Teams-3", "Name": "Dev"}],
+        "projects": [
+            _project(),
+            _project(Id="Projects-2", Name="Database", VariableSetId="variableset-Projects-2"),
+        ],
+    }
+
+
+def _one_action(action: dict[str, Any]) -> dict[str, Any]:
+    raw = _raw(
+        **_feeds_and_projects(),
+        documents=[
+            _process([{"Id": "s1", "Name": action["Name"], "Actions": [action]}]),
+            _variables([]),
+            {"_path": f"api/{SPACE}/projects/Projects-2/deploymentprocesses", "Steps": []},
+            {"_path": f"api/{SPACE}/variables/variableset-Projects-2", "Variables": []},
+        ],
+    )
+    result = normalize(raw, SPACE)
+    assert result.problems == []
+    process = result.resources[ResourceKey("deployment-processes", ("Web",))]
+    return dict(process["Steps"][0]["Actions"][0])
+
+
+def test_a_deploy_a_release_step_names_its_project_not_its_id() -> None:
+    action = _one_action(
+        {
+            "Id": "a1",
+            "Name": "Deploy the database",
+            "ActionType": "Octopus.DeployRelease",
+            "Packages": [
+                {"Name": "", "PackageId": "Projects-2", "FeedId": "feeds-builtin-releases"}
+            ],
+            "Properties": {"Octopus.Action.DeployRelease.ProjectId": "Projects-2"},
+        }
+    )
+    assert action["Packages"][0]["PackageId"] == "Database"
+    assert action["Packages"][0]["FeedId"] == "Octopus Server Releases (built-in)"
+    assert action["Properties"]["Octopus.Action.DeployRelease.ProjectId"] == "Database"
+
+
+def test_a_package_id_on_an_ordinary_feed_is_a_package_name_and_stays() -> None:
+    action = _one_action(
+        {
+            "Id": "a1",
+            "Name": "Deploy",
+            "ActionType": "Octopus.TentaclePackage",
+            "Packages": [{"Name": "", "PackageId": "Projects-2", "FeedId": "Feeds-3"}],
+            "Properties": {},
+        }
+    )
+    assert action["Packages"][0] == {"Name": "", "PackageId": "Projects-2", "FeedId": "NuGet.org"}
+
+
+def test_a_package_parameter_keeps_its_package_name_and_names_its_feed() -> None:
+    action = _one_action(
+        {
+            "Id": "a1",
+            "Name": "Template step",
+            "ActionType": "Octopus.Script",
+            "Properties": {
+                "App.Package": '{"PackageId":"OctoFX.Web","FeedId":"Feeds-3"}',
+                "Not.Json": "{not json",
+                "No.Ids": '{"PackageId":"Feeds-3x"}',
+            },
+        }
+    )
+    assert action["Properties"]["App.Package"] == {
+        "Json": {
+            "PackageId": "OctoFX.Web",
+            "FeedId": {"Ref": {"kind": "feeds", "name": "NuGet.org"}},
+        }
+    }
+    assert action["Properties"]["Not.Json"] == "{not json"
+    assert action["Properties"]["No.Ids"] == '{"PackageId":"Feeds-3x"}'
+
+
+def test_team_lists_in_email_steps_are_named_and_expressions_are_kept() -> None:
+    action = _one_action(
+        {
+            "Id": "a1",
+            "Name": "Mail",
+            "ActionType": "Octopus.Email",
+            "Properties": {
+                "Octopus.Action.Email.ToTeamIds": "Teams-3,Teams-2",
+                "Octopus.Action.DeployRelease.ProjectId": "#{Release.Project}",
+            },
+        }
+    )
+    assert action["Properties"]["Octopus.Action.Email.ToTeamIds"] == "Dev,Ops"
+    assert action["Properties"]["Octopus.Action.DeployRelease.ProjectId"] == "#{Release.Project}"
+
+
+def test_trigger_actions_name_their_runbook_environments_and_tenants() -> None:
+    runbook = {
+        "Id": "Runbooks-1",
+        "Name": "Nightly",
+        "ProjectId": "Projects-1",
+        "RunbookProcessId": "RunbookProcess-Runbooks-1",
+    }
+    trigger = {
+        "Id": "ProjectTriggers-1",
+        "Name": "Nightly run",
+        "ProjectId": "Projects-1",
+        "Filter": {"FilterType": "CronExpressionSchedule", "CronExpression": "0 0 2 * * *"},
+        "Action": {
+            "ActionType": "RunRunbook",
+            "RunbookId": "Runbooks-1",
+            "EnvironmentIds": ["Environments-1", "Environments-2"],
+            "TenantIds": ["Tenants-1"],
+            "TenantTags": [],
+        },
+    }
+    raw = _raw(
+        **BASE,
+        projects=[_project()],
+        runbooks=[runbook],
+        projecttriggers=[trigger],
+        tenants=[{"Id": "Tenants-1", "Name": "Internal", "ProjectEnvironments": {}}],
+        documents=[
+            _process([]),
+            _variables([]),
+            {"_path": f"api/{SPACE}/runbookProcesses/RunbookProcess-Runbooks-1", "Steps": []},
+            {"_path": f"api/{SPACE}/tenants/Tenants-1/variables"},
+        ],
+    )
+    result = normalize(raw, SPACE)
+    action = result.resources[ResourceKey("triggers", ("Web", "Nightly run"))]["Action"]
+    assert action["RunbookId"] == "Nightly"
+    assert action["EnvironmentIds"] == ["Dev", "Prod"]
+    assert action["TenantIds"] == ["Internal"]

@@ -256,17 +256,134 @@ def test_tenant_library_values_follow_the_projects_the_tenant_keeps() -> None:
             "tenant-variables",
             ("Acme",),
             {
-                "LibraryVariables": {
-                    "Web Settings": {"Alias": "acme-web"},
-                    "Api Settings": {"Alias": "acme-api"},
+                "CommonVariables": {
+                    "Web Settings": {"Alias": [{"Value": "acme-web"}]},
+                    "Api Settings": {"Alias": [{"Value": "acme-api"}]},
                 }
             },
         ),
     )
     desired = apply(snapshot, _overlay())
     values = desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))]
-    assert values == {"LibraryVariables": {"Api Settings": {"Alias": "acme-api"}}}
+    assert values == {"CommonVariables": {"Api Settings": {"Alias": [{"Value": "acme-api"}]}}}
     assert any("Web Settings left out" in d.message for d in desired.decisions)
+
+
+def _trigger(action: dict[str, Any], **filter_: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    return (
+        "triggers",
+        ("Web", "Nightly"),
+        {
+            "Name": "Nightly",
+            "Filter": {"FilterType": "CronExpressionSchedule", **filter_},
+            "Action": action,
+        },
+    )
+
+
+def test_a_run_runbook_trigger_maps_its_environments_and_drops_excluded_tenants() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _trigger(
+            {
+                "ActionType": "RunRunbook",
+                "RunbookId": "Restart",
+                "EnvironmentIds": ["Development", "Production"],
+                "TenantIds": ["Internal", "Team A"],
+            }
+        ),
+    )
+    desired = apply(snapshot, _overlay(exclude={"tenants": ("Team A",)}))
+    action = desired.snapshot.resources[ResourceKey("triggers", ("Web", "Nightly"))]["Action"]
+    assert action["EnvironmentIds"] == ["Production"]
+    assert action["TenantIds"] == ["Internal"]
+    assert any("Team A are excluded" in str(d) for d in desired.decisions)
+
+
+def test_a_trigger_with_nothing_left_to_act_on_is_left_out_not_widened() -> None:
+    cases = [
+        ({"ActionType": "RunRunbook", "RunbookId": "R", "EnvironmentIds": ["Development"]}, {}),
+        ({"ActionType": "RunRunbook", "RunbookId": "R", "TenantIds": ["Team A"]}, {}),
+        ({"ActionType": "RunRunbook", "RunbookId": "Excluded"}, {}),
+        ({"ActionType": "DeployNewRelease", "EnvironmentId": "Test"}, {}),
+        (
+            {
+                "ActionType": "DeployLatestRelease",
+                "SourceEnvironmentIds": ["Test"],
+                "DestinationEnvironmentId": "Production",
+            },
+            {},
+        ),
+        ({"ActionType": "DeployNewRelease", "EnvironmentId": "Production", "ChannelId": "QA"}, {}),
+    ]
+    for action, filter_ in cases:
+        desired = apply(
+            _snapshot(PROJECT, _trigger(action, **filter_)),
+            _overlay(
+                exclude={
+                    "tenants": ("Team A",),
+                    "runbooks": ("Web/Excluded",),
+                    "channels": ("Web/QA",),
+                }
+            ),
+        )
+        assert ResourceKey("triggers", ("Web", "Nightly")) not in desired.snapshot.resources, action
+        assert any("left out" in str(d) for d in desired.decisions), action
+
+
+def test_argo_cd_environment_lists_in_step_properties_are_mapped() -> None:
+    action = {
+        "Name": "Sync",
+        "ActionType": "Octopus.ArgoCDSync",
+        "Properties": {"Octopus.Action.ArgoCD.Sync.Environments": "Development,Production"},
+    }
+    snapshot = _snapshot(
+        PROJECT,
+        ("deployment-processes", ("Web",), {"Steps": [{"Name": "Sync", "Actions": [action]}]}),
+    )
+    desired = apply(snapshot, _overlay(environments={"Production": "Live"}))
+    process = desired.snapshot.resources[ResourceKey("deployment-processes", ("Web",))]
+    properties = process["Steps"][0]["Actions"][0]["Properties"]
+    assert properties["Octopus.Action.ArgoCD.Sync.Environments"] == "Live"
+
+
+def test_a_config_as_code_project_the_destination_lacks_is_left_out_with_its_parts() -> None:
+    project = {
+        "Name": "Web",
+        "LifecycleId": "Default",
+        "PersistenceSettings": {"Type": "VersionControlled", "Url": "https://git.example/web"},
+    }
+    snapshot = _snapshot(
+        ("projects", ("Web",), project),
+        ("channels", ("Web", "Default"), {"Name": "Default"}),
+        (
+            "tenants",
+            ("Internal",),
+            {"Name": "Internal", "ProjectEnvironments": {"Web": ["Production"]}},
+        ),
+    )
+    missing = apply(snapshot, _overlay(), {"projects": frozenset()})
+    assert set(missing.snapshot.resources) == {ResourceKey("tenants", ("Internal",))}
+    assert (
+        missing.snapshot.resources[ResourceKey("tenants", ("Internal",))]["ProjectEnvironments"]
+        == {}
+    )
+    assert any(
+        "config-as-code project the destination does not have" in str(d) for d in missing.decisions
+    )
+    present = apply(snapshot, _overlay(), {"projects": frozenset({"web"})})
+    assert ResourceKey("projects", ("Web",)) in present.snapshot.resources
+
+
+def test_an_excluded_certificate_takes_the_values_that_name_it_along() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        ("certificates", ("Wildcard",), {"Name": "Wildcard", "EnvironmentIds": []}),
+        _variables({"Name": "Site.Cert", "Type": "Certificate", "Value": "Wildcard"}),
+    )
+    desired = apply(snapshot, _overlay(exclude={"certificates": ("Wildcard",)}))
+    assert ResourceKey("certificates", ("Wildcard",)) not in desired.snapshot.resources
+    assert desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"] == []
 
 
 # ---------------------------------------------------------------- issue 11
@@ -296,7 +413,11 @@ def test_one_source_environment_to_several_reaches_lists_and_the_primary_for_one
         (
             "tenant-variables",
             ("Acme",),
-            {"ProjectVariables": {"Web": {"Production": {"Url": "https://acme"}}}},
+            {
+                "ProjectVariables": {
+                    "Web": {"Url": [{"Environments": ["Production"], "Value": "u"}]}
+                }
+            },
         ),
         _variables({"Name": "A", "Value": "1", "Scope": {"Environment": ["Production"]}}),
     )
@@ -308,7 +429,7 @@ def test_one_source_environment_to_several_reaches_lists_and_the_primary_for_one
         "Web": ["DR", "Production"]
     }
     assert resources[ResourceKey("tenant-variables", ("Acme",))]["ProjectVariables"] == {
-        "Web": {"DR": {"Url": "https://acme"}, "Production": {"Url": "https://acme"}}
+        "Web": {"Url": [{"Environments": ["DR", "Production"], "Value": "u"}]}
     }
     values = resources[ResourceKey("project-variables", ("Web",))]["Variables"]
     assert values == [{"Name": "A", "Value": "1", "Scope": {"Environment": ["DR", "Production"]}}]
@@ -361,25 +482,29 @@ def test_values_that_disagree_on_a_shared_environment_clash_unless_one_is_prefer
 
 
 def test_tenant_values_that_disagree_on_a_shared_environment_clash_or_follow_prefer() -> None:
+    values = {
+        "Url": [
+            {"Environments": ["Test"], "Value": "t"},
+            {"Environments": ["Staging"], "Value": "s"},
+        ],
+        "Only": [{"Environments": ["Test"], "Value": "o"}],
+    }
     snapshot = _snapshot(
         PROJECT,
         ("tenants", ("Acme",), {"Name": "Acme", "ProjectEnvironments": {"Web": ["Test"]}}),
-        (
-            "tenant-variables",
-            ("Acme",),
-            {
-                "ProjectVariables": {
-                    "Web": {"Test": {"Url": "t", "Only": "o"}, "Staging": {"Url": "s"}}
-                }
-            },
-        ),
+        ("tenant-variables", ("Acme",), {"ProjectVariables": {"Web": values}}),
     )
     assert [c.where for c in apply(snapshot, _overlay(environments=SHARED)).clashes] == [
         "tenant-variables Acme Web Url"
     ]
     desired = apply(snapshot, _overlay(environments=SHARED, prefer={"Staging": "Staging"}))
     assert desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))] == {
-        "ProjectVariables": {"Web": {"Staging": {"Url": "s", "Only": "o"}}}
+        "ProjectVariables": {
+            "Web": {
+                "Only": [{"Environments": ["Staging"], "Value": "o"}],
+                "Url": [{"Environments": ["Staging"], "Value": "s"}],
+            }
+        }
     }
 
 
@@ -429,7 +554,11 @@ def test_a_tenant_that_keeps_no_link_is_left_out_with_what_names_it() -> None:
     snapshot = _snapshot(
         PROJECT,
         ("tenants", ("QA Crew",), {"Name": "QA Crew", "ProjectEnvironments": {"Web": ["Test"]}}),
-        ("tenant-variables", ("QA Crew",), {"ProjectVariables": {"Web": {"Test": {"U": "u"}}}}),
+        (
+            "tenant-variables",
+            ("QA Crew",),
+            {"ProjectVariables": {"Web": {"U": [{"Environments": ["Test"], "Value": "u"}]}}},
+        ),
         ("tenants", ("New",), {"Name": "New", "ProjectEnvironments": {}}),
         ("accounts", ("QA Key",), {"Name": "QA Key", "TenantIds": ["QA Crew"]}),
         (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync import report, yamlio
+from snapshotsync import report, tenantvars, yamlio
 from snapshotsync.commands.plan import compute, load_inputs, open_client
 from snapshotsync.commands.push import target_dir
 from snapshotsync.errors import ExitCode, UserError
@@ -46,14 +46,25 @@ def status(entry: dict[str, Any], live: Snapshot) -> str:
 
 def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
     """A tenant value written with the placeholder: pending while the destination still has
-    the placeholder there (a secret cannot be read: check)."""
+    the placeholder for one of those environments (a secret cannot be read: check). The
+    ledger's path is (owner kind, owner, template, environments...)."""
     if "placeholder" not in entry:
         return "check"
+    kind, owner, template, *scope = entry["path"]
     key = ResourceKey("tenant-variables", tuple(entry.get("name") or ()))
-    current: Any = live.resources.get(key) or {}
-    for part in entry["path"]:
-        current = current.get(part) if isinstance(current, dict) else None
-    return "pending" if current == entry["placeholder"] else "done"
+    document = live.resources.get(key) or {}
+    values = ((document.get(kind) or {}).get(owner) or {}).get(template) or []
+    wanted = {e.lower() for e in scope}
+    still = any(
+        value.get("Value") == entry["placeholder"]
+        and (
+            {e.lower() for e in tenantvars.environments(value)} & wanted
+            if wanted
+            else not tenantvars.environments(value)
+        )
+        for value in values
+    )
+    return "pending" if still else "done"
 
 
 def run(settings: Settings, target_name: str) -> ExitCode:

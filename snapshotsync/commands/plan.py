@@ -122,7 +122,12 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
             raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
     except OctopusApiError as error:
         raise explain(error, target) from None
-    meta = {"format_version": 1, "source": target.url, "space": target.space}
+    meta = {
+        "format_version": 1,
+        "source": target.url,
+        "space": target.space,
+        "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
+    }
     live, _ = normalize.to_snapshot(raw, space_id, meta)
     facts = normalize.facts(raw)
     desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
@@ -202,15 +207,18 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
     )
 
 
+RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
+
+
 def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
-    if output not in ("text", "json"):
-        raise UserError(f"--output {output!r}: use text or json")
+    if output not in RENDERERS:
+        raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
         plan = compute(settings, inputs, client).plan
-    report.line(report.plan_json(plan) if output == "json" else report.plan_text(plan))
+    report.line(RENDERERS[output](plan))
     if plan.errors:
         return ExitCode.ERROR
     if detailed_exitcode and plan.has_changes:

@@ -276,6 +276,27 @@ class OctopusClient:
             raise OctopusApiError("GET", "/api", 200, "no Version: is this an Octopus server?")
         return str(root["Version"])
 
+    def feature_enabled(self, name: str) -> bool:
+        """Whether the server has the feature toggle `name` on.
+
+        `GET /api/configuration/feature-toggles?Name=...` answers `{"FeatureToggles": [{"Name",
+        "IsEnabled"}]}` (go-octopusdeploy pkg/configuration/feature_toggle_configuration.go);
+        servers that do not know `Name` list every toggle, so the name is matched here
+        (the Octopus CLI does the same, pkg/util/featuretoggle/feature_toggles.go). A server
+        without the route predates the toggles: off (as the Terraform provider decides).
+        """
+        try:
+            answer = self.get("api/configuration/feature-toggles", {"Name": name})
+        except OctopusApiError as error:
+            if error.status in (404, 405):
+                return False
+            raise
+        toggles = answer.get("FeatureToggles") if isinstance(answer, dict) else None
+        return any(
+            isinstance(t, dict) and t.get("Name") == name and t.get("IsEnabled") is True
+            for t in toggles or []
+        )
+
     def space_id(self, name: str) -> str:
         """The id of the space called `name` (exact, case-insensitive match)."""
         # partialName is a substring filter (octopus-api.md): match the name exactly here.

@@ -72,6 +72,38 @@ STEPS: Path = ("Steps", "*")
 ACTIONS: Path = (*STEPS, "Actions", "*")
 
 
+# The built-in feed of deploy-a-release steps: its packages are projects, by id (Octopus's own
+# exporter, OctopusSolutionsEngineering/OctopusTerraformExport cmd/internal/converters/
+# deployment_process_converter_base.go: "packages can be project IDs when they are defined in
+# a 'Deploy a release' step"; SpaceCloner src/Cloners/ActionCloner.ps1 maps them by name).
+# Normalizing translates the feed first, so its name matches here too.
+RELEASE_FEEDS = frozenset({"feeds-builtin-releases", "Octopus Server Releases (built-in)"})
+# Action properties that hold ids, beyond the ones every step type has. Sources: SpaceCloner
+# src/Cloners/ActionCloner.ps1 (template, feed, teams, deploy-a-release project), Octopus's
+# action type reference (email teams, docker steps, Argo CD environments), Sashimi
+# source/Server.Contracts/KnownVariables.cs (the legacy NuGet feed property).
+PROPERTY_REFS: tuple[tuple[str, str, str | None], ...] = (
+    ("Octopus.Action.Template.Id", "step-templates", None),
+    ("Octopus.Action.Package.FeedId", "feeds", None),
+    ("Octopus.Action.Package.NuGetFeedId", "feeds", None),
+    ("Octopus.Action.Manual.ResponsibleTeamIds", "teams", ","),
+    ("Octopus.Action.Email.ToTeamIds", "teams", ","),
+    ("Octopus.Action.Email.CCTeamIds", "teams", ","),
+    ("Octopus.Action.Email.BccTeamIds", "teams", ","),
+    ("Octopus.Action.Azure.AccountId", "accounts", None),
+    ("Octopus.Action.DeployRelease.ProjectId", "projects", None),
+    ("Octopus.Action.Docker.RemoveSteps", "actions", ","),
+    ("Octopus.Action.ArgoCD.Sync.Environments", "environments", ","),
+    ("Octopus.Action.ArgoCD.PullRequest.Environments", "environments", ","),
+)
+# Properties naming environments, mapped by the overlay like an action's own environments.
+ENVIRONMENT_PROPERTIES = tuple(name for name, kind, _ in PROPERTY_REFS if kind == "environments")
+
+
+def _is_release_package(package: JsonDict) -> bool:
+    return package.get("FeedId") in RELEASE_FEEDS
+
+
 def _process_refs() -> tuple[Ref, ...]:
     return (
         Ref((*ACTIONS, "Environments", "*"), "environments"),
@@ -79,15 +111,12 @@ def _process_refs() -> tuple[Ref, ...]:
         Ref((*ACTIONS, "Channels", "*"), "channels"),
         Ref((*ACTIONS, "WorkerPoolId"), "worker-pools"),
         Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
+        Ref((*ACTIONS, "Packages", "*", "PackageId"), "projects", when=_is_release_package),
         Ref((*ACTIONS, "Container", "FeedId"), "feeds"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "step-templates"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Package.FeedId"), "feeds"),
-        Ref(
-            (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),
-            "teams",
-            separator=",",
+        *(
+            Ref((*ACTIONS, "Properties", name), kind, separator=separator)
+            for name, kind, separator in PROPERTY_REFS
         ),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Azure.AccountId"), "accounts"),
         Ref(
             (*ACTIONS, "Properties", "Octopus.Action.AwsAccount.Variable"),
             "accounts",
@@ -189,6 +218,23 @@ _kind(
 _kind(Kind("machine-policies", 16, strip=frozenset({"IsDefault"})))
 _kind(Kind("worker-pools", 17, strip=frozenset({"IsDefault", "CanAddWorkers"})))
 # ---------------------------------------------------------------- dependencies, in order
+# Tenants by name first (their project links are written once the projects exist, see
+# `schedule.py`): accounts and certificates scoped to tenants need the tenants to exist, and
+# a tenant's name and tags depend on nothing but tag sets. The guide lists "Tenants (Tenant
+# name only)" after accounts, but only as one order that works; this one works for
+# tenant-scoped accounts too (issue: a push to a fresh destination stopped at them).
+_kind(
+    Kind(
+        "tenants",
+        19,
+        strip=frozenset({"ClonedFromTenantId"}),
+        refs=(
+            Ref(("ProjectEnvironments", "~keys"), "projects"),
+            Ref(("ProjectEnvironments", "~values", "*"), "environments"),
+        ),
+        unordered=(("TenantTags",), ("ProjectEnvironments", "~values")),
+    )
+)
 _kind(Kind("accounts", 20, refs=TENANCY_REFS, unordered=TENANCY_UNORDERED))
 _kind(
     Kind(
@@ -216,18 +262,6 @@ _kind(
             ("Phases", "*", "OptionalDeploymentTargets"),
         ),
         strip_nested={("Phases", "*"): frozenset({"Id"})},
-    )
-)
-_kind(
-    Kind(
-        "tenants",
-        24,
-        strip=frozenset({"ClonedFromTenantId"}),
-        refs=(
-            Ref(("ProjectEnvironments", "~keys"), "projects"),
-            Ref(("ProjectEnvironments", "~values", "*"), "environments"),
-        ),
-        unordered=(("TenantTags",), ("ProjectEnvironments", "~values")),
     )
 )
 _kind(
@@ -300,6 +334,10 @@ _kind(
             Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
             Ref(("VersioningStrategy", "DonorPackageStepId"), "actions"),
             Ref(("ReleaseCreationStrategy", "ReleaseCreationPackageStepId"), "actions"),
+            # Ephemeral environments' runbooks, of the same project (go-octopusdeploy
+            # pkg/projects/project.go, 2025-10).
+            Ref(("ProvisioningRunbookId",), "runbooks"),
+            Ref(("DeprovisioningRunbookId",), "runbooks"),
         ),
         unordered=(("IncludedLibraryVariableSetIds",),),
         strip_nested={("Templates", "*"): frozenset({"Id", "Links"})},
@@ -373,8 +411,21 @@ _kind(
             Ref(("Action", "SourceEnvironmentIds", "*"), "environments"),
             Ref(("Action", "DestinationEnvironmentId"), "environments"),
             Ref(("Action", "ChannelId"), "channels"),
+            # Run-a-runbook and scoped-deployment trigger actions (go-octopusdeploy
+            # pkg/actions/run_runbook_action.go, scoped_deployment_action.go; Octopus.Client
+            # Model/Triggers/ScheduledTriggers/RunRunbookActionResource.cs).
+            Ref(("Action", "RunbookId"), "runbooks"),
+            Ref(("Action", "EnvironmentIds", "*"), "environments"),
+            Ref(("Action", "TenantIds", "*"), "tenants"),
         ),
-        unordered=(("Filter", "EnvironmentIds"), ("Filter", "Roles")),
+        unordered=(
+            ("Filter", "EnvironmentIds"),
+            ("Filter", "Roles"),
+            ("Action", "SourceEnvironmentIds"),
+            ("Action", "EnvironmentIds"),
+            ("Action", "TenantIds"),
+            ("Action", "TenantTags"),
+        ),
     )
 )
 _kind(Kind("tenant-variables", 40, parent="tenants", singleton=True))
@@ -429,8 +480,14 @@ KIND_OF_COLLECTION = {
 }
 
 
-def is_version_controlled(project: JsonDict) -> bool:
+def is_expression(value: str) -> bool:
+    """An Octopus variable expression (`#{Name}`): resolved at deployment, never an id."""
+    return "#{" in value
+
+
+def is_version_controlled(project: JsonDict | None) -> bool:
     """A config-as-code project: its process and non-sensitive variables live in git."""
+    project = project or {}
     settings = project.get("PersistenceSettings") or {}
     return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
 

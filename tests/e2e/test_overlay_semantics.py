@@ -243,7 +243,7 @@ def test_5_tenant_variable_placeholders_reach_the_plan_the_ledger_and_cleanup(
 ) -> None:
     overlay = "environments:\n  Prod: Production\ntenants:\n  variables: placeholder\n" + QUIET
     repo = _repo(tmp_path, source, destination, overlay)
-    field = "tenant variable PayFX/Production/Tenant.Url"
+    field = "PayFX Tenant.Url [Production]"
     placeholders = [(p["kind"], p["name"], p["field"]) for p in _plan(repo)["placeholders"]]
     assert ("tenant-variables", ["Acme"], field) in placeholders
     text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout

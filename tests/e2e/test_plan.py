@@ -86,9 +86,14 @@ def test_tenant_links_and_variables_carry_only_mapped_environments(
     assert variables is not None
     assert variables["after"]["ProjectVariables"] == {
         "OctoFX": {
-            "Production": {"Tenant.Database.Server": "sql-prod.internal"},
-            "Staging": {"Tenant.Database.Server": "sql-staging.internal"},
+            "Tenant.Database.Server": [
+                {"Environments": ["Production"], "Value": "sql-prod.internal"},
+                {"Environments": ["Staging"], "Value": "sql-staging.internal"},
+            ]
         }
+    }
+    assert variables["after"]["CommonVariables"] == {
+        "Common Settings": {"Tenant.Alias": [{"Value": "internal"}]}
     }
 
 

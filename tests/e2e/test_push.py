@@ -12,7 +12,15 @@ from snapshotsync.errors import ExitCode
 from snapshotsync.store import Store
 from tests.e2e.test_export import ID_PATTERN
 from tests.e2e.test_plan import OVERLAY, SOURCE_AFTER_CHANGE
-from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
+from tests.helpers import (
+    API_KEY,
+    SOURCE_KEY_ENV,
+    Emulator,
+    git,
+    init_repo,
+    run_cli,
+    running_emulator,
+)
 
 
 @pytest.fixture
@@ -338,3 +346,60 @@ def test_without_a_terminal_push_needs_yes_and_writes_nothing(
     assert destination_emulator.stats()["writes"] == 0
     dry = run_cli("push", "--target", "prod", "--repo", str(repo), "--dry-run")
     assert "Plan: " in dry.stdout and destination_emulator.stats()["writes"] == 0
+
+
+SLASHED_NAMES = """
+projects:
+  - Name: a
+    ProjectGroupId: Default Project Group
+    LifecycleId: Default Lifecycle
+    Channels:
+      - {Name: b/c, Description: "a's channel b/c"}
+    Runbooks:
+      - Name: b/r
+        Process:
+          Steps:
+            - Name: Step of a's runbook b/r
+              Actions:
+                - {Name: Step of a's runbook b/r, ActionType: Octopus.Script,
+                   Properties: {Octopus.Action.Script.ScriptBody: echo a}}
+  - Name: a/b
+    ProjectGroupId: Default Project Group
+    LifecycleId: Default Lifecycle
+    Channels:
+      - {Name: c, Description: "a/b's channel c"}
+    Runbooks:
+      - Name: r
+        Process:
+          Steps:
+            - Name: Step of a/b's runbook r
+              Actions:
+                - {Name: Step of a/b's runbook r, ActionType: Octopus.Script,
+                   Properties: {Octopus.Action.Script.ScriptBody: echo ab}}
+"""
+
+
+def test_names_holding_a_slash_never_share_an_id(
+    tmp_path: Path, emulator: Emulator, keys: None
+) -> None:
+    """Project `a` runbook `b/r` and project `a/b` runbook `r` are two runbooks everywhere."""
+    seed = tmp_path / "slashes.yaml"
+    seed.write_text(SLASHED_NAMES)
+    with running_emulator(seed=seed, id_offset=3000) as source:
+        repo = init_repo(tmp_path, source, emulator)
+        (repo / "overlays" / "prod.yaml").write_text("environments: {}\n")
+        git(repo, "commit", "-qam", "overlay for prod")
+        run_cli("export", "--repo", str(repo))
+        _push(repo)
+    for project, runbook, channel, step in (
+        ("a", "b/r", "b/c", "Step of a's runbook b/r"),
+        ("a/b", "r", "c", "Step of a/b's runbook r"),
+    ):
+        found = emulator.by_name("projects", project)
+        runbooks = emulator.get(f"projects/{found['Id']}/runbooks")["Items"]
+        assert [r["Name"] for r in runbooks] == [runbook]
+        process = emulator.get(f"runbookProcesses/{runbooks[0]['RunbookProcessId']}")
+        assert [s["Name"] for s in process["Steps"]] == [step]
+        channels = emulator.get(f"projects/{found['Id']}/channels")["Items"]
+        assert sorted(c["Name"] for c in channels) == sorted(["Default", channel])
+    assert _plan(repo)["has_changes"] is False
