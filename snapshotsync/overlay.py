@@ -293,7 +293,9 @@ def load(
     reader.known_keys(data, TOP_KEYS, "the overlay")
     overlay = _build(reader, data, path)
     if snapshot is not None:
-        _check_names(reader, data, overlay, snapshot, destination, history or {})
+        _check_names(
+            reader, data, overlay, snapshot, destination, {} if history is None else history
+        )
     errors = [f for f in reader.findings if f.error]
     if errors:
         raise OverlayError("\n".join(f.render(path) for f in reader.findings))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
@@ -74,20 +74,56 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
 def past_names(store: Store) -> Mapping[str, frozenset[str]]:
     """Lower-cased names of everything earlier snapshots held, by kind (steps as
     `<project>/<step>`), so an overlay entry for something since deleted on the source is
-    told apart from a typo."""
-    files = store.past_files(SNAPSHOT_DIR, lambda path: path.endswith("deployment-process.yaml"))
-    names: dict[str, set[str]] = {}
-    for path, texts in files.items():
-        try:
-            key = layout.key_of(path)
-        except LayoutError:
-            continue  # _meta.yaml, or a file of an older layout
-        names.setdefault(key.kind, set()).add("/".join(key.name).lower())
-        for text in texts:
-            document = yamlio.loads_fast(text, path) or {}
-            for step in document.get("Steps") or []:
-                names.setdefault("steps", set()).add(f"{key.name[0]}/{step.get('Name')}".lower())
-    return {kind: frozenset(found) for kind, found in names.items()}
+    told apart from a typo. Read from git only when asked (an entry naming something the
+    source lacks): a long history costs seconds, and most overlays never need it."""
+    return _PastNames(store)
+
+
+class _PastNames(Mapping[str, frozenset[str]]):
+    """Names by kind, read on first use; step names (inside every past version of every
+    deployment process) only when steps are asked about."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._names: dict[str, frozenset[str]] | None = None
+        self._steps: frozenset[str] | None = None
+
+    def _read(self) -> dict[str, frozenset[str]]:
+        if self._names is None:
+            names: dict[str, set[str]] = {}
+            for path in self._store.past_files(SNAPSHOT_DIR):
+                try:
+                    key = layout.key_of(path)
+                except LayoutError:
+                    continue  # _meta.yaml, or a file of an older layout
+                names.setdefault(key.kind, set()).add("/".join(key.name).lower())
+            self._names = {kind: frozenset(found) for kind, found in names.items()}
+        return self._names
+
+    def _read_steps(self) -> frozenset[str]:
+        if self._steps is None:
+            processes = self._store.past_files(
+                SNAPSHOT_DIR, lambda path: path.endswith("deployment-process.yaml")
+            )
+            steps = set()
+            for path, texts in processes.items():
+                if not path.endswith("deployment-process.yaml"):
+                    continue
+                project = layout.key_of(path).name[0]
+                for text in texts:
+                    for step in (yamlio.loads_fast(text, path) or {}).get("Steps") or []:
+                        steps.add(f"{project}/{step.get('Name')}".lower())
+            self._steps = frozenset(steps)
+        return self._steps
+
+    def __getitem__(self, kind: str) -> frozenset[str]:
+        return self._read_steps() if kind == "steps" else self._read()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._read(), "steps"])
+
+    def __len__(self) -> int:
+        return len(self._read()) + 1
 
 
 def clash_error(loaded: overlay.Overlay, clash: Clash) -> str:
