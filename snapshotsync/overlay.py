@@ -113,7 +113,9 @@ class VariablePolicy:
     scoping: Mapping[str, str] = field(
         default_factory=lambda: dict.fromkeys(DIMENSIONS, "skip-unless-partial")
     )
-    overwrite: bool = False
+    # True: always; False: never (the guide's rule); None (not set): what nobody changed on
+    # the destination since the last push (`merge.py`).
+    overwrite: bool | None = None
     new_out_of_scope: str = "clone"
     placeholder: str = "Replace Me"
     sensitive_placeholder: str = "CHANGE_ME"
@@ -459,10 +461,15 @@ def _variables(reader: _Reader, data: Mapping[str, Any]) -> VariablePolicy:
                 )
     elif given is not None:
         reader.error(raw, "scoping", "`scoping` is a policy name or a mapping of dimension: policy")
-    overwrite = raw.get("overwrite", False)
-    if not isinstance(overwrite, bool):
-        reader.error(raw, "overwrite", "`overwrite` must be true or false")
-        overwrite = False
+    overwrite = raw.get("overwrite")
+    if overwrite is not None and not isinstance(overwrite, bool):
+        reader.error(
+            raw,
+            "overwrite",
+            "`overwrite` must be true or false (or left out: overwrite what nobody changed "
+            "on the destination since the last push)",
+        )
+        overwrite = None
     values, scoped = _explicit_values(reader, raw)
     return VariablePolicy(
         scoping=scoping,

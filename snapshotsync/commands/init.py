@@ -138,8 +138,9 @@ OVERLAY_TAIL = """\
 #   #   ignore-on-new: ignore it only for variables the destination does not have yet.
 #   scoping: skip-unless-partial
 #   # scoping: {{environment: skip-unless-partial, machine: skip-unless-exact}}
-#   overwrite: false              # true: overwrite a different value whose scope matches
-#                                 # (never a sensitive one on the destination)
+#   # overwrite: left out (default) overwrites a different value whose scope matches only
+#   #   when nobody changed it on the destination since the last push (else: a conflict,
+#   #   kept); true: always; false: never. Never a sensitive value on the destination.
 #   new-out-of-scope: clone       # a NEW variable whose values were all scoped to excluded
 #                                 # environments: clone (without environment scope),
 #                                 # placeholder (one value) or skip
