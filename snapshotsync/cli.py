@@ -20,6 +20,7 @@ from snapshotsync import __version__
 from snapshotsync import log as logs
 from snapshotsync.commands import cleanup as cleanup_command
 from snapshotsync.commands import demo as demo_command
+from snapshotsync.commands import drift as drift_command
 from snapshotsync.commands import export as export_command
 from snapshotsync.commands import history as history_command
 from snapshotsync.commands import init as init_command
@@ -49,6 +50,22 @@ MaxRpsOption = Annotated[
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Also delete what snapshotsync created that the source (or the overlay) no longer "
+        "has; never what was changed by hand since, never what it did not create.",
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force-overwrite",
+        help="Take the source's version even where the destination was changed by hand since "
+        "the last push.",
+    ),
+]
 
 
 class OutputFormat(StrEnum):
@@ -57,6 +74,13 @@ class OutputFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+
+
+class DriftFormat(StrEnum):
+    """How `drift` prints: for people or for programs."""
+
+    text = "text"
+    json = "json"
 
 
 def _run(
@@ -160,6 +184,8 @@ def plan(
             "or a CI job summary.",
         ),
     ] = OutputFormat.text,
+    prune: PruneOption = False,
+    force_overwrite: ForceOption = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
@@ -169,7 +195,14 @@ def plan(
     _run(
         "plan",
         settings,
-        lambda: plan_command.run(settings, target, output.value, detailed_exitcode),
+        lambda: plan_command.run(
+            settings,
+            target,
+            output.value,
+            detailed_exitcode,
+            prune=prune,
+            force=force_overwrite,
+        ),
     )
 
 
@@ -182,7 +215,11 @@ def push(
     allow_version_skew: Annotated[
         bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
     ] = False,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    prune: PruneOption = False,
+    force_overwrite: ForceOption = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Calls at a time (reads and writes).")
+    ] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -192,9 +229,32 @@ def push(
         "push",
         settings,
         lambda: push_command.run(
-            settings, target, assume_yes=yes, dry_run=dry_run, allow_version_skew=allow_version_skew
+            settings,
+            target,
+            assume_yes=yes,
+            dry_run=dry_run,
+            allow_version_skew=allow_version_skew,
+            prune=prune,
+            force=force_overwrite,
         ),
     )
+
+
+@app.command()
+def drift(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    output: Annotated[
+        DriftFormat, typer.Option("--output", help="text for people, json for programs.")
+    ] = DriftFormat.text,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    max_rps: MaxRpsOption = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """What changed by hand on TARGET since the last push. Read-only; exit 2 when anything
+    did (like plan --detailed-exitcode), 0 when nothing did."""
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    _run("drift", settings, lambda: drift_command.run(settings, target, output.value))
 
 
 @app.command()

@@ -309,7 +309,9 @@ def _match(
             ours.append(added)
     removed = _dropped(result, used, policy, base, force, held, actions, ours)
     kept = tuple(v for i, v in enumerate(result) if i not in removed)
-    return Merged(tuple(actions), kept, tuple(ours))
+    # A secret is recorded as the destination shows it: a value exists, unknown.
+    recorded = tuple({**v, "Value": dict(SENSITIVE)} if _sensitive(v) else v for v in ours)
+    return Merged(tuple(actions), kept, recorded)
 
 
 def _dropped(

@@ -399,7 +399,7 @@ def _orphans(
             dropped.append(key)  # gone already, or goes with its project
             continue
         mine = _lower(key) in created
-        unchanged = _comparable_exists(now) == _comparable_exists(base.resources[key])
+        unchanged = threeway.holds(_comparable_exists(now), _comparable_exists(base.resources[key]))
         users = _users(live, live_key or key, deleted)
         if not mine:
             reason = (
@@ -1096,3 +1096,50 @@ def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[st
             }
             for owner, templates in owners.items()
         }
+
+
+# ---------------------------------------------------------------- parts, for drift
+
+
+def parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
+    """A document split into the parts the plan compares one by one (`threeway.drift`)."""
+    behaviour = BEHAVIOUR.get(key.kind)
+    if behaviour == "exists":
+        return {"": _comparable_exists(document)}
+    if behaviour == "process":
+        found: dict[str, Any] = {
+            f"step {step.get('Name')}": step for step in document.get("Steps") or []
+        }
+        rest = {k: v for k, v in document.items() if k != "Steps"}
+        return {**({"": rest} if rest else {}), **found}
+    if key.kind == "tenants":
+        links = document.get("ProjectEnvironments") or {}
+        return {
+            "": {k: v for k, v in document.items() if k != "ProjectEnvironments"},
+            **{f"link to project {p}": sorted(e) for p, e in links.items()},
+        }
+    if behaviour == "variables":
+        found = {}
+        for value in document.get("Variables") or []:
+            label = f"value {describe_slot(value)}"
+            while label in found:
+                label += " (again)"
+            found[label] = value
+        return found
+    if behaviour == "tenant-variables":
+        return {
+            f"value {value.label}": value.value
+            for value in tenantvars.per_environment(document).values()
+        }
+    if behaviour == "permissions":
+        return {
+            f"role {json.dumps(role, sort_keys=True)}": role
+            for role in document.get("ScopedUserRoles") or []
+        }
+    return {"": document}
+
+
+def describe_slot(value: JsonDict) -> str:
+    """`Name [Environment: a; Role: r]`: where a value applies, not what it is."""
+    scope = "; ".join(f"{d}: {', '.join(v)}" for d, v in sorted((value.get("Scope") or {}).items()))
+    return f"{value.get('Name')}" + (f" [{scope}]" if scope else "")

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dictdiffer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from snapshotsync import threeway
 from snapshotsync.log import get_logger, redact
 from snapshotsync.merge import ValueAction, describe
 from snapshotsync.model import is_sensitive_marker
@@ -439,3 +441,54 @@ def plan_markdown(plan: Plan) -> str:
         out += ["", "</details>", ""]
     # Belt and braces: nothing the log would redact leaves through a job summary either.
     return redact("\n".join(out).rstrip()) + "\n"
+
+
+# ---------------------------------------------------------------------- drift
+
+
+def _drift_value(value: Any) -> Any:
+    """A drifted part as it may be shown: secrets and values from the environment masked."""
+    if isinstance(value, dict) and ("Value" in value and value.get("Type") == "Sensitive"):
+        return {**value, "Value": MASK}
+    return _unmarked(value)
+
+
+def drift_text(target: str, found: list[threeway.Drift]) -> str:
+    """What changed by hand on `target` since the last push, resource by resource."""
+    if not found:
+        return f"drift {target}: nothing changed by hand since the last push"
+    out = [f"Drift on target {target}: changed by hand since the last push", ""]
+    for item in found:
+        where = f"{item.key}" + (f" {item.part}" if item.part else "")
+        if item.change == "deleted":
+            out.append(f"  - deleted  {where}")
+            continue
+        out.append(f"  ~ changed  {where}")
+        if isinstance(item.base, dict) and isinstance(item.live, dict):
+            difference = tuple(dictdiffer.diff(_drift_value(item.base), _drift_value(item.live)))
+            out += [f"        {line}" for line in diff_lines(difference)]
+        else:
+            out.append(
+                f"        {_short(_drift_value(item.base))} -> {_short(_drift_value(item.live))}"
+            )
+    out += ["", f"{len(found)} changes by hand on {target}."]
+    return redact("\n".join(out))
+
+
+def drift_json(target: str, found: list[threeway.Drift]) -> str:
+    document = {
+        "target": target,
+        "has_drift": bool(found),
+        "drift": [
+            {
+                "kind": item.key.kind,
+                "name": list(item.key.name),
+                "part": item.part or None,
+                "change": item.change,
+                "recorded": _drift_value(item.base),
+                "now": _drift_value(item.live),
+            }
+            for item in found
+        ],
+    }
+    return redact(json.dumps(document, indent=2, ensure_ascii=False, default=str))

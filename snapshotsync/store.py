@@ -149,6 +149,17 @@ class Store:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def write_file(self, relative: str, text: str | None) -> None:
+        """Write one file atomically (None: remove it), creating folders as needed."""
+        target = self.path / relative
+        if text is None:
+            target.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(f".{target.name}.tmp")
+        scratch.write_text(text, encoding="utf-8", newline="\n")
+        scratch.replace(target)
+
     # ----------------------------------------------------------------- commits
 
     def stage(self, subdirs: list[str]) -> Changes:

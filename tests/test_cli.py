@@ -11,7 +11,18 @@ from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 from tests.helpers import run_cli
 
-CONTRACT_COMMANDS = ["init", "export", "plan", "push", "history", "cleanup", "validate", "demo"]
+# design.md, "Contract: command line", with its round 2 addition (drift).
+CONTRACT_COMMANDS = [
+    "init",
+    "export",
+    "plan",
+    "push",
+    "history",
+    "cleanup",
+    "validate",
+    "demo",
+    "drift",
+]
 
 
 def test_help_lists_every_contract_command() -> None:

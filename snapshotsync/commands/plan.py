@@ -32,6 +32,11 @@ def state_dir(target: str) -> str:
     return f"targets/{target}/state"
 
 
+def base_dir(target: str) -> str:
+    """What snapshotsync placed on the destination, as of the last push (`threeway.py`)."""
+    return f"targets/{target}/base"
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Everything a plan is made from, validated, before any instance is contacted."""
@@ -42,6 +47,7 @@ class Inputs:
     snapshot: Snapshot
     overlay: overlay.Overlay
     warnings: tuple[str, ...]
+    base: Snapshot | None = None  # None: no push recorded one yet
 
 
 def load_inputs(settings: Settings, target_name: str) -> Inputs:
@@ -68,7 +74,9 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
-    return Inputs(config, target, store, snapshot, loaded, tuple(warnings))
+    recorded = store.read_tree(base_dir(target_name))
+    base = layout.parse(recorded, base_dir(target_name)) if recorded else None
+    return Inputs(config, target, store, snapshot, loaded, tuple(warnings), base)
 
 
 def past_names(store: Store) -> Mapping[str, frozenset[str]]:
@@ -149,8 +157,51 @@ class Computed:
     space_id: str
 
 
-def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Computed:
+def compute(
+    settings: Settings,
+    inputs: Inputs,
+    client: OctopusClient,
+    *,
+    force: bool = False,
+    prune: bool = False,
+) -> Computed:
     """Read the destination through `client` and plan against it."""
+    target = inputs.target
+    live, raw, space_id = read_destination(settings, inputs, client)
+    facts = normalize.facts(raw)
+    desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
+    missing, respelled = _destination_environments(inputs, facts)
+    desired = dataclasses.replace(
+        desired,
+        errors=(*desired.errors, *missing),
+        decisions=(*respelled, *desired.decisions),
+    )
+    plan = make_plan(
+        desired,
+        live,
+        inputs.overlay,
+        target=target.name,
+        facts=facts,
+        base=inputs.base,
+        force=force,
+        prune=prune,
+    )
+    clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
+    plan = dataclasses.replace(
+        plan, errors=tuple(clashes.get(e) or _locate(inputs, e) for e in plan.errors)
+    )
+    for decision in plan.decisions:
+        _log.info("decision: %s", decision)
+    for change in plan.changes:
+        for value in change.values:
+            _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
+    return Computed(plan, live, raw, space_id)
+
+
+def read_destination(
+    settings: Settings, inputs: Inputs, client: OctopusClient
+) -> tuple[Snapshot, Raw, str]:
+    """The destination in normal form, what was read of it, and its space id."""
     target = inputs.target
     try:
         with report.progress(f"read {target.url}") as tick:
@@ -165,25 +216,7 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
         "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
     }
     live, _ = normalize.to_snapshot(raw, space_id, meta)
-    facts = normalize.facts(raw)
-    desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
-    missing, respelled = _destination_environments(inputs, facts)
-    desired = dataclasses.replace(
-        desired,
-        errors=(*desired.errors, *missing),
-        decisions=(*respelled, *desired.decisions),
-    )
-    plan = make_plan(desired, live, inputs.overlay, target=target.name, facts=facts)
-    clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
-    plan = dataclasses.replace(
-        plan, errors=tuple(clashes.get(e) or _locate(inputs, e) for e in plan.errors)
-    )
-    for decision in plan.decisions:
-        _log.info("decision: %s", decision)
-    for change in plan.changes:
-        for value in change.values:
-            _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
-    return Computed(plan, live, raw, space_id)
+    return live, raw, space_id
 
 
 def _destination_environments(
@@ -246,14 +279,22 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
 RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
 
 
-def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
+def run(
+    settings: Settings,
+    target_name: str,
+    output: str,
+    detailed_exitcode: bool,
+    *,
+    prune: bool = False,
+    force: bool = False,
+) -> ExitCode:
     if output not in RENDERERS:
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
-        plan = compute(settings, inputs, client).plan
+        plan = compute(settings, inputs, client, force=force, prune=prune).plan
     report.line(RENDERERS[output](plan))
     if plan.errors:
         return ExitCode.ERROR

@@ -10,12 +10,22 @@ says so; running it again plans from the destination's new state and finishes th
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from snapshotsync import layout, push, report, yamlio
-from snapshotsync.commands.plan import Inputs, compute, load_inputs, open_client, state_dir
-from snapshotsync.errors import ExitCode, UserError
-from snapshotsync.model import Snapshot
+from snapshotsync.commands.history import trailers
+from snapshotsync.commands.plan import (
+    Inputs,
+    base_dir,
+    compute,
+    load_inputs,
+    open_client,
+    state_dir,
+)
+from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
+from snapshotsync.log import redact
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot
 from snapshotsync.plan import Plan
 from snapshotsync.settings import Settings
 from snapshotsync.store import SNAPSHOT_DIR
@@ -63,16 +73,19 @@ def run(
     assume_yes: bool,
     dry_run: bool,
     allow_version_skew: bool,
+    prune: bool = False,
+    force: bool = False,
 ) -> ExitCode:
     inputs = load_inputs(settings, target_name)
-    # state/ is snapshotsync's own record of the last read, rewritten by every push (a push
-    # killed after writing it leaves it uncommitted); the ledger is where people write.
+    # state/ and base/ are snapshotsync's own records, rewritten by every push (a push
+    # killed while writing leaves them uncommitted); the ledger is where people write.
     for recorded in ("last-push.yaml", "cleanup.yaml"):
         inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
+    overlay_version = _complete_record(inputs)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
-        computed = compute(settings, inputs, client)
+        computed = compute(settings, inputs, client, force=force, prune=prune)
         plan = computed.plan
         source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
         skew = version_skew(source_version, computed.raw.version)
@@ -92,14 +105,32 @@ def run(
             if not report.confirm(f"Push these changes to {target_name}?"):
                 report.line("push cancelled; nothing written")
                 return ExitCode.OK
-        # The destination as read, recorded before anything is written to it.
+        # The destination as read, recorded before anything is written to it; then what
+        # snapshotsync holds there, resource by resource as each one's writes are made.
         inputs.store.write_tree(state_dir(target_name), layout.render(computed.live))
+        base = BaseRecord(inputs, plan)
         with report.progress(f"push {inputs.target.url}") as tick:
             result = push.push(
-                plan, client, computed.space_id, computed.raw, inputs.overlay, progress=tick
+                plan,
+                client,
+                computed.space_id,
+                computed.raw,
+                inputs.overlay,
+                progress=tick,
+                written=base.written,
             )
         calls = dict(sorted(client.stats.by_method.items()))
-    sha = _record(inputs, plan, result, source_version, computed.raw.version, calls, computed.live)
+    base.finish()
+    sha = _record(
+        inputs,
+        plan,
+        result,
+        source_version,
+        computed.raw.version,
+        calls,
+        computed.live,
+        overlay_version,
+    )
     done = f"{len(result.applied)} writes"
     if result.failed:
         raise push.PushError(
@@ -113,6 +144,123 @@ def run(
     return ExitCode.OK
 
 
+def _complete_record(inputs: Inputs) -> str:
+    """Refuse a push whose record would not explain it; the overlay version it uses.
+
+    The commit of a push names the snapshot and the overlay it pushed, so the overlay and
+    `snapshotsync.yaml` must be committed; and `snapshot/` must be what an export wrote: a
+    hand edit there is pushed without a word and undone by the next export.
+    """
+    store = inputs.store
+    overlay_path = _relative(inputs, inputs.target.overlay)
+    for path, what in ((overlay_path, "the overlay"), ("snapshotsync.yaml", "the config")):
+        try:
+            store.ensure_clean(path)
+        except DirtyStoreError as error:
+            raise DirtyStoreError(
+                f"{error} ({what} a push uses must be committed, so the push's record names "
+                "it; nothing was written)"
+            ) from None
+    last = store.log([SNAPSHOT_DIR], limit=1)
+    if last and trailers(last[0][2]).get("Snapshotsync-Event") != "export":
+        sha = last[0][0]
+        raise UserError(
+            f"{SNAPSHOT_DIR}/ was last changed by commit {sha[:10]}, not by an export: a hand "
+            "edit there would be pushed unreviewed and undone by the next export. Run "
+            "`snapshotsync export` to bring the snapshot back to the source (change the "
+            "destination through the overlay instead); nothing was written"
+        )
+    return store.last_commit(overlay_path)
+
+
+def _relative(inputs: Inputs, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(inputs.store.path.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class BaseRecord:
+    """`targets/<T>/base/`: what snapshotsync holds on the destination, kept current file by
+    file as a push goes, so a push that stops (or is killed) leaves exactly what it wrote.
+
+    Resources whose change makes no write (the same, a conflict kept, an orphan left) take
+    their new base before the first write; the others once all their writes are made.
+    `_meta.yaml` lists the resources snapshotsync created (only those may ever be deleted).
+    """
+
+    def __init__(self, inputs: Inputs, plan: Plan) -> None:
+        self.store = inputs.store
+        self.folder = base_dir(inputs.target.name)
+        self.plan = plan
+        old = inputs.base or Snapshot({}, {})
+        self.documents: dict[ResourceKey, JsonDict] = dict(old.resources)
+        self.created = {
+            ResourceKey(str(item[0]), tuple(str(p) for p in item[1:]))
+            for item in old.meta.get("created") or []
+        }
+        keys = {*self.documents, *(r.key for r in plan.records.values())}
+        self.paths = layout.paths(sorted(keys))
+        writing = {change.key for change in plan.writes}
+        for key in plan.records:
+            if key not in writing:
+                self._apply(key)
+        self._write_meta()
+
+    def written(self, key: ResourceKey) -> None:
+        """Every write of `key`'s change has been made."""
+        self._apply(key)
+        self._write_meta()
+
+    def _apply(self, change_key: ResourceKey) -> None:
+        record = self.plan.records.get(change_key)
+        if record is None:
+            return
+        for old in (change_key, record.key):
+            found = next((k for k in self.documents if _same(k, old)), None)
+            if found is not None and (found != record.key or record.document is None):
+                del self.documents[found]
+                self.store.write_file(f"{self.folder}/{self.paths[found]}", None)
+        if record.document is None:
+            self.created = {k for k in self.created if not _same(k, record.key)}
+            return
+        document = _masked(record.document)
+        self.documents[record.key] = document
+        text = yamlio.dumps(document)
+        self.store.write_file(f"{self.folder}/{self.paths[record.key]}", text)
+        if record.key in self.plan.created:
+            self.created.add(record.key)
+
+    def _write_meta(self) -> None:
+        created = [[key.kind, *key.name] for key in sorted(self.created)]
+        self.store.write_file(
+            f"{self.folder}/{layout.META_FILE}", yamlio.dumps({"created": created})
+        )
+
+    def finish(self) -> None:
+        """The whole record, rewritten in one go (file names settle on the final set)."""
+        meta = {"created": [[key.kind, *key.name] for key in sorted(self.created)]}
+        self.store.write_tree(self.folder, layout.render(Snapshot(self.documents, meta)))
+
+
+def _masked(value: Any) -> Any:
+    """A record with every secret the run knows (values the overlay read from the
+    environment, API keys) masked: the repo never holds one. A value masked here no longer
+    reads as unchanged since the last push, so it is never overwritten or removed on that
+    ground; explicit values are written whatever the base says."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _same(a: ResourceKey, b: ResourceKey) -> bool:
+    return a.kind == b.kind and tuple(p.lower() for p in a.name) == tuple(p.lower() for p in b.name)
+
+
 def _record(
     inputs: Inputs,
     plan: Plan,
@@ -121,6 +269,7 @@ def _record(
     destination_version: str,
     calls: dict[str, int],
     live: Snapshot,
+    overlay_version: str = "",
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -144,6 +293,8 @@ def _record(
     last.update(
         {
             "snapshot_commit": snapshot_commit,
+            "overlay": _relative(inputs, inputs.target.overlay),
+            "overlay_commit": overlay_version,
             "source_version": source_version,
             "destination_version": destination_version,
             "counts": {
@@ -165,7 +316,7 @@ def _record(
     files = {
         path: text
         for path, text in store.read_tree(target_dir(target)).items()
-        if path.startswith("state/")
+        if path.startswith(("state/", "base/"))
     }
     files["last-push.yaml"] = yamlio.dumps(last)
     files["cleanup.yaml"] = _ledger(
@@ -176,6 +327,7 @@ def _record(
         f"push {target}: {len(created)} created, {len(updated)} updated, {len(skipped)} left "
         f"alone{' (FAILED)' if result.failed else ''}\n\n"
         f"Snapshotsync-Event: push\nTarget: {target}\nSnapshot: {snapshot_commit}\n"
+        f"Overlay: {last['overlay']}@{overlay_version[:12] or 'uncommitted'}\n"
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
         f"Skipped: {len(skipped)}\nPlaceholders: {len(plan.placeholders)}"
     )
