@@ -270,8 +270,15 @@ def _match(
     passes: list[tuple[str, Callable[[JsonDict, JsonDict], bool]]] = [
         ("same", lambda a, b: same_value(a, b) and full_scope(a, b)),
         (
+            # Roles, tags, steps or owners of a value follow the source only where the value
+            # is still what snapshotsync wrote (or before any push, the guide's rule 2).
             "update-scope",
-            lambda a, b: same_value(a, b) and not _sensitive(b) and specific_scope(a, b),
+            lambda a, b: (
+                same_value(a, b)
+                and not _sensitive(b)
+                and specific_scope(a, b)
+                and (not base.known or base.holds(b) or force)
+            ),
         ),
         ("differs", full_scope),
     ]

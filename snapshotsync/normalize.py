@@ -11,7 +11,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync import tenantvars
@@ -39,6 +39,9 @@ SCRIPT_MODULE = re.compile(r"^Octopus\.Script\.Module(\.Language)?\[(?P<name>.*)
 class Normalized:
     resources: dict[ResourceKey, JsonDict]
     problems: list[Problem]
+    # The source's own id of each resource and step, by kind: what recognises a rename
+    # (`source_index`); never written into the documents.
+    ids: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:
@@ -76,6 +79,12 @@ def normalize(raw: Raw, space_id: str) -> Normalized:
     def add(kind: str, name: tuple[str, ...], document: JsonDict) -> None:
         key = ResourceKey(kind, name)
         out.resources[key] = _normal(KINDS[kind], document, names, out.problems, str(key))
+        if not KINDS[kind].singleton and document.get("Id"):
+            out.ids.setdefault(kind, {})[str(document["Id"])] = list(name)
+        elif kind in ("deployment-processes", "runbook-processes"):
+            for _, _, step in walk(document, STEPS):
+                if step.get("Id"):
+                    out.ids.setdefault("steps", {})[str(step["Id"])] = [*name, str(step["Name"])]
 
     simple = {
         "environments": "environments",
@@ -424,6 +433,27 @@ def _scoped_tenant_variables(
 
 def _name(names: _Names, resource_id: str) -> str:
     return names.name(resource_id) or resource_id
+
+
+def source_index(normalized: Normalized) -> dict[str, dict[str, list[str]]]:
+    """Kind -> source id -> name path, sorted: the export's rename index. Steps are keyed
+    `steps` with `[project, step]` (deployment processes) or `[project, runbook, step]`."""
+    return {kind: dict(sorted(ids.items())) for kind, ids in sorted(normalized.ids.items()) if ids}
+
+
+def renames(
+    before: dict[str, dict[str, list[str]]], after: dict[str, dict[str, list[str]]]
+) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:
+    """Kind -> old name path (lower-cased) -> new name path, for every source id that is in
+    both indexes under another name: what the source renamed between two exports."""
+    found: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {}
+    for kind, ids in after.items():
+        old = before.get(kind) or {}
+        for source_id, name in ids.items():
+            previous = old.get(source_id)
+            if previous is not None and [p.lower() for p in previous] != [p.lower() for p in name]:
+                found.setdefault(kind, {})[tuple(p.lower() for p in previous)] = tuple(name)
+    return found
 
 
 def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot, list[Problem]]:

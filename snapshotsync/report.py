@@ -80,6 +80,7 @@ def progress(description: str) -> Iterator[Callable[[int, int], None]]:
 SYMBOL = {
     "create": "+ create",
     "update": "~ update",
+    "rename": "~ rename",
     "delete": "- delete",
     "same": "= same  ",
     "skip": "= leave ",
@@ -108,6 +109,7 @@ def counts_line(plan: Plan) -> str:
     parts = [
         f"{counts['create']} to create",
         f"{counts['update']} to update",
+        *([f"{counts['rename']} to rename"] if counts["rename"] else []),
         *([f"{counts['delete']} to delete"] if counts["delete"] else []),
         f"{counts['same']} unchanged",
         f"{counts['skip']} left alone",
@@ -268,6 +270,7 @@ MASK = "<sensitive>"
 ACTION_HEADING = {
     "create": "create",
     "update": "update",
+    "rename": "rename",
     "delete": "delete",
     "skip": "left alone",
     "same": "unchanged",

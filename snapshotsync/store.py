@@ -203,6 +203,14 @@ class Store:
                 texts.append(self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8"))
         return files
 
+    def show(self, commit: str, path: str) -> str | None:
+        """The text of `path` as `commit` had it (None when it had no such file)."""
+        try:
+            blob = self.repo.commit(commit).tree / path
+        except (KeyError, ValueError, GitCommandError):
+            return None
+        return str(blob.data_stream.read().decode("utf-8"))
+
     def log(self, paths: list[str], limit: int = 200) -> list[tuple[str, str, str]]:
         """(sha, ISO date, full message) of the commits touching `paths`, newest first."""
         separator = "\x1e"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from snapshotsync import export, layout, normalize, report
+from snapshotsync import export, layout, normalize, report, yamlio
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
+from snapshotsync.model import Snapshot
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
 from snapshotsync.settings import FORMAT_VERSION, Http, Instance, Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 
 _log = get_logger("commands.export")
+
+# The source's own ids of what snapshot/ holds, kept outside the documents people review:
+# how a rename on the source is recognised as one (never guessed from similar content).
+INDEX_FILE = "source-ids.yaml"
+INDEX_NOTE = (
+    "# The source's ids of what snapshot/ holds, by kind (rewritten by every export).\n"
+    "# snapshotsync reads it to recognise a rename on the source; it is not for review.\n"
+)
 
 
 def explain(error: OctopusApiError, instance: Instance) -> UserError:
@@ -59,13 +68,16 @@ def run(settings: Settings) -> ExitCode:
     except OctopusApiError as error:
         raise explain(error, source) from None
     meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
-    snapshot, problems = normalize.to_snapshot(raw, space_id, meta)
-    for problem in problems:
+    normalized = normalize.normalize(raw, space_id)
+    snapshot = Snapshot(normalized.resources, {**meta, "octopus_version": raw.version})
+    for problem in normalized.problems:
         report.line(f"note: {problem}")
     store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
+    store.write_file(INDEX_FILE, INDEX_NOTE + yamlio.dumps(normalize.source_index(normalized)))
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
-    staged = store.stage([SNAPSHOT_DIR])
+    staged = store.stage([SNAPSHOT_DIR])  # what the message counts: the snapshot's files
+    index = store.stage([INDEX_FILE])
     message = (
         f"export: {count} resources from {source.url} ({source.space}, Octopus {version}): "
         f"{staged}\n\n"
@@ -73,7 +85,9 @@ def run(settings: Settings) -> ExitCode:
         f"Octopus-Version: {version}\nResources: {count}\nAdded: {staged.added}\n"
         f"Changed: {staged.changed}\nRemoved: {staged.removed}"
     )
-    committed = store.commit([SNAPSHOT_DIR], message, staged)
+    committed = store.commit(
+        [SNAPSHOT_DIR, INDEX_FILE], message, staged if not staged.empty else index
+    )
     _log.info("export read %d resources with %s", count, calls)
     if committed is None:
         report.line(f"export: {count} resources, no changes since the last export (no commit)")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
-from snapshotsync.commands.export import client_for, explain
+from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
 from snapshotsync.log import get_logger
@@ -48,6 +48,10 @@ class Inputs:
     overlay: overlay.Overlay
     warnings: tuple[str, ...]
     base: Snapshot | None = None  # None: no push recorded one yet
+    # What the source renamed since the snapshot of the last push (`normalize.renames`).
+    renames: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 def load_inputs(settings: Settings, target_name: str) -> Inputs:
@@ -76,7 +80,33 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     )
     recorded = store.read_tree(base_dir(target_name))
     base = layout.parse(recorded, base_dir(target_name)) if recorded else None
-    return Inputs(config, target, store, snapshot, loaded, tuple(warnings), base)
+    return Inputs(
+        config,
+        target,
+        store,
+        snapshot,
+        loaded,
+        tuple(warnings),
+        base,
+        _renames(store, target_name) if base is not None else {},
+    )
+
+
+def _renames(store: Store, target_name: str) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:
+    """Renames on the source between the snapshot the last push used and the current one,
+    from the export's index of source ids."""
+    last_push = store.read_tree(f"targets/{target_name}").get("last-push.yaml")
+    if not last_push:
+        return {}
+    commit = str((yamlio.loads_fast(last_push, "last-push.yaml") or {}).get("snapshot_commit"))
+    then = store.show(commit, INDEX_FILE) if commit else None
+    index = store.path / INDEX_FILE
+    now = index.read_text(encoding="utf-8") if index.is_file() else None
+    if not then or not now:
+        return {}
+    return normalize.renames(
+        yamlio.loads_fast(then, INDEX_FILE) or {}, yamlio.loads_fast(now, INDEX_FILE) or {}
+    )
 
 
 def past_names(store: Store) -> Mapping[str, frozenset[str]]:
@@ -185,6 +215,7 @@ def compute(
         base=inputs.base,
         force=force,
         prune=prune,
+        renames=inputs.renames,
     )
     clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
     plan = dataclasses.replace(

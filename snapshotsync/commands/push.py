@@ -279,7 +279,8 @@ def _record(
     planned = {str(c.key): c.action for c in plan.writes}
     applied = {str(a.key) for a in result.applied}
     created = sorted(k for k in applied if planned.get(k) == "create")
-    updated = sorted(k for k in applied if planned.get(k) == "update")
+    updated = sorted(k for k in applied if planned.get(k) in ("update", "rename"))
+    deleted = sorted(k for k in applied if planned.get(k) == "delete")
     skipped = [
         {"resource": str(c.key), "reason": c.reason} for c in plan.changes if c.action == "skip"
     ]
@@ -300,13 +301,30 @@ def _record(
             "counts": {
                 "created": len(created),
                 "updated": len(updated),
+                "deleted": len(deleted),
                 "skipped": len(skipped),
                 "unchanged": plan.counts()["same"],
+                "conflicts": plan.counts()["conflict"],
+                "orphans": plan.counts()["orphan"],
                 "placeholders": len(plan.placeholders),
             },
             "created": created,
             "updated": updated,
+            "deleted": deleted,
             "skipped": skipped,
+            "conflicts": [
+                {
+                    "resource": str(c.key),
+                    "parts": [v.name for v in c.values if v.action == "conflict"],
+                }
+                for c in plan.changes
+                if c.action == "conflict" or any(v.action == "conflict" for v in c.values)
+            ],
+            "orphans": [
+                {"resource": str(c.key), "reason": c.reason}
+                for c in plan.changes
+                if c.action == "orphan"
+            ],
             "left_out_by_overlay": [str(d) for d in plan.decisions],
             "api_calls": calls,
             "stale_version_retries": result.retried_stale,
@@ -324,12 +342,14 @@ def _record(
     )
     store.write_tree(target_dir(target), files)
     message = (
-        f"push {target}: {len(created)} created, {len(updated)} updated, {len(skipped)} left "
-        f"alone{' (FAILED)' if result.failed else ''}\n\n"
+        f"push {target}: {len(created)} created, {len(updated)} updated, {len(deleted)} "
+        f"deleted, {len(skipped)} left alone{' (FAILED)' if result.failed else ''}\n\n"
         f"Snapshotsync-Event: push\nTarget: {target}\nSnapshot: {snapshot_commit}\n"
         f"Overlay: {last['overlay']}@{overlay_version[:12] or 'uncommitted'}\n"
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
-        f"Skipped: {len(skipped)}\nPlaceholders: {len(plan.placeholders)}"
+        f"Deleted: {len(deleted)}\nSkipped: {len(skipped)}\n"
+        f"Conflicts: {plan.counts()['conflict']}\nOrphans: {plan.counts()['orphan']}\n"
+        f"Placeholders: {len(plan.placeholders)}"
     )
     committed = store.commit([target_dir(target)], message)
     return committed[0] if committed else store.head()
