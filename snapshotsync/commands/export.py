@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from snapshotsync import export, layout, normalize, report
+from snapshotsync.commands import recover
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
-from snapshotsync.settings import FORMAT_VERSION, Http, Instance, Settings, load_config
+from snapshotsync.settings import FORMAT_VERSION, Config, Http, Instance, Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 
 _log = get_logger("commands.export")
@@ -43,7 +44,14 @@ def client_for(
 def run(settings: Settings) -> ExitCode:
     config = load_config(settings.repo)
     store = Store(settings.repo)
-    store.ensure_clean(SNAPSHOT_DIR)
+    with store.lock("export", exclusive=True):
+        store.ensure_index_unlocked()
+        recover.interrupted_writes(store)
+        store.ensure_clean(SNAPSHOT_DIR)
+        return _export(settings, config, store)
+
+
+def _export(settings: Settings, config: Config, store: Store) -> ExitCode:
     source = config.source
     key = source.api_key()
     try:
@@ -62,22 +70,30 @@ def run(settings: Settings) -> ExitCode:
     snapshot, problems = normalize.to_snapshot(raw, space_id, meta)
     for problem in problems:
         report.line(f"note: {problem}")
-    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
+    files = layout.render(snapshot)
+    # Announced first: a run killed before its commit is recovered by the next one.
+    store.begin_write(recover.EXPORT, SNAPSHOT_DIR, files)
+    store.write_tree(SNAPSHOT_DIR, files)
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
     staged = store.stage([SNAPSHOT_DIR])
-    message = (
-        f"export: {count} resources from {source.url} ({source.space}, Octopus {version}): "
-        f"{staged}\n\n"
-        f"Snapshotsync-Event: export\nSource: {source.url}\nSpace: {source.space}\n"
-        f"Octopus-Version: {version}\nResources: {count}\nAdded: {staged.added}\n"
-        f"Changed: {staged.changed}\nRemoved: {staged.removed}"
-    )
+    message = recover.export_message(count, source.url, source.space, version, staged)
     committed = store.commit([SNAPSHOT_DIR], message, staged)
+    store.end_write(recover.EXPORT)
     _log.info("export read %d resources with %s", count, calls)
     if committed is None:
         report.line(f"export: {count} resources, no changes since the last export (no commit)")
     else:
         sha, changes = committed
         report.line(f"export: {count} resources, {changes} files, committed {sha[:10]}")
+        note_detached(store, sha)
     return ExitCode.OK
+
+
+def note_detached(store: Store, sha: str) -> None:
+    """A commit on a detached HEAD is kept only by a branch or a push: say so."""
+    if store.detached():
+        report.line(
+            f"note: HEAD is detached, so commit {sha[:10]} is on no branch: keep it with "
+            f"`git -C {store.path} switch -c <branch>` or `git push origin HEAD:<branch>`"
+        )

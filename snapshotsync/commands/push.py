@@ -13,12 +13,22 @@ import sys
 from typing import Any
 
 from snapshotsync import layout, push, report, yamlio
-from snapshotsync.commands.plan import Inputs, compute, load_inputs, open_client, state_dir
+from snapshotsync.commands import recover
+from snapshotsync.commands.export import note_detached
+from snapshotsync.commands.plan import (
+    Inputs,
+    compute,
+    load_inputs,
+    open_client,
+    repo_lock,
+    state_dir,
+)
 from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.log import mask_secrets
 from snapshotsync.model import Snapshot
 from snapshotsync.plan import Plan
 from snapshotsync.settings import Settings
-from snapshotsync.store import SNAPSHOT_DIR
+from snapshotsync.store import SNAPSHOT_DIR, Store
 
 LEDGER_NOTE = (
     "# Placeholders snapshotsync wrote that a human must replace.\n"
@@ -64,11 +74,39 @@ def run(
     dry_run: bool,
     allow_version_skew: bool,
 ) -> ExitCode:
+    command = f"push --target {target_name}{' --dry-run' if dry_run else ''}"
+    with repo_lock(settings, command, exclusive=not dry_run) as store:
+        if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
+            store.ensure_index_unlocked()
+            recover.interrupted_writes(store)
+            # The record names the snapshot commit pushed: edits not in it are refused.
+            store.ensure_clean(SNAPSHOT_DIR)
+        return _push(
+            settings,
+            target_name,
+            assume_yes=assume_yes,
+            dry_run=dry_run,
+            allow_version_skew=allow_version_skew,
+        )
+
+
+def _push(
+    settings: Settings,
+    target_name: str,
+    *,
+    assume_yes: bool,
+    dry_run: bool,
+    allow_version_skew: bool,
+) -> ExitCode:
     inputs = load_inputs(settings, target_name)
-    # state/ is snapshotsync's own record of the last read, rewritten by every push (a push
-    # killed after writing it leaves it uncommitted); the ledger is where people write.
-    for recorded in ("last-push.yaml", "cleanup.yaml"):
-        inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
+    ledger: list[dict[str, Any]] = []
+    if not dry_run:
+        # state/ is snapshotsync's own record of the last read, rewritten by every push (a
+        # push killed after writing it leaves it uncommitted); the ledger is where people
+        # write. The records a push reads are read now, before anything is written.
+        for recorded in ("last-push.yaml", "cleanup.yaml"):
+            inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
+        ledger = read_ledger(inputs.store, target_name)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
@@ -92,14 +130,17 @@ def run(
             if not report.confirm(f"Push these changes to {target_name}?"):
                 report.line("push cancelled; nothing written")
                 return ExitCode.OK
-        # The destination as read, recorded before anything is written to it.
-        inputs.store.write_tree(state_dir(target_name), layout.render(computed.live))
+        # The destination as read, recorded before anything is written to it (values read
+        # from the environment are secrets: masked, like everything recorded).
+        inputs.store.write_tree(state_dir(target_name), layout.render(_masked(computed.live)))
         with report.progress(f"push {inputs.target.url}") as tick:
             result = push.push(
                 plan, client, computed.space_id, computed.raw, inputs.overlay, progress=tick
             )
         calls = dict(sorted(client.stats.by_method.items()))
-    sha = _record(inputs, plan, result, source_version, computed.raw.version, calls, computed.live)
+    sha = _record(
+        inputs, plan, result, source_version, computed.raw.version, calls, computed.live, ledger
+    )
     done = f"{len(result.applied)} writes"
     if result.failed:
         raise push.PushError(
@@ -110,7 +151,37 @@ def run(
         f"push: {target_name} done, {done}, {len(plan.placeholders)} placeholders, "
         f"committed {sha[:10]}"
     )
+    note_detached(inputs.store, sha)
     return ExitCode.OK
+
+
+def _masked(snapshot: Snapshot) -> Snapshot:
+    resources = {key: mask_secrets(document) for key, document in snapshot.resources.items()}
+    return Snapshot(resources, snapshot.meta)
+
+
+def read_ledger(store: Store, target: str) -> list[dict[str, Any]]:
+    """The entries of `targets/<target>/cleanup.yaml` ([] when there is none yet)."""
+    where = f"{target_dir(target)}/cleanup.yaml"
+    text = store.read_file(where)
+    if text is None:
+        return []
+    data = yamlio.loads_fast(text, where)
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if data is not None and (
+        not isinstance(entries, list | None)
+        or not all(isinstance(e, dict) for e in entries or [])
+        or any(
+            isinstance(e.get(k), dict | list)
+            for e in entries or []
+            for k in ("resource", "field", "cloned_value")
+        )
+    ):
+        raise UserError(
+            f"{where}: expected `entries:`, a list of mappings: fix the hand edit or restore "
+            f"it (git -C {store.path} checkout -- {where}); nothing was written"
+        )
+    return list(entries or [])
 
 
 def _record(
@@ -121,6 +192,7 @@ def _record(
     destination_version: str,
     calls: dict[str, int],
     live: Snapshot,
+    ledger: list[dict[str, Any]],
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -162,11 +234,8 @@ def _record(
         for path, text in store.read_tree(target_dir(target)).items()
         if path.startswith("state/")
     }
-    files["last-push.yaml"] = yamlio.dumps(last)
-    files["cleanup.yaml"] = _ledger(
-        store.read_tree(target_dir(target)).get("cleanup.yaml"), plan, result, inputs, live
-    )
-    store.write_tree(target_dir(target), files)
+    files["last-push.yaml"] = yamlio.dumps(mask_secrets(last))
+    files["cleanup.yaml"] = _ledger(ledger, plan, result, inputs, live)
     message = (
         f"push {target}: {len(created)} created, {len(updated)} updated, {len(skipped)} left "
         f"alone{' (FAILED)' if result.failed else ''}\n\n"
@@ -174,23 +243,30 @@ def _record(
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
         f"Skipped: {len(skipped)}\nPlaceholders: {len(plan.placeholders)}"
     )
+    # Announced first: a run killed before its commit is recovered by the next one.
+    marker = recover.push_marker(target)
+    store.begin_write(marker, target_dir(target), files, message)
+    store.write_tree(target_dir(target), files)
     committed = store.commit([target_dir(target)], message)
+    store.end_write(marker)
     return committed[0] if committed else store.head()
 
 
 def _ledger(
-    existing: str | None, plan: Plan, result: push.PushResult, inputs: Inputs, live: Snapshot
+    existing: list[dict[str, Any]],
+    plan: Plan,
+    result: push.PushResult,
+    inputs: Inputs,
+    live: Snapshot,
 ) -> str:
-    entries: list[dict[str, Any]] = []
-    if existing:
-        data = yamlio.plain(yamlio.loads(existing, "cleanup.yaml")) or {}
-        entries = list(data.get("entries") or [])
+    entries = list(existing)
     seen = {(e.get("resource"), e.get("field"), e.get("cloned_value")) for e in entries}
     written = {str(a.key) for a in result.applied}
     policy = inputs.overlay.variables
     for placeholder in plan.placeholders:
         resource = str(placeholder.key)
-        if resource not in written or (resource, placeholder.field, placeholder.value) in seen:
+        recorded_as = mask_secrets(placeholder.value)  # as the ledger holds it
+        if resource not in written or (resource, placeholder.field, recorded_as) in seen:
             continue
         sensitive = "sensitive" in placeholder.reason or "secret" in placeholder.reason
         entry: dict[str, Any] = {
@@ -207,7 +283,7 @@ def _ledger(
         elif placeholder.value is not None:
             entry["cloned_value"] = placeholder.value
         entries.append(entry)
-        seen.add((resource, placeholder.field, placeholder.value))
+        seen.add((resource, placeholder.field, recorded_as))
     # A push killed after writing a placeholder never recorded it; the note it left on the
     # destination value still says so.
     for key, document in sorted(live.resources.items()):
@@ -230,4 +306,5 @@ def _ledger(
                     }
                 )
                 seen.add((str(key), field, None))
-    return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps({"entries": entries})
+    ledger = mask_secrets({"entries": entries})
+    return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps(ledger)
