@@ -166,9 +166,9 @@ class Store:
 
     def ensure_clean(self, subdir: str) -> None:
         """Refuse to touch `subdir` when it holds changes that are not committed."""
-        status = self._git("status", "--porcelain", "--untracked-files=all", "--", subdir)
-        if status.strip():
-            first = status.strip().splitlines()[0][3:]
+        changed = self._changed(subdir)
+        if changed:
+            first = changed[0]
             raise DirtyStoreError(
                 f"{self.path / subdir} has uncommitted changes (e.g. {first}): commit or "
                 f"discard them first (git -C {self.path} status {subdir})"
@@ -316,11 +316,15 @@ class Store:
 
     def uncommitted(self, subdir: str) -> list[str]:
         """Paths under `subdir` (relative to it) that differ from HEAD, untracked included."""
-        out = self._git(
-            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", subdir
-        )
         prefix = subdir.rstrip("/") + "/"
-        return sorted(entry[3:].removeprefix(prefix) for entry in out.split("\0") if len(entry) > 3)
+        return [path.removeprefix(prefix) for path in self._changed(subdir)]
+
+    def _changed(self, pathspec: str) -> list[str]:
+        """Repo-relative paths under `pathspec` that differ from HEAD, untracked included."""
+        out = self._git(
+            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", pathspec
+        )
+        return sorted(entry[3:] for entry in out.split("\0") if len(entry) > 3)
 
     def clean_scratch(self) -> None:
         """Remove scratch folders a killed run left (call while holding the lock)."""
