@@ -93,7 +93,7 @@ def hold(state_dir: Path, command: str, *, exclusive: bool) -> Iterator[None]:
             holder = Holder.parse(_read(fd))
             who = f" ({holder.describe()})" if holder else ""
             raise LockedError(
-                f"another snapshotsync is running in {state_dir.parent}{who}: wait for it "
+                f"another snapshotsync is running{who} in {state_dir.parent}: wait for it "
                 f"to finish, then run again (the lock is {path})"
             )
         previous = Holder.parse(_read(fd))

@@ -282,7 +282,10 @@ class Store:
                 data: Any = json.loads(marker.read_text(encoding="utf-8"))
                 found.append(
                     Pending(
-                        marker.stem, str(data["subdir"]), dict(data["digests"]), data["message"]
+                        marker.stem,
+                        str(data["subdir"]),
+                        dict(data["digests"]),
+                        str(data["message"]),
                     )
                 )
             except (OSError, ValueError, KeyError, TypeError):

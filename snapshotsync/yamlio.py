@@ -15,7 +15,8 @@ not Unicode at all and cannot be stored: it is refused with a clear error.
 
 The files snapshotsync writes (the snapshot and the records under `targets/`) never hold
 YAML anchors or aliases, so `loads_fast` refuses them: an alias bomb fails at once with
-`file:line` instead of growing into billions of nodes further down.
+`file:line` instead of growing into billions of nodes further down. Files people write
+(the config, the overlays) are read by `loads`, where anchors stay a convenience.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _NEEDS_ESCAPES = re.compile(
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Where an anchor (`&a`) or an alias (`*a`) could start: cheap to look for, so the event
 # scan that finds them exactly only runs on the files that might hold one.
-_ANCHOR_OR_ALIAS = re.compile(r"(?:^|[\s\[{,])[&*][^\s\[\]{},]", re.MULTILINE)
+_ANCHOR_OR_ALIAS = re.compile(r"(?:^|[\s\[{,:])[&*][^\s\[\]{},]", re.MULTILINE)
 
 
 def _block_strings(representer: Any, data: str) -> Any:

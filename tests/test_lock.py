@@ -45,8 +45,8 @@ def test_a_second_writer_in_another_process_is_refused_with_pid_and_time(tmp_pat
             ):
                 pytest.fail("the lock was given twice")
             message = str(refused.value)
-            assert message.startswith(f"another snapshotsync is running in {tmp_path.parent} ")
-            assert f"(pid {holder.pid} since " in message and "`push --target prod`" in message
+            assert message.startswith(f"another snapshotsync is running (pid {holder.pid} since ")
+            assert f"`push --target prod`) in {tmp_path.parent}: wait" in message
     finally:
         assert holder.stdin is not None
         holder.stdin.close()

@@ -162,6 +162,8 @@ def test_shared_objects_are_written_out_in_full_never_as_anchors() -> None:
         ("Name: x\nScope: &s {Role: [web]}\nOther: *s\n", 2),
         ("Name: x\nSteps:\n- &step {Name: a}\n", 3),
         ("a: [&x 1, *x]\n", 1),
+        ('{"a":&x [1], "b":*x}\n', 1),  # JSON-like keys need no space before a value
+        ('{"a":&x 1}\n', 1),
     ],
 )
 def test_anchors_and_aliases_are_refused_with_file_and_line(text: str, line: int) -> None:

@@ -169,7 +169,8 @@ def read_ledger(store: Store, target: str) -> list[dict[str, Any]]:
     data = yamlio.loads_fast(text, where)
     entries = data.get("entries") if isinstance(data, dict) else None
     if data is not None and (
-        not isinstance(entries, list | None)
+        not isinstance(data, dict)
+        or not isinstance(entries, list | None)
         or not all(isinstance(e, dict) for e in entries or [])
         or any(
             isinstance(e.get(k), dict | list)

@@ -135,7 +135,10 @@ class _Call:
 
     def expire(self) -> None:
         self.expired = True
-        sock = getattr(self.connection, "sock", None)
+        connection = self.connection
+        if getattr(connection, "snapshotsync_call", None) is not self:
+            return  # no connection yet, or already back in the pool and making another call
+        sock = getattr(connection, "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
@@ -188,6 +191,7 @@ class _Watched:
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         call = getattr(_current, "call", None)
+        self.snapshotsync_call = call
         if call is not None:
             call.connection = self
         return super().request(*args, **kwargs)  # type: ignore[misc]

@@ -100,8 +100,9 @@ def test_two_processes_racing_on_one_repo_the_second_refuses_and_writes_nothing(
             assert first.poll() is None, "the first push ended: the race was not run"
             assert second.returncode == ExitCode.ERROR, second.stderr
             assert second.stderr.startswith(
-                f"error: another snapshotsync is running in {repo} (pid {first.pid} since "
+                f"error: another snapshotsync is running (pid {first.pid} since "
             ), second.stderr
+            assert f"`push --target prod`) in {repo}: wait for it to finish" in second.stderr
             assert len(second.stderr.strip().splitlines()) == 1
         assert source_emulator.stats()["requests"] == 0  # the export read nothing ...
         assert git(repo, "rev-parse", "HEAD") == head  # ... and committed nothing
@@ -377,11 +378,12 @@ def test_a_broken_ledger_stops_the_push_before_any_write(
     out = _push(repo, expect=ExitCode.ERROR)
     assert "targets/prod/cleanup.yaml:3: YAML anchors and aliases" in out
     assert destination_emulator.stats()["writes"] == 0
-    ledger.write_text("entries: {not: a list}\n")
-    git(repo, "commit", "-qam", "a ledger of the wrong shape")
-    out = _push(repo, expect=ExitCode.ERROR)
-    assert "targets/prod/cleanup.yaml: expected `entries:`, a list of mappings" in out
-    assert destination_emulator.stats()["writes"] == 0
+    for wrong in ("entries: {not: a list}\n", "- resource: a\n", "entries:\n- [a, b]\n"):
+        ledger.write_text(wrong)
+        git(repo, "commit", "-qam", "a ledger of the wrong shape")
+        out = _push(repo, expect=ExitCode.ERROR)
+        assert "targets/prod/cleanup.yaml: expected `entries:`, a list of mappings" in out
+        assert destination_emulator.stats()["writes"] == 0
 
 
 # ---------------------------------------------------------------- 12: clear errors
