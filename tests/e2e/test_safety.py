@@ -78,7 +78,7 @@ def test_two_processes_racing_on_one_repo_the_second_refuses_and_writes_nothing(
     repo = _repo(tmp_path, source_emulator, destination_emulator)
     head = git(repo, "rev-parse", "HEAD")
     snapshot = {p: p.read_bytes() for p in (repo / "snapshot").rglob("*") if p.is_file()}
-    destination_emulator.configure(latency_ms=150)  # a push that takes seconds
+    destination_emulator.configure(latency_ms=300)  # a push that takes seconds
     lock_file = repo / ".snapshotsync" / "lock"
     first = subprocess.Popen(
         _snapshotsync(repo, "push", "--target", "prod", "--yes"),
