@@ -3,6 +3,7 @@
 Each command turns its options into `Settings` and calls `commands.<verb>.run`, which
 returns an `ExitCode`. `_run` is the one place that turns errors into exit codes: a
 `UserError` is one line on stderr (exit 1), anything else a traceback in the log file (exit 3).
+A usage error (unknown option, bad value) exits 1 too, never click's 2 (`_Commands`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from snapshotsync import __version__
 from snapshotsync import log as logs
@@ -31,7 +33,34 @@ from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 
+# click's UsageError, whether typer vendors click (0.2x) or depends on it: the base of
+# the public BadParameter either way.
+_USAGE_ERROR: type[Exception] = next(
+    base for base in typer.BadParameter.__mro__ if base.__name__ == "UsageError"
+)
+
+
+class _Commands(TyperGroup):
+    """The command group, giving usage errors `ExitCode.USAGE`: click exits 2 on them, the
+    code `plan --detailed-exitcode` gives to "changes pending", which CI would believe."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _USAGE_ERROR as error:
+            error.exit_code = int(ExitCode.USAGE)  # type: ignore[attr-defined]
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as error:
+            error.exit_code = int(ExitCode.USAGE)  # type: ignore[attr-defined]
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="snapshotsync",
     help="Keep Octopus Deploy instances in sync one way, through a git-versioned snapshot.",
     no_args_is_help=True,

@@ -2,6 +2,10 @@
 
 Progress is a rich progress bar when stderr is a terminal, and plain log lines (every
 tenth of the way) when it is not, so CI logs stay readable.
+
+Secrets never reach the output: every line goes through `log.redact` (the API keys and every
+value read from the environment by `${env:...}`, whatever the variable's type), and the JSON
+plan is masked value by value before it is serialized, so it stays valid JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from snapshotsync import threeway
-from snapshotsync.log import get_logger, redact
+from snapshotsync.log import get_logger, mask_secrets, redact
 from snapshotsync.merge import ValueAction, describe
 from snapshotsync.model import is_sensitive_marker
 from snapshotsync.plan import Change, Plan
@@ -29,8 +33,8 @@ _log = get_logger("progress")
 
 
 def line(text: str = "") -> None:
-    """One line of results on stdout."""
-    print(text, flush=True)
+    """One line of results on stdout, secrets masked."""
+    print(redact(text), flush=True)
 
 
 def warning(text: str) -> None:
@@ -249,7 +253,8 @@ def plan_json(plan: Plan) -> str:
             for p in plan.placeholders
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    masked_document = mask_secrets(json.loads(json.dumps(document, default=str)), key_shapes=True)
+    return json.dumps(masked_document, indent=2, ensure_ascii=False)
 
 
 def _masked_document(document: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -131,3 +131,21 @@ def test_shell_completion_is_offered() -> None:
     assert "--install-completion" in out and "--show-completion" in out
     script = run_cli("--show-completion", "bash").stdout
     assert "_SNAPSHOTSYNC_COMPLETE=complete_bash" in script
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--target", "prod", "--detailed-exitcode", "--no-such-option"],  # unknown option
+        ["plan", "--target", "prod", "--detailed-exitcode", "--concurrency", "0"],  # bad value
+        ["plan", "--detailed-exitcode", "--concurrency", "many", "--target", "prod"],  # bad type
+        ["plan", "--detailed-exitcode"],  # a missing option
+        ["plna", "--target", "prod"],  # an unknown command
+        ["--no-such-option"],
+        ["init", "x", "--target", "no-url-here"],  # refused by a callback
+    ],
+)
+def test_a_usage_error_never_exits_2_which_means_changes_pending(args: list[str]) -> None:
+    result = run_cli(*args, expect=None)
+    assert result.exit_code == ExitCode.USAGE == ExitCode.ERROR
+    assert result.exit_code != ExitCode.CHANGES

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from snapshotsync import export, layout, normalize, report, yamlio
+from snapshotsync.commands import recover
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
 from snapshotsync.model import Snapshot
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
-from snapshotsync.settings import FORMAT_VERSION, Http, Instance, Settings, load_config
+from snapshotsync.settings import FORMAT_VERSION, Config, Http, Instance, Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 
 _log = get_logger("commands.export")
 
 # The source's own ids of what snapshot/ holds, kept outside the documents people review:
 # how a rename on the source is recognised as one (never guessed from similar content).
-INDEX_FILE = "source-ids.yaml"
+INDEX_DIR = "index"
+INDEX_NAME = "source-ids.yaml"
+INDEX_FILE = f"{INDEX_DIR}/{INDEX_NAME}"
 INDEX_NOTE = (
     "# The source's ids of what snapshot/ holds, by kind (rewritten by every export).\n"
     "# snapshotsync reads it to recognise a rename on the source; it is not for review.\n"
@@ -52,7 +55,14 @@ def client_for(
 def run(settings: Settings) -> ExitCode:
     config = load_config(settings.repo)
     store = Store(settings.repo)
-    store.ensure_clean(SNAPSHOT_DIR)
+    with store.lock("export", exclusive=True):
+        store.ensure_index_unlocked()
+        recover.interrupted_writes(store)
+        store.ensure_clean(SNAPSHOT_DIR)
+        return _export(settings, config, store)
+
+
+def _export(settings: Settings, config: Config, store: Store) -> ExitCode:
     source = config.source
     key = source.api_key()
     try:
@@ -72,26 +82,42 @@ def run(settings: Settings) -> ExitCode:
     snapshot = Snapshot(normalized.resources, {**meta, "octopus_version": raw.version})
     for problem in normalized.problems:
         report.line(f"note: {problem}")
-    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
-    store.write_file(INDEX_FILE, INDEX_NOTE + yamlio.dumps(normalize.source_index(normalized)))
+    files = layout.render(snapshot)
+    index = INDEX_NOTE + yamlio.dumps(normalize.source_index(normalized))
+    # Announced first: a run killed before its commit is recovered by the next one.
+    store.begin_write(recover.EXPORT, SNAPSHOT_DIR, files)
+    store.begin_write(
+        recover.EXPORT_INDEX,
+        INDEX_DIR,
+        {INDEX_NAME: index},
+        "export: the index of source ids\n\nSnapshotsync-Event: export-index",
+    )
+    store.write_tree(SNAPSHOT_DIR, files)
+    store.write_tree(INDEX_DIR, {INDEX_NAME: index})
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
     staged = store.stage([SNAPSHOT_DIR])  # what the message counts: the snapshot's files
-    index = store.stage([INDEX_FILE])
-    message = (
-        f"export: {count} resources from {source.url} ({source.space}, Octopus {version}): "
-        f"{staged}\n\n"
-        f"Snapshotsync-Event: export\nSource: {source.url}\nSpace: {source.space}\n"
-        f"Octopus-Version: {version}\nResources: {count}\nAdded: {staged.added}\n"
-        f"Changed: {staged.changed}\nRemoved: {staged.removed}"
-    )
+    index_staged = store.stage([INDEX_DIR])
+    message = recover.export_message(count, source.url, source.space, version, staged)
     committed = store.commit(
-        [SNAPSHOT_DIR, INDEX_FILE], message, staged if not staged.empty else index
+        [SNAPSHOT_DIR, INDEX_DIR], message, staged if not staged.empty else index_staged
     )
+    store.end_write(recover.EXPORT)
+    store.end_write(recover.EXPORT_INDEX)
     _log.info("export read %d resources with %s", count, calls)
     if committed is None:
         report.line(f"export: {count} resources, no changes since the last export (no commit)")
     else:
         sha, changes = committed
         report.line(f"export: {count} resources, {changes} files, committed {sha[:10]}")
+        note_detached(store, sha)
     return ExitCode.OK
+
+
+def note_detached(store: Store, sha: str) -> None:
+    """A commit on a detached HEAD is kept only by a branch or a push: say so."""
+    if store.detached():
+        report.line(
+            f"note: HEAD is detached, so commit {sha[:10]} is on no branch: keep it with "
+            f"`git -C {store.path} switch -c <branch>` or `git push origin HEAD:<branch>`"
+        )

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
@@ -54,6 +55,16 @@ class Inputs:
     )
 
 
+@contextmanager
+def repo_lock(settings: Settings, command: str, *, exclusive: bool) -> Iterator[Store]:
+    """The sync repo, held for the block: exclusively to write it, shared to read the
+    working tree that export and push rewrite (see `snapshotsync.lock`)."""
+    load_config(settings.repo)  # a missing or broken config is named before anything else
+    store = Store(settings.repo)
+    with store.lock(command, exclusive=exclusive):
+        yield store
+
+
 def load_inputs(settings: Settings, target_name: str) -> Inputs:
     config = load_config(settings.repo)
     target = config.target(target_name)
@@ -61,6 +72,14 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     snapshot = layout.parse(store.read_tree(SNAPSHOT_DIR), str(settings.repo / SNAPSHOT_DIR))
     if not snapshot.resources:
         raise UserError(f"{settings.repo / SNAPSHOT_DIR} is empty: run `snapshotsync export` first")
+    dirty = store.uncommitted(SNAPSHOT_DIR)
+    if dirty:
+        _log.warning(
+            "%s/ has uncommitted changes (e.g. %s): they are planned, but push refuses them "
+            "until they are committed",
+            SNAPSHOT_DIR,
+            dirty[0],
+        )
     last = store.read_tree(state_dir(target_name))
     last_state = layout.parse(last, state_dir(target_name)) if last else None
     loaded, warnings = overlay.load(target.overlay, snapshot, last_state, past_names(store))
@@ -318,6 +337,19 @@ def run(
     *,
     prune: bool = False,
     force: bool = False,
+) -> ExitCode:
+    with repo_lock(settings, f"plan --target {target_name}", exclusive=False):
+        return _plan(settings, target_name, output, detailed_exitcode, prune=prune, force=force)
+
+
+def _plan(
+    settings: Settings,
+    target_name: str,
+    output: str,
+    detailed_exitcode: bool,
+    *,
+    prune: bool,
+    force: bool,
 ) -> ExitCode:
     if output not in RENDERERS:
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")

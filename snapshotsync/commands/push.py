@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from snapshotsync import layout, push, report, yamlio
+from snapshotsync.commands import recover
+from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
 from snapshotsync.commands.plan import (
     Inputs,
@@ -21,14 +23,15 @@ from snapshotsync.commands.plan import (
     compute,
     load_inputs,
     open_client,
+    repo_lock,
     state_dir,
 )
 from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
-from snapshotsync.log import redact
+from snapshotsync.log import mask_secrets
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot
 from snapshotsync.plan import Plan
 from snapshotsync.settings import Settings
-from snapshotsync.store import SNAPSHOT_DIR
+from snapshotsync.store import SNAPSHOT_DIR, Store
 
 LEDGER_NOTE = (
     "# Placeholders snapshotsync wrote that a human must replace.\n"
@@ -76,12 +79,45 @@ def run(
     prune: bool = False,
     force: bool = False,
 ) -> ExitCode:
+    command = f"push --target {target_name}{' --dry-run' if dry_run else ''}"
+    with repo_lock(settings, command, exclusive=not dry_run) as store:
+        if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
+            store.ensure_index_unlocked()
+            recover.interrupted_writes(store)
+            # The record names the snapshot commit pushed: edits not in it are refused.
+            store.ensure_clean(SNAPSHOT_DIR)
+        return _push(
+            settings,
+            target_name,
+            assume_yes=assume_yes,
+            dry_run=dry_run,
+            allow_version_skew=allow_version_skew,
+            prune=prune,
+            force=force,
+        )
+
+
+def _push(
+    settings: Settings,
+    target_name: str,
+    *,
+    assume_yes: bool,
+    dry_run: bool,
+    allow_version_skew: bool,
+    prune: bool,
+    force: bool,
+) -> ExitCode:
     inputs = load_inputs(settings, target_name)
-    # state/ and base/ are snapshotsync's own records, rewritten by every push (a push
-    # killed while writing leaves them uncommitted); the ledger is where people write.
-    for recorded in ("last-push.yaml", "cleanup.yaml"):
-        inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
-    overlay_version = _complete_record(inputs)
+    ledger: list[dict[str, Any]] = []
+    overlay_version = ""
+    if not dry_run:
+        # state/ and base/ are snapshotsync's own records, rewritten by every push (a push
+        # killed while writing leaves them uncommitted); the ledger is where people write.
+        # The records a push reads are read now, before anything is written.
+        for recorded in ("last-push.yaml", "cleanup.yaml"):
+            inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
+        ledger = read_ledger(inputs.store, target_name)
+        overlay_version = _complete_record(inputs)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
@@ -105,9 +141,10 @@ def run(
             if not report.confirm(f"Push these changes to {target_name}?"):
                 report.line("push cancelled; nothing written")
                 return ExitCode.OK
-        # The destination as read, recorded before anything is written to it; then what
+        # The destination as read, recorded before anything is written to it (values read
+        # from the environment are secrets: masked, like everything recorded); then what
         # snapshotsync holds there, resource by resource as each one's writes are made.
-        inputs.store.write_tree(state_dir(target_name), layout.render(computed.live))
+        inputs.store.write_tree(state_dir(target_name), layout.render(_masked(computed.live)))
         base = BaseRecord(inputs, plan)
         with report.progress(f"push {inputs.target.url}") as tick:
             result = push.push(
@@ -129,6 +166,7 @@ def run(
         computed.raw.version,
         calls,
         computed.live,
+        ledger,
         overlay_version,
     )
     done = f"{len(result.applied)} writes"
@@ -141,6 +179,7 @@ def run(
         f"push: {target_name} done, {done}, {len(plan.placeholders)} placeholders, "
         f"committed {sha[:10]}"
     )
+    note_detached(inputs.store, sha)
     return ExitCode.OK
 
 
@@ -224,7 +263,11 @@ class BaseRecord:
         if record.document is None:
             self.created = {k for k in self.created if not _same(k, record.key)}
             return
-        document = _masked(record.document)
+        # Every secret the run knows (values the overlay read from the environment, API
+        # keys) masked: the repo never holds one. A masked value no longer reads as
+        # unchanged since the last push, so it is never overwritten or removed on that
+        # ground; explicit values are written whatever the base says.
+        document = mask_secrets(record.document)
         self.documents[record.key] = document
         text = yamlio.dumps(document)
         self.store.write_file(f"{self.folder}/{self.paths[record.key]}", text)
@@ -236,6 +279,11 @@ class BaseRecord:
         self.store.write_file(
             f"{self.folder}/{layout.META_FILE}", yamlio.dumps({"created": created})
         )
+        shortened = layout.long_names(sorted(self.documents))
+        if shortened:  # names too long for a file name, as `layout.render` keeps them
+            self.store.write_file(
+                f"{self.folder}/{layout.NAMES_FILE}", yamlio.dumps({"names": shortened})
+            )
 
     def finish(self) -> None:
         """The whole record, rewritten in one go (file names settle on the final set)."""
@@ -243,22 +291,38 @@ class BaseRecord:
         self.store.write_tree(self.folder, layout.render(Snapshot(self.documents, meta)))
 
 
-def _masked(value: Any) -> Any:
-    """A record with every secret the run knows (values the overlay read from the
-    environment, API keys) masked: the repo never holds one. A value masked here no longer
-    reads as unchanged since the last push, so it is never overwritten or removed on that
-    ground; explicit values are written whatever the base says."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
 def _same(a: ResourceKey, b: ResourceKey) -> bool:
     return a.kind == b.kind and tuple(p.lower() for p in a.name) == tuple(p.lower() for p in b.name)
+
+
+def _masked(snapshot: Snapshot) -> Snapshot:
+    resources = {key: mask_secrets(document) for key, document in snapshot.resources.items()}
+    return Snapshot(resources, snapshot.meta)
+
+
+def read_ledger(store: Store, target: str) -> list[dict[str, Any]]:
+    """The entries of `targets/<target>/cleanup.yaml` ([] when there is none yet)."""
+    where = f"{target_dir(target)}/cleanup.yaml"
+    text = store.read_file(where)
+    if text is None:
+        return []
+    data = yamlio.loads_fast(text, where)
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if data is not None and (
+        not isinstance(data, dict)
+        or not isinstance(entries, list | None)
+        or not all(isinstance(e, dict) for e in entries or [])
+        or any(
+            isinstance(e.get(k), dict | list)
+            for e in entries or []
+            for k in ("resource", "field", "cloned_value")
+        )
+    ):
+        raise UserError(
+            f"{where}: expected `entries:`, a list of mappings: fix the hand edit or restore "
+            f"it (git -C {store.path} checkout -- {where}); nothing was written"
+        )
+    return list(entries or [])
 
 
 def _record(
@@ -269,6 +333,7 @@ def _record(
     destination_version: str,
     calls: dict[str, int],
     live: Snapshot,
+    ledger: list[dict[str, Any]],
     overlay_version: str = "",
 ) -> str:
     target = inputs.target.name
@@ -336,11 +401,8 @@ def _record(
         for path, text in store.read_tree(target_dir(target)).items()
         if path.startswith(("state/", "base/"))
     }
-    files["last-push.yaml"] = yamlio.dumps(last)
-    files["cleanup.yaml"] = _ledger(
-        store.read_tree(target_dir(target)).get("cleanup.yaml"), plan, result, inputs, live
-    )
-    store.write_tree(target_dir(target), files)
+    files["last-push.yaml"] = yamlio.dumps(mask_secrets(last))
+    files["cleanup.yaml"] = _ledger(ledger, plan, result, inputs, live)
     message = (
         f"push {target}: {len(created)} created, {len(updated)} updated, {len(deleted)} "
         f"deleted, {len(skipped)} left alone{' (FAILED)' if result.failed else ''}\n\n"
@@ -351,23 +413,30 @@ def _record(
         f"Conflicts: {plan.counts()['conflict']}\nOrphans: {plan.counts()['orphan']}\n"
         f"Placeholders: {len(plan.placeholders)}"
     )
+    # Announced first: a run killed before its commit is recovered by the next one.
+    marker = recover.push_marker(target)
+    store.begin_write(marker, target_dir(target), files, message)
+    store.write_tree(target_dir(target), files)
     committed = store.commit([target_dir(target)], message)
+    store.end_write(marker)
     return committed[0] if committed else store.head()
 
 
 def _ledger(
-    existing: str | None, plan: Plan, result: push.PushResult, inputs: Inputs, live: Snapshot
+    existing: list[dict[str, Any]],
+    plan: Plan,
+    result: push.PushResult,
+    inputs: Inputs,
+    live: Snapshot,
 ) -> str:
-    entries: list[dict[str, Any]] = []
-    if existing:
-        data = yamlio.plain(yamlio.loads(existing, "cleanup.yaml")) or {}
-        entries = list(data.get("entries") or [])
+    entries = list(existing)
     seen = {(e.get("resource"), e.get("field"), e.get("cloned_value")) for e in entries}
     written = {str(a.key) for a in result.applied}
     policy = inputs.overlay.variables
     for placeholder in plan.placeholders:
         resource = str(placeholder.key)
-        if resource not in written or (resource, placeholder.field, placeholder.value) in seen:
+        recorded_as = mask_secrets(placeholder.value)  # as the ledger holds it
+        if resource not in written or (resource, placeholder.field, recorded_as) in seen:
             continue
         sensitive = "sensitive" in placeholder.reason or "secret" in placeholder.reason
         entry: dict[str, Any] = {
@@ -386,7 +455,7 @@ def _ledger(
         if placeholder.path:
             entry["path"] = list(placeholder.path)
         entries.append(entry)
-        seen.add((resource, placeholder.field, placeholder.value))
+        seen.add((resource, placeholder.field, recorded_as))
     # A push killed after writing a placeholder never recorded it; the note it left on the
     # destination value still says so.
     for key, document in sorted(live.resources.items()):
@@ -409,4 +478,5 @@ def _ledger(
                     }
                 )
                 seen.add((str(key), field, None))
-    return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps({"entries": entries})
+    ledger = mask_secrets({"entries": entries})
+    return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps(ledger)
