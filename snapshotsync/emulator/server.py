@@ -26,6 +26,8 @@ from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
 FAULT_KINDS = ("503", "429", "drop")
+# Settings of the emulated instance rather than of the HTTP layer, also at /api/emulator/config.
+INSTANCE_SETTINGS = frozenset({"server_version", "feature_toggles"})
 
 
 @dataclass
@@ -105,13 +107,25 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def configure(self, changes: JsonDict) -> None:
         known = {f.name for f in fields(Config)}
-        unknown = sorted(set(changes) - known - {"server_version"})
+        unknown = sorted(set(changes) - known - INSTANCE_SETTINGS)
         if unknown:
             raise bad_request(*(f"Unknown emulator setting '{name}'." for name in unknown))
-        with self.control_lock:
+        toggles = changes.get("feature_toggles", {})
+        if not isinstance(toggles, dict) or not all(
+            isinstance(v, bool | None) for v in toggles.values()
+        ):
+            raise bad_request("feature_toggles maps toggle names to true, false or null.")
+        with self.control_lock, self.instance.lock:
             for name, value in changes.items():
                 if name == "server_version":
                     self.instance.server_version = str(value)
+                elif name == "feature_toggles":
+                    # null drops an override: the toggle follows the server version again.
+                    for toggle, state in value.items():
+                        if state is None:
+                            self.instance.feature_toggles.pop(toggle, None)
+                        else:
+                            self.instance.feature_toggles[toggle] = state
                 else:
                     setattr(self.config, name, value)
             if "fault_seed" in changes:
@@ -279,6 +293,8 @@ class Handler(BaseHTTPRequestHandler):
         if lowered[0] == "emulator":
             return self._emulator(method, lowered[1:], body)
         with instance.lock:
+            if lowered[:2] == ["configuration", "feature-toggles"] and len(lowered) == 2:
+                return self._feature_toggles(method, query)
             if lowered[0] in ("spaces", "userroles"):
                 return self._collection(method, None, lowered[0], rest[1:], query, body)
             space_id = self._space(rest[0])
@@ -310,13 +326,40 @@ class Handler(BaseHTTPRequestHandler):
                 server.stats = Stats()
             return 200, {}
         if rest == ["config"] and method == "GET":
-            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+            return 200, self._config()
         if rest == ["config"] and method == "PUT":
             if not isinstance(body, dict):
                 raise bad_request("Send an object of settings.")
             server.configure(body)
-            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+            return 200, self._config()
         raise ApiError(404, "No such emulator route.")
+
+    def _config(self) -> JsonDict:
+        instance = self.server.instance
+        return {
+            **asdict(self.server.config),
+            "server_version": instance.server_version,
+            "feature_toggles": dict(instance.feature_toggles),
+        }
+
+    def _feature_toggles(self, method: str, query: dict[str, str]) -> tuple[int, Any]:
+        """`GET /api/configuration/feature-toggles{?Name}`, not space-scoped.
+
+        Shape: go-octopusdeploy `pkg/configuration/feature_toggle_configuration.go`
+        (`{"FeatureToggles": [{"Name", "IsEnabled"}]}`), route
+        `pkg/configuration/feature_toggle_configuration_service.go`; the CLI's test fixture
+        `pkg/cmd/release/deploy/deploy_test.go` mocks the same answer for `?Name=...`.
+        """
+        if method != "GET":
+            raise ApiError(405, "Method not allowed.")
+        name = _query(query, "name")
+        toggles = self.server.instance.toggles()
+        listed = [
+            {"Name": toggle, "IsEnabled": state}
+            for toggle, state in sorted(toggles.items())
+            if not name or toggle.lower() == name.lower()
+        ]
+        return 200, {"FeatureToggles": listed}
 
     def _space(self, token: str) -> str:
         instance = self.server.instance
@@ -521,6 +564,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 _SUB_ROUTES = frozenset({"variables", "triggers", "runbookprocesses", "scopeduserroles"})
+
+
+def _query(query: dict[str, str], name: str, default: str = "") -> str:
+    """A query parameter by name in any case (go sends `IncludeMissingVariables`, Octopus.Client
+    `includeMissingVariables`; ASP.NET binds both)."""
+    lowered = name.lower()
+    return next((v for k, v in query.items() if k.lower() == lowered), default)
 
 
 def serve(

@@ -100,18 +100,74 @@ BUILT_IN_USER_ROLES = (
 )
 
 
-class Instance:
-    """One emulated Octopus Server with its spaces and documents."""
+# The toggle that turns on environment-scoped tenant variables and their routes
+# `/tenants/{id}/projectvariables` and `/commonvariables` (go-octopusdeploy PR #301: "both of
+# the above endpoints are under `CommonVariableScopingFeatureToggle`").
+SCOPED_TENANT_VARIABLES = "CommonVariableScopingFeatureToggle"
+# Scoped tenant variables shipped in 2025.1 (cloud) and 2025.2 (self-hosted):
+# OctopusDeploy/Issues#9222 and #9414.
+SCOPED_TENANT_VARIABLES_SINCE = (2025, 2)
 
-    def __init__(self, *, id_offset: int = 0, server_version: str = "2024.2.9000") -> None:
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """`"2025.2.1234-rc"` -> `(2025, 2, 1234)`; unparsable parts count as 0."""
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = re.match(r"\d+", part)
+        numbers.append(int(digits.group()) if digits else 0)
+    return tuple(numbers)
+
+
+class Instance:
+    """One emulated Octopus Server with its spaces and documents.
+
+    `server_version` picks the behaviour where real servers differ by version (the
+    "profile"); `feature_toggles` switches single toggles regardless of the version, as a real
+    instance can have them set one by one (Octopus staff turned toggles off on one customer's
+    cloud instance, OctopusDeploy/Issues#9469; self-hosted servers read them from
+    `OCTOPUS__FeatureToggles__<Name>`, go-octopusdeploy `.github/workflows/integration-tests.yml`).
+    """
+
+    def __init__(
+        self,
+        *,
+        id_offset: int = 0,
+        server_version: str = "2024.2.9000",
+        feature_toggles: dict[str, bool] | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.id_offset = id_offset
         self.server_version = server_version
+        self.feature_toggles: dict[str, bool] = dict(feature_toggles or {})
         self.docs: dict[str, dict[str, JsonDict]] = {name: {} for name in KINDS}
         self.tenant_variables: dict[str, JsonDict] = {}
         self._counters: dict[str, int] = {}
         with self.lock:
             self._install_defaults()
+
+    # ----------------------------------------------------------------- profile
+
+    def toggles(self) -> dict[str, bool]:
+        """Every feature toggle this instance knows, with its state.
+
+        `CommonVariableScopingFeatureToggle` is on from 2025.2 and listed as off before, not
+        left out: the Octopus CLI asks for it by `Name` and reads the first toggle returned
+        (cli `pkg/util/featuretoggle/feature_toggles.go`), and the Terraform provider looks it
+        up in the full list (terraform-provider-octopusdeploy `octopusdeploy_framework/config.go`);
+        "listed as false" gives both the answer "off". Inferred: which toggles a pre-2025 server
+        lists is not known; the nearest evidence is that the backend arrived in 2025.1.7559
+        (OctopusDeploy/Issues#9222).
+        """
+        scoped = version_tuple(self.server_version) >= SCOPED_TENANT_VARIABLES_SINCE
+        return {SCOPED_TENANT_VARIABLES: scoped, **self.feature_toggles}
+
+    def toggle(self, name: str) -> bool:
+        return bool(self.toggles().get(name, False))
+
+    @property
+    def scoped_tenant_variables(self) -> bool:
+        """Whether the new tenant-variable routes are served and the legacy write refused."""
+        return self.toggle(SCOPED_TENANT_VARIABLES)
 
     # ----------------------------------------------------------------- ids and lookups
 
