@@ -94,7 +94,7 @@ def _keys(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None}
+SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None, "Hint": None}
 
 COMMON = ("Id", "SpaceId", "Links")
 RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False}

@@ -9,9 +9,13 @@ separate documents:
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
   `Process`), `Variables` (a list), `Triggers`;
 - library variable sets: `Variables`;
-- tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`
-  (`{ProjectVariables: {project: {environment: {template: value}}},
-  LibraryVariables: {set: {template: value}}}`);
+- tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`, in either
+  of two forms. The legacy document's, one value per environment:
+  `{ProjectVariables: {project: {environment: {template: value}}},
+  LibraryVariables: {set: {template: value}}}`. Or a list of scoped values, as the 2025.2
+  API keeps them: `[{Project: p, Template: t, Value: v, Environments: [e1, e2]},
+  {LibraryVariableSet: s, Template: t, Value: v, Environments: []}]` (no `Environments`, or
+  an empty list: unscoped). Both load whatever the server version;
 - teams: `ScopedUserRoles` (a list of scoped user roles, by names).
 
 An item whose name already exists (the built-in `Default Lifecycle`, say) updates it. Every
@@ -29,6 +33,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from snapshotsync.emulator import tenant_variables
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -57,6 +62,11 @@ SEED_ONLY = {
     "tenants": {"ProjectEnvironments", "Variables"},
     "teams": {"ScopedUserRoles"},
 }
+
+
+_SCOPED_VALUE_KEYS = frozenset(
+    {"Project", "LibraryVariableSet", "Template", "Value", "Environments"}
+)
 
 
 class SeedError(Exception):
@@ -261,6 +271,9 @@ class _Loader:
         values = item.get("Variables")
         if not values:
             return
+        if isinstance(values, list):
+            self._scoped_tenant_values(tenant, values)
+            return
         body: JsonDict = {"ProjectVariables": {}, "LibraryVariables": {}}
         for project_name, per_env in (values.get("ProjectVariables") or {}).items():
             project = instance.find_by_name(sid, "projects", project_name)
@@ -279,7 +292,47 @@ class _Loader:
                 raise SeedError(f"tenant {item['Name']!r}: no library variable set {set_name!r}")
             templates = {t["Name"].lower(): t["Id"] for t in lvs["Templates"]}
             body["LibraryVariables"][lvs["Id"]] = {"Variables": _by_template(templates, vals)}
-        instance.put_tenant_variables(sid, tenant["Id"], body)
+        tenant_variables.seed_legacy(instance, sid, tenant["Id"], body)
+
+    def _scoped_tenant_values(self, tenant: JsonDict, values: list[Any]) -> None:
+        """`[{Project | LibraryVariableSet, Template, Value, Environments}]`, by names."""
+        instance, sid = self.instance, self.space_id
+        added = []
+        for value in values:
+            if not isinstance(value, dict):
+                raise SeedError("each tenant variable value must be a mapping")
+            unknown = sorted(set(value) - _SCOPED_VALUE_KEYS)
+            if unknown or ("Project" in value) == ("LibraryVariableSet" in value):
+                raise SeedError(
+                    f"a tenant variable value has {sorted(value)}: give Project or "
+                    "LibraryVariableSet, Template, Value and optionally Environments"
+                )
+            if "Project" in value:
+                owner = self._id_of("projects", str(value["Project"]))
+                owner_doc = instance.docs["projects"][owner]
+                owner_field = "ProjectId"
+            else:
+                owner = self._id_of("libraryvariablesets", str(value["LibraryVariableSet"]))
+                owner_doc = instance.docs["libraryvariablesets"][owner]
+                owner_field = "LibraryVariableSetId"
+            templates = {t["Name"].lower(): t["Id"] for t in owner_doc["Templates"]}
+            template = str(value.get("Template", ""))
+            if template.lower() not in templates:
+                raise SeedError(f"no variable template named {template!r}")
+            added.append(
+                {
+                    owner_field: owner,
+                    "TemplateId": templates[template.lower()],
+                    "Value": value.get("Value"),
+                    "Scope": {
+                        "EnvironmentIds": [
+                            self._id_of("environments", str(env))
+                            for env in value.get("Environments") or []
+                        ]
+                    },
+                }
+            )
+        tenant_variables.seed_values(instance, sid, tenant["Id"], added)
 
     def _team_roles(self, item: JsonDict) -> None:
         team = self.instance.find_by_name(self.space_id, "teams", item["Name"])

@@ -22,12 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from snapshotsync.emulator import tenant_variables
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
 FAULT_KINDS = ("503", "429", "drop")
 # Settings of the emulated instance rather than of the HTTP layer, also at /api/emulator/config.
 INSTANCE_SETTINGS = frozenset({"server_version", "feature_toggles"})
+TENANT_VARIABLE_ROUTES = frozenset({"variables", "projectvariables", "commonvariables"})
 
 
 @dataclass
@@ -47,8 +49,13 @@ class Config:
     # with drop_after_apply the write is applied first, as when a reply is lost on the way.
     drop_on_write: int = 0
     drop_after_apply: bool = False
-    # Before the Nth PUT of a versioned document (process, variable set), bump its stored
-    # Version as if another user had just saved it: the PUT then carries a stale Version.
+    # Before the Nth PUT of a versioned document (process, variable set) or write of tenant
+    # variables, act as if another user had just saved it: a process or variable set gets its
+    # stored Version bumped (the PUT then carries a stale Version); the legacy tenant-variable
+    # document gets a new ConcurrencyToken (a write carrying the old one is refused; one
+    # without a token is not checked, as on a real server); a write to the scoped routes
+    # (`/projectvariables`, `/commonvariables`), which carry no token, is refused with the
+    # server's "another user has made changes" answer (OctopusDeploy/Issues#10143).
     concurrent_edit_on_put: int = 0
 
 
@@ -377,12 +384,8 @@ class Handler(BaseHTTPRequestHandler):
         head = rest[0].lower()
         if head == "projects" and len(rest) >= 3:
             return self._project_sub(method, space_id, rest[1], [p for p in rest[2:]], query, body)
-        if head == "tenants" and len(rest) == 3 and rest[2].lower() == "variables":
-            if method == "GET":
-                return 200, instance.get_tenant_variables(space_id, rest[1])
-            if method == "PUT":
-                return 200, instance.put_tenant_variables(space_id, rest[1], body)
-            raise ApiError(405, "Method not allowed.")
+        if head == "tenants" and len(rest) == 3 and rest[2].lower() in TENANT_VARIABLE_ROUTES:
+            return self._tenant_variables(method, space_id, rest[1], rest[2].lower(), query, body)
         if head == "teams" and len(rest) == 3 and rest[2].lower() == "scopeduserroles":
             team = instance.find(space_id, "teams", rest[1])
             items = [
@@ -394,6 +397,43 @@ class Handler(BaseHTTPRequestHandler):
         if head not in KINDS or not KINDS[head].space_scoped:
             raise ApiError(404, f"There is no collection '{rest[0]}'.")
         return self._collection(method, space_id, head, rest[1:], query, body)
+
+    def _tenant_variables(
+        self,
+        method: str,
+        space_id: str,
+        tenant_id: str,
+        route: str,
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        """The legacy document (`variables`) and the scoped routes, see `tenant_variables.py`."""
+        instance = self.server.instance
+        if route == "variables":
+            if method == "GET":
+                return 200, tenant_variables.legacy_document(instance, space_id, tenant_id)
+            if method in ("PUT", "POST"):
+                instance.find(space_id, "tenants", tenant_id)
+                tenant_variables.refuse_legacy_write(instance, space_id)
+                if self.server.concurrent_edit_due():
+                    # Another user saves the tenant's variables first: a token read before
+                    # is stale now (a write without a token is not checked).
+                    tenant = instance.find(space_id, "tenants", tenant_id)
+                    instance.bump_tenant_concurrency_token(tenant["Id"])
+                return 200, tenant_variables.legacy_write(instance, space_id, tenant_id, body)
+            raise ApiError(405, "Method not allowed.")
+        tenant_variables.require_scoped_api(instance, route)
+        if method == "GET":
+            missing = _query(query, "includeMissingVariables").lower() == "true"
+            return 200, tenant_variables.scoped_document(
+                instance, space_id, tenant_id, route, include_missing=missing
+            )
+        if method in ("PUT", "POST"):
+            instance.find(space_id, "tenants", tenant_id)
+            if self.server.concurrent_edit_due():
+                raise tenant_variables.stale_scoped()
+            return 200, tenant_variables.scoped_write(instance, space_id, tenant_id, route, body)
+        raise ApiError(405, "Method not allowed.")
 
     def _project_sub(
         self,
@@ -563,7 +603,20 @@ class Handler(BaseHTTPRequestHandler):
         }
 
 
-_SUB_ROUTES = frozenset({"variables", "triggers", "runbookprocesses", "scopeduserroles"})
+_SUB_ROUTES = frozenset(
+    {
+        "variables",
+        "projectvariables",
+        "commonvariables",
+        "triggers",
+        "runbookprocesses",
+        "scopeduserroles",
+        "sortorder",
+        "feature-toggles",
+        "deploymentsettings",
+        "git",
+    }
+)
 
 
 def _query(query: dict[str, str], name: str, default: str = "") -> str:

@@ -55,8 +55,28 @@ def not_found(resource_id: str) -> ApiError:
     return ApiError(404, f"The resource '{resource_id}' was not found.")
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"HasValue", "NewValue"}
+# A sensitive value on the wire: `{HasValue, NewValue, Hint}` (the server's schema in
+# go-octopusdeploy `api/spec.json`, SensitiveValue; `pkg/core/sensitive_value.go`; api-client.ts
+# `src/features/variables/propertyValue.ts`). Clients may leave out `NewValue` and `Hint`.
+SECRET_KEYS = frozenset({"HasValue", "NewValue", "Hint"})
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and "HasValue" in value and set(value) <= SECRET_KEYS
+
+
+def stored_secret(value: JsonDict, keep: JsonDict | None = None) -> JsonDict:
+    """What the server stores for a sensitive value sent as `value`.
+
+    A new value is stored; `{HasValue: true, NewValue: null}` keeps `keep` (the value stored
+    before, when the write identifies it); anything else clears it. The hint follows the write.
+    """
+    hint = value.get("Hint", (keep or {}).get("Hint"))
+    if value.get("NewValue") is not None:
+        return {"HasValue": True, "NewValue": value["NewValue"], "Hint": hint}
+    if value.get("HasValue") and keep is not None and keep.get("HasValue"):
+        return {"HasValue": True, "NewValue": keep.get("NewValue"), "Hint": hint}
+    return {"HasValue": False, "NewValue": None, "Hint": hint}
 
 
 def _slug(name: str) -> str:
@@ -67,7 +87,7 @@ def _is_sensitive_variable(variable: JsonDict) -> bool:
     return bool(variable.get("IsSensitive")) or variable.get("Type") == "Sensitive"
 
 
-def _is_sensitive_template(template: JsonDict) -> bool:
+def is_sensitive_template(template: JsonDict) -> bool:
     settings = template.get("DisplaySettings") or {}
     return settings.get("Octopus.ControlType") == "Sensitive"
 
@@ -140,7 +160,10 @@ class Instance:
         self.server_version = server_version
         self.feature_toggles: dict[str, bool] = dict(feature_toggles or {})
         self.docs: dict[str, dict[str, JsonDict]] = {name: {} for name in KINDS}
-        self.tenant_variables: dict[str, JsonDict] = {}
+        # Tenant variable values by tenant id, one store for both APIs: each value is
+        # `{Id, ProjectId | LibraryVariableSetId, TemplateId, Value, Scope: {EnvironmentIds}}`.
+        self.tenant_values: dict[str, list[JsonDict]] = {}
+        self.tenant_tokens: dict[str, str] = {}
         self._counters: dict[str, int] = {}
         with self.lock:
             self._install_defaults()
@@ -341,7 +364,9 @@ class Instance:
         elif collection == "libraryvariablesets":
             self.docs["variables"].pop(str(doc["VariableSetId"]), None)
         elif collection == "tenants":
-            self.tenant_variables.pop(doc["Id"], None)
+            self.tenant_values.pop(doc["Id"], None)
+        if collection in ("projects", "libraryvariablesets", "environments"):
+            self._forget_tenant_values(doc["Id"])
         if collection in ("projects", "environments"):
             # Tenant connections follow deletes (OctopusDeploy/Issues#2695), so a tenant read
             # afterwards can still be PUT back without a dangling id.
@@ -350,6 +375,22 @@ class Instance:
                 links.pop(doc["Id"], None)
                 for project_id, environment_ids in links.items():
                     links[project_id] = [e for e in environment_ids if e != doc["Id"]]
+
+    def _forget_tenant_values(self, deleted_id: str) -> None:
+        """Tenant variable values follow a deleted project, library variable set or
+        environment (a value scoped only to deleted environments goes with them)."""
+        for tenant_id, values in self.tenant_values.items():
+            kept = []
+            for value in values:
+                if deleted_id in (value.get("ProjectId"), value.get("LibraryVariableSetId")):
+                    continue
+                environments = value["Scope"]["EnvironmentIds"]
+                if deleted_id in environments:
+                    environments.remove(deleted_id)
+                    if not environments:
+                        continue
+                kept.append(value)
+            self.tenant_values[tenant_id] = kept
 
     def _validated(
         self, space_id: str | None, kind: Kind, body: Any, existing: JsonDict | None
@@ -613,7 +654,7 @@ class Instance:
 
     def present(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
         """The document as the API returns it: secrets hidden, links and derived fields added."""
-        out: JsonDict = _hide_secrets(copy.deepcopy(doc))
+        out: JsonDict = hide_secrets(copy.deepcopy(doc))
         if collection == "variables":
             for variable in out["Variables"]:
                 if variable.get("IsSensitive"):
@@ -700,147 +741,19 @@ class Instance:
 
     # ----------------------------------------------------------------- tenant variables
 
-    def get_tenant_variables(self, space_id: str | None, tenant_id: str) -> JsonDict:
-        tenant = self.find(space_id, "tenants", tenant_id)
-        stored = self.tenant_variables.get(tenant["Id"], {})
-        projects: JsonDict = {}
-        library: JsonDict = {}
-        for project_id, environment_ids in tenant["ProjectEnvironments"].items():
-            project = self.docs["projects"].get(project_id)
-            if project is None:
-                continue
-            values = stored.get("ProjectVariables", {}).get(project_id, {})
-            projects[project_id] = {
-                "ProjectId": project_id,
-                "ProjectName": project["Name"],
-                "Templates": copy.deepcopy(project["Templates"]),
-                "Variables": {
-                    env: _hide_secrets(copy.deepcopy(values.get(env, {})))
-                    for env in environment_ids
-                },
-                "Links": {"Project": f"/api/{space_id}/projects/{project_id}"},
-            }
-            for set_id in project["IncludedLibraryVariableSetIds"]:
-                lvs = self.docs["libraryvariablesets"].get(set_id)
-                if lvs is None or not lvs["Templates"] or set_id in library:
-                    continue
-                library[set_id] = {
-                    "LibraryVariableSetId": set_id,
-                    "LibraryVariableSetName": lvs["Name"],
-                    "Templates": copy.deepcopy(lvs["Templates"]),
-                    "Variables": _hide_secrets(
-                        copy.deepcopy(stored.get("LibraryVariables", {}).get(set_id, {}))
-                    ),
-                    "Links": {
-                        "LibraryVariableSet": f"/api/{space_id}/libraryvariablesets/{set_id}"
-                    },
-                }
-        return {
-            "Id": f"TenantVariables-{tenant['Id']}",
-            "TenantId": tenant["Id"],
-            "TenantName": tenant["Name"],
-            "SpaceId": space_id,
-            "ProjectVariables": projects,
-            "LibraryVariables": library,
-            "Links": {"Self": f"/api/{space_id}/tenants/{tenant['Id']}/variables"},
-        }
+    def tenant_variable_values(self, tenant_id: str) -> list[JsonDict]:
+        """The stored tenant variable values of one tenant (see `tenant_variables.py`)."""
+        return self.tenant_values.setdefault(tenant_id, [])
 
-    def put_tenant_variables(self, space_id: str | None, tenant_id: str, body: Any) -> JsonDict:
-        tenant = self.find(space_id, "tenants", tenant_id)
-        if not isinstance(body, dict):
-            raise bad_request("The request body must be a JSON object.")
-        allowed = {
-            "Id",
-            "TenantId",
-            "TenantName",
-            "SpaceId",
-            "ProjectVariables",
-            "LibraryVariables",
-            "Links",
-        }
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise bad_request(
-                *(
-                    f"The property '{u}' is not a known property of TenantVariables."
-                    for u in unknown
-                )
-            )
-        old = self.tenant_variables.get(tenant["Id"], {})
-        errors: list[str] = []
-        projects: JsonDict = {}
-        for project_id, entry in (body.get("ProjectVariables") or {}).items():
-            environments = tenant["ProjectEnvironments"].get(project_id)
-            project = self.docs["projects"].get(project_id)
-            if environments is None or project is None:
-                errors.append(f"The tenant is not connected to project '{project_id}'.")
-                continue
-            templates = {t["Id"]: t for t in project["Templates"]}
-            per_env: JsonDict = {}
-            for env, values in (entry.get("Variables") or {}).items():
-                if env not in environments:
-                    errors.append(
-                        f"The tenant is not connected to '{env}' for project '{project_id}'."
-                    )
-                    continue
-                old_values = old.get("ProjectVariables", {}).get(project_id, {}).get(env, {})
-                per_env[env] = self._tenant_values(values, templates, old_values, errors)
-            projects[project_id] = per_env
-        library: JsonDict = {}
-        reachable = {
-            set_id
-            for project_id in tenant["ProjectEnvironments"]
-            for set_id in (self.docs["projects"].get(project_id) or {}).get(
-                "IncludedLibraryVariableSetIds", []
-            )
-        }
-        for set_id, entry in (body.get("LibraryVariables") or {}).items():
-            lvs = self.docs["libraryvariablesets"].get(set_id)
-            if lvs is None or set_id not in reachable:
-                errors.append(
-                    f"Library variable set '{set_id}' is not used by the tenant's projects."
-                )
-                continue
-            templates = {t["Id"]: t for t in lvs["Templates"]}
-            old_values = old.get("LibraryVariables", {}).get(set_id, {})
-            library[set_id] = self._tenant_values(
-                entry.get("Variables") or {}, templates, old_values, errors
-            )
-        if errors:
-            raise bad_request(*errors)
-        self.tenant_variables[tenant["Id"]] = {
-            "ProjectVariables": projects,
-            "LibraryVariables": library,
-        }
-        return self.get_tenant_variables(space_id, tenant["Id"])
+    def tenant_concurrency_token(self, tenant_id: str) -> str:
+        return self.tenant_tokens.setdefault(tenant_id, str(uuid.uuid4()))
 
-    @staticmethod
-    def _tenant_values(
-        values: Any, templates: dict[str, JsonDict], old: JsonDict, errors: list[str]
-    ) -> JsonDict:
-        result: JsonDict = {}
-        if not isinstance(values, dict):
-            errors.append("Tenant variable values must be an object keyed by template id.")
-            return result
-        for template_id, value in values.items():
-            template = templates.get(template_id)
-            if template is None:
-                errors.append(f"There is no variable template '{template_id}'.")
-                continue
-            if _is_sensitive_template(template):
-                if not _is_secret(value):
-                    value = {"HasValue": value is not None, "NewValue": value}
-                if (
-                    value["NewValue"] is None
-                    and value["HasValue"]
-                    and _is_secret(old.get(template_id))
-                ):
-                    value = old[template_id]
-            elif _is_secret(value):
-                errors.append(f"Template '{template_id}' is not sensitive.")
-                continue
-            result[template_id] = copy.deepcopy(value)
-        return result
+    def bump_tenant_concurrency_token(self, tenant_id: str) -> None:
+        """Another save of the tenant's variables: a token read before it is now stale."""
+        self.tenant_tokens[tenant_id] = str(uuid.uuid4())
+
+    def new_tenant_variable_id(self) -> str:
+        return self._new_id_for("TenantVariables")
 
 
 def _audit(doc: JsonDict) -> None:
@@ -865,28 +778,26 @@ def _same_type(default: Any, value: Any) -> bool:
     return True
 
 
-def _hide_secrets(value: Any) -> Any:
-    if _is_secret(value):
-        return {"HasValue": bool(value["HasValue"]), "NewValue": None}
+def hide_secrets(value: Any) -> Any:
+    """The value as the API returns it: a secret says whether it is set, never what it is."""
+    if is_secret(value):
+        return {"HasValue": bool(value["HasValue"]), "NewValue": None, "Hint": value.get("Hint")}
     if isinstance(value, dict):
-        return {key: _hide_secrets(item) for key, item in value.items()}
+        return {key: hide_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_hide_secrets(item) for item in value]
+        return [hide_secrets(item) for item in value]
     return value
 
 
 def _forget_unset_secrets(doc: Any) -> None:
     """In a new document, `{HasValue: true, NewValue: null}` has nothing to keep: it is empty."""
-    _map_secrets(
-        doc,
-        lambda new: new if new["NewValue"] is not None else {"HasValue": False, "NewValue": None},
-    )
+    _map_secrets(doc, stored_secret)
 
 
 def _map_secrets(value: Any, fn: Callable[[JsonDict], JsonDict]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if _is_secret(item):
+            if is_secret(item):
                 value[key] = fn(item)
             else:
                 _map_secrets(item, fn)
@@ -904,13 +815,8 @@ def _keep_secrets(new: Any, old: Any) -> None:
     if isinstance(new, dict) and isinstance(old, dict):
         for key, item in list(new.items()):
             previous = old.get(key)
-            if _is_secret(item):
-                if item["NewValue"] is not None:
-                    new[key] = {"HasValue": True, "NewValue": item["NewValue"]}
-                elif item["HasValue"] and isinstance(previous, dict) and _is_secret(previous):
-                    new[key] = previous
-                else:
-                    new[key] = {"HasValue": False, "NewValue": None}
+            if is_secret(item):
+                new[key] = stored_secret(item, previous if is_secret(previous) else None)
             else:
                 _keep_secrets(item, previous)
     elif isinstance(new, list) and isinstance(old, list):

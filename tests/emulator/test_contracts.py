@@ -74,6 +74,9 @@ NEWER_FIELDS: dict[str, set[str]] = {
     "UserRoleResource": {"SpaceId"},
     "StaticWorkerPoolResource": {"WorkerType"},
     "TriggerResource": {"SpaceId"},
+    # Optimistic concurrency on the legacy tenant variables document (2022.2; Octopus.Client
+    # source/Octopus.Server.Client/Model/TenantVariableResource.cs, commit 41204fdb).
+    "TenantVariableResource": {"ConcurrencyToken"},
 }
 
 # Fields the UI contracts type as never null that real servers do return as null when

@@ -16,7 +16,9 @@ import requests
 from tests.helpers import API_KEY, Emulator, running_emulator
 
 SENSITIVE = {"Octopus.ControlType": "Sensitive"}
-HIDDEN = {"HasValue": True, "NewValue": None}
+# A secret as the API returns it (`Hint` is in the server's schema: go-octopusdeploy
+# api/spec.json, SensitiveValue).
+HIDDEN = {"HasValue": True, "NewValue": None, "Hint": None}
 SERVER_STAMPS = ("LastModifiedOn", "LastModifiedBy")
 
 
@@ -621,7 +623,7 @@ def test_password_is_hidden_kept_on_round_trip_and_replaced_by_new_value(
     response = emulator.put(path, read)
     assert response.status_code == 200 and response.json()["Password"] == HIDDEN
     stored = emulator.instance.docs[collection][created["Id"]]
-    assert stored["Password"] == {"HasValue": True, "NewValue": "first"}
+    assert stored["Password"] == {"HasValue": True, "NewValue": "first", "Hint": None}
     assert stored["Name"] == f"{body['Name']} renamed"
 
     replace = {**emulator.get(path), "Password": {"HasValue": True, "NewValue": "second"}}
@@ -631,7 +633,11 @@ def test_password_is_hidden_kept_on_round_trip_and_replaced_by_new_value(
 
 def test_a_new_account_without_a_secret_has_none(emulator: Emulator) -> None:
     body = {"Name": "Acct", "AccountType": "UsernamePassword", "Username": "u"}
-    assert emulator.create("accounts", body)["Password"] == {"HasValue": False, "NewValue": None}
+    assert emulator.create("accounts", body)["Password"] == {
+        "HasValue": False,
+        "NewValue": None,
+        "Hint": None,
+    }
 
 
 def test_sensitive_tenant_variable_is_hidden_and_kept(emulator: Emulator) -> None:
@@ -661,17 +667,22 @@ def test_sensitive_tenant_variable_is_hidden_and_kept(emulator: Emulator) -> Non
     assert "tenant-secret" not in emulator.session.get(emulator.space_url(path)).text
 
     def stored() -> Any:
-        tenant_values = emulator.instance.tenant_variables[tenant["Id"]]
-        return tenant_values["ProjectVariables"][project["Id"]][env]
+        values = emulator.instance.tenant_values[tenant["Id"]]
+        return {
+            v["TemplateId"]: v["Value"]
+            for v in values
+            if v.get("ProjectId") == project["Id"] and env in v["Scope"]["EnvironmentIds"]
+        }
 
     # The whole document back, secret hidden: the stored secret stays.
     read = emulator.get(path)
     read["ProjectVariables"][project["Id"]]["Variables"][env][plain_id] = "acme_db2"
     assert emulator.put(path, read).status_code == 200
-    assert stored()[secret_id] == {"HasValue": True, "NewValue": "tenant-secret"}
+    assert stored()[secret_id] == {"HasValue": True, "NewValue": "tenant-secret", "Hint": None}
     assert stored()[plain_id] == "acme_db2"
 
-    # A new value replaces it.
+    # A new value replaces it (read again: the document's ConcurrencyToken changed).
+    read = emulator.get(path)
     read["ProjectVariables"][project["Id"]]["Variables"][env][secret_id] = {
         "HasValue": True,
         "NewValue": "rotated",
