@@ -515,6 +515,11 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(405, "Method not allowed.")
         if len(rest) != 1:
             raise ApiError(404, f"There is no route '{'/'.join(rest)}'.")
+        if collection == "environments" and rest[0].lower() == "sortorder" and method == "PUT":
+            instance.sort_environments(space_id, body)
+            return 200, {}
+        if collection == "environments" and rest[0].lower() == "v2" and method == "GET":
+            return 200, self._environments_v2(space_id, query)
         if rest[0].lower() == "all" and method == "GET":
             items = self._filtered(instance.space_items(space_id, collection), query)
             return 200, [
@@ -540,10 +545,26 @@ class Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _sorted(collection: str, items: list[JsonDict]) -> list[JsonDict]:
         if collection == "environments":
-            return sorted(items, key=lambda d: (d["SortOrder"], str(d["Name"]).lower()))
+            # "sorted as per environment sort order", not by name (OctopusDeploy/Issues#2251);
+            # ties by creation (inferred: no source gives the tie-break; a new environment is
+            # appended, Issues#282 and #8940).
+            return sorted(items, key=lambda d: (d["SortOrder"], _id_number(d["Id"])))
         if KINDS[collection].named:
             return sorted(items, key=lambda d: (str(d.get("Name", "")).lower(), d["Id"]))
         return sorted(items, key=lambda d: d["Id"])
+
+    def _environments_v2(self, space_id: str | None, query: dict[str, str]) -> JsonDict:
+        """`GET /api/{space}/environments/v2{?ids,partialName,type,skip,take}`: every
+        environment with its `Type` (api-client.ts `environmentV2Repository.ts`,
+        `deploymentEnvironment.ts`). The emulator has static environments only."""
+        instance = self.server.instance
+        wanted = _query(query, "type")
+        items = instance.space_items(space_id, "environments")
+        if wanted and wanted.lower() != "static":
+            items = []
+        page = self._page(space_id, "environments", items, query, ["environments", "v2"])
+        page["Items"] = [{**item, "Type": "Static"} for item in page["Items"]]
+        return page
 
     @staticmethod
     def _filtered(items: list[JsonDict], query: dict[str, str]) -> list[JsonDict]:
@@ -617,6 +638,12 @@ _SUB_ROUTES = frozenset(
         "git",
     }
 )
+
+
+def _id_number(resource_id: str) -> int:
+    """`Environments-1042` -> 1042 (ids are handed out in creation order)."""
+    digits = resource_id.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else 0
 
 
 def _query(query: dict[str, str], name: str, default: str = "") -> str:

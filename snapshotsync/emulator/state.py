@@ -323,6 +323,12 @@ class Instance:
         if not kind.creatable:
             raise ApiError(405, f"Documents of type {kind.item_type} are created by the server.")
         doc = self._validated(space_id, kind, body, existing=None)
+        if collection == "environments" and not doc["SortOrder"]:
+            # "Posting a new environment with sort order 0 and the space has existing
+            # environments, the sort order will be changed to be last" (OctopusDeploy/
+            # Issues#8940). The number is inferred: max + 1 is "last" whatever the others hold.
+            orders = [e["SortOrder"] for e in self.space_items(space_id, "environments")]
+            doc["SortOrder"] = max(orders) + 1 if orders else 0
         doc["Id"] = self._new_id(kind)
         if kind.space_scoped:
             doc["SpaceId"] = space_id
@@ -375,6 +381,34 @@ class Instance:
                 links.pop(doc["Id"], None)
                 for project_id, environment_ids in links.items():
                     links[project_id] = [e for e in environment_ids if e != doc["Id"]]
+
+    def sort_environments(self, space_id: str | None, body: Any) -> None:
+        """`PUT /api/{space}/environments/sortorder` with a bare array of ids in order
+        (api-client.ts `environmentRepository.ts` `sort`; Octopus.Client
+        `EnvironmentRepository.cs` `Sort(string[] environmentIdsInOrder)`).
+
+        Inferred: every client sends the space's full list; a list that leaves environments
+        out, names one twice or names one that does not exist is refused, so a client cannot
+        come to depend on what a real server does with it (not known).
+        """
+        if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
+            raise bad_request("Send the ids of the space's environments, in order, as an array.")
+        environments = {e["Id"].lower(): e for e in self.space_items(space_id, "environments")}
+        wanted = [i.lower() for i in body]
+        unknown = [i for i in body if i.lower() not in environments]
+        if unknown:
+            raise bad_request(*(f"There is no environment '{i}' in this space." for i in unknown))
+        if len(set(wanted)) != len(wanted):
+            raise bad_request("Each environment may appear only once in the sort order.")
+        left_out = sorted(e["Id"] for key, e in environments.items() if key not in wanted)
+        if left_out:
+            raise bad_request(
+                "The sort order must list every environment of the space; missing: "
+                + ", ".join(left_out)
+            )
+        for order, key in enumerate(wanted):
+            environments[key]["SortOrder"] = order
+            _audit(environments[key])
 
     def _forget_tenant_values(self, deleted_id: str) -> None:
         """Tenant variable values follow a deleted project, library variable set or
