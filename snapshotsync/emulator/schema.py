@@ -83,6 +83,9 @@ class Kind:
     variant_field: str | None = None
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     audited: bool = True  # carries LastModifiedOn/LastModifiedBy, set by the server
+    # Teams and scoped user roles live in a space or, with `SpaceId` null, at system level
+    # (OctopusDeploy/docs PR #303: a team "Accessible in all spaces" is a system team).
+    mixed_scope: bool = False
 
     def fields_for(self, variant: Any) -> dict[str, Any]:
         """Every property of this kind, or of one variant of it, with defaults."""
@@ -828,6 +831,7 @@ _register(
             "CanChangeMembers": True,
         },
         server_owned=_keys("CanBeDeleted", "CanBeRenamed", "CanChangeRoles", "CanChangeMembers"),
+        mixed_scope=True,
     )
 )
 _register(
@@ -852,6 +856,7 @@ _register(
             Ref(("ProjectGroupIds", "*"), "projectgroups"),
             Ref(("TenantIds", "*"), "tenants"),
         ),
+        mixed_scope=True,
     )
 )
 _register(

@@ -16,7 +16,8 @@ separate documents:
   API keeps them: `[{Project: p, Template: t, Value: v, Environments: [e1, e2]},
   {LibraryVariableSet: s, Template: t, Value: v, Environments: []}]` (no `Environments`, or
   an empty list: unscoped). Both load whatever the server version;
-- teams: `ScopedUserRoles` (a list of scoped user roles, by names).
+- teams: `ScopedUserRoles` (a list of scoped user roles, by names). A team and its roles
+  belong to the seed's space; `SpaceId: null` makes a system team (or a system-level role).
 
 An item whose name already exists (the built-in `Default Lifecycle`, say) updates it. Every
 write goes through the same validation as the HTTP API, so a bad seed fails the same way a
@@ -148,6 +149,8 @@ class _Loader:
         doc = instance.find_by_name(
             sid if KINDS[target].space_scoped else None, target, name, parent
         )
+        if doc is None and KINDS[target].mixed_scope:
+            doc = instance.find_by_name(None, target, name)  # a system team
         if doc is None:
             raise SeedError(f"no {target} named {name!r}")
         return str(doc["Id"])
@@ -189,6 +192,8 @@ class _Loader:
     def _upsert(self, collection: str, body: JsonDict, project_id: str | None = None) -> JsonDict:
         instance, sid = self.instance, self.space_id
         space = sid if KINDS[collection].space_scoped else None
+        if KINDS[collection].mixed_scope:
+            space = body.get("SpaceId") or None
         existing = instance.find_by_name(space, collection, str(body.get("Name", "")), project_id)
         if existing is not None:
             return instance.update(
@@ -201,6 +206,8 @@ class _Loader:
             raise SeedError(f"each {collection} entry must be a mapping")
         extra = SEED_ONLY.get(collection, set())
         body = {k: v for k, v in item.items() if k not in extra}
+        if collection == "teams" and "SpaceId" not in body:
+            body["SpaceId"] = self.space_id  # a space team unless the seed says `SpaceId: null`
         if collection == "tenants":
             self._upsert(collection, self._resolve(collection, body))
             return
@@ -335,11 +342,14 @@ class _Loader:
         tenant_variables.seed_values(instance, sid, tenant["Id"], added)
 
     def _team_roles(self, item: JsonDict) -> None:
-        team = self.instance.find_by_name(self.space_id, "teams", item["Name"])
+        space = item.get("SpaceId", self.space_id) or None
+        team = self.instance.find_by_name(space, "teams", item["Name"])
         assert team is not None
         for role in item.get("ScopedUserRoles") or []:
-            body = self._resolve("scopeduserroles", {**role, "TeamId": team["Name"]})
-            self.instance.create(self.space_id, "scopeduserroles", body)
+            # A role in the seed's space unless it says `SpaceId: null` (system level).
+            role = {"SpaceId": self.space_id, **role, "TeamId": team["Id"]}
+            body = self._resolve("scopeduserroles", {**role, "TeamId": None})
+            self.instance.create(role["SpaceId"], "scopeduserroles", {**body, "TeamId": team["Id"]})
 
 
 def _visible(doc: JsonDict) -> JsonDict:

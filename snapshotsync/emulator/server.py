@@ -304,6 +304,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._feature_toggles(method, query)
             if lowered[0] in ("spaces", "userroles"):
                 return self._collection(method, None, lowered[0], rest[1:], query, body)
+            if lowered[0] in ("teams", "scopeduserroles"):
+                return self._system_route(method, lowered[0], rest[1:], query, body)
             space_id = self._space(rest[0])
             return self._space_route(method, space_id, rest[1:], query, body)
 
@@ -387,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
         if head == "tenants" and len(rest) == 3 and rest[2].lower() in TENANT_VARIABLE_ROUTES:
             return self._tenant_variables(method, space_id, rest[1], rest[2].lower(), query, body)
         if head == "teams" and len(rest) == 3 and rest[2].lower() == "scopeduserroles":
-            team = instance.find(space_id, "teams", rest[1])
+            team = instance.find_team(space_id, rest[1])
             items = [
                 r
                 for r in instance.space_items(space_id, "scopeduserroles")
@@ -434,6 +436,49 @@ class Handler(BaseHTTPRequestHandler):
                 raise tenant_variables.stale_scoped()
             return 200, tenant_variables.scoped_write(instance, space_id, tenant_id, route, body)
         raise ApiError(405, "Method not allowed.")
+
+    def _system_route(
+        self, method: str, collection: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        """`/api/teams` and `/api/scopeduserroles`: the routes the space root links to
+        (go-octopusdeploy `pkg/constants/constants_api_replies.go`:
+        `/api/teams{/id}{?skip,take,ids,partialName,spaces,includeSystem}`), where SpaceCloner
+        posts with `SpaceId` in the body (`src/DataAccess/OctopusRepository.ps1`) and lists
+        `teams?spaces=<space>&includeSystem=true`. Every space's documents and the system ones.
+        """
+        instance = self.server.instance
+        if not rest or (rest[0].lower() == "all" and len(rest) == 1):
+            if method == "POST" and not rest:
+                doc = instance.create(None, collection, body)
+                return 201, instance.present(doc.get("SpaceId"), collection, doc)
+            if method != "GET":
+                raise ApiError(405, "Method not allowed.")
+            items = list(instance.docs[collection].values())
+            spaces = {s.strip().lower() for s in _query(query, "spaces").split(",") if s.strip()}
+            include_system = _query(query, "includeSystem").lower()
+            if spaces:
+                items = [
+                    d
+                    for d in items
+                    if str(d.get("SpaceId") or "").lower() in spaces
+                    or (d.get("SpaceId") is None and include_system == "true")
+                ]
+            elif include_system == "false":
+                items = [d for d in items if d.get("SpaceId") is not None]
+            if rest:
+                return 200, [
+                    instance.present(d.get("SpaceId"), collection, d)
+                    for d in self._sorted(collection, self._filtered(items, query))
+                ]
+            return 200, self._page(None, collection, items, query, [collection])
+        doc = instance.find_any(collection, rest[0])
+        space_id = doc.get("SpaceId")
+        if collection == "teams" and len(rest) == 2 and rest[1].lower() == "scopeduserroles":
+            roles = [
+                r for r in instance.docs["scopeduserroles"].values() if r["TeamId"] == doc["Id"]
+            ]
+            return 200, self._page(None, "scopeduserroles", roles, query, ["teams", *rest])
+        return self._collection(method, space_id, collection, rest, query, body)
 
     def _project_sub(
         self,
@@ -507,7 +552,7 @@ class Handler(BaseHTTPRequestHandler):
         instance = self.server.instance
         if not rest:
             if method == "GET":
-                items = instance.space_items(space_id, collection)
+                items = self._listed(space_id, collection, query)
                 return 200, self._page(space_id, collection, items, query, [collection])
             if method == "POST":
                 doc = instance.create(space_id, collection, body)
@@ -521,7 +566,7 @@ class Handler(BaseHTTPRequestHandler):
         if collection == "environments" and rest[0].lower() == "v2" and method == "GET":
             return 200, self._environments_v2(space_id, query)
         if rest[0].lower() == "all" and method == "GET":
-            items = self._filtered(instance.space_items(space_id, collection), query)
+            items = self._filtered(self._listed(space_id, collection, query), query)
             return 200, [
                 instance.present(space_id, collection, d) for d in self._sorted(collection, items)
             ]
@@ -541,6 +586,17 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(405, "Method not allowed.")
 
     # ----------------------------------------------------------------- listing
+
+    def _listed(
+        self, space_id: str | None, collection: str, query: dict[str, str]
+    ) -> list[JsonDict]:
+        """A space's documents; teams and roles add the system ones on `includeSystem=true`."""
+        instance = self.server.instance
+        items = instance.space_items(space_id, collection)
+        mixed = KINDS[collection].mixed_scope and space_id is not None
+        if mixed and _query(query, "includeSystem").lower() == "true":
+            items += instance.space_items(None, collection)
+        return items
 
     @staticmethod
     def _sorted(collection: str, items: list[JsonDict]) -> list[JsonDict]:

@@ -108,15 +108,60 @@ _GUID_PATHS: dict[str, tuple[Path, ...]] = {
     "actiontemplates": (("Parameters", "*"), ("Packages", "*")),
 }
 
-BUILT_IN_USER_ROLES = (
-    ("userroles-systemadministrator", "System administrator"),
-    ("userroles-systemmanager", "System manager"),
-    ("userroles-spacemanager", "Space manager"),
-    ("userroles-projectdeployer", "Project deployer"),
-    ("userroles-projectcontributor", "Project contributor"),
-    ("userroles-projectviewer", "Project viewer"),
-    ("userroles-tenantmanager", "Tenant manager"),
-    ("userroles-environmentviewer", "Environment viewer"),
+# The built-in roles with the permissions they grant at each level. Inferred: the server's
+# own lists are not published; the names are Octopus.Client's (`Model/Permission.cs`) and each
+# role gets the permissions its name describes, system roles system permissions only. What
+# matters to a sync: a role without space permissions cannot be used in a space (tfl#330).
+_PROJECT_VIEW = ("ProjectView", "ProcessView", "ReleaseView", "DeploymentView", "EnvironmentView")
+BUILT_IN_USER_ROLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "userroles-systemadministrator",
+        "System administrator",
+        (),
+        ("AdministerSystem", "ConfigureServer", "SpaceCreate", "SpaceView", "SpaceEdit"),
+    ),
+    (
+        "userroles-systemmanager",
+        "System manager",
+        (),
+        ("SpaceCreate", "SpaceView", "SpaceEdit", "TeamCreate", "TeamEdit", "UserView"),
+    ),
+    (
+        "userroles-spacemanager",
+        "Space manager",
+        (*_PROJECT_VIEW, "ProjectCreate", "ProjectEdit", "EnvironmentEdit", "TeamEdit"),
+        (),
+    ),
+    (
+        "userroles-projectdeployer",
+        "Project deployer",
+        (*_PROJECT_VIEW, "DeploymentCreate", "TaskView", "InterruptionViewSubmitResponsible"),
+        (),
+    ),
+    (
+        "userroles-projectcontributor",
+        "Project contributor",
+        (*_PROJECT_VIEW, "ProjectEdit", "ProcessEdit", "VariableView", "VariableEdit"),
+        (),
+    ),
+    ("userroles-projectviewer", "Project viewer", _PROJECT_VIEW, ()),
+    (
+        "userroles-tenantmanager",
+        "Tenant manager",
+        ("TenantView", "TenantEdit", "TenantCreate", "TenantDelete", "ProjectView"),
+        (),
+    ),
+    ("userroles-environmentviewer", "Environment viewer", ("EnvironmentView", "MachineView"), ()),
+)
+# Teams every instance has at system level: ids as clients use them (teams-everyone,
+# teams-administrators: terraform-provider-octopusdeploy `docs/resources/space.md`, octoterra
+# `cmd/internal/converters/space_converter.go`; teams-managers as a manual intervention's
+# responsible team: terraform-provider-octopusdeploy `docs/resources/process.md`). The names
+# are inferred.
+BUILT_IN_SYSTEM_TEAMS = (
+    ("teams-everyone", "Everyone"),
+    ("teams-administrators", "Octopus Administrators"),
+    ("teams-managers", "Octopus Managers"),
 )
 
 
@@ -213,13 +258,29 @@ class Instance:
         return items
 
     def find(self, space_id: str | None, collection: str, resource_id: str) -> JsonDict:
+        doc = self.find_any(collection, resource_id)
+        if KINDS[collection].space_scoped and doc.get("SpaceId") != space_id:
+            raise not_found(resource_id)
+        return doc
+
+    def find_any(self, collection: str, resource_id: str) -> JsonDict:
+        """A document by id whatever its space (the system routes of teams and roles)."""
         doc = self.docs[collection].get(resource_id)
         if doc is None:
             # Octopus ids are matched case-insensitively.
             lowered = resource_id.lower()
             doc = next((d for i, d in self.docs[collection].items() if i.lower() == lowered), None)
-        if doc is None or (KINDS[collection].space_scoped and doc.get("SpaceId") != space_id):
+        if doc is None:
             raise not_found(resource_id)
+        return doc
+
+    def find_team(self, space_id: str | None, team_id: str) -> JsonDict:
+        """A team usable in `space_id`: the space's own or a system team (system teams are
+        "accessible in all spaces", OctopusDeploy/docs PR #303; terraform-provider-
+        octopusdeploy's docs name the system team teams-managers in a space's process)."""
+        doc = self.find_any("teams", team_id)
+        if doc.get("SpaceId") not in (None, space_id):
+            raise not_found(team_id)
         return doc
 
     def find_by_name(
@@ -255,6 +316,12 @@ class Instance:
             return value in self._tag_names(space_id)
         if target == "actions":
             return value in self._action_ids(space_id)
+        if target == "teams":
+            try:
+                self.find_team(space_id, value)
+            except ApiError:
+                return False
+            return True
         if target == "processowners":
             return any(
                 value in {d["Id"] for d in self.space_items(space_id, c)}
@@ -289,10 +356,17 @@ class Instance:
             {"Name": "Space Managers", "CanBeDeleted": False, "CanBeRenamed": False},
             resource_id=f"teams-spacemanagers-{sid}",
         )
-        for role_id, name in BUILT_IN_USER_ROLES:
-            self._insert(
-                None, "userroles", {"Name": name, "CanBeDeleted": False}, resource_id=role_id
-            )
+        for role_id, name, space_permissions, system_permissions in BUILT_IN_USER_ROLES:
+            role = {
+                "Name": name,
+                "CanBeDeleted": False,
+                "GrantedSpacePermissions": list(space_permissions),
+                "GrantedSystemPermissions": list(system_permissions),
+            }
+            self._insert(None, "userroles", role, resource_id=role_id)
+        for team_id, name in BUILT_IN_SYSTEM_TEAMS:
+            team = {"Name": name, "CanBeDeleted": False, "CanBeRenamed": False}
+            self._insert(None, "teams", team, resource_id=team_id)
 
     def _insert(
         self,
@@ -322,6 +396,8 @@ class Instance:
         kind = KINDS[collection]
         if not kind.creatable:
             raise ApiError(405, f"Documents of type {kind.item_type} are created by the server.")
+        if kind.mixed_scope:
+            space_id = self._mixed_space(space_id, kind, body)
         doc = self._validated(space_id, kind, body, existing=None)
         if collection == "environments" and not doc["SortOrder"]:
             # "Posting a new environment with sort order 0 and the space has existing
@@ -335,6 +411,27 @@ class Instance:
         self.docs[collection][doc["Id"]] = doc
         self._after_create(space_id, collection, doc)
         return doc
+
+    def _mixed_space(self, route_space: str | None, kind: Kind, body: Any) -> str | None:
+        """The space a new team or scoped user role belongs to: its `SpaceId`, null for system.
+
+        A team posted without `SpaceId` is a system team even from a space-configured client
+        (OctopusDeployLabs/terraform-provider-octopusdeploy#151: it "still created System
+        Team"); Octopus.Client always sets it for space teams and roles (`BasicRepository.cs`
+        `EnrichSpaceId`); the Terraform provider's docs say a scoped user role without
+        `space_id` "will be created at the system level" (`docs/resources/scoped_user_role.md`).
+        Inferred: on a space route, a `SpaceId` naming another space is refused.
+        """
+        sent = body.get("SpaceId") if isinstance(body, dict) else None
+        if sent in (None, ""):
+            return None
+        if not isinstance(sent, str) or sent not in self.docs["spaces"]:
+            raise bad_request(f"The space '{sent}' does not exist.")
+        if route_space is not None and sent != route_space:
+            raise bad_request(
+                f"A {kind.item_type} of space '{sent}' cannot be created in space '{route_space}'."
+            )
+        return sent
 
     def update(
         self, space_id: str | None, collection: str, resource_id: str, body: Any
@@ -567,7 +664,7 @@ class Instance:
             missing = [f for f in ("TeamId", "UserRoleId") if not doc.get(f)]
             if missing:
                 raise bad_request(*(f"The property '{f}' is required." for f in missing))
-            doc["SpaceId"] = space_id
+            self._check_role_level(space_id, doc)
         elif name == "tagsets":
             names = [str(tag.get("Name", "")).lower() for tag in doc["Tags"]]
             if len(names) != len(set(names)) or "" in names:
@@ -581,6 +678,32 @@ class Instance:
                     raise bad_request("Every action needs a Name and an ActionType.")
         elif name == "variables":
             self._check_variables(doc, existing)
+
+    def _check_role_level(self, space_id: str | None, role: JsonDict) -> None:
+        """A scoped user role at space level needs a role with space permissions, one at system
+        level a role with system permissions and a system team."""
+        user_role = self.docs["userroles"].get(str(role["UserRoleId"]))
+        team = self.docs["teams"].get(str(role["TeamId"]))
+        if user_role is None or team is None:
+            return  # the reference check names it
+        if space_id is not None and not user_role["GrantedSpacePermissions"]:
+            # The server's words (OctopusDeployLabs/terraform-provider-octopusdeploy#330).
+            raise bad_request(
+                "You cannot use a role without any Space level permissions at the Space level."
+            )
+        if space_id is None:
+            if not user_role["GrantedSystemPermissions"]:
+                # Inferred: the system-level mirror of the tfl#330 message.
+                raise bad_request(
+                    "You cannot use a role without any System level permissions at the "
+                    "System level."
+                )
+            if team.get("SpaceId") is not None:
+                # Inferred: a space team's roles stay in its space.
+                raise bad_request(
+                    f"The team '{team['Name']}' belongs to space '{team['SpaceId']}': it cannot "
+                    "be given a role at the System level."
+                )
 
     def _check_variables(self, doc: JsonDict, existing: JsonDict | None) -> None:
         errors: list[str] = []
@@ -698,7 +821,10 @@ class Instance:
         return out
 
     def _links(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
-        base = f"/api/{space_id}" if KINDS[collection].space_scoped else "/api"
+        kind = KINDS[collection]
+        if kind.mixed_scope:
+            space_id = doc.get("SpaceId")
+        base = f"/api/{space_id}" if kind.space_scoped and space_id else "/api"
         links: JsonDict = {"Self": f"{base}/{collection}/{doc['Id']}"}
         if collection == "projects":
             pid = doc["Id"]

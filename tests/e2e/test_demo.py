@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import git, run_cli
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_the_demo_exports_pushes_and_shows_the_history(tmp_path: Path) -> None:
     out = run_cli("demo", "--dir", str(tmp_path)).stdout
     history = out.split("== history")[1]

@@ -56,6 +56,10 @@ def _fresh_repo(template: Path, where: Path, destination_url: str) -> Path:
     return repo
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_a_reply_lost_after_any_write_converges_with_no_duplicate(
     tmp_path: Path, exported: tuple[Path, dict[Any, Any], int]
 ) -> None:
@@ -71,6 +75,10 @@ def test_a_reply_lost_after_any_write_converges_with_no_duplicate(
             assert _state(destination) == reference, f"reply lost after write {position}"
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_half_of_all_calls_failing_converges_to_the_fault_free_result(
     tmp_path: Path, exported: tuple[Path, dict[Any, Any], int], seed: int

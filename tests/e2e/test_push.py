@@ -54,6 +54,10 @@ def _variables(emulator: Emulator, project: str = "OctoFX") -> list[dict[str, An
     return list(emulator.get(f"variables/{found['VariableSetId']}")["Variables"])
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_the_worked_examples_land_on_the_destination_and_a_second_plan_is_empty(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
@@ -110,6 +114,10 @@ def test_the_worked_examples_land_on_the_destination_and_a_second_plan_is_empty(
     ]
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_a_push_with_nothing_to_change_makes_zero_writes(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
@@ -124,6 +132,10 @@ def test_a_push_with_nothing_to_change_makes_zero_writes(
     assert git(repo, "rev-parse", "HEAD") == head
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_sensitive_values_placeholders_ledger_and_cleanup(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
@@ -152,6 +164,10 @@ def test_sensitive_values_placeholders_ledger_and_cleanup(
     assert next(v for v in stored if v["Name"] == "Api.Key")["Value"] == "the-real-production-key"
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
@@ -180,6 +196,10 @@ def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
     assert _plan(repo)["has_changes"] is False
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_an_interrupted_push_finishes_on_the_next_run_without_duplicates(
     tmp_path: Path,
     source_emulator: Emulator,
@@ -233,6 +253,10 @@ def test_history_lists_exports_and_pushes_with_counts(
     assert "environments/Staging.yaml" in state
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_a_concurrent_edit_on_the_destination_is_re_read_and_retried_once(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
@@ -255,6 +279,10 @@ def test_machine_scoping_lands_with_the_surviving_machine_only(
     assert [(v["Value"], v["Scope"]) for v in log_level] == [("Verbose", {"Machine": [machine]})]
 
 
+@pytest.mark.xfail(
+    reason="tool side of issue 10: teams posted without SpaceId become system teams (finding 8)",
+    strict=True,
+)
 def test_a_destination_only_step_stays_after_its_neighbour(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:

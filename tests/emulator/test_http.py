@@ -156,13 +156,25 @@ def populate(e: Emulator) -> dict[str, str]:
             "ProjectEnvironments": {ids["project"]: [ids["env"], ids["env2"]]},
         },
     )["Id"]
-    role = api(e, "POST", "userroles", {"Name": "Approver", "GrantedSpacePermissions": []})
+    # A role used in a space needs space permissions, and space teams and roles carry their
+    # SpaceId (without it a real server makes them system-level).
+    role = api(
+        e,
+        "POST",
+        "userroles",
+        {"Name": "Approver", "GrantedSpacePermissions": ["InterruptionView", "InterruptionSubmit"]},
+    )
     assert role.status_code == 201, role.text
     ids["userrole"] = role.json()["Id"]
-    ids["team"] = e.create("teams", {"Name": "Release Managers"})["Id"]
+    ids["team"] = e.create("teams", {"Name": "Release Managers", "SpaceId": e.space_id})["Id"]
     ids["scopeduserrole"] = e.create(
         "scopeduserroles",
-        {"TeamId": ids["team"], "UserRoleId": ids["userrole"], "EnvironmentIds": [ids["env"]]},
+        {
+            "TeamId": ids["team"],
+            "UserRoleId": ids["userrole"],
+            "EnvironmentIds": [ids["env"]],
+            "SpaceId": e.space_id,
+        },
     )["Id"]
     ids["machine"] = e.create(
         "machines", {"Name": "web-01", "Roles": ["web"], "EnvironmentIds": [ids["env"]]}
