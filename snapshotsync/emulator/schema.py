@@ -16,6 +16,7 @@ hand-written fixture give names there instead of ids.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -53,12 +54,45 @@ class Ref:
     target: str
     when: Callable[[JsonDict], bool] | None = None
     separator: str | None = None  # several ids in one string, e.g. "Teams-1,Teams-2"
+    # The value is a JSON object in a string holding every key of `json_keys`; the id is at
+    # `json_key` (a step-template package parameter: '{"PackageId": "x", "FeedId": "Feeds-1"}').
+    json_key: str | None = None
+    json_keys: frozenset[str] = frozenset()
+    # The value may be a variable expression (`#{Feed.Id}`), resolved at deployment time.
+    expressions: bool = False
 
     def ids(self, value: Any) -> list[Any]:
         """The ids one matched value holds."""
+        if self.json_key:
+            decoded = self._decoded(value)
+            return [decoded[self.json_key]] if decoded is not None else []
         if self.separator and isinstance(value, str):
             return [part.strip() for part in value.split(self.separator) if part.strip()]
         return [value]
+
+    def replace(self, value: Any, new_id: Callable[[str], str]) -> Any:
+        """`value` with each id it holds replaced by `new_id(id)` (names -> ids in seeds)."""
+        if self.json_key:
+            decoded = self._decoded(value)
+            if decoded is None or not isinstance(decoded[self.json_key], str):
+                return value
+            return json.dumps({**decoded, self.json_key: new_id(decoded[self.json_key])})
+        if not isinstance(value, str) or not value or self.is_expression(value):
+            return value
+        return (self.separator or "").join(new_id(one) for one in self.ids(value))
+
+    def is_expression(self, value: Any) -> bool:
+        return self.expressions and isinstance(value, str) and "#{" in value
+
+    def _decoded(self, value: Any) -> JsonDict | None:
+        if not isinstance(value, str) or not value.lstrip().startswith("{"):
+            return None
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return None
+        wanted = self.json_keys | {self.json_key or ""}
+        return decoded if isinstance(decoded, dict) and wanted <= set(decoded) else None
 
 
 @dataclass(frozen=True)
@@ -198,6 +232,21 @@ STEPS = ("Steps", "*")
 ACTIONS = (*STEPS, "Actions", "*")
 
 
+# The feed every instance has for "Deploy a release" steps: its packages are projects
+# (SpaceCloner `src/Cloners/ActionCloner.ps1` maps `Packages[].PackageId` of
+# `Octopus.DeployRelease` by project name; octoterra `deployment_process_converter_base.go`:
+# "packages can be project IDs when they are defined in a 'Deploy a release' step").
+RELEASES_FEED_ID = "feeds-builtin-releases"
+
+
+def _is_release_package(package: JsonDict) -> bool:
+    return package.get("FeedId") == RELEASES_FEED_ID
+
+
+def _property(name: str) -> Path:
+    return (*ACTIONS, "Properties", name)
+
+
 def _process_refs() -> tuple[Ref, ...]:
     return (
         Ref((*ACTIONS, "Environments", "*"), "environments"),
@@ -205,15 +254,44 @@ def _process_refs() -> tuple[Ref, ...]:
         Ref((*ACTIONS, "Channels", "*"), "channels"),
         Ref((*ACTIONS, "TenantTags", "*"), "tags"),
         Ref((*ACTIONS, "WorkerPoolId"), "workerpools"),
+        # Container images come from a feed (go-octopusdeploy `deployment_action_container.go`;
+        # SpaceCloner ActionCloner.ps1 maps `Container.FeedId`).
+        Ref((*ACTIONS, "Container", "FeedId"), "feeds"),
         Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "actiontemplates"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Package.FeedId"), "feeds"),
-        # Manual intervention steps name the teams that may respond, as a list in a string.
+        # After FeedId, so that a seed's feed name is an id by the time `when` reads it.
         Ref(
-            (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),
-            "teams",
-            separator=",",
+            (*ACTIONS, "Packages", "*", "PackageId"),
+            "projects",
+            when=_is_release_package,
+            expressions=True,
         ),
+        Ref(_property("Octopus.Action.Template.Id"), "actiontemplates"),
+        Ref(_property("Octopus.Action.Package.FeedId"), "feeds", expressions=True),
+        # The legacy name of the same (Sashimi `source/Server.Contracts/KnownVariables.cs`).
+        Ref(_property("Octopus.Action.Package.NuGetFeedId"), "feeds", expressions=True),
+        Ref(_property("Octopus.Action.DeployRelease.ProjectId"), "projects", expressions=True),
+        # Step-template parameters of type Package hold '{"PackageId": ..., "FeedId": ...}'
+        # (SpaceCloner ActionCloner.ps1 maps the FeedId; Terraform provider
+        # `resource_step_template.go`).
+        Ref(
+            (*ACTIONS, "Properties", "@values"),
+            "feeds",
+            json_key="FeedId",
+            json_keys=frozenset({"PackageId"}),
+            expressions=True,
+        ),
+        # Manual intervention steps name the teams that may respond, as a list in a string.
+        Ref(_property("Octopus.Action.Manual.ResponsibleTeamIds"), "teams", separator=","),
+        # Email steps name teams the same way, and Azure steps their account ("Entity
+        # references in OCL" lists both; research B 5). Inferred that the server checks them on
+        # save: the emulator refuses a dangling id so a sync that leaves one shows.
+        *(
+            Ref(
+                _property(f"Octopus.Action.Email.{field}"), "teams", separator=",", expressions=True
+            )
+            for field in ("ToTeamIds", "CCTeamIds", "BccTeamIds")
+        ),
+        Ref(_property("Octopus.Action.Azure.AccountId"), "accounts", expressions=True),
     )
 
 

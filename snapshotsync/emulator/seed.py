@@ -183,9 +183,9 @@ class _Loader:
         for container, key, value in list(walk(doc, ref.path)):
             if ref.when is not None and not ref.when(container):
                 continue
-            if isinstance(value, str) and value:
-                ids = [self._id_of(ref.target, name, project_id) for name in ref.ids(value)]
-                container[key] = (ref.separator or "").join(ids)
+            container[key] = ref.replace(
+                value, lambda name: self._id_of(ref.target, name, project_id)
+            )
 
     # ----------------------------------------------------------------- items
 

@@ -23,6 +23,7 @@ from typing import Any
 from snapshotsync.emulator.schema import (
     COMMON,
     KINDS,
+    RELEASES_FEED_ID,
     SCOPE_KEYS,
     VARIABLE_TYPES,
     JsonDict,
@@ -343,12 +344,20 @@ class Instance:
         self._insert(sid, "lifecycles", {"Name": "Default Lifecycle"})
         self._insert(sid, "machinepolicies", {"Name": "Default Machine Policy", "IsDefault": True})
         self._insert(sid, "workerpools", {"Name": "Default Worker Pool", "IsDefault": True})
-        # The built-in feed has the same id on every instance.
+        # The built-in feeds have the same ids on every instance: packages, and the projects
+        # that "Deploy a release" steps deploy (id and name: research B 5, SpaceCloner
+        # `src/Core/Util.ps1` passes both built-in ids through).
         self._insert(
             sid,
             "feeds",
             {"Name": "Octopus Server (built-in)", "FeedType": "BuiltIn"},
             resource_id="feeds-builtin",
+        )
+        self._insert(
+            sid,
+            "feeds",
+            {"Name": "Octopus Server Releases (built-in)", "FeedType": "OctopusProject"},
+            resource_id=RELEASES_FEED_ID,
         )
         self._insert(
             sid,
@@ -676,8 +685,51 @@ class Instance:
             for _, _, action in walk(doc, ("Steps", "*", "Actions", "*")):
                 if not action.get("Name") or not action.get("ActionType"):
                     raise bad_request("Every action needs a Name and an ActionType.")
+            self._check_action_names(kind, doc)
         elif name == "variables":
             self._check_variables(doc, existing)
+
+    @staticmethod
+    def _check_action_names(kind: Kind, doc: JsonDict) -> None:
+        """Action names are unique within a process, and no action takes the name of another
+        step (a step and its own action usually share one).
+
+        The server's words: "Action name 'X' is already in use by another action in this
+        deployment process. Action names must be unique." (OctopusDeployLabs/terraform-
+        provider-octopusdeploy#276, #509) and "Actions names 'X', 'Y' are already in use by
+        other steps in this deployment process. Action names must be unique." (#457).
+        Case-insensitive: inferred from the step rule `MustHaveUniqueNamesIgnoreCase`
+        (OctopusDeploy/Issues#4459). "runbook process" for runbooks is inferred.
+        """
+        process = (
+            "deployment process" if kind.collection == "deploymentprocesses" else "runbook process"
+        )
+        errors: list[str] = []
+        seen: dict[str, str] = {}
+        for step in doc["Steps"]:
+            for action in step.get("Actions") or []:
+                key = str(action["Name"]).lower()
+                if key in seen:
+                    errors.append(
+                        f"Action name '{action['Name']}' is already in use by another action in "
+                        f"this {process}. Action names must be unique."
+                    )
+                seen.setdefault(key, action["Name"])
+        step_names = {str(step.get("Name", "")).lower(): step for step in doc["Steps"]}
+        clashing = []
+        for step in doc["Steps"]:
+            for action in step.get("Actions") or []:
+                other = step_names.get(str(action["Name"]).lower())
+                if other is not None and other is not step:
+                    clashing.append(str(action["Name"]))
+        if clashing:
+            names = ", ".join(f"'{n}'" for n in clashing)
+            errors.append(
+                f"Actions names {names} are already in use by other steps in this {process}. "
+                "Action names must be unique."
+            )
+        if errors:
+            raise bad_request(*errors)
 
     def _check_role_level(self, space_id: str | None, role: JsonDict) -> None:
         """A scoped user role at space level needs a role with space permissions, one at system
@@ -736,11 +788,13 @@ class Instance:
                 if ref.when is not None and not ref.when(container):
                     continue
                 for one in ref.ids(value):
-                    if one in (None, "") or (
-                        isinstance(one, str) and self._exists(space_id, ref.target, one)
-                    ):
+                    if one in (None, "") or ref.is_expression(one):
+                        continue
+                    if isinstance(one, str) and self._exists(space_id, ref.target, one):
                         continue
                     where = ".".join(p for p in ref.path if p not in ("*", "@values"))
+                    if ref.path[-1] == "@values":
+                        where = f"{where}.{key}"
                     shown = key if ref.path[-1] == "@keys" else one
                     errors.append(
                         f"{where} refers to '{shown}', which is not a known {ref.target} id"

@@ -784,7 +784,11 @@ def test_a_fresh_instance_holds_the_built_in_documents(emulator: Emulator) -> No
     assert emulator.get("projects/all") == []
     assert emulator.get("tenants/all") == []
     feeds = emulator.get("feeds/all")
-    assert [f["FeedType"] for f in feeds] == ["BuiltIn"]
+    # The package feed and the releases feed "Deploy a release" steps use.
+    assert [(f["Id"], f["FeedType"]) for f in feeds] == [
+        ("feeds-builtin", "BuiltIn"),
+        ("feeds-builtin-releases", "OctopusProject"),
+    ]
     assert emulator.by_name("machinepolicies", "Default Machine Policy")["IsDefault"] is True
     assert emulator.by_name("workerpools", "Default Worker Pool")["IsDefault"] is True
     roles = {r["Name"] for r in api(emulator, "GET", "userroles/all").json()}
