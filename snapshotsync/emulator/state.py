@@ -775,9 +775,14 @@ class Instance:
                 errors.append(
                     f"Variable '{variable['Name']}' has unknown scopes {sorted(unknown_scopes)}."
                 )
+            # A sensitive value sent back empty (null or "") is kept when the variable carries
+            # its Id, and wiped when it does not: "The `Id` is the sole determinant. `null` and
+            # `""` are indistinguishable." (measured on a 2026.x server, go-octopusdeploy issue
+            # #449 and PR #450). A variable without an Id got a fresh one in `_assign_ids`, so
+            # it never finds an old value here.
             old = stored.get(variable["Id"])
-            if variable["IsSensitive"] and variable.get("Value") is None and old is not None:
-                variable["Value"] = old.get("Value")  # a sensitive value sent back empty is kept
+            if variable["IsSensitive"] and variable.get("Value") in (None, ""):
+                variable["Value"] = old.get("Value") if old is not None else ""
         if errors:
             raise bad_request(*errors)
 
