@@ -632,6 +632,7 @@ _register(
             "SubjectAlternativeNames": [],
         },
         server_owned=_keys(
+            "CertificateDataFormat",
             "Archived",
             "ReplacedBy",
             "SubjectDistinguishedName",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from snapshotsync.emulator import certificates
 from snapshotsync.emulator.schema import (
     COMMON,
     KINDS,
@@ -688,6 +689,22 @@ class Instance:
             self._check_action_names(kind, doc)
         elif name == "variables":
             self._check_variables(doc, existing)
+        elif name == "certificates":
+            self._check_certificate(doc, existing)
+
+    @staticmethod
+    def _check_certificate(doc: JsonDict, existing: JsonDict | None) -> None:
+        """The data is parsed on create; `CertificateData` and `Password` are writeable on
+        create only (Octopus.Client `Model/CertificateResource.cs` `[WriteableOnCreate]`;
+        replacing goes through `POST certificates/{id}/replace`)."""
+        if existing is not None:
+            doc["CertificateData"] = existing["CertificateData"]
+            doc["Password"] = existing["Password"]
+            return
+        try:
+            doc.update(certificates.read(str(doc["Name"]), doc["CertificateData"]["NewValue"]))
+        except certificates.CertificateError as error:
+            raise bad_request(str(error)) from None
 
     @staticmethod
     def _check_action_names(kind: Kind, doc: JsonDict) -> None:

@@ -8,12 +8,14 @@ counters are in `test_faults.py`, the `python -m snapshotsync.emulator` entry po
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import pytest
 import requests
+from ruamel.yaml import YAML
 
-from tests.helpers import API_KEY, Emulator, running_emulator
+from tests.helpers import API_KEY, SAMPLES, Emulator, running_emulator
 
 SENSITIVE = {"Octopus.ControlType": "Sensitive"}
 # A secret as the API returns it (`Hint` is in the server's schema: go-octopusdeploy
@@ -50,6 +52,13 @@ def assert_400(response: requests.Response, *fragments: str) -> Any:
 def api(e: Emulator, method: str, path: str, body: Any = None) -> requests.Response:
     """A call to a route outside the default space (`/api/...`)."""
     return e.session.request(method, f"{e.url}/api/{path.lstrip('/')}", json=body)
+
+
+@functools.cache
+def sample_certificate(sample: str) -> str:
+    """The real certificate data (base64) of a sample instance: a real server parses it."""
+    seed = YAML(typ="safe").load((SAMPLES / f"{sample}.yaml").read_text(encoding="utf-8"))
+    return str(seed["certificates"][0]["CertificateData"]["NewValue"])
 
 
 def populate(e: Emulator) -> dict[str, str]:
@@ -114,7 +123,7 @@ def populate(e: Emulator) -> dict[str, str]:
         "certificates",
         {
             "Name": "Wildcard",
-            "CertificateData": {"HasValue": True, "NewValue": "MIIB"},
+            "CertificateData": {"HasValue": True, "NewValue": sample_certificate("source")},
             "EnvironmentIds": [ids["env"]],
         },
     )["Id"]
