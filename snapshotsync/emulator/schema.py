@@ -840,6 +840,98 @@ _register(
         nested={("Variables", "*"): VARIABLE_DEFAULTS},
     )
 )
+# Trigger filters and actions by type, with the fields each carries and their defaults
+# (go-octopusdeploy `pkg/filters/*.go`, `pkg/actions/*.go`; Octopus.Client
+# `Model/Triggers/**`). Where the two disagree on a default the field defaults to null.
+_SCHEDULE = {"Timezone": "UTC"}
+_DAILY = {
+    "StartTime": None,
+    "RunType": "ScheduledTime",
+    "Interval": "OnceDaily",
+    "HourInterval": None,
+    "MinuteInterval": None,
+    **_SCHEDULE,
+}
+TRIGGER_FILTERS: Mapping[str, Mapping[str, Any]] = {
+    "MachineFilter": {"EnvironmentIds": [], "Roles": [], "EventGroups": [], "EventCategories": []},
+    "OnceDailySchedule": {"StartTime": None, "DaysOfWeek": None, **_SCHEDULE},
+    "ContinuousDailySchedule": {
+        "RunAfter": None,
+        "RunUntil": None,
+        "Interval": "OnceDaily",
+        "HourInterval": None,
+        "MinuteInterval": None,
+        "DaysOfWeek": None,
+        **_SCHEDULE,
+    },
+    "DailySchedule": _DAILY,
+    "DaysPerWeekSchedule": {
+        **_DAILY,
+        **dict.fromkeys(
+            ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), False
+        ),
+    },
+    "DaysPerMonthSchedule": {
+        "StartTime": None,
+        "MonthlyScheduleType": "DateOfMonth",
+        "DateOfMonth": None,
+        "DayNumberOfMonth": None,
+        "DayOfWeek": None,
+        **_SCHEDULE,
+    },
+    "CronExpressionSchedule": {"CronExpression": "", **_SCHEDULE},
+    # External feed triggers name an action of the process by slug and its package by name
+    # (go `pkg/packages/deployment_action_slug_package.go`, renamed from DeploymentAction in
+    # e16546fb); the built-in ARC trigger by action and package (OC "name (or id)",
+    # `Model/DeploymentActionPackageResource.cs`); Git triggers an action slug and one of its
+    # Git dependencies (go `pkg/filters/git_trigger_filter.go`).
+    "FeedFilter": {"Packages": []},
+    "ArcFeedFilter": {"Packages": []},
+    "GitFilter": {"Sources": []},
+    "WebhookFilter": {"WebhookId": None, "Secret": SENSITIVE_EMPTY, "RequireApiKey": False},
+}
+TRIGGER_FILTER_ITEMS: Mapping[str, tuple[str, frozenset[str]]] = {
+    "FeedFilter": ("Packages", frozenset({"DeploymentActionSlug", "PackageReference"})),
+    "ArcFeedFilter": ("Packages", frozenset({"DeploymentAction", "PackageReference"})),
+    "GitFilter": (
+        "Sources",
+        frozenset(
+            {"DeploymentActionSlug", "GitDependencyName", "IncludeFilePaths", "ExcludeFilePaths"}
+        ),
+    ),
+}
+_SCOPED_DEPLOYMENT: dict[str, Any] = {"ChannelId": None, "TenantIds": [], "TenantTags": []}
+TRIGGER_ACTIONS: Mapping[str, Mapping[str, Any]] = {
+    "AutoDeploy": {"ShouldRedeployWhenMachineHasBeenDeployedTo": False},
+    "DeployLatestRelease": {
+        "SourceEnvironmentIds": [],
+        "DestinationEnvironmentId": None,
+        "ShouldRedeployWhenReleaseIsCurrent": True,
+        "Variables": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "DeployLatestReleaseToEnvironment": {
+        "EnvironmentId": None,
+        "ShouldRedeployWhenReleaseIsCurrent": True,
+        "Variables": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "DeployNewRelease": {
+        "EnvironmentId": None,
+        "Variables": None,
+        "VersionControlReference": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "RunRunbook": {
+        "RunbookId": None,
+        "RunbookTags": [],
+        "EnvironmentIds": [],
+        "TenantIds": [],
+        "TenantTags": [],
+        "FormValues": {},
+    },
+    "CreateRelease": {"ChannelId": None},
+}
 _register(
     Kind(
         "projecttriggers",
@@ -850,26 +942,22 @@ _register(
             "Description": "",
             "ProjectId": None,
             "IsDisabled": False,
-            "Filter": {
-                "FilterType": "MachineFilter",
-                "EnvironmentIds": [],
-                "Roles": [],
-                "EventGroups": [],
-                "EventCategories": [],
-            },
-            "Action": {
-                "ActionType": "AutoDeploy",
-                "ShouldRedeployWhenMachineHasBeenDeployedTo": False,
-            },
+            "Filter": {"FilterType": "MachineFilter", **TRIGGER_FILTERS["MachineFilter"]},
+            "Action": {"ActionType": "AutoDeploy", **TRIGGER_ACTIONS["AutoDeploy"]},
         },
         unique_within="ProjectId",
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("Filter", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "EnvironmentId"), "environments"),
+            Ref(("Action", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "SourceEnvironmentIds", "*"), "environments"),
             Ref(("Action", "DestinationEnvironmentId"), "environments"),
             Ref(("Action", "ChannelId"), "channels"),
+            Ref(("Action", "RunbookId"), "runbooks"),
+            Ref(("Action", "TenantIds", "*"), "tenants"),
+            Ref(("Action", "TenantTags", "*"), "tags"),
+            Ref(("Action", "RunbookTags", "*"), "tags"),
         ),
     )
 )

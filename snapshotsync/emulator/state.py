@@ -16,7 +16,7 @@ import copy
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,9 @@ from snapshotsync.emulator.schema import (
     KINDS,
     RELEASES_FEED_ID,
     SCOPE_KEYS,
+    TRIGGER_ACTIONS,
+    TRIGGER_FILTER_ITEMS,
+    TRIGGER_FILTERS,
     VARIABLE_TYPES,
     JsonDict,
     Kind,
@@ -635,12 +638,19 @@ class Instance:
             )
 
     def _assign_ids(self, kind: Kind, doc: JsonDict) -> None:
-        """Give new steps, actions, phases, variables and tags their server-side ids."""
+        """Give new steps, actions, phases, variables and tags their server-side ids, and steps
+        and actions their slugs (made from the name, as for every named resource; feed and Git
+        triggers name actions by slug, go-octopusdeploy `deployment_action_slug_package.go`)."""
         paths = _GUID_PATHS.get(kind.collection, ())
         for path in paths:
             for _, _, item in walk(doc, path):
                 if isinstance(item, dict) and not item.get("Id"):
                     item["Id"] = str(uuid.uuid4())
+        if kind.collection in ("deploymentprocesses", "runbookprocesses"):
+            for path in (("Steps", "*"), ("Steps", "*", "Actions", "*")):
+                for _, _, item in walk(doc, path):
+                    if isinstance(item, dict) and not item.get("Slug"):
+                        item["Slug"] = _slug(str(item.get("Name", "")))
         if kind.collection == "tagsets":
             for tag in doc["Tags"]:
                 if not tag.get("Id"):
@@ -666,6 +676,8 @@ class Instance:
                 raise bad_request("The property 'ProjectId' is required.")
             if existing is not None and existing["ProjectId"] != doc["ProjectId"]:
                 raise bad_request(f"A {kind.item_type} cannot be moved to another project.")
+            if name == "projecttriggers":
+                self._check_trigger(doc)
         elif name in ("machines", "workers"):
             if not doc.get("MachinePolicyId"):  # the server assigns its default policy
                 policies = self.space_items(space_id, "machinepolicies")
@@ -691,6 +703,84 @@ class Instance:
             self._check_variables(doc, existing)
         elif name == "certificates":
             self._check_certificate(doc, existing)
+
+    def _check_trigger(self, doc: JsonDict) -> None:
+        """A trigger's filter and action carry the fields of their type; the runbook, channel
+        and process actions they name belong to the trigger's project."""
+        errors: list[str] = []
+        doc["Filter"] = _typed_part(doc, "Filter", "FilterType", TRIGGER_FILTERS, errors)
+        doc["Action"] = _typed_part(doc, "Action", "ActionType", TRIGGER_ACTIONS, errors)
+        if errors:
+            raise bad_request(*errors)
+        project_id = doc["ProjectId"]
+        action = doc["Action"]
+        # Inferred: a run-runbook trigger runs one of its own project's runbooks, and a
+        # release is created or deployed in one of its own project's channels (research B 4:
+        # "runbook (same project)", "channel (same project)").
+        for field, collection in (("RunbookId", "runbooks"), ("ChannelId", "channels")):
+            target = self.docs[collection].get(str(action.get(field) or ""))
+            if target is not None and target["ProjectId"] != project_id:
+                errors.append(
+                    f"Action.{field} refers to '{target['Name']}' ({target['Id']}), which "
+                    f"belongs to another project than the trigger's ({project_id})."
+                )
+        errors += self._trigger_packages(doc)
+        if errors:
+            raise bad_request(*errors)
+
+    def _trigger_packages(self, trigger: JsonDict) -> list[str]:
+        """Feed, ARC and Git trigger filters name actions of the project's deployment process.
+
+        Inferred that the server checks them on save: a trigger whose action is not in the
+        process cannot fire; the ARC form is resolved against the process on read
+        (OctopusDeploy/Issues#7230, #7071), and octoterra resolves these names "from the IDs
+        returned by the API" (`project_trigger_converter.go`).
+        """
+        kind = trigger["Filter"]["FilterType"]
+        if kind not in TRIGGER_FILTER_ITEMS:
+            return []
+        project = self.docs["projects"].get(str(trigger["ProjectId"]))
+        process = (
+            self.docs["deploymentprocesses"].get(str(project["DeploymentProcessId"]))
+            if project is not None
+            else None
+        )
+        actions = [a for _, _, a in walk(process or {}, ("Steps", "*", "Actions", "*"))]
+        errors: list[str] = []
+        field, _ = TRIGGER_FILTER_ITEMS[kind]
+        for item in trigger["Filter"][field]:
+            if kind == "ArcFeedFilter":
+                wanted = str(item.get("DeploymentAction") or "")
+                found = [a for a in actions if wanted.lower() in (a["Name"].lower(), a["Id"])]
+            else:
+                wanted = str(item.get("DeploymentActionSlug") or "")
+                found = [a for a in actions if a.get("Slug", "").lower() == wanted.lower()]
+            if not found:
+                errors.append(
+                    f"Filter.{field} names the action '{wanted}', which is not in the "
+                    "project's deployment process."
+                )
+                continue
+            if kind == "GitFilter":
+                dependency = str(item.get("GitDependencyName") or "")
+                names = [str(d.get("Name", "")) for d in found[0].get("GitDependencies") or []]
+                if dependency not in names:
+                    errors.append(
+                        f"Filter.Sources names the Git dependency '{dependency}', which action "
+                        f"'{found[0]['Name']}' does not have."
+                    )
+                continue
+            reference = str(item.get("PackageReference") or "")
+            packages = found[0].get("Packages") or []
+            keys = {str(p.get("Name") or "") for p in packages}
+            if kind == "ArcFeedFilter":
+                keys |= {str(p.get("Id")) for p in packages}
+            if reference not in keys:
+                errors.append(
+                    f"Filter.Packages names the package reference '{reference}', which action "
+                    f"'{found[0]['Name']}' does not have."
+                )
+        return errors
 
     @staticmethod
     def _check_certificate(doc: JsonDict, existing: JsonDict | None) -> None:
@@ -990,6 +1080,43 @@ class Instance:
 
     def new_tenant_variable_id(self) -> str:
         return self._new_id_for("TenantVariables")
+
+
+def _typed_part(
+    doc: JsonDict,
+    part: str,
+    type_field: str,
+    types: Mapping[str, Mapping[str, Any]],
+    errors: list[str],
+) -> JsonDict:
+    """A trigger's `Filter` or `Action`: a known type, only its fields, defaults filled in."""
+    value = doc.get(part)
+    if not isinstance(value, dict) or value.get(type_field) not in types:
+        errors.append(
+            f"{part}.{type_field} must be one of {', '.join(types)}, not "
+            f"{(value or {}).get(type_field) if isinstance(value, dict) else value!r}."
+        )
+        return value if isinstance(value, dict) else {}
+    fields = types[value[type_field]]
+    unknown = sorted(set(value) - set(fields) - {type_field})
+    errors.extend(
+        f"The property '{name}' is not a known property of a {value[type_field]} {part}."
+        for name in unknown
+    )
+    if part == "Filter" and value[type_field] in TRIGGER_FILTER_ITEMS:
+        field, allowed = TRIGGER_FILTER_ITEMS[value[type_field]]
+        for item in value.get(field) or []:
+            if not isinstance(item, dict):
+                errors.append(f"Each of Filter.{field} must be an object.")
+                continue
+            errors.extend(
+                f"The property '{name}' is not a known property of Filter.{field}."
+                for name in sorted(set(item) - allowed)
+            )
+    return {
+        type_field: value[type_field],
+        **{key: copy.deepcopy(value.get(key, default)) for key, default in fields.items()},
+    }
 
 
 def _audit(doc: JsonDict) -> None:
