@@ -60,6 +60,9 @@ class Ref:
     json_keys: frozenset[str] = frozenset()
     # The value may be a variable expression (`#{Feed.Id}`), resolved at deployment time.
     expressions: bool = False
+    # For tags: the scope the tag's set must have (go-octopusdeploy pkg/tagsets/tag_set.go
+    # `Scopes`: Tenant, Environment, Project, Runbook, Target).
+    tag_scope: str | None = None
 
     def ids(self, value: Any) -> list[Any]:
         """The ids one matched value holds."""
@@ -134,7 +137,9 @@ def _keys(*names: str) -> frozenset[str]:
 SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None, "Hint": None}
 
 COMMON = ("Id", "SpaceId", "Links")
-RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False}
+# Retention periods gained a `Strategy` (go-octopusdeploy pkg/core/retention_period.go:
+# Default | Forever | Count; a count-based period says Count).
+RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False, "Strategy": "Count"}
 TENANT_PARTICIPATION = {
     "TenantedDeploymentParticipation": "Untenanted",
     "TenantIds": [],
@@ -164,7 +169,8 @@ ACTION_DEFAULTS: Mapping[str, Any] = {
     "CanBeUsedForProjectVersioning": False,
     "IsRequired": False,
     "WorkerPoolId": None,
-    "Container": {"Image": None, "FeedId": None},
+    # GitUrl and Dockerfile: go-octopusdeploy pkg/deployments/deployment_action_container.go.
+    "Container": {"Image": None, "FeedId": None, "GitUrl": None, "Dockerfile": None},
     "WorkerPoolVariable": None,
     "Environments": [],
     "ExcludedEnvironments": [],
@@ -186,6 +192,7 @@ PACKAGE_DEFAULTS: Mapping[str, Any] = {
     "AcquisitionLocation": "Server",
     "Properties": {},
     "StepPackageInputsReferenceId": None,
+    "Version": None,  # go-octopusdeploy pkg/packages/package_reference.go (2024)
 }
 VARIABLE_DEFAULTS: Mapping[str, Any] = {
     "Id": None,
@@ -371,7 +378,9 @@ _register(
             "UseGuidedFailure": False,
             "AllowDynamicInfrastructure": False,
             "ExtensionSettings": [],
+            "EnvironmentTags": [],
         },
+        refs=(Ref(("EnvironmentTags", "*"), "tags", tag_scope="Environment"),),
     )
 )
 _register(
@@ -672,6 +681,7 @@ _register(
             "ProjectEnvironments": {},
             "ClonedFromTenantId": None,
             "IsDisabled": False,
+            "Icon": None,
         },
         server_owned=_keys("ClonedFromTenantId"),
         refs=(
@@ -725,6 +735,19 @@ _register(
             "AutoDeployReleaseOverrides": [],
             "ExtensionSettings": [],
             "ClonedFromProjectId": None,
+            # Newer than the contracts (go-octopusdeploy pkg/projects/project.go; Octopus.Client
+            # Model/ProjectResource.cs for the last five).
+            "DeploymentChangesTemplate": None,
+            "AllowIgnoreChannelRules": False,
+            "CombineHealthAndSyncStatusInDashboardLiveStatus": False,
+            "ProjectTags": [],
+            "ProvisioningRunbookId": None,
+            "DeprovisioningRunbookId": None,
+            "ForcePackageDownload": False,
+            "ExecuteDeploymentsOnEventBasedPipeline": False,
+            "DefaultPowerShellEdition": None,
+            "IsBadgesEnabled": False,
+            "Icon": None,
             "LastModifiedOn": None,
             "LastModifiedBy": None,
         },
@@ -742,6 +765,10 @@ _register(
             Ref(("LifecycleId",), "lifecycles"),
             Ref(("IncludedLibraryVariableSetIds", "*"), "libraryvariablesets"),
             Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
+            Ref(("ProjectTags", "*"), "tags", tag_scope="Project"),
+            # Runbooks of the project that create and tear down ephemeral environments.
+            Ref(("ProvisioningRunbookId",), "runbooks"),
+            Ref(("DeprovisioningRunbookId",), "runbooks"),
         ),
         nested={("Templates", "*"): TEMPLATE_DEFAULTS},
     )
@@ -760,12 +787,25 @@ _register(
             "IsDefault": False,
             "Rules": [],
             "TenantTags": [],
+            # Newer than the contracts: go-octopusdeploy pkg/channels/channel.go. `Type`
+            # defaults to Lifecycle (inferred: the other type, EphemeralEnvironment, is new;
+            # channel_type.go).
+            "Type": "Lifecycle",
+            "ParentEnvironmentId": None,
+            "EphemeralEnvironmentNameTemplate": None,
+            "AutomaticEphemeralEnvironmentDeployments": False,
+            "CustomFieldDefinitions": [],
+            "GitReferenceRules": [],
+            "GitResourceRules": [],
         },
         unique_within="ProjectId",
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("LifecycleId",), "lifecycles"),
             Ref(("TenantTags", "*"), "tags"),
+            # A parent environment of v2 environments; the emulator's environments share its
+            # id space (api-client.ts deploymentEnvironment.ts lists all types together).
+            Ref(("ParentEnvironmentId",), "environments"),
         ),
     )
 )
@@ -805,11 +845,29 @@ _register(
                 "TargetRoles": [],
                 "ExcludeUnhealthyTargets": False,
             },
-            "RunRetentionPolicy": {"QuantityToKeep": 100, "ShouldKeepForever": False},
+            # Strategy and Unit: go-octopusdeploy pkg/runbooks/runbook_retention_policy.go
+            # (NewDefaultRunbookRetentionPolicy: Default, 100, Items).
+            "RunRetentionPolicy": {
+                "QuantityToKeep": 100,
+                "ShouldKeepForever": False,
+                "Unit": "Items",
+                "Strategy": "Default",
+            },
+            # Newer than the contracts: go-octopusdeploy pkg/runbooks/runbook.go; the last three
+            # Octopus.Client Model/RunbookResource.cs.
+            "RunbookTags": [],
+            "ForcePackageDownload": False,
+            "FailTargetDiscovery": False,
+            "CancelQueuedTasks": False,
+            "CancelRunningTasks": False,
         },
         unique_within="ProjectId",
         server_owned=_keys("RunbookProcessId", "PublishedRunbookSnapshotId"),
-        refs=(Ref(("ProjectId",), "projects"), Ref(("Environments", "*"), "environments")),
+        refs=(
+            Ref(("ProjectId",), "projects"),
+            Ref(("Environments", "*"), "environments"),
+            Ref(("RunbookTags", "*"), "tags", tag_scope="Runbook"),
+        ),
     )
 )
 _register(
@@ -957,7 +1015,7 @@ _register(
             Ref(("Action", "RunbookId"), "runbooks"),
             Ref(("Action", "TenantIds", "*"), "tenants"),
             Ref(("Action", "TenantTags", "*"), "tags"),
-            Ref(("Action", "RunbookTags", "*"), "tags"),
+            Ref(("Action", "RunbookTags", "*"), "tags", tag_scope="Runbook"),
         ),
     )
 )
@@ -989,6 +1047,7 @@ _register(
         "Team",
         {
             "Name": "",
+            "Slug": "",  # Octopus.Client Model/TeamResource.cs
             "Description": "",
             "MemberUserIds": [],
             "ExternalSecurityGroups": [],

@@ -300,10 +300,11 @@ class Instance:
                 return doc
         return None
 
-    def _tag_names(self, space_id: str | None) -> set[str]:
+    def _tag_names(self, space_id: str | None, scope: str | None = None) -> set[str]:
         return {
             tag["CanonicalTagName"]
             for tag_set in self.space_items(space_id, "tagsets")
+            if scope is None or scope in (tag_set.get("Scopes") or [])
             for tag in tag_set["Tags"]
         }
 
@@ -671,6 +672,14 @@ class Instance:
             missing = [f for f in ("ProjectGroupId", "LifecycleId") if not doc.get(f)]
             if missing:
                 raise bad_request(*(f"The property '{f}' is required." for f in missing))
+            for field in ("ProvisioningRunbookId", "DeprovisioningRunbookId"):
+                runbook = self.docs["runbooks"].get(str(doc.get(field) or ""))
+                if runbook is not None and runbook["ProjectId"] != (existing or {}).get("Id"):
+                    # Inferred: the project's own runbooks (octoterra maps them through the
+                    # project's runbooks, project_converter.go); a new project has none yet.
+                    raise bad_request(
+                        f"{field} refers to the runbook '{runbook['Name']}' of another project."
+                    )
         elif name in ("channels", "runbooks", "projecttriggers"):
             if not doc.get("ProjectId"):
                 raise bad_request("The property 'ProjectId' is required.")
@@ -901,6 +910,15 @@ class Instance:
                     continue
                 for one in ref.ids(value):
                     if one in (None, "") or ref.is_expression(one):
+                        continue
+                    if ref.tag_scope is not None and isinstance(one, str):
+                        if one in self._tag_names(space_id, ref.tag_scope):
+                            continue
+                        where = ".".join(p for p in ref.path if p != "*")
+                        errors.append(
+                            f"{where} refers to the tag '{one}', which does not exist in a tag "
+                            f"set for {ref.tag_scope} tags."
+                        )
                         continue
                     if isinstance(one, str) and self._exists(space_id, ref.target, one):
                         continue
