@@ -7,7 +7,10 @@ created in dependency order. A few keys exist only in seeds, to nest what the AP
 separate documents:
 
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
-  `Process`), `Variables` (a list), `Triggers`;
+  `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
+  `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
+  after its channels, process and runbooks exist, as a real server needs; their channel and
+  runbook names resolve within the project;
 - library variable sets: `Variables`;
 - tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`, in either
   of two forms. The legacy document's, one value per environment:
@@ -67,6 +70,15 @@ SEED_ONLY = {
 
 _SCOPED_VALUE_KEYS = frozenset(
     {"Project", "LibraryVariableSet", "Template", "Value", "Environments"}
+)
+
+
+_PROJECT_LATER = (
+    "VersioningStrategy",
+    "ReleaseCreationStrategy",
+    "AutoCreateRelease",
+    "ProvisioningRunbookId",
+    "DeprovisioningRunbookId",
 )
 
 
@@ -211,11 +223,22 @@ class _Loader:
         if collection == "tenants":
             self._upsert(collection, self._resolve(collection, body))
             return
+        later = {}
+        if collection == "projects":
+            # What points into the project's own process, channels and runbooks is written
+            # once they exist, as a real server requires (see `state._check_release_strategies`).
+            later = {k: body.pop(k) for k in _PROJECT_LATER if k in body}
         doc = self._upsert(collection, self._resolve(collection, body))
         if collection == "libraryvariablesets" and "Variables" in item:
             self._variables(doc["VariableSetId"], item["Variables"], None)
         if collection == "projects":
             self._project_children(doc, item)
+            if later:
+                current = self.instance.find(self.space_id, "projects", doc["Id"])
+                resolved = self._resolve("projects", later, doc["Id"])
+                self.instance.update(
+                    self.space_id, "projects", doc["Id"], {**_visible(current), **resolved}
+                )
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:
         pid = project["Id"]

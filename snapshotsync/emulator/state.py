@@ -680,6 +680,7 @@ class Instance:
                     raise bad_request(
                         f"{field} refers to the runbook '{runbook['Name']}' of another project."
                     )
+            self._check_release_strategies(doc, existing)
         elif name in ("channels", "runbooks", "projecttriggers"):
             if not doc.get("ProjectId"):
                 raise bad_request("The property 'ProjectId' is required.")
@@ -712,6 +713,78 @@ class Instance:
             self._check_variables(doc, existing)
         elif name == "certificates":
             self._check_certificate(doc, existing)
+
+    def _check_release_strategies(self, doc: JsonDict, existing: JsonDict | None) -> None:
+        """Versioning and automatic release creation point into the project's own process and
+        channels, so they can only be written once those exist.
+
+        Confirmed: the server resolves the release creation package in the process and checks
+        its feed ("The Automatic Release Creation package must be sourced from the Octopus
+        built-in feed.", OctopusDeploy/Issues#5610); a donor package and a version template are
+        exclusive ("Only one of either a donor package step or a version template may be
+        provided.", Issues#8455); a donor package written before the process exists fails
+        (OctopusDeployLabs/terraform-provider-octopusdeploy#345, an error 500 there); an
+        automatic release needs its package (the Terraform provider resends it "to avoid an
+        error (missing package for ARC)", `resource_project.go`; Issues#9483). Inferred: the
+        wording of the not-found errors, and that `*StepId` must name an action (octoterra:
+        "it is actually an Action ID"), a step, or Octopus.Client's "ActionName[:Package]"
+        form (`VersioningStrategyResource.cs`) of the process.
+        """
+        project_id = (existing or {}).get("Id")
+        process = self.docs["deploymentprocesses"].get(str(doc.get("DeploymentProcessId")))
+        steps = (process or {}).get("Steps") or []
+        actions = [a for step in steps for a in step.get("Actions") or []]
+        errors: list[str] = []
+        versioning = doc.get("VersioningStrategy") or {}
+        creation = doc.get("ReleaseCreationStrategy") or {}
+        if not isinstance(versioning, dict) or not isinstance(creation, dict):
+            raise bad_request("VersioningStrategy and ReleaseCreationStrategy must be objects.")
+        donor = versioning.get("DonorPackage")
+        if donor and versioning.get("Template"):
+            errors.append(
+                "Only one of either a donor package step or a version template may be provided."
+            )
+        if donor:
+            _action_package(actions, donor, "VersioningStrategy.DonorPackage", errors)
+        arc = creation.get("ReleaseCreationPackage")
+        if arc:
+            package = _action_package(
+                actions, arc, "ReleaseCreationStrategy.ReleaseCreationPackage", errors
+            )
+            if (
+                package is not None
+                and doc.get("AutoCreateRelease")
+                and package.get("FeedId") != "feeds-builtin"
+            ):
+                errors.append(
+                    "The Automatic Release Creation package must be sourced from the Octopus "
+                    "built-in feed."
+                )
+        elif doc.get("AutoCreateRelease"):
+            errors.append(
+                "Automatic release creation needs ReleaseCreationStrategy.ReleaseCreationPackage: "
+                "the package whose push creates the release."
+            )
+        for where, value in (
+            ("VersioningStrategy.DonorPackageStepId", versioning.get("DonorPackageStepId")),
+            (
+                "ReleaseCreationStrategy.ReleaseCreationPackageStepId",
+                creation.get("ReleaseCreationPackageStepId"),
+            ),
+        ):
+            if value and not _names_process_item(steps, actions, str(value)):
+                errors.append(
+                    f"{where} refers to '{value}', which is not a step or action of the "
+                    "project's deployment process."
+                )
+        channel = self.docs["channels"].get(str(creation.get("ChannelId") or ""))
+        if channel is not None and channel["ProjectId"] != project_id:
+            errors.append(
+                f"ReleaseCreationStrategy.ChannelId refers to the channel '{channel['Name']}' "
+                f"({channel['Id']}), which is not a channel of this project."
+            )
+        if errors:
+            raise bad_request(*errors)
 
     def _check_trigger(self, doc: JsonDict) -> None:
         """A trigger's filter and action carry the fields of their type; the runbook, channel
@@ -1098,6 +1171,46 @@ class Instance:
 
     def new_tenant_variable_id(self) -> str:
         return self._new_id_for("TenantVariables")
+
+
+def _action_package(
+    actions: list[JsonDict], reference: Any, where: str, errors: list[str]
+) -> JsonDict | None:
+    """The package a `{DeploymentAction, PackageReference}` names in a process: the action by
+    name (any case) or id, the package by name ("" is the primary package) or id
+    (Octopus.Client `Model/DeploymentActionPackageResource.cs`: "name (or id)")."""
+    if not isinstance(reference, dict):
+        errors.append(f"{where} must be an object with DeploymentAction and PackageReference.")
+        return None
+    wanted = str(reference.get("DeploymentAction") or "")
+    action = next((a for a in actions if wanted.lower() in (a["Name"].lower(), a["Id"])), None)
+    if action is None:
+        errors.append(
+            f"{where} refers to the step '{wanted}', which is not in the project's deployment "
+            "process."
+        )
+        return None
+    package_name = str(reference.get("PackageReference") or "")
+    for package in action.get("Packages") or []:
+        if package_name in (str(package.get("Name") or ""), package.get("Id")):
+            return dict(package)
+    errors.append(
+        f"{where} refers to the package '{package_name}' of step '{wanted}', which it does "
+        "not have."
+    )
+    return None
+
+
+def _names_process_item(steps: list[JsonDict], actions: list[JsonDict], value: str) -> bool:
+    """An action id, a step id, or Octopus.Client's "ActionName[:PackageReference]" form."""
+    if value in {s.get("Id") for s in steps} | {a.get("Id") for a in actions}:
+        return True
+    name, _, package = value.partition(":")
+    for action in actions:
+        if action["Name"].lower() == name.lower():
+            names = {str(p.get("Name") or "") for p in action.get("Packages") or []}
+            return package in names or not package
+    return False
 
 
 def _typed_part(
