@@ -10,7 +10,9 @@ separate documents:
   `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
   `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
   after its channels, process and runbooks exist, as a real server needs; their channel and
-  runbook names resolve within the project;
+  runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
+  Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
+  database with its children, then converted as a real client does;
 - library variable sets: `Variables`;
 - tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`, in either
   of two forms. The legacy document's, one value per environment:
@@ -37,7 +39,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from snapshotsync.emulator import tenant_variables
+from snapshotsync.emulator import tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -224,10 +226,15 @@ class _Loader:
             self._upsert(collection, self._resolve(collection, body))
             return
         later = {}
+        git = None
         if collection == "projects":
             # What points into the project's own process, channels and runbooks is written
             # once they exist, as a real server requires (see `state._check_release_strategies`).
             later = {k: body.pop(k) for k in _PROJECT_LATER if k in body}
+            # A version-controlled project is created in the database, then converted.
+            persistence = body.get("PersistenceSettings") or {}
+            if isinstance(persistence, dict) and persistence.get("Type") == "VersionControlled":
+                git = body.pop("PersistenceSettings")
         doc = self._upsert(collection, self._resolve(collection, body))
         if collection == "libraryvariablesets" and "Variables" in item:
             self._variables(doc["VariableSetId"], item["Variables"], None)
@@ -238,6 +245,14 @@ class _Loader:
                 resolved = self._resolve("projects", later, doc["Id"])
                 self.instance.update(
                     self.space_id, "projects", doc["Id"], {**_visible(current), **resolved}
+                )
+            if git is not None and not doc["IsVersionControlled"]:
+                settings = {k: v for k, v in git.items() if k != "Type"}
+                version_control.convert(
+                    self.instance,
+                    self.space_id,
+                    doc["Id"],
+                    {"CommitMessage": "Seeded", "VersionControlSettings": settings},
                 )
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from snapshotsync.emulator import tenant_variables
+from snapshotsync.emulator import tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
@@ -398,6 +398,11 @@ class Handler(BaseHTTPRequestHandler):
             return 200, self._page(space_id, "scopeduserroles", items, query, rest)
         if head not in KINDS or not KINDS[head].space_scoped:
             raise ApiError(404, f"There is no collection '{rest[0]}'.")
+        if head == "deploymentprocesses" and len(rest) == 2:
+            process = instance.find(space_id, "deploymentprocesses", rest[1])
+            owner = instance.docs["projects"].get(str(process["ProjectId"]))
+            if owner is not None:
+                version_control.require_git_route(owner, None)
         return self._collection(method, space_id, head, rest[1:], query, body)
 
     def _tenant_variables(
@@ -492,8 +497,23 @@ class Handler(BaseHTTPRequestHandler):
         instance = self.server.instance
         project = instance.find(space_id, "projects", project_id)
         head = rest[0].lower()
+        process_id = str(project["DeploymentProcessId"])
         if head == "deploymentprocesses" and len(rest) == 1:
-            process_id = str(project["DeploymentProcessId"])
+            version_control.require_git_route(project, None)
+            return self._collection(
+                method, space_id, "deploymentprocesses", [process_id], query, body
+            )
+        if head == "deploymentsettings" and len(rest) == 1:
+            return self._deployment_settings(method, space_id, project, None, body)
+        if [p.lower() for p in rest] == ["git", "convert"] and method == "POST":
+            return 200, version_control.convert(instance, space_id, project["Id"], body)
+        if len(rest) == 2 and rest[1].lower() == "deploymentsettings":
+            return self._deployment_settings(method, space_id, project, rest[0], body)
+        if len(rest) == 2 and rest[1].lower() == "deploymentprocesses":
+            # A version-controlled project's process, at a git ref (one copy, any ref).
+            version_control.require_git_route(project, rest[0])
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k != "ChangeDescription"}
             return self._collection(
                 method, space_id, "deploymentprocesses", [process_id], query, body
             )
@@ -511,6 +531,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"The resource '{rest[1]}' was not found.")
             return self._collection(method, space_id, "runbookprocesses", rest[1:], query, body)
         raise ApiError(404, f"There is no project route '{'/'.join(rest)}'.")
+
+    def _deployment_settings(
+        self, method: str, space_id: str, project: JsonDict, git_ref: str | None, body: Any
+    ) -> tuple[int, Any]:
+        instance = self.server.instance
+        if method == "GET":
+            return 200, version_control.settings_document(instance, space_id, project, git_ref)
+        if method == "PUT":
+            return 200, version_control.put_settings(instance, space_id, project, git_ref, body)
+        raise ApiError(405, "Method not allowed.")
 
     def _children(
         self,

@@ -179,6 +179,72 @@ SCOPED_TENANT_VARIABLES = "CommonVariableScopingFeatureToggle"
 SCOPED_TENANT_VARIABLES_SINCE = (2025, 2)
 
 
+VERSION_CONTROLLED = "VersionControlled"
+# What the project route accepts for each deployment-settings field of a version-controlled
+# project: its default. Inferred from the Terraform provider, which clears these before the
+# project PUT of a CaC project and succeeds (`resource_project.go`: DefaultGuidedFailureMode
+# "EnvironmentDefault", the templates "", ProjectConnectivityPolicy and VersioningStrategy
+# left out); octoterra: "the top level ProjectConnectivityPolicy settings are supplied by the
+# API but ignored" (`project_converter.go`).
+ACCEPTED_ON_PROJECT_ROUTE: dict[str, tuple[Any, ...]] = {
+    "ProjectConnectivityPolicy": (None,),
+    "VersioningStrategy": (None,),
+    "DefaultGuidedFailureMode": (None, "EnvironmentDefault"),
+    "ReleaseNotesTemplate": (None, ""),
+    "DeploymentChangesTemplate": (None, ""),
+    "DefaultToSkipIfAlreadyInstalled": (None, False),
+    "ForcePackageDownload": (None, False),
+}
+
+
+def is_version_controlled(project: JsonDict) -> bool:
+    return bool(project.get("IsVersionControlled"))
+
+
+def refuse_settings_on_project_route(body: JsonDict) -> None:
+    """A version-controlled project's PUT may not carry deployment settings.
+
+    The server's words (OctopusDeployLabs/terraform-provider-octopusdeploy#467): "Cannot update
+    deployment settings for a version controlled project with this endpoint. Please use the
+    '/projects/{projectId}/{gitRef}/deploymentsettings' endpoint" (the end of the sentence is
+    cut in the source; completed here). Which values trigger it is inferred, see
+    `ACCEPTED_ON_PROJECT_ROUTE`.
+    """
+    sent = [
+        field
+        for field, accepted in ACCEPTED_ON_PROJECT_ROUTE.items()
+        if field in body and body[field] not in accepted
+    ]
+    if sent:
+        raise ApiError(
+            400,
+            "There was a problem with your request.",
+            [
+                "Cannot update deployment settings for a version controlled project with this "
+                "endpoint. Please use the '/projects/{projectId}/{gitRef}/deploymentsettings' "
+                f"endpoint. Settings sent: {', '.join(sent)}."
+            ],
+        )
+
+
+def check_persistence(project: JsonDict, existing: JsonDict | None) -> None:
+    """PersistenceSettings change only by conversion, never by POST or PUT (inferred from the go
+    comment above and the one-way conversion of Issues#7555)."""
+    settings = project.get("PersistenceSettings") or {}
+    kind = settings.get("Type") if isinstance(settings, dict) else None
+    before = ((existing or {}).get("PersistenceSettings") or {}).get("Type", "Database")
+    if existing is None and kind not in (None, "Database"):
+        raise bad_request(
+            "Persistence settings are available after the project has been created: create it, "
+            "then convert it with POST /projects/{id}/git/convert."
+        )
+    if existing is not None and kind not in (None, before):
+        raise bad_request(
+            f"A project's persistence cannot be changed from {before} to {kind} here; "
+            "conversion to version control is POST /projects/{id}/git/convert, and one-way."
+        )
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     """`"2025.2.1234-rc"` -> `(2025, 2, 1234)`; unparsable parts count as 0."""
     numbers = []
@@ -214,6 +280,10 @@ class Instance:
         # `{Id, ProjectId | LibraryVariableSetId, TemplateId, Value, Scope: {EnvironmentIds}}`.
         self.tenant_values: dict[str, list[JsonDict]] = {}
         self.tenant_tokens: dict[str, str] = {}
+        # Deployment settings by project id: those a version-controlled project keeps "in git"
+        # (one copy, whatever the ref), and those a database project keeps off its document.
+        self.git_settings: dict[str, JsonDict] = {}
+        self.project_settings: dict[str, JsonDict] = {}
         self._counters: dict[str, int] = {}
         with self.lock:
             self._install_defaults()
@@ -452,6 +522,8 @@ class Instance:
     ) -> JsonDict:
         kind = KINDS[collection]
         existing = self.find(space_id, collection, resource_id)
+        if collection == "projects" and is_version_controlled(existing) and isinstance(body, dict):
+            refuse_settings_on_project_route(body)
         doc = self._validated(space_id, kind, body, existing=existing)
         if kind.versioned:
             doc["Version"] = int(existing["Version"]) + 1
@@ -680,7 +752,9 @@ class Instance:
                     raise bad_request(
                         f"{field} refers to the runbook '{runbook['Name']}' of another project."
                     )
-            self._check_release_strategies(doc, existing)
+            check_persistence(doc, existing)
+            if not is_version_controlled(doc):
+                self._check_release_strategies(doc, existing)
         elif name in ("channels", "runbooks", "projecttriggers"):
             if not doc.get("ProjectId"):
                 raise bad_request("The property 'ProjectId' is required.")
@@ -713,6 +787,18 @@ class Instance:
             self._check_variables(doc, existing)
         elif name == "certificates":
             self._check_certificate(doc, existing)
+
+    def check_versioning(self, project: JsonDict, versioning: Any) -> None:
+        """A versioning strategy written through deployment settings, checked as on the project."""
+        self._check_release_strategies(
+            {
+                **project,
+                "VersioningStrategy": versioning,
+                "AutoCreateRelease": False,
+                "ReleaseCreationStrategy": {},
+            },
+            project,
+        )
 
     def _check_release_strategies(self, doc: JsonDict, existing: JsonDict | None) -> None:
         """Versioning and automatic release creation point into the project's own process and
@@ -1085,15 +1171,21 @@ class Instance:
         links: JsonDict = {"Self": f"{base}/{collection}/{doc['Id']}"}
         if collection == "projects":
             pid = doc["Id"]
+            # A version-controlled project links its git-ref routes as templates (go
+            # `pkg/deployments/deployment_service.go` expands `{gitRef}`).
+            ref = "/{gitRef}" if is_version_controlled(doc) else ""
             links.update(
                 {
                     "Channels": f"{base}/projects/{pid}/channels{{/id}}{{?skip,take,partialName}}",
-                    "DeploymentProcess": f"{base}/projects/{pid}/deploymentprocesses",
+                    "DeploymentProcess": f"{base}/projects/{pid}{ref}/deploymentprocesses",
+                    "DeploymentSettings": f"{base}/projects/{pid}{ref}/deploymentsettings",
                     "Variables": f"{base}/variables/{doc['VariableSetId']}",
                     "Runbooks": f"{base}/projects/{pid}/runbooks{{/id}}{{?skip,take,partialName}}",
                     "Triggers": f"{base}/projects/{pid}/triggers{{?skip,take,partialName}}",
                 }
             )
+            if not ref:
+                links["ConvertToVcs"] = f"{base}/projects/{pid}/git/convert"
         elif collection == "tenants":
             links["Variables"] = f"{base}/tenants/{doc['Id']}/variables"
         elif collection == "runbooks":

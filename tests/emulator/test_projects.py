@@ -167,3 +167,149 @@ def _base(e: Emulator, name: str) -> dict[str, Any]:
     lifecycle = e.by_name("lifecycles", "Default Lifecycle")["Id"]
     group = e.by_name("projectgroups", "Default Project Group")["Id"]
     return {"Name": name, "LifecycleId": lifecycle, "ProjectGroupId": group}
+
+
+# ----------------------------------------------------------------- config as code
+
+GIT = {
+    "Url": "https://github.com/octofx/deploy.git",
+    "DefaultBranch": "main",
+    "BasePath": ".octopus/octofx",
+    "Credentials": {
+        "Type": "UsernamePassword",
+        "Username": "bot",
+        "Password": {"HasValue": True, "NewValue": "pat"},
+    },
+}
+
+
+def convert(e: Emulator, project: dict[str, Any]) -> Any:
+    return e.post(
+        f"projects/{project['Id']}/git/convert",
+        {"CommitMessage": "Initial commit", "VersionControlSettings": GIT},
+    )
+
+
+def test_a_project_is_created_then_converted(emulator: Emulator) -> None:
+    body = {
+        **_base(emulator, "OctoFX"),
+        "PersistenceSettings": {"Type": "VersionControlled", **GIT},
+    }
+    assert_400(emulator.post("projects", body), "git/convert")
+    project = new_project(emulator, "OctoFX")
+    assert project["Links"]["ConvertToVcs"].endswith(f"/projects/{project['Id']}/git/convert")
+    response = convert(emulator, project)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"Messages": []}
+    read = emulator.get(f"projects/{project['Id']}")
+    assert read["IsVersionControlled"] is True
+    settings = read["PersistenceSettings"]
+    assert (settings["Type"], settings["Url"], settings["DefaultBranch"]) == (
+        "VersionControlled",
+        GIT["Url"],
+        "main",
+    )
+    assert settings["Credentials"]["Password"] == {"HasValue": True, "NewValue": None, "Hint": None}
+    assert "{gitRef}" in read["Links"]["DeploymentSettings"]
+    # One-way: converting again is refused with the server's words (Issues#7555).
+    assert_400(convert(emulator, project), "It is already a version controlled!")
+
+
+def test_a_version_controlled_project_refuses_deployment_settings_on_its_route(
+    emulator: Emulator,
+) -> None:
+    project = new_project(emulator, "OctoFX")
+    assert convert(emulator, project).status_code == 200
+    path = f"projects/{project['Id']}"
+    read = emulator.get(path)
+    # Sent back as read, the deployment settings fields are refused.
+    assert_400(
+        emulator.put(path, {**read, "Description": "changed"}),
+        "Cannot update deployment settings for a version controlled project with this endpoint.",
+        "deploymentsettings",
+    )
+    # Left out (or at their defaults, as the Terraform provider sends them), the PUT passes.
+    cleared = {
+        **read,
+        "Description": "changed",
+        "VersioningStrategy": None,
+        "ProjectConnectivityPolicy": None,
+        "DefaultGuidedFailureMode": "EnvironmentDefault",
+        "ReleaseNotesTemplate": "",
+        "DeploymentChangesTemplate": "",
+    }
+    response = emulator.put(path, cleared)
+    assert response.status_code == 200, response.text
+    assert response.json()["IsVersionControlled"] is True
+    # Nor can a PUT turn it back into a database project.
+    back = {**cleared, "PersistenceSettings": {"Type": "Database"}}
+    assert_400(emulator.put(path, back), "one-way")
+
+
+def test_deployment_settings_and_process_live_at_a_git_ref(emulator: Emulator) -> None:
+    project = new_project(emulator, "OctoFX")
+    database_settings = emulator.get(f"projects/{project['Id']}/deploymentsettings")
+    assert database_settings["ConnectivityPolicy"] == project["ProjectConnectivityPolicy"]
+    assert convert(emulator, project).status_code == 200
+    ref = "refs%2Fheads%2Fmain"
+    settings_path = f"projects/{project['Id']}/{ref}/deploymentsettings"
+    settings = emulator.get(settings_path)
+    assert settings["VersioningStrategy"] == project["VersioningStrategy"]
+    changed = {
+        **settings,
+        "ReleaseNotesTemplate": "#{Octopus.Release.Notes}",
+        "ChangeDescription": "notes",
+    }
+    response = emulator.put(settings_path, changed)
+    assert response.status_code == 200, response.text
+    assert emulator.get(settings_path)["ReleaseNotesTemplate"] == "#{Octopus.Release.Notes}"
+    # The database routes answer that the resource is version-controlled.
+    for path in (
+        f"projects/{project['Id']}/deploymentsettings",
+        f"projects/{project['Id']}/deploymentprocesses",
+        f"deploymentprocesses/{project['DeploymentProcessId']}",
+    ):
+        assert_400(emulator.session.get(emulator.space_url(path)), "version-controlled resource")
+    process_path = f"projects/{project['Id']}/{ref}/deploymentprocesses"
+    process = emulator.get(process_path)
+    process["Steps"] = [
+        {"Name": "Run", "Actions": [{"Name": "Run", "ActionType": "Octopus.Script"}]}
+    ]
+    response = emulator.put(process_path, {**process, "ChangeDescription": "add a step"})
+    assert response.status_code == 200, response.text
+    # A database project has no git ref.
+    other = new_project(emulator, "Payments")
+    missing = emulator.session.get(
+        emulator.space_url(f"projects/{other['Id']}/{ref}/deploymentsettings")
+    )
+    assert missing.status_code == 404
+
+
+def test_seeds_create_version_controlled_projects() -> None:
+    instance = Instance()
+    load(
+        instance,
+        {
+            "projects": [
+                {
+                    "Name": "OctoFX",
+                    "LifecycleId": "Default Lifecycle",
+                    "ProjectGroupId": "Default Project Group",
+                    "PersistenceSettings": {"Type": "VersionControlled", **GIT},
+                    "DeploymentProcess": {
+                        "Steps": [
+                            {
+                                "Name": "Run",
+                                "Actions": [{"Name": "Run", "ActionType": "Octopus.Script"}],
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+    )
+    project = instance.find_by_name(instance.default_space_id(), "projects", "OctoFX")
+    assert project is not None and project["IsVersionControlled"] is True
+    assert project["PersistenceSettings"]["Url"] == GIT["Url"]
+    process = instance.docs["deploymentprocesses"][project["DeploymentProcessId"]]
+    assert [s["Name"] for s in process["Steps"]] == ["Run"]
