@@ -5,9 +5,14 @@ requests into calls of `Instance` methods and `seed.py` builds state from a YAML
 The behaviours mirror what real Octopus servers do where a sync tool depends on them:
 
 - ids are per instance (`Environments-<offset+n>`), GUIDs for steps, actions, variables;
-- unknown properties, ids that do not exist and duplicate names are 400s;
-- sensitive values are never returned; a write that sends them back empty keeps them;
-- deployment processes, runbook processes and variable sets reject a stale `Version`.
+- unknown properties, ids that do not exist and duplicate names are 400s, including ids
+  hidden in action properties, trigger actions and filters, and project strategies;
+- sensitive values are never returned; a write that sends them back empty keeps them (a
+  variable only when it carries its `Id`);
+- deployment processes, runbook processes and variable sets reject a stale `Version`;
+- the server version and feature toggles choose a profile where servers differ (tenant
+  variables: `tenant_variables.py`); config-as-code projects: `version_control.py`;
+  certificate data is parsed: `certificates.py`.
 """
 
 from __future__ import annotations
