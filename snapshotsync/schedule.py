@@ -33,6 +33,10 @@ Path = tuple[str, ...]
 DEFERRED: Mapping[str, Mapping[Path, Any]] = {
     "tenants": {("ProjectEnvironments",): {}},
     "projects": {
+        # Automatic release creation needs its package in the process (OctopusDeploy/Issues
+        # #9483, #5610): SpaceCloner creates projects with it off and turns it on last
+        # (src/Cloners/ProjectCloner.ps1).
+        ("AutoCreateRelease",): False,
         ("VersioningStrategy", "DonorPackage"): None,
         ("VersioningStrategy", "DonorPackageStepId"): None,
         ("ReleaseCreationStrategy", "ChannelId"): None,

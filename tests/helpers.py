@@ -73,9 +73,12 @@ def running_emulator(
     id_offset: int = 0,
     config: Config | None = None,
     server_version: str = "2024.2.9000",
+    feature_toggles: dict[str, bool] | None = None,
 ) -> Iterator[Emulator]:
     """Start an emulator on a free loopback port for the duration of the block."""
-    instance = Instance(id_offset=id_offset, server_version=server_version)
+    instance = Instance(
+        id_offset=id_offset, server_version=server_version, feature_toggles=feature_toggles
+    )
     if seed is not None:
         load_file(instance, seed)
     server = serve(instance, API_KEY, config)
