@@ -49,6 +49,9 @@ class Config:
     # with drop_after_apply the write is applied first, as when a reply is lost on the way.
     drop_on_write: int = 0
     drop_after_apply: bool = False
+    # Refuse the Nth write at once (400, nothing applied, no latency), as a server refuses a
+    # write it finds invalid: the earliest failure a concurrent writer can meet.
+    refuse_on_write: int = 0
     # Before the Nth PUT of a versioned document (process, variable set) or write of tenant
     # variables, act as if another user had just saved it: a process or variable set gets its
     # stored Version bumped (the PUT then carries a stale Version); the legacy tenant-variable
@@ -67,6 +70,9 @@ class Stats:
     by_method: Counter[str] = field(default_factory=Counter)
     by_route: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    # Writes being handled at once, now and at most (a client's concurrency, seen here).
+    writes_in_flight: int = 0
+    max_writes_in_flight: int = 0
 
     def count(self, method: str, route: str, is_write: bool, fault: str | None) -> None:
         self.requests += 1
@@ -84,6 +90,7 @@ class Stats:
             "by_method": dict(sorted(self.by_method.items())),
             "by_route": dict(sorted(self.by_route.items())),
             "faults": dict(sorted(self.faults.items())),
+            "max_writes_in_flight": self.max_writes_in_flight,
         }
 
 
@@ -137,7 +144,7 @@ class EmulatorServer(ThreadingHTTPServer):
                     setattr(self.config, name, value)
             if "fault_seed" in changes:
                 self.rng = random.Random(self.config.fault_seed)
-            if "drop_on_write" in changes:
+            if "drop_on_write" in changes or "refuse_on_write" in changes:
                 self.writes_since_config = 0
             if "concurrent_edit_on_put" in changes:
                 self.versioned_puts = 0
@@ -158,6 +165,8 @@ class EmulatorServer(ThreadingHTTPServer):
                 n = self.config.drop_on_write
                 if n and self.writes_since_config == n:
                     return "drop", self.config.drop_after_apply
+                if self.config.refuse_on_write == self.writes_since_config:
+                    return "refuse", False
             if self.config.fault_rate and self.rng.random() < self.config.fault_rate:
                 kinds = self.config.fault_kinds or list(FAULT_KINDS)
                 return kinds[self.rng.randrange(len(kinds))], False
@@ -199,7 +208,31 @@ class Handler(BaseHTTPRequestHandler):
         emulator_route = parts[:2] == ["api", "emulator"]
         is_write = method != "GET" and not emulator_route
         fault, after_apply = (None, False) if emulator_route else server.pick_fault(is_write)
-        if server.config.latency_ms and not emulator_route:
+        if is_write:
+            with server.control_lock:
+                stats = server.stats
+                stats.writes_in_flight += 1
+                stats.max_writes_in_flight = max(stats.max_writes_in_flight, stats.writes_in_flight)
+        try:
+            self._serve(method, parts, query, raw, emulator_route, is_write, fault, after_apply)
+        finally:
+            if is_write:
+                with server.control_lock:
+                    server.stats.writes_in_flight -= 1
+
+    def _serve(
+        self,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        raw: bytes,
+        emulator_route: bool,
+        is_write: bool,
+        fault: str | None,
+        after_apply: bool,
+    ) -> None:
+        server = self.server
+        if server.config.latency_ms and not emulator_route and fault != "refuse":
             time.sleep(server.config.latency_ms / 1000)
         if not emulator_route:  # the counters count the API, not themselves
             with server.control_lock:
@@ -207,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if fault == "drop" and not after_apply:
                 raise Dropped
+            if fault == "refuse":
+                raise bad_request("The emulator refused this write (refuse_on_write).")
             if fault in ("503", "429"):
                 self._fault_reply(fault)
                 return
