@@ -122,7 +122,10 @@ def _run(
         code = body()
     except UserError as exc:
         logger.debug("user error", exc_info=True)
-        typer.echo(f"error: {logs.redact(str(exc))}", err=True)
+        message = logs.redact(str(exc))
+        # Overlay problems already say `file:line: error: ...`, one a line.
+        labelled = ": error: " in message.split("\n")[0]
+        typer.echo(message if labelled else f"error: {message}", err=True)
         code = ExitCode.ERROR
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -93,7 +93,8 @@ def encode(name: str, *, escape_capitals: bool = False) -> str:
         raise LayoutError("a resource without a name cannot be stored")
     text = _UNSAFE.sub(lambda m: _escape(m.group()), name)
     if escape_capitals:
-        text = re.sub(r"[A-Z]", lambda m: _escape(m.group()), text)
+        # Every letter a case-insensitive file system would fold: `Ñ` as well as `N`.
+        text = "".join(_escape(c) if c != c.lower() else c for c in text)
     if text.startswith("."):
         text = _escape(".") + text[1:]
     if text.endswith((".", " ")):

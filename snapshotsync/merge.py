@@ -433,7 +433,8 @@ def _act(
             name,
             before,
             before,
-            "different value on the destination, which snapshotsync did not write: its own",
+            "different value on the destination, which snapshotsync does not hold (the "
+            "destination's own, or a placeholder left for a person to replace): left alone",
         )
     elif force:
         reason = "changed by hand on the destination since the last push (--force-overwrite)"

@@ -142,6 +142,16 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.writes)
 
+    @property
+    def conflicts(self) -> tuple[Change, ...]:
+        """Changes holding a conflict: the whole resource, or a part of it (a value, a step),
+        changed by hand since the last push and kept."""
+        return tuple(
+            c
+            for c in self.changes
+            if c.action == "conflict" or any(v.action == "conflict" for v in c.values)
+        )
+
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ACTIONS_SHOWN, 0)
         for change in self.changes:
@@ -497,7 +507,7 @@ def _variables(
         # A variable set always exists with its owner: "create" means the owner is new.
         return Change("create", key, None, document, values=merged.actions), record
     if not merged.changed:
-        return Change("same", key, before, before, values=merged.actions), record
+        return Change(_quiet(merged.actions), key, before, before, values=merged.actions), record
     change = Change("update", key, before, document, _diff(before, document), values=merged.actions)
     return change, record
 
@@ -550,12 +560,17 @@ def _process(
     values = tuple(_part(v, "step") for v in verdicts if v.verdict in REPORTED)
     difference = _diff(before, result)
     if not difference:
-        action = "conflict" if any(v.action == "conflict" for v in values) else "same"
-        return Change(action, key, before, before, values=values, reason=""), record
+        return Change(_quiet(values), key, before, before, values=values), record
     return Change("update", key, before, result, difference, values=values), record
 
 
 REPORTED = (threeway.CONFLICT, threeway.KEEP, threeway.REMOVE)
+
+
+def _quiet(values: tuple[ValueAction, ...]) -> str:
+    """The action of a change that writes nothing: a conflict when a part of it is one
+    (so a hand edit is never hidden behind "unchanged"), else the same."""
+    return "conflict" if any(v.action == "conflict" for v in values) else "same"
 
 
 def _item(name: str, part: Any) -> JsonDict | None:
@@ -727,8 +742,7 @@ def _tenant(
         )
     difference = _diff(before, result)
     if not difference:
-        action = "conflict" if any(v.action == "conflict" for v in values) else "same"
-        return Change(action, key, before, before, values=values), record
+        return Change(_quiet(values), key, before, before, values=values), record
     return Change("update", key, before, result, difference, values=values), record
 
 
@@ -750,7 +764,14 @@ def _tenant_variables(
         desired, notes = tenantvars.for_legacy(desired, links)
         decisions = [Decision(str(key), note) for note in notes]
     merged = tenantvars.merge(
-        desired, before or {}, overwrite=overlay.variables.overwrite, base=base, force=force
+        desired,
+        before or {},
+        overwrite=overlay.variables.overwrite,
+        base=base,
+        force=force,
+        placeholder=(
+            overlay.variables.placeholder if overlay.tenant_variables == "placeholder" else None
+        ),
     )
     placeholders = [
         Placeholder(
@@ -781,7 +802,8 @@ def _tenant_variables(
         return change, decisions, placeholders, merged.base
     difference = _diff(before, merged.document)
     if not difference:
-        return Change("same", key, before, before, values=values), decisions, [], merged.base
+        change = Change(_quiet(values), key, before, before, values=values)
+        return change, decisions, [], merged.base
     change = Change("update", key, before, merged.document, difference, values=values)
     return change, decisions, placeholders, merged.base
 

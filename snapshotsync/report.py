@@ -117,7 +117,7 @@ def counts_line(plan: Plan) -> str:
         *([f"{counts['delete']} to delete"] if counts["delete"] else []),
         f"{counts['same']} unchanged",
         f"{counts['skip']} left alone",
-        *([f"{counts['conflict']} conflicts"] if counts["conflict"] else []),
+        *([f"{len(plan.conflicts)} conflicts"] if plan.conflicts else []),
         *([f"{counts['orphan']} orphans"] if counts["orphan"] else []),
     ]
     return ", ".join(parts)

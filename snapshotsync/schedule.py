@@ -158,6 +158,26 @@ EXTRA_NEEDS: Mapping[str, tuple[str, ...]] = {
     "project-variables": ("deployment-processes", "runbook-processes", "channels"),
     "library-variables": ("library-variable-sets",),
 }
+# Kinds whose documents name tags by their canonical names (`Tag set/Tag`): TenantTags,
+# variable scopes, and the newer ProjectTags, RunbookTags, EnvironmentTags. These are not
+# ids, so the registry holds no reference for them; the tag must exist all the same
+# (the emulator refuses "the tag ... does not exist", as a real server does).
+TAGGED = frozenset(
+    {
+        "environments",
+        "tenants",
+        "accounts",
+        "certificates",
+        "projects",
+        "channels",
+        "runbooks",
+        "deployment-processes",
+        "runbook-processes",
+        "project-variables",
+        "library-variables",
+        "triggers",
+    }
+)
 # What the deferred (links) writes of a kind name: see DEFERRED.
 LINK_NEEDS: Mapping[str, tuple[str, ...]] = {
     "tenants": ("projects", "environments"),
@@ -176,6 +196,8 @@ def needs(write: Write) -> frozenset[str]:
     if spec is None:  # the environments' order
         return frozenset({"environments"})
     found: set[str] = set(EXTRA_NEEDS.get(kind, ()))
+    if kind in TAGGED:
+        found.add("tag-sets")
     if spec.parent is not None:
         found.add(spec.parent)
     for ref in spec.refs:

@@ -182,6 +182,7 @@ def merge(
     overwrite: bool | None,
     base: JsonDict | None = None,
     force: bool = False,
+    placeholder: str | None = None,
 ) -> Merged:
     """Desired values placed among the destination's, environment by environment.
 
@@ -199,12 +200,20 @@ def merge(
     outcomes: list[Outcome] = []
     for key, value in wanted.items():
         current = have.get(key)
+        # A placeholder (`tenants: variables: placeholder`) belongs to the person who must
+        # replace it: written where nothing is, never over a value, never snapshotsync's.
+        held_back = placeholder is not None and value.value == placeholder
         if current is None:
-            result[key] = ours[key] = value
+            result[key] = value
+            if not held_back:
+                ours[key] = value
             outcomes.append(Outcome("add", value))
             continue
         if current.value == value.value:
-            ours[key] = current
+            if not held_back:
+                ours[key] = current
+            continue
+        if held_back:
             continue
         written = recorded.get(key)
         if is_sensitive_marker(current.value) or is_sensitive_marker(value.value):

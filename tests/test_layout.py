@@ -161,3 +161,10 @@ def test_names_that_fit_keep_their_file_name_and_need_no_index() -> None:
 def test_a_shortened_name_missing_from_the_index_is_a_clear_error() -> None:
     with pytest.raises(UserError, match=r"shortened file name with no entry in _names\.yaml"):
         layout.parse({"environments/abc%~0123456789abcdef.yaml": "Name: x\n"})
+
+
+def test_names_that_clash_only_by_a_capital_outside_ascii_get_files_of_their_own() -> None:
+    keys = [ResourceKey("environments", (n,)) for n in ("Ñ", "ñ", "Ärzte", "ärzte")]
+    paths = layout.paths(keys)
+    assert len({p.lower() for p in paths.values()}) == len(keys)
+    assert all(layout.key_of(path) == key for key, path in paths.items())

@@ -81,3 +81,33 @@ def test_links_go_out_after_every_project_part_even_when_nothing_follows() -> No
         ("tenants", "links"),
     ]
     assert writes(plan)[0].document["ProjectEnvironments"] == {}
+
+
+def test_nothing_that_names_a_tag_shares_a_wave_with_the_tag_sets() -> None:
+    from snapshotsync.schedule import waves
+
+    plan = Plan(
+        "prod",
+        (
+            _change("tag-sets", "Tenant Type", {"Name": "Tenant Type"}),
+            _change("feeds", "NuGet", {"Name": "NuGet"}),
+            _change("tenants", "Internal", {"Name": "Internal", "TenantTags": ["Tenant Type/A"]}),
+        ),
+    )
+    cut = [[(w.change.key.kind, w.part) for w in wave] for wave in waves(writes(plan))]
+    assert cut == [[("tag-sets", "whole"), ("feeds", "whole")], [("tenants", "main")]]
+
+
+def test_writes_of_one_kind_to_different_documents_share_a_wave() -> None:
+    from snapshotsync.schedule import waves
+
+    processes = tuple(
+        Change("update", ResourceKey("deployment-processes", (name,)), {}, {"Steps": []})
+        for name in ("A", "B", "C")
+    )
+    variables = tuple(
+        Change("update", ResourceKey("project-variables", (name,)), {}, {"Variables": []})
+        for name in ("A", "B")
+    )
+    cut = waves(writes(Plan("prod", (*processes, *variables))))
+    assert [[w.change.key.name[0] for w in wave] for wave in cut] == [["A", "B", "C"], ["A", "B"]]

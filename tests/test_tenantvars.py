@@ -184,3 +184,20 @@ def test_three_way_keeps_hand_edits_and_the_destinations_own_values_and_settles(
     again = tenantvars.merge(desired, merged.document, overwrite=overwrite, base=merged.base)
     assert again.document == merged.document
     assert [o.action for o in again.outcomes if o.action not in ("conflict", "keep")] == []
+
+
+def test_a_placeholder_is_written_where_nothing_is_never_over_a_value_never_recorded() -> None:
+    desired = _doc(
+        "ProjectVariables",
+        "Web",
+        "Db",
+        {"Environments": ["Staging"], "Value": "Replace Me"},
+        {"Environments": ["Production"], "Value": "Replace Me"},
+    )
+    live = _doc("ProjectVariables", "Web", "Db", {"Environments": ["Production"], "Value": "real"})
+    merged = tenantvars.merge(desired, live, overwrite=True, placeholder="Replace Me")
+    assert merged.document["ProjectVariables"]["Web"]["Db"] == [
+        {"Environments": ["Production"], "Value": "real"},
+        {"Environments": ["Staging"], "Value": "Replace Me"},
+    ]
+    assert merged.base == {}  # the person who replaces it owns it

@@ -7,13 +7,26 @@ from __future__ import annotations
 
 from snapshotsync import plan as planning
 from snapshotsync import report, threeway
-from snapshotsync.commands.plan import base_dir, load_inputs, open_client, read_destination
+from snapshotsync.commands.plan import (
+    base_dir,
+    load_inputs,
+    open_client,
+    read_destination,
+    repo_lock,
+)
 from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.log import mask_secrets
 from snapshotsync.model import JsonDict, ResourceKey
 from snapshotsync.settings import Settings
 
 
 def run(settings: Settings, target_name: str, output: str) -> ExitCode:
+    # Shared, like plan: export and push rewrite the records this reads.
+    with repo_lock(settings, f"drift --target {target_name}", exclusive=False):
+        return _drift(settings, target_name, output)
+
+
+def _drift(settings: Settings, target_name: str, output: str) -> ExitCode:
     inputs = load_inputs(settings, target_name)
     if inputs.base is None:
         raise UserError(
@@ -27,7 +40,9 @@ def run(settings: Settings, target_name: str, output: str) -> ExitCode:
     for key in inputs.base.resources:
         found = by_name.get(_lower(key))
         if found is not None:
-            matched[key] = live.resources[found]
+            # The base holds values from the environment masked (the repo never holds a
+            # secret): the destination's are masked the same way before they are compared.
+            matched[key] = mask_secrets(live.resources[found])
     found_drift = threeway.drift(inputs.base.resources, matched, planning.parts)
     report.line(
         report.drift_json(target_name, found_drift)

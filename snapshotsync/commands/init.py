@@ -113,6 +113,7 @@ OVERLAY_TAIL = """\
 #   projects: []       # ["Sandbox*"]
 #   runbooks: []       # ["OctoFX/Refresh Test Data"] <project>/<runbook>
 #   steps: []          # ["OctoFX/Smoke Test"]      <project>/<step>
+#   certificates: []   # ["OctoFX Wildcard"]        one the destination lacks, and what names it
 
 # Allow-lists, for the same kinds as `exclude`. Default: everything not excluded.
 # include:

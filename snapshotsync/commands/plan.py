@@ -322,7 +322,11 @@ def _locate(inputs: Inputs, error: str) -> str:
 
 def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
     return client_for(
-        inputs.target, inputs.target.api_key(), inputs.config.http, settings.concurrency
+        inputs.target,
+        inputs.target.api_key(),
+        inputs.config.http,
+        settings.concurrency,
+        settings.max_rps,
     )
 
 

@@ -370,7 +370,7 @@ def _record(
                 "deleted": len(deleted),
                 "skipped": len(skipped),
                 "unchanged": plan.counts()["same"],
-                "conflicts": plan.counts()["conflict"],
+                "conflicts": len(plan.conflicts),
                 "orphans": plan.counts()["orphan"],
                 "placeholders": len(plan.placeholders),
             },
@@ -383,8 +383,7 @@ def _record(
                     "resource": str(c.key),
                     "parts": [v.name for v in c.values if v.action == "conflict"],
                 }
-                for c in plan.changes
-                if c.action == "conflict" or any(v.action == "conflict" for v in c.values)
+                for c in plan.conflicts
             ],
             "orphans": [
                 {"resource": str(c.key), "reason": c.reason}
@@ -411,7 +410,7 @@ def _record(
         f"Overlay: {last['overlay']}@{overlay_version[:12] or 'uncommitted'}\n"
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
         f"Deleted: {len(deleted)}\nSkipped: {len(skipped)}\n"
-        f"Conflicts: {plan.counts()['conflict']}\nOrphans: {plan.counts()['orphan']}\n"
+        f"Conflicts: {len(plan.conflicts)}\nOrphans: {plan.counts()['orphan']}\n"
         f"Placeholders: {len(plan.placeholders)}"
     )
     # Announced first: a run killed before its commit is recovered by the next one.

@@ -183,7 +183,8 @@ _kind(
         strip=frozenset({"RetentionPolicyId"}),
     )
 )
-_kind(Kind("tag-sets", 12, strip_nested={("Tags", "*"): frozenset({"Id", "CanonicalTagName"})}))
+# Tag sets first of all: environments (EnvironmentTags, 2025.9+) and most else name tags.
+_kind(Kind("tag-sets", 9, strip_nested={("Tags", "*"): frozenset({"Id", "CanonicalTagName"})}))
 _kind(Kind("feeds", 13))
 _kind(
     Kind(

@@ -353,3 +353,47 @@ def test_a_project_renamed_on_the_source_is_renamed_in_place_keeping_its_id(
     assert _plan(repo, "--prune")["has_changes"] is False
     record = (repo / "targets" / "prod" / "last-push.yaml").read_text()
     assert "- projects OctoFX\n" in record.split("updated:")[2]
+
+
+def test_a_hand_edit_alone_in_its_set_is_a_conflict_never_hidden_as_unchanged(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    def banner(text: str) -> Any:
+        return lambda vs: next(v for v in vs if v["Name"] == "Tenant.Banner").update(
+            {"Value": text}
+        )
+
+    _edit_variables(destination_emulator, banner("set by ops"))
+    _edit_variables(source_emulator, banner("Internal build v2"))
+    run_cli("export", "--repo", str(repo))
+    plan = _plan(repo)
+    variables = next(c for c in plan["changes"] if c["kind"] == "project-variables")
+    assert variables["action"] == "conflict"
+    text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
+    assert "! conflict project-variables OctoFX" in text and "1 conflicts" in text
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")  # nothing to write
+    assert _values(destination_emulator, "Tenant.Banner") == ["set by ops"]
+
+
+def test_drift_is_quiet_after_a_push_that_wrote_a_value_from_the_environment(
+    tmp_path: Path,
+    source_emulator: Emulator,
+    destination_emulator: Emulator,
+    keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROD_DB_NAME", "octofx-prod-db-7")
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    overlay = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + (
+        '  values:\n    "OctoFX/ConnectionString": "Database=${env:PROD_DB_NAME}"\n'
+    )
+    (repo / "overlays" / "prod.yaml").write_text(overlay)
+    git(repo, "commit", "-qam", "overlay for prod")
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert _values(destination_emulator, "ConnectionString")[:1] == ["Database=octofx-prod-db-7"]
+    quiet = run_cli("drift", "--target", "prod", "--repo", str(repo))
+    assert "nothing changed by hand" in quiet.stdout
+    assert "octofx-prod-db-7" not in quiet.stdout
+    record = (repo / "targets" / "prod" / "last-push.yaml").read_text()
+    assert "conflicts: 0" in record
