@@ -129,11 +129,30 @@ def key_of(path: str) -> ResourceKey:
     raise LayoutError(f"{path}: not a snapshot file (unknown place in the tree)")
 
 
-def render(snapshot: Snapshot) -> dict[str, str]:
+class Texts:
+    """The text of documents written ahead of `render` (export writes each one as soon as
+    it is normalized, while the rest is still being read), by key."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[ResourceKey, tuple[JsonDict, str]] = {}
+
+    def add(self, key: ResourceKey, document: JsonDict) -> None:
+        self.by_key[key] = (document, yamlio.dumps(document))
+
+    def of(self, key: ResourceKey, document: JsonDict) -> str:
+        """The text of `document`: the one written ahead when it was this very document."""
+        ahead = self.by_key.get(key)
+        if ahead is not None and ahead[0] is document:
+            return ahead[1]
+        return yamlio.dumps(document)
+
+
+def render(snapshot: Snapshot, texts: Texts | None = None) -> dict[str, str]:
     """Every file of the snapshot tree: relative path -> YAML text."""
+    texts = texts or Texts()
     files = {META_FILE: yamlio.dumps(dict(snapshot.meta))}
     for key, path in paths(sorted(snapshot.resources)).items():
-        files[path] = yamlio.dumps(snapshot.resources[key])
+        files[path] = texts.of(key, snapshot.resources[key])
     return files
 
 

@@ -52,17 +52,26 @@ def run(settings: Settings) -> ExitCode:
             report.progress(f"export {source.url}") as tick,
         ):
             space_id = client.space_id(source.space)
-            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
+            # Each document is normalized and written to text as it arrives, while the
+            # rest is still being read.
+            texts = layout.Texts()
+            raw, normalized = export.read_normalized(
+                client,
+                space_id,
+                concurrency=settings.concurrency,
+                progress=tick,
+                on_resource=texts.add,
+            )
             calls = dict(client.stats.by_method)
             if client.throttle.waited:
                 _log.info("the rate limit held calls back %.2f s in all", client.throttle.waited)
     except OctopusApiError as error:
         raise explain(error, source) from None
     meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
-    snapshot, problems = normalize.to_snapshot(raw, space_id, meta)
+    snapshot, problems = normalize.snapshot_of(raw, normalized, meta)
     for problem in problems:
         report.line(f"note: {problem}")
-    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot))
+    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot, texts))
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
     staged = store.stage([SNAPSHOT_DIR])

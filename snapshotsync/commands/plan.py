@@ -75,7 +75,9 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
     try:
         with report.progress(f"read {target.url}") as tick:
             space_id = client.space_id(target.space)
-            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
+            raw, normalized = export.read_normalized(
+                client, space_id, concurrency=settings.concurrency, progress=tick
+            )
     except OctopusApiError as error:
         raise explain(error, target) from None
     meta = {
@@ -84,7 +86,7 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
         "space": target.space,
         "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
     }
-    live, _ = normalize.to_snapshot(raw, space_id, meta)
+    live, _ = normalize.snapshot_of(raw, normalized, meta)
     facts = normalize.facts(raw)
     on_destination = {name.lower() for name in facts.get("environments", frozenset())}
     on_source = {
