@@ -137,9 +137,12 @@ class Store:
         scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
         try:
             fresh = scratch / "new"
+            made: set[Path] = set()  # folders made so far: one mkdir each, not one a file
             for relative, text in files.items():
                 target = fresh / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
                 target.write_text(text, encoding="utf-8", newline="\n")
             destination = self.path / subdir
             destination.parent.mkdir(parents=True, exist_ok=True)
