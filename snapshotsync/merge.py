@@ -7,20 +7,33 @@ For each desired value (after transform mapped its scope), in this order of pref
 2. same name, type and value, and the scope differs only in the dimensions that are the
    same on every instance (roles, tenant tags, steps, process owners): those dimensions are
    updated, the destination's environments, channels and machines are kept;
-3. same name, type and scope, different value: overwritten only with `overwrite: true` (or
-   an explicit overlay value), never when the destination value is sensitive;
+3. same name, type and scope, different value: never when the destination value is
+   sensitive; otherwise by the `overwrite` policy: `true` always (and an explicit overlay
+   value always), `false` never (the guide's rule), and by default only when nobody changed
+   it on the destination since the last push (it is still what snapshotsync wrote, the
+   *base*: see `threeway.py`); a value changed by hand since is kept and reported as a
+   conflict, which `--force-overwrite` resolves for the source;
 4. otherwise the value is added.
 
-Names compare case-insensitively, values case-sensitively; each destination value answers
-for at most one desired value, so two source values never collapse into one. Destination
-values nobody asked about are kept. A *new* variable (no value of that name on the
-destination) whose values were all scoped out by the environment mapping follows
-`new-out-of-scope`: clone them without environment scope, write one placeholder, or skip.
+A value snapshotsync placed that no desired value answers for any more (the source dropped
+it, or the overlay now leaves it out) is removed when it is unchanged since the last push
+(kept, and reported, when someone changed it), except under `overwrite: false`, and never
+a secret: its value cannot be read, so nobody can tell it was not replaced. Values written
+as placeholders are never in the base: they belong to the person who must replace them.
+
+Names (of variables and in scopes) compare case-insensitively, values case-sensitively;
+each destination value answers for at most one desired value, so two source values never
+collapse into one. Destination values nobody asked about are kept. A *new* variable (no
+value of that name on the destination) whose values were all scoped out by the environment
+mapping follows `new-out-of-scope`: clone them without environment scope, write one
+placeholder, or skip.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,14 +72,45 @@ class ValueAction:
     placeholder: str = ""  # why a placeholder was written (for the cleanup ledger)
 
 
+WRITING = ("update-scope", "overwrite", "add", "remove")
+
+
 @dataclass(frozen=True)
 class Merged:
     actions: tuple[ValueAction, ...]
     variables: tuple[JsonDict, ...]  # the whole set as it should be written
+    base: tuple[JsonDict, ...] = ()  # the values snapshotsync holds there once written
 
     @property
     def changed(self) -> bool:
-        return any(a.action in ("update-scope", "overwrite", "add") for a in self.actions)
+        return any(a.action in WRITING for a in self.actions)
+
+
+def slot(value: JsonDict) -> str:
+    """A value's place: its name (any case), type and scope; the value itself aside."""
+    scope = {d: sorted(n.lower() for n in names) for d, names in _scope(value).items()}
+    return json.dumps([str(value["Name"]).lower(), _type(value), scope], sort_keys=True)
+
+
+def identity(value: JsonDict) -> str:
+    """A value as a whole, for telling whether it is still what was written."""
+    return json.dumps([slot(value), value.get("Value")], sort_keys=True)
+
+
+class _Base:
+    """The values snapshotsync wrote last time, as a multiset (None: no push yet)."""
+
+    def __init__(self, values: list[JsonDict] | None) -> None:
+        self.known = values is not None
+        self.values = Counter(identity(_clean(v)) for v in values or [])
+        self.slots = {slot(_clean(v)): _clean(v) for v in values or []}
+
+    def holds(self, value: JsonDict) -> bool:
+        return self.values[identity(value)] > 0
+
+    def written_at(self, value: JsonDict) -> JsonDict | None:
+        """What snapshotsync wrote in this value's place, if it wrote anything there."""
+        return self.slots.get(slot(value))
 
 
 def _scope(value: JsonDict) -> dict[str, list[str]]:
@@ -85,13 +129,23 @@ def _clean(value: JsonDict) -> JsonDict:
     return {k: v for k, v in value.items() if not k.startswith("~")}
 
 
-def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy) -> Merged:
-    """Merge `desired` values into `live` ones under `policy`."""
+def merge(
+    desired: list[JsonDict],
+    live: list[JsonDict],
+    policy: VariablePolicy,
+    *,
+    base: list[JsonDict] | None = None,
+    force: bool = False,
+) -> Merged:
+    """Merge `desired` values into `live` ones under `policy`; `base` is what snapshotsync
+    wrote to this set last time (None before any push), `force` takes the source's value
+    where someone changed it by hand since."""
     ignored = {d for d, p in POLICY_OF.items() if policy.scoping.get(p) in IGNORING}
     on_new_only = {d for d, p in POLICY_OF.items() if policy.scoping.get(p) == "ignore-on-new"}
     live_names = {str(v["Name"]).lower() for v in live}
     actions: list[ValueAction] = []
     candidates: list[JsonDict] = []
+    held: set[str] = set()  # names whose destination values the policy leaves alone
     by_name: dict[str, list[JsonDict]] = {}
     for value in desired:
         by_name.setdefault(str(value["Name"]).lower(), []).append(value)
@@ -111,6 +165,7 @@ def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy)
                     in_scope,
                     "the variable exists on the destination and its scope policy is ignore-on-new",
                 )
+                held.add(lowered)
                 continue
             candidates += in_scope
         elif in_scope:
@@ -118,7 +173,7 @@ def merge(desired: list[JsonDict], live: list[JsonDict], policy: VariablePolicy)
             candidates += in_scope
         elif out:
             candidates += _new_out_of_scope(name, out, policy, actions)
-    return _match(candidates, live, policy, ignored, actions)
+    return _match(candidates, live, policy, ignored, actions, _Base(base), force, held)
 
 
 def _leave(name: str, values: list[JsonDict], reason: str) -> list[ValueAction]:
@@ -166,8 +221,10 @@ def _new_out_of_scope(
 def _comparable(
     scope: dict[str, list[str]], dimensions: tuple[str, ...] | None, ignored: set[str]
 ) -> dict[str, list[str]]:
+    """The scope as compared: names of environments, roles, steps... match regardless of
+    case, as Octopus matches them."""
     return {
-        d: v
+        d: sorted(n.lower() for n in v)
         for d, v in scope.items()
         if d not in ignored and (dimensions is None or d in dimensions)
     }
@@ -179,8 +236,12 @@ def _match(
     policy: VariablePolicy,
     ignored: set[str],
     actions: list[ValueAction],
+    base: _Base,
+    force: bool,
+    held: set[str],
 ) -> Merged:
     result = [copy.deepcopy(v) for v in live]
+    ours: list[JsonDict] = []  # the new base
     used: set[int] = set()
     pending = list(range(len(candidates)))
 
@@ -224,7 +285,12 @@ def _match(
                 continue
             used.add(index)
             existing = result[index]
-            actions.append(_act(outcome, value, existing, result, index, policy))
+            action = _act(outcome, value, existing, result, index, policy, base, force)
+            actions.append(action)
+            if action.action in ("same", "update-scope", "overwrite"):
+                ours.append(result[index])
+            elif base.written_at(existing) is not None:
+                ours.append(base.written_at(existing) or {})  # still ours, still edited
         pending = still
     for position in pending:
         value = candidates[position]
@@ -239,7 +305,67 @@ def _match(
         actions.append(
             ValueAction("add", str(value["Name"]), None, added, "new value", placeholder=reason)
         )
-    return Merged(tuple(actions), tuple(result))
+        if not reason:
+            ours.append(added)
+    removed = _dropped(result, used, policy, base, force, held, actions, ours)
+    kept = tuple(v for i, v in enumerate(result) if i not in removed)
+    return Merged(tuple(actions), kept, tuple(ours))
+
+
+def _dropped(
+    result: list[JsonDict],
+    used: set[int],
+    policy: VariablePolicy,
+    base: _Base,
+    force: bool,
+    held: set[str],
+    actions: list[ValueAction],
+    ours: list[JsonDict],
+) -> set[int]:
+    """Values snapshotsync placed that nothing desired answers for any more: removed when
+    unchanged since (or forced), kept and reported when changed by hand."""
+    removed: set[int] = set()
+    if not base.known or policy.overwrite is False:
+        return removed
+    claimed = Counter(identity(v) for v in ours)
+    for index, value in enumerate(result):
+        if index in used or str(value["Name"]).lower() in held or _sensitive(value):
+            continue
+        name = str(value["Name"])
+        if base.values[identity(value)] > claimed[identity(value)]:
+            claimed[identity(value)] += 1
+            removed.add(index)
+            actions.append(
+                ValueAction(
+                    "remove",
+                    name,
+                    value,
+                    None,
+                    "placed by snapshotsync and no longer on the source (or left out by the "
+                    "overlay); unchanged on the destination since the last push",
+                )
+            )
+        elif base.written_at(value) is not None and not base.holds(value):
+            if force:
+                removed.add(index)
+                actions.append(
+                    ValueAction(
+                        "remove", name, value, None, "no longer on the source (--force-overwrite)"
+                    )
+                )
+            else:
+                actions.append(
+                    ValueAction(
+                        "keep",
+                        name,
+                        value,
+                        value,
+                        "no longer on the source, but changed by hand on the destination "
+                        "since the last push: kept (--force-overwrite removes it)",
+                    )
+                )
+                ours.append(base.written_at(value) or {})
+    return removed
 
 
 def _act(
@@ -249,6 +375,8 @@ def _act(
     result: list[JsonDict],
     index: int,
     policy: VariablePolicy,
+    base: _Base,
+    force: bool,
 ) -> ValueAction:
     name = str(value["Name"])
     before = copy.deepcopy(existing)
@@ -280,13 +408,37 @@ def _act(
         return ValueAction(
             "leave", name, before, before, "the source value is sensitive and cannot be read"
         )
-    if not (policy.overwrite or value.get(EXPLICIT)):
+    if value.get(EXPLICIT):
+        reason = "value set by the overlay"
+    elif policy.overwrite is True:
+        reason = "overwrite: true"
+    elif policy.overwrite is False:
         return ValueAction(
-            "leave", name, before, before, "different value on the destination (overwrite is off)"
+            "leave", name, before, before, "different value on the destination (overwrite: false)"
+        )
+    elif base.holds(existing):
+        reason = "changed on the source; unchanged on the destination since the last push"
+    elif base.written_at(existing) is None:
+        return ValueAction(
+            "leave",
+            name,
+            before,
+            before,
+            "different value on the destination, which snapshotsync did not write: its own",
+        )
+    elif force:
+        reason = "changed by hand on the destination since the last push (--force-overwrite)"
+    else:
+        return ValueAction(
+            "conflict",
+            name,
+            before,
+            _clean(value),
+            "changed by hand on the destination since the last push: kept "
+            "(--force-overwrite takes the source's value)",
         )
     updated = {**existing, "Value": value.get("Value")}
     result[index] = updated
-    reason = "value set by the overlay" if value.get(EXPLICIT) else "overwrite: true"
     return ValueAction("overwrite", name, before, updated, reason)
 
 
@@ -299,6 +451,8 @@ def describe(value: JsonDict | None) -> str:
     """`Name = value [Environment: a, b; Role: r]` for reports."""
     if value is None:
         return ""
+    if "Value" not in value:  # a part that is not a value: a step, a tenant's fields
+        return str(value.get("Name", ""))
     shown: Any = value.get("Value")
     text = "<sensitive>" if _sensitive(value) else repr(shown)
     scope = _scope(value)

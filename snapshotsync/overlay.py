@@ -4,6 +4,26 @@ Everything wrong with an overlay is collected and reported together, each with
 `file:line` and a hint: unknown keys, bad policy names, names that exist in neither
 instance. A glob that matches nothing is a warning, not an error (a pattern written for
 tomorrow's tenant is fine). Nothing here talks to an instance.
+
+Names are matched the way Octopus matches them: regardless of case. A name written in
+another case than the instance's (`production` for `Production`) is understood, with a
+warning that says how the instance spells it. A name that is not on the source any more
+but was in an earlier snapshot (a tenant deleted since, a step renamed) is a warning
+("remove this entry"), so a scheduled sync does not stop for it; a name that never existed
+is an error (a typo), with the closest real name as a hint. The caller passes the names of
+earlier snapshots (`history`); this module reads no git.
+
+Extensions of the overlay format (design.md allows extending it):
+
+- `environments:` maps a source environment to one destination name or to a list
+  (`Prod: [Production, DR]`); the first name of a list is the *primary* one, used where a
+  reference holds one environment only (a trigger's target).
+- `prefer:` says, per destination environment that several source environments map to,
+  whose values win where they disagree (`prefer: {Production: Prod}`). Without it such a
+  disagreement is an error that names the values.
+- `variables.values` entries are a string (the value of every source value of that
+  variable, each keeping its mapped scope) or `{value: ..., environments: [...]}` (or a
+  list of those): the value applies exactly to those destination environments.
 """
 
 from __future__ import annotations
@@ -42,6 +62,19 @@ RENAMABLE = ("accounts", "certificates", "worker-pools", "feeds")
 NEW_OUT_OF_SCOPE = ("clone", "placeholder", "skip")
 STEP_OUT_OF_SCOPE = ("skip", "unscope")
 TENANT_VARIABLES = ("copy", "placeholder", "skip")
+# Kinds whose names an overlay entry can hold, as the history of snapshots records them
+# (`<project>/<name>` for channels, runbooks and steps).
+HISTORY_KINDS = (
+    "environments",
+    "tenants",
+    "lifecycles",
+    "channels",
+    "projects",
+    "runbooks",
+    "steps",
+    "library-variable-sets",
+    *RENAMABLE,
+)
 # Which snapshot kind each exclusion names, and whether names are "<project>/<name>".
 EXCLUDE_KINDS = {
     "tenants": ("tenants", False),
@@ -68,15 +101,28 @@ class Rescope:
 
 
 @dataclass(frozen=True)
+class ScopedValue:
+    """`{value: ..., environments: [...]}`: an explicit value and where it applies."""
+
+    value: str
+    environments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class VariablePolicy:
     scoping: Mapping[str, str] = field(
         default_factory=lambda: dict.fromkeys(DIMENSIONS, "skip-unless-partial")
     )
-    overwrite: bool = False
+    # True: always; False: never (the guide's rule); None (not set): what nobody changed on
+    # the destination since the last push (`merge.py`).
+    overwrite: bool | None = None
     new_out_of_scope: str = "clone"
     placeholder: str = "Replace Me"
     sensitive_placeholder: str = "CHANGE_ME"
-    values: Mapping[str, str] = field(default_factory=dict)  # "<owner>/<name>" -> value
+    # "<owner>/<name>" -> the value of every in-scope source value (each keeps its scope)
+    values: Mapping[str, str] = field(default_factory=dict)
+    # "<owner>/<name>" -> values that apply exactly to the destination environments given
+    scoped_values: Mapping[str, tuple[ScopedValue, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,7 +130,11 @@ class Overlay:
     """How one target differs from the source."""
 
     path: Path
-    environments: Mapping[str, str] = field(default_factory=dict)  # source -> destination
+    environments: Mapping[str, str] = field(default_factory=dict)  # source -> (primary) dest
+    # source -> every destination it maps to, when a list was given (`Prod: [Production, DR]`)
+    environment_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prefer: Mapping[str, str] = field(default_factory=dict)  # destination -> winning source
+    lines: Mapping[str, int] = field(default_factory=dict)  # "environments/<source>" -> line
     exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     include: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rename: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -101,7 +151,39 @@ class Overlay:
         return allowed is not None and not any(_matches(p, name) for p in allowed)
 
     def renamed(self, kind: str, name: str) -> str:
-        return self.rename.get(kind, {}).get(name, name)
+        pairs = self.rename.get(kind, {})
+        if name in pairs:
+            return pairs[name]
+        lowered = name.lower()
+        return next((new for old, new in pairs.items() if old.lower() == lowered), name)
+
+    def targets(self, source: str) -> tuple[str, ...]:
+        """Every destination environment `source` maps to (none when it is excluded)."""
+        lowered = source.lower()
+        for name, primary in self.environments.items():
+            if name.lower() == lowered:
+                return self.environment_targets.get(name) or (primary,)
+        return ()
+
+    def sources(self, destination: str) -> tuple[str, ...]:
+        """The source environments that map to `destination`."""
+        lowered = destination.lower()
+        return tuple(
+            name
+            for name in self.environments
+            if any(t.lower() == lowered for t in self.targets(name))
+        )
+
+    def preferred(self, destination: str) -> str | None:
+        lowered = destination.lower()
+        return next((s for d, s in self.prefer.items() if d.lower() == lowered), None)
+
+    def rescope_of(self, step: str) -> Rescope | None:
+        """The rescope of `<project>/<step>`, names matched regardless of case."""
+        if step in self.rescope:
+            return self.rescope[step]
+        lowered = step.lower()
+        return next((r for name, r in self.rescope.items() if name.lower() == lowered), None)
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -176,17 +258,31 @@ class _Reader:
         return tuple(str(item) for item in node)
 
 
-TOP_KEYS = ("environments", "exclude", "include", "rename", "variables", "steps", "tenants")
+TOP_KEYS = (
+    "environments",
+    "prefer",
+    "exclude",
+    "include",
+    "rename",
+    "variables",
+    "steps",
+    "tenants",
+)
 
 
 def load(
-    path: Path, snapshot: Snapshot | None = None, destination: Snapshot | None = None
+    path: Path,
+    snapshot: Snapshot | None = None,
+    destination: Snapshot | None = None,
+    history: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[Overlay, list[str]]:
     """Read and validate the overlay at `path`.
 
     With `snapshot` (the source) and `destination` (the last known destination state),
-    names are checked too. Returns the overlay and its warnings; errors raise one
-    `OverlayError` listing every problem.
+    names are checked too; `history` holds the lower-cased names (by `HISTORY_KINDS`) of
+    earlier snapshots, so an entry for something deleted on the source since is a warning,
+    not an error. Returns the overlay and its warnings; errors raise one `OverlayError`
+    listing every problem.
     """
     if not path.is_file():
         raise OverlayError(f"{path}: overlay file not found (create it, even as `{{}}`)")
@@ -199,7 +295,9 @@ def load(
     reader.known_keys(data, TOP_KEYS, "the overlay")
     overlay = _build(reader, data, path)
     if snapshot is not None:
-        _check_names(reader, data, overlay, snapshot, destination)
+        _check_names(
+            reader, data, overlay, snapshot, destination, {} if history is None else history
+        )
     errors = [f for f in reader.findings if f.error]
     if errors:
         raise OverlayError("\n".join(f.render(path) for f in reader.findings))
@@ -207,17 +305,7 @@ def load(
 
 
 def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
-    environments_node = reader.mapping(data, "environments")
-    environments = {}
-    for source, destination in environments_node.items():
-        if not isinstance(destination, str) or not destination:
-            reader.error(
-                data["environments"],
-                source,
-                f"environment `{source}` must map to a destination environment name",
-            )
-        else:
-            environments[str(source)] = destination
+    environments, targets, lines = _environments(reader, data)
     exclude_node = reader.mapping(data, "exclude", EXCLUDABLE)
     exclude = {kind: reader.names(exclude_node and data["exclude"], kind) for kind in EXCLUDABLE}
     include_node = reader.mapping(data, "include", EXCLUDABLE)
@@ -250,6 +338,9 @@ def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
     return Overlay(
         path=path,
         environments=environments,
+        environment_targets=targets,
+        prefer=_prefer(reader, data, targets),
+        lines=lines,
         exclude=exclude,
         include=include,
         rename=rename,
@@ -262,6 +353,84 @@ def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
             data["tenants"] if tenants_node else {}, "variables", TENANT_VARIABLES, "copy"
         ),
     )
+
+
+def _environments(
+    reader: _Reader, data: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, int]]:
+    """`environments:` -> (source -> primary destination, source -> all, source -> line)."""
+    node = reader.mapping(data, "environments")
+    primary: dict[str, str] = {}
+    targets: dict[str, tuple[str, ...]] = {}
+    lines: dict[str, int] = {}
+    seen: dict[str, str] = {}
+    for source, destination in node.items():
+        line = yamlio.line_of(data["environments"], source)
+        if line:
+            lines[f"environments/{source}"] = line
+        names = destination if isinstance(destination, list) else [destination]
+        if not names or not all(isinstance(n, str) and n for n in names):
+            reader.error(
+                data["environments"],
+                source,
+                f"environment `{source}` must map to a destination environment name "
+                "or a list of names",
+            )
+            continue
+        if str(source).lower() in seen:
+            reader.error(
+                data["environments"],
+                source,
+                f"environment `{source}` is mapped twice (also as `{seen[str(source).lower()]}`;"
+                " names match regardless of case)",
+            )
+            continue
+        seen[str(source).lower()] = str(source)
+        unique = list(dict.fromkeys(str(n) for n in names))
+        primary[str(source)] = unique[0]
+        targets[str(source)] = tuple(unique)
+    return primary, targets, lines
+
+
+def _prefer(
+    reader: _Reader, data: Mapping[str, Any], targets: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """`prefer: {destination: source}`: only where several sources share a destination."""
+    node = reader.mapping(data, "prefer")
+    result: dict[str, str] = {}
+    for destination, source in node.items():
+        sharing = [s for s, names in targets.items() if str(destination).lower() in _lower(names)]
+        if not isinstance(source, str) or not source:
+            reader.error(
+                data["prefer"],
+                destination,
+                "`prefer` maps a destination environment "
+                "to the source environment whose values win there",
+            )
+            continue
+        if len(sharing) < 2:
+            reader.error(
+                data["prefer"],
+                destination,
+                f"prefer: `{destination}` does not receive several source environments "
+                "(only needed where two or more map to one destination environment)",
+            )
+            continue
+        match = next((s for s in sharing if s.lower() == source.lower()), None)
+        if match is None:
+            reader.error(
+                data["prefer"],
+                destination,
+                f"prefer: `{source}` does not map to `{destination}`; use one of "
+                + ", ".join(f"`{s}`" for s in sharing),
+            )
+            continue
+        result[str(destination)] = match
+    return result
+
+
+def _lower(names: Iterable[str]) -> set[str]:
+    return {name.lower() for name in names}
 
 
 def _variables(reader: _Reader, data: Mapping[str, Any]) -> VariablePolicy:
@@ -292,19 +461,16 @@ def _variables(reader: _Reader, data: Mapping[str, Any]) -> VariablePolicy:
                 )
     elif given is not None:
         reader.error(raw, "scoping", "`scoping` is a policy name or a mapping of dimension: policy")
-    overwrite = raw.get("overwrite", False)
-    if not isinstance(overwrite, bool):
-        reader.error(raw, "overwrite", "`overwrite` must be true or false")
-        overwrite = False
-    values_node = reader.mapping(raw, "values")
-    values = {}
-    for name, value in values_node.items():
-        if "/" not in str(name):
-            reader.error(raw["values"], name, f"`{name}`: write `<project or set>/<variable>`")
-        if not isinstance(value, str | int | float | bool):
-            reader.error(raw["values"], name, f"`{name}`: a value must be a string")
-            continue
-        values[str(name)] = str(value)
+    overwrite = raw.get("overwrite")
+    if overwrite is not None and not isinstance(overwrite, bool):
+        reader.error(
+            raw,
+            "overwrite",
+            "`overwrite` must be true or false (or left out: overwrite what nobody changed "
+            "on the destination since the last push)",
+        )
+        overwrite = None
+    values, scoped = _explicit_values(reader, raw)
     return VariablePolicy(
         scoping=scoping,
         overwrite=overwrite,
@@ -312,7 +478,60 @@ def _variables(reader: _Reader, data: Mapping[str, Any]) -> VariablePolicy:
         placeholder=str(raw.get("placeholder", "Replace Me")),
         sensitive_placeholder=str(raw.get("sensitive-placeholder", "CHANGE_ME")),
         values=values,
+        scoped_values=scoped,
     )
+
+
+SCALARS = (str, int, float, bool)
+
+
+def _explicit_values(
+    reader: _Reader, raw: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, tuple[ScopedValue, ...]]]:
+    """`variables.values`: plain strings (inherit the source's scopes) and scoped entries."""
+    node = reader.mapping(raw, "values")
+    values: dict[str, str] = {}
+    scoped: dict[str, tuple[ScopedValue, ...]] = {}
+    for name, given in node.items():
+        if "/" not in str(name):
+            reader.error(raw["values"], name, f"`{name}`: write `<project or set>/<variable>`")
+        if isinstance(given, SCALARS):
+            values[str(name)] = str(given)
+            continue
+        entries = given if isinstance(given, list) else [given]
+        parsed: list[ScopedValue] = []
+        for entry in entries:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), SCALARS):
+                reader.error(
+                    raw["values"],
+                    name,
+                    f"`{name}`: a value is a string, or `{{value: ..., environments: [...]}}` "
+                    "(or a list of those)",
+                )
+                parsed = []
+                break
+            reader.known_keys(entry, ("value", "environments"), f"the value of `{name}`")
+            if "environments" not in entry:
+                if isinstance(given, list):
+                    reader.error(
+                        raw["values"], name, f"`{name}`: each entry of a list needs `environments`"
+                    )
+                    continue
+                values[str(name)] = str(entry["value"])
+                continue
+            environments = reader.names(entry, "environments")
+            if not environments:
+                reader.error(
+                    entry,
+                    "environments",
+                    f"`{name}`: `environments` lists the destination environments the value "
+                    "applies to (leave the key out to keep the source's scopes)",
+                )
+                continue
+            parsed.append(ScopedValue(str(entry["value"]), environments))
+        if parsed:
+            scoped[str(name)] = tuple(parsed)
+    return values, scoped
 
 
 def expand_env(value: str, environ: Mapping[str, str]) -> str:
@@ -336,83 +555,150 @@ def _check_names(
     overlay: Overlay,
     snapshot: Snapshot,
     destination: Snapshot | None,
+    history: Mapping[str, frozenset[str]],
 ) -> None:
-    def names_of(shot: Snapshot | None, kind: str) -> set[str]:
-        if shot is None:
-            return set()
-        return {"/".join(key.name) for key in shot.resources if key.kind == kind}
-
-    source_envs = names_of(snapshot, "environments")
-    dest_envs = names_of(destination, "environments")
-    for source, target in overlay.environments.items():
-        if source.lower() not in {e.lower() for e in source_envs}:
-            hint = _hint(source, source_envs)
-            reader.error(
-                data["environments"],
-                source,
-                f"environment `{source}` does not exist on the source{hint}",
+    source = _SourceNames(reader, snapshot, history)
+    dest_envs = names_of(destination, "environments") if destination is not None else None
+    environments = data.get("environments")
+    for name in overlay.environments:
+        source.check(environments, name, name, ("environments",), f"environment `{name}`")
+        for target in overlay.targets(name):
+            _check_destination_environment(
+                reader, environments, name, target, dest_envs, source.known["environments"]
             )
-        if destination is not None and target.lower() not in {
-            e.lower() for e in dest_envs | source_envs
-        }:
-            reader.error(
-                data["environments"],
-                source,
-                f"environment `{target}` exists on neither instance{_hint(target, dest_envs)}",
-            )
-    steps = {
-        f"{key.name[0]}/{step['Name']}"
-        for key, doc in snapshot.resources.items()
-        if key.kind == "deployment-processes"
-        for step in doc.get("Steps", [])
-    }
     for kind, (snapshot_kind, _) in EXCLUDE_KINDS.items():
-        known = steps if kind == "steps" else names_of(snapshot, snapshot_kind)
         for section in ("exclude", "include"):
             patterns = (overlay.exclude if section == "exclude" else overlay.include).get(kind, ())
             for index, pattern in enumerate(patterns):
-                if any(_matches(pattern, name) for name in known):
-                    continue
                 node = data[section][kind]
                 if any(ch in pattern for ch in "*?["):
-                    reader.warn(node, index, f"{section}.{kind}: `{pattern}` matches nothing")
-                else:
-                    reader.error(
-                        node,
-                        index,
-                        f"{section}.{kind}: `{pattern}` does not exist on "
-                        f"the source{_hint(pattern, known)}",
-                    )
-    for kind, pairs in overlay.rename.items():
-        known = names_of(snapshot, RENAME_KINDS[kind])
-        for source in pairs:
-            if source not in known:
-                reader.error(
-                    data["rename"][kind],
-                    source,
-                    f"rename.{kind}: `{source}` does not exist on the source{_hint(source, known)}",
+                    if not any(_matches(pattern, n) for n in source.known[snapshot_kind]):
+                        reader.warn(node, index, f"{section}.{kind}: `{pattern}` matches nothing")
+                    continue
+                source.check(
+                    node, index, pattern, (snapshot_kind,), f"{section}.{kind}: `{pattern}`"
                 )
+    for kind, pairs in overlay.rename.items():
+        for name in pairs:
+            label = f"rename.{kind}: `{name}`"
+            source.check(data["rename"][kind], name, name, (RENAME_KINDS[kind],), label)
     for step in overlay.rescope:
-        if step not in steps:
-            reader.error(
-                data["steps"]["rescope"],
-                step,
-                f"steps.rescope: no step `{step}` on the source{_hint(step, steps)}",
+        source.check(
+            data["steps"]["rescope"],
+            step,
+            step,
+            ("steps",),
+            f"steps.rescope: step `{step}`",
+            missing=f"steps.rescope: no step `{step}` on the source",
+        )
+    for name in [*overlay.variables.values, *overlay.variables.scoped_values]:
+        source.check(
+            data["variables"]["values"],
+            name,
+            name.split("/", 1)[0],
+            ("projects", "library-variable-sets"),
+            f"variables.values: `{name}`: its owner",
+            missing=f"variables.values: `{name}` names no project or library variable set",
+        )
+    destinations = {t for name in overlay.environments for t in overlay.targets(name)}
+    known_destinations = destinations | (dest_envs or set())
+    for name, entries in overlay.variables.scoped_values.items():
+        for entry in entries:
+            for environment in entry.environments:
+                if environment.lower() not in _lower(known_destinations):
+                    reader.error(
+                        data["variables"]["values"],
+                        name,
+                        f"variables.values: `{name}` applies to `{environment}`, which no source "
+                        "environment maps to"
+                        + ("" if dest_envs is None else " and the destination does not have")
+                        + _hint(environment, known_destinations),
+                    )
+
+
+def names_of(shot: Snapshot, kind: str) -> set[str]:
+    """The names of `kind` in a snapshot (`<project>/<name>` for a project's parts; steps
+    of deployment processes too)."""
+    if kind == "steps":
+        return {
+            f"{key.name[0]}/{step['Name']}"
+            for key, doc in shot.resources.items()
+            if key.kind == "deployment-processes"
+            for step in doc.get("Steps", [])
+        }
+    return {"/".join(key.name) for key in shot.resources if key.kind == kind}
+
+
+class _SourceNames:
+    """Checks names against the source: exact, another case (warning), deleted since an
+    earlier snapshot (warning), or never there (error, with the closest name)."""
+
+    def __init__(
+        self, reader: _Reader, snapshot: Snapshot, history: Mapping[str, frozenset[str]]
+    ) -> None:
+        self.reader = reader
+        self.history = history
+        self.known = {kind: names_of(snapshot, kind) for kind in HISTORY_KINDS}
+
+    def check(
+        self,
+        node: Any,
+        key: str | int,
+        name: str,
+        kinds: tuple[str, ...],
+        label: str,
+        *,
+        missing: str | None = None,
+    ) -> None:
+        """`label` names the entry in messages; `missing` replaces the error's text."""
+        known: set[str] = set().union(*(self.known[kind] for kind in kinds))
+        if name in known:
+            return
+        spelled = next((k for k in sorted(known) if k.lower() == name.lower()), None)
+        if spelled is not None:
+            self.reader.warn(
+                node,
+                key,
+                f"{label} is spelled `{spelled}` on the source (names match regardless of "
+                "case; write it as the server does)",
             )
-    owners = {
-        "/".join(key.name) + "/"
-        for key in snapshot.resources
-        if key.kind in ("projects", "library-variable-sets")
-    }
-    for name in overlay.variables.values:
-        if not any(name.startswith(owner) for owner in owners):
-            reader.error(
-                data["variables"]["values"],
-                name,
-                f"variables.values: `{name}` names no project or library variable set",
-            )
+        elif any(name.lower() in self.history.get(kind, frozenset()) for kind in kinds):
+            self.reader.warn(node, key, f"{label} is no longer on the source; remove this entry")
+        else:
+            text = missing or f"{label} does not exist on the source"
+            self.reader.error(node, key, f"{text}{_hint(name, known)}")
+
+
+def _check_destination_environment(
+    reader: _Reader,
+    node: Any,
+    source: str,
+    target: str,
+    dest_envs: set[str] | None,
+    source_envs: set[str],
+) -> None:
+    """A mapped destination name, against the destination as last recorded (if any)."""
+    if dest_envs is None:
+        return  # not known before the first push: `plan` checks it against the destination
+    if target in dest_envs:
+        return
+    spelled = next((e for e in dest_envs if e.lower() == target.lower()), None)
+    if spelled is not None:
+        reader.warn(
+            node,
+            source,
+            f"environment `{target}` is `{spelled}` on the destination (names match regardless "
+            f"of case; did you mean `{spelled}`?)",
+        )
+    elif target.lower() not in _lower(source_envs):
+        reader.error(
+            node,
+            source,
+            f"environment `{target}` exists on neither instance{_hint(target, dest_envs)}",
+        )
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    by_lower = {k.lower(): k for k in sorted(known)}
+    close = difflib.get_close_matches(name.lower(), sorted(by_lower), n=1)
+    return f" (did you mean `{by_lower[close[0]]}`?)" if close else ""

@@ -15,7 +15,14 @@ Both sides are in the same normal form, so most of the plan is a per-resource di
   when allowed, never touch a secret, never delete.
 
 A plan with errors (a required reference the destination cannot resolve) plans nothing as
-writable: `Plan.errors` lists every problem together.
+writable: `Plan.errors` lists every problem together. References are checked on what would
+be written (after the overlay and the merge): a value the merge leaves out demands nothing.
+
+Names match the way Octopus matches them, regardless of case: before comparing, every
+reference in the desired state that names something on the destination takes the
+destination's spelling (`production` -> `Production`), and so do the names of what the
+destination owns (environments and the "exists" kinds), so a case difference never reads as
+a change or adds a second value.
 """
 
 from __future__ import annotations
@@ -23,15 +30,15 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dictdiffer
 
-from snapshotsync import tenantvars
+from snapshotsync import tenantvars, threeway
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
-from snapshotsync.octopus.kinds import KINDS, is_version_controlled, sync_order, walk
+from snapshotsync.octopus.kinds import ACTIONS, KINDS, is_version_controlled, sync_order, walk
 from snapshotsync.overlay import Overlay
 from snapshotsync.transform import Decision, Desired
 
@@ -68,7 +75,8 @@ REF_KINDS = {
 }
 UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})  # names within the project
-WRITES = ("create", "update")
+WRITES = ("create", "update", "delete")
+ACTIONS_SHOWN = ("create", "update", "delete", "same", "skip", "conflict", "orphan")
 # Not a resource: the order of the destination's environments, set once they exist.
 ENVIRONMENT_ORDER = ResourceKey("environment-order", ("environments",))
 
@@ -94,6 +102,16 @@ class Placeholder:
     field: str
     reason: str
     value: Any = None  # the value written, when it is not a secret (cloned values)
+    path: tuple[str, ...] = ()  # where in the document (tenant variables), for cleanup
+
+
+@dataclass(frozen=True)
+class Record:
+    """What snapshotsync holds of a resource once its writes are done (its base), under the
+    name it has then; None: nothing of snapshotsync's is left there."""
+
+    key: ResourceKey
+    document: JsonDict | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,10 @@ class Plan:
     placeholders: tuple[Placeholder, ...] = ()
     errors: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # By the key of a change: the base that resource holds once its writes are done, and
+    # the resources snapshotsync created (and still holds) once every write is done.
+    records: Mapping[ResourceKey, Record] = field(default_factory=dict)
+    created: frozenset[ResourceKey] = frozenset()
 
     @property
     def writes(self) -> tuple[Change, ...]:
@@ -114,7 +136,7 @@ class Plan:
         return bool(self.writes)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("create", "update", "same", "skip"), 0)
+        counts = dict.fromkeys(ACTIONS_SHOWN, 0)
         for change in self.changes:
             counts[change.action] += 1
         return counts
@@ -145,13 +167,25 @@ def make_plan(
     *,
     target: str = "",
     facts: Mapping[str, frozenset[str]] | None = None,
+    base: Snapshot | None = None,
+    force: bool = False,
+    prune: bool = False,
 ) -> Plan:
-    """Compare the desired state with the destination's and decide every write."""
+    """Compare the desired state with the destination's and decide every write.
+
+    `base` is what the last push recorded of what snapshotsync placed on this destination
+    (None before the first push), with the resources it created in `base.meta["created"]`;
+    `force` takes the source's version of what someone changed by hand since; `prune`
+    deletes the resources snapshotsync created that the source no longer has.
+    """
+    desired = replace(desired, snapshot=canonical(desired.snapshot, live, facts or {}))
     index = _Index(live)
+    recorded = _Index(base) if base is not None else None
+    created = {_lower(k): k for k in _created(base)}
+    records: dict[ResourceKey, Record] = {}
     changes: list[Change] = []
     placeholders: list[Placeholder] = []
-    errors = list(desired.errors)
-    errors += _unresolved(desired.snapshot, live, facts or {})
+    errors: list[str] = []
     decisions = list(desired.decisions)
     version_controlled = {
         key.name[0].lower()
@@ -177,21 +211,36 @@ def make_plan(
                     )
                 )
                 continue
+            _, base_doc = recorded.get(key) if recorded is not None else (None, None)
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
-                change, notes, marks = _tenant_variables(
+                change, notes, marks, record = _tenant_variables(
                     live_key or key,
                     before,
                     after,
                     overlay,
                     tenant.get("ProjectEnvironments") or {},
                     live.meta.get("tenant_variables") == "legacy",
+                    base_doc,
+                    force,
                 )
                 changes.append(change)
+                records[change.key] = Record(key, record)
                 decisions += notes
                 placeholders += marks
                 continue
-            change = _plan_one(BEHAVIOUR[kind.name], live_key or key, before, after, overlay)
+            change, kept = _plan_one(
+                BEHAVIOUR[kind.name],
+                live_key or key,
+                before,
+                after,
+                overlay,
+                base_doc if recorded is not None else _NO_BASE,
+                force,
+            )
+            records[change.key] = Record(key, kept)
+            if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
+                created[_lower(key)] = key
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
                 errors += _duplicate_names(key, after, change.after)
             if kind.name == "certificates" and change.action == "create":
@@ -209,28 +258,61 @@ def make_plan(
             order = _environment_order(desired.snapshot, live, changes)
             if order is not None:
                 changes.append(order)
+    if base is not None:
+        orphans, dropped = _orphans(desired.snapshot, live, base, created, prune)
+        changes += orphans
+        for key in dropped:
+            records[key] = Record(key, None)
+            created.pop(_lower(key), None)
+    # References are checked on what would be written, after the overlay and the merge.
+    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {})]
     return Plan(
         target,
         tuple(changes),
         tuple(decisions),
         tuple(placeholders),
-        tuple(errors),
+        tuple(dict.fromkeys(errors)),  # one line per problem, however many fields show it
         {"source": desired.snapshot.meta, "destination": live.meta},
+        records,
+        frozenset(created.values()),
     )
 
 
+class _NoBase:
+    """No push has recorded a base yet: every comparison is two-way, as on a first sync."""
+
+
+_NO_BASE: Any = _NoBase()
+WHOLE = ("exists", "identical", "synced")  # kinds whose resources are whole items
+CHANGED_BY_HAND = (
+    "changed by hand on the destination since the last push: kept "
+    "(--force-overwrite takes the source's)"
+)
+
+
 def _plan_one(
-    behaviour: str, key: ResourceKey, before: JsonDict | None, after: JsonDict, overlay: Overlay
-) -> Change:
+    behaviour: str,
+    key: ResourceKey,
+    before: JsonDict | None,
+    after: JsonDict,
+    overlay: Overlay,
+    base: JsonDict | None,
+    force: bool,
+) -> tuple[Change, JsonDict | None]:
+    """The change of one resource, and the base it holds once the change is written."""
+    first_push = isinstance(base, _NoBase)
+    if first_push:
+        base = None
     if behaviour == "variables":
-        return _variables(key, before, after, overlay)
+        return _variables(key, before, after, overlay, base, force, first_push)
     if key.kind == "projects":
         after = _project(after, before)
     if before is None:
         if key.kind == "environments":
             # Created last, as the server places it; `_environment_order` then sorts.
             after = {**after, "SortOrder": 0}
-        return Change("create", key, None, _without_markers(after))
+        created = _without_markers(after)
+        return Change("create", key, None, created), _recorded(behaviour, created)
     if behaviour == "exists":
         same = _diff(_comparable_exists(before), _comparable_exists(after)) == ()
         return Change(
@@ -241,17 +323,153 @@ def _plan_one(
             reason=""
             if same
             else "exists on the destination; its details are its own and are never overwritten",
-        )
+        ), base  # ours only if snapshotsync created it
     if behaviour == "process":
-        after = {**after, "Steps": _steps(after.get("Steps") or [], before.get("Steps") or [])}
-    elif behaviour == "synced" and key.kind == "tenants":
-        after = _tenant(after, before)
-    elif behaviour == "permissions":
-        after = _permissions(after, before)
-    difference = _diff(before, after)
-    if not difference:
-        return Change("same", key, before, before)
-    return Change("update", key, before, after, difference)
+        return _process(key, before, after, base, force)
+    if key.kind == "tenants":
+        return _tenant(key, before, after, base, force)
+    if behaviour == "permissions":
+        return _permissions(key, before, after, base)
+    verdict = threeway.decide(base, before, after, force=force)
+    if verdict.verdict == threeway.SAME:
+        return Change("same", key, before, before), after
+    if verdict.verdict == threeway.CONFLICT:
+        return Change(
+            "conflict", key, before, after, _diff(before, after), reason=CHANGED_BY_HAND
+        ), base
+    return Change("update", key, before, after, _diff(before, after)), after
+
+
+def _recorded(behaviour: str, document: JsonDict) -> JsonDict | None:
+    """What a created resource's base holds: all of it, but for variable sets (`merge`)."""
+    return None if behaviour in ("variables",) else document
+
+
+def _created(base: Snapshot | None) -> list[ResourceKey]:
+    if base is None:
+        return []
+    return [
+        ResourceKey(str(item[0]), tuple(str(part) for part in item[1:]))
+        for item in base.meta.get("created") or []
+    ]
+
+
+PROJECT_KINDS = frozenset(
+    kind.name for kind in KINDS.values() if kind.parent == "projects" and not kind.singleton
+)
+
+
+def _orphans(
+    desired: Snapshot,
+    live: Snapshot,
+    base: Snapshot,
+    created: Mapping[tuple[str, tuple[str, ...]], ResourceKey],
+    prune: bool,
+) -> tuple[list[Change], list[ResourceKey]]:
+    """Whole resources snapshotsync placed that the source no longer has (or the overlay
+    now leaves out): listed by every plan; deleted with `prune` when snapshotsync created
+    them, nobody changed them since, and nothing left on the destination uses them. Parts
+    of a resource (its process, variables, tenant values) go with it.
+
+    Returns the changes, and the resources that stop being snapshotsync's either way."""
+    wanted = {_lower(key) for key in desired.resources}
+    live_index = _Index(live)
+    gone = [
+        key
+        for key in base.resources
+        if _lower(key) not in wanted and BEHAVIOUR.get(key.kind) in WHOLE
+    ]
+    gone_projects = {key.name[0].lower() for key in gone if key.kind == "projects"}
+    gone_lower = {_lower(key) for key in gone}
+    changes: list[Change] = []
+    # The parts of a resource that goes (a project's process and variables, a tenant's
+    # values, a team's roles) go with it.
+    dropped: list[ResourceKey] = [
+        key
+        for key in base.resources
+        if _lower(key) not in wanted
+        and KINDS[key.kind].parent is not None
+        and (KINDS[key.kind].parent, (key.name[0].lower(),)) in gone_lower
+        and key not in gone
+    ]
+    deleted: set[tuple[str, tuple[str, ...]]] = set()
+    for key in sorted(gone, key=lambda k: (-KINDS[k.kind].order, k.name)):
+        live_key, now = live_index.get(key)
+        if now is None or (key.kind in PROJECT_KINDS and key.name[0].lower() in gone_projects):
+            dropped.append(key)  # gone already, or goes with its project
+            continue
+        mine = _lower(key) in created
+        unchanged = _comparable_exists(now) == _comparable_exists(base.resources[key])
+        users = _users(live, live_key or key, deleted)
+        if not mine:
+            reason = (
+                "no longer on the source, and it was on the destination before snapshotsync: "
+                "left as the destination's own"
+            )
+            dropped.append(key)
+        elif key.kind == "environments":
+            reason = (
+                "created by snapshotsync and no longer on the source; environments are never "
+                "deleted by a sync (deployments and targets hang off them): delete it by hand"
+            )
+        elif not unchanged:
+            reason = (
+                "created by snapshotsync and no longer on the source, but changed by hand on "
+                "the destination since the last push: never deleted"
+            )
+        elif users:
+            reason = (
+                "created by snapshotsync and no longer on the source, but still used on the "
+                f"destination by {', '.join(users)}: left"
+            )
+        elif prune:
+            deleted.add(_lower(key))
+            changes.append(
+                Change(
+                    "delete",
+                    live_key or key,
+                    now,
+                    None,
+                    reason="created by snapshotsync, no longer on the source (or left out by "
+                    "the overlay) and unchanged since the last push (--prune)",
+                )
+            )
+            dropped.append(key)
+            continue
+        else:
+            reason = (
+                "created by snapshotsync and no longer on the source (or left out by the "
+                "overlay): push --prune deletes it"
+            )
+        changes.append(Change("orphan", live_key or key, now, None, reason=reason))
+    return changes, dropped
+
+
+def _users(
+    live: Snapshot, key: ResourceKey, deleted: set[tuple[str, tuple[str, ...]]]
+) -> list[str]:
+    """What on the destination refers to `key` by name (deleting it would break them)."""
+    target = {"library-variable-sets": "library-sets", "script-modules": "library-sets"}.get(
+        key.kind, key.kind
+    )
+    name = key.name[-1].lower()
+    users = []
+    for other, document in live.resources.items():
+        if other == key or _lower(other) in deleted or other.kind not in KINDS:
+            continue
+        if target in PROJECT_SCOPED_REFS and other.name[0].lower() != key.name[0].lower():
+            continue
+        for ref in KINDS[other.kind].refs:
+            if ref.target != target:
+                continue
+            for container, _, value in walk(document, ref.path):
+                if ref.when is not None and not ref.when(container):
+                    continue
+                values = str(value).split(ref.separator) if ref.separator else [value]
+                if any(isinstance(v, str) and v.strip().lower() == name for v in values):
+                    users.append(str(other))
+                    break
+    return sorted(set(users))
 
 
 def _environment_order(desired: Snapshot, live: Snapshot, changes: list[Change]) -> Change | None:
@@ -305,17 +523,116 @@ def _without_markers(document: JsonDict) -> JsonDict:
 
 
 def _variables(
-    key: ResourceKey, before: JsonDict | None, after: JsonDict, overlay: Overlay
-) -> Change:
+    key: ResourceKey,
+    before: JsonDict | None,
+    after: JsonDict,
+    overlay: Overlay,
+    base: JsonDict | None,
+    force: bool,
+    first_push: bool,
+) -> tuple[Change, JsonDict | None]:
     live_values = list((before or {}).get("Variables") or [])
-    merged = merge(list(after.get("Variables") or []), live_values, overlay.variables)
+    merged = merge(
+        list(after.get("Variables") or []),
+        live_values,
+        overlay.variables,
+        base=None if first_push else list((base or {}).get("Variables") or []),
+        force=force,
+    )
     document = {**(before or {}), "Variables": list(merged.variables)}
+    record = {"Variables": list(merged.base)}
     if before is None:
         # A variable set always exists with its owner: "create" means the owner is new.
-        return Change("create", key, None, document, values=merged.actions)
+        return Change("create", key, None, document, values=merged.actions), record
     if not merged.changed:
-        return Change("same", key, before, before, values=merged.actions)
-    return Change("update", key, before, document, _diff(before, document), values=merged.actions)
+        return Change("same", key, before, before, values=merged.actions), record
+    change = Change("update", key, before, document, _diff(before, document), values=merged.actions)
+    return change, record
+
+
+def _named(steps: list[JsonDict]) -> dict[str, JsonDict]:
+    return {str(step.get("Name", "")).lower(): step for step in steps}
+
+
+def _process(
+    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None, force: bool
+) -> tuple[Change, JsonDict | None]:
+    """Steps three ways: ours follow the source (and go when it drops them), ones changed
+    by hand since are kept and reported, the destination's own stay where they are."""
+    desired_steps = list(after.get("Steps") or [])
+    live_steps = list(before.get("Steps") or [])
+    verdicts = threeway.by_name(
+        _named(list((base or {}).get("Steps") or [])),
+        _named(live_steps),
+        _named(desired_steps),
+        force=force,
+    )
+    by_name = {v.name: v for v in verdicts}
+    placed = []
+    for step in desired_steps:
+        verdict = by_name[str(step.get("Name", "")).lower()]
+        placed.append(verdict.result if verdict.result is not None else step)
+    staying = [
+        step
+        for step in live_steps
+        if by_name[str(step.get("Name", "")).lower()].verdict != threeway.REMOVE
+    ]
+    result = {**after, "Steps": _steps(placed, staying)}
+    record_steps = [
+        (v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base)
+        for v in verdicts
+        if v.desired is not None or v.verdict == threeway.KEEP
+    ]
+    record = {**after, "Steps": [s for s in record_steps if s is not None]}
+    values = tuple(_part(v, "step") for v in verdicts if v.verdict in REPORTED)
+    difference = _diff(before, result)
+    if not difference:
+        action = "conflict" if any(v.action == "conflict" for v in values) else "same"
+        return Change(action, key, before, before, values=values, reason=""), record
+    return Change("update", key, before, result, difference, values=values), record
+
+
+REPORTED = (threeway.CONFLICT, threeway.KEEP, threeway.REMOVE)
+
+
+def _item(name: str, part: Any) -> JsonDict | None:
+    """A part as reports show it: a step as it is, a tenant link as `{Name, Value}`."""
+    if part is None or isinstance(part, dict):
+        return part
+    if isinstance(part, tuple) and len(part) == 2:
+        return {"Name": str(part[0]), "Value": part[1]}
+    return {"Name": name, "Value": part}
+
+
+def _part(verdict: threeway.Verdict[Any], what: str) -> ValueAction:
+    """A part of a document (a step, a tenant link) that is not simply created or updated."""
+    name = str(verdict.name)
+    verdict = threeway.Verdict(
+        verdict.verdict,
+        verdict.name,
+        _item(name, verdict.base),
+        _item(name, verdict.live),
+        _item(name, verdict.desired),
+    )
+    if verdict.verdict == threeway.REMOVE:
+        return ValueAction(
+            "remove",
+            name,
+            verdict.live,
+            None,
+            f"{what} placed by snapshotsync and no longer on the source (or left out by the "
+            "overlay); unchanged on the destination since the last push",
+        )
+    if verdict.verdict == threeway.KEEP:
+        return ValueAction(
+            "keep",
+            name,
+            verdict.live,
+            verdict.live,
+            f"{what} no longer on the source, but changed by hand on the destination since "
+            "the last push: kept (--force-overwrite removes it)",
+        )
+    return ValueAction("conflict", name, verdict.live, verdict.desired, CHANGED_BY_HAND)
 
 
 def _steps(desired: list[JsonDict], live: list[JsonDict]) -> list[JsonDict]:
@@ -410,13 +727,41 @@ def _duplicate_names(key: ResourceKey, desired: JsonDict, merged: JsonDict) -> l
     return errors
 
 
-def _tenant(desired: JsonDict, live: JsonDict) -> JsonDict:
-    """Links to projects the source does not sync (destination-only projects) are kept."""
-    links = dict(live.get("ProjectEnvironments") or {})
-    desired_links = desired.get("ProjectEnvironments") or {}
-    lowered = {p.lower() for p in desired_links}
-    links = {p: e for p, e in links.items() if p.lower() not in lowered}
-    return {**desired, "ProjectEnvironments": dict(sorted({**links, **desired_links}.items()))}
+def _tenant(
+    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None, force: bool
+) -> tuple[Change, JsonDict | None]:
+    """A tenant's own fields, and its project links one by one: links to projects the source
+    does not sync (destination-only projects) are the destination's own and kept."""
+    links = "ProjectEnvironments"
+
+    def fields(document: JsonDict | None) -> JsonDict | None:
+        return None if document is None else {k: v for k, v in document.items() if k != links}
+
+    def linked(document: JsonDict | None) -> dict[str, Any]:
+        return {p.lower(): (p, e) for p, e in ((document or {}).get(links) or {}).items()}
+
+    own = threeway.decide(fields(base), fields(before), fields(after), force=force)
+    verdicts = threeway.by_name(linked(base), linked(before), linked(after), force=force)
+    result_links = dict(v.result for v in verdicts if v.result is not None)
+    result = {**(own.result or {}), links: dict(sorted(result_links.items()))}
+    ours = [
+        v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base
+        for v in verdicts
+        if v.desired is not None or v.verdict == threeway.KEEP
+    ]
+    own_record = own.desired if own.verdict != threeway.CONFLICT else own.base
+    record = {**(own_record or {}), links: dict(sorted(p for p in ours if p is not None))}
+    values = tuple(_part(v, "link to project") for v in verdicts if v.verdict in REPORTED)
+    if own.verdict == threeway.CONFLICT:
+        values = (
+            ValueAction("conflict", "tenant", fields(before), fields(after), CHANGED_BY_HAND),
+            *values,
+        )
+    difference = _diff(before, result)
+    if not difference:
+        action = "conflict" if any(v.action == "conflict" for v in values) else "same"
+        return Change(action, key, before, before, values=values), record
+    return Change("update", key, before, result, difference, values=values), record
 
 
 def _tenant_variables(
@@ -426,41 +771,111 @@ def _tenant_variables(
     overlay: Overlay,
     links: Mapping[str, list[str]],
     legacy: bool,
-) -> tuple[Change, list[Decision], list[Placeholder]]:
+    base: JsonDict | None = None,
+    force: bool = False,
+) -> tuple[Change, list[Decision], list[Placeholder], JsonDict]:
     """A tenant's values merged into the destination's (`tenantvars.merge`). A destination
-    that keeps only the legacy document gets what it can hold, and a note on the rest."""
+    that keeps only the legacy document gets what it can hold, and a note on the rest.
+    Returns the change, decisions, placeholders and the base to record."""
     decisions: list[Decision] = []
     if legacy:
         desired, notes = tenantvars.for_legacy(desired, links)
         decisions = [Decision(str(key), note) for note in notes]
-    merged = tenantvars.merge(desired, before or {}, overwrite=overlay.variables.overwrite)
+    merged = tenantvars.merge(
+        desired, before or {}, overwrite=overlay.variables.overwrite, base=base, force=force
+    )
     placeholders = [
         Placeholder(
             key,
-            f"{owner} {template}"
-            + (
-                f" [{', '.join(tenantvars.environments(entry))}]" if "Environments" in entry else ""
-            ),
+            value.label,
             "secret that cannot be read from the source: written with the sensitive placeholder",
         )
-        for _, owner, template, entry in merged.added_secrets
+        for value in merged.added_secrets
     ]
+    if overlay.tenant_variables == "placeholder":
+        placeholders += _tenant_placeholders(key, before or {}, merged.document, overlay)
+    values = tuple(
+        ValueAction(
+            outcome.action,
+            outcome.value.label,
+            None
+            if outcome.action == "add"
+            else {"Name": outcome.value.label, "Value": outcome.before},
+            None
+            if outcome.action == "remove"
+            else {"Name": outcome.value.label, "Value": outcome.value.value},
+            outcome.reason,
+        )
+        for outcome in merged.outcomes
+    )
     if before is None:
-        return Change("create", key, None, merged.document), decisions, placeholders
+        change = Change("create", key, None, merged.document, values=values)
+        return change, decisions, placeholders, merged.base
     difference = _diff(before, merged.document)
     if not difference:
-        return Change("same", key, before, before), decisions, []
-    return Change("update", key, before, merged.document, difference), decisions, placeholders
+        return Change("same", key, before, before, values=values), decisions, [], merged.base
+    change = Change("update", key, before, merged.document, difference, values=values)
+    return change, decisions, placeholders, merged.base
 
 
-def _permissions(desired: JsonDict, live: JsonDict) -> JsonDict:
-    """Scoped roles are added, never removed: the destination may grant more."""
-    roles = list(live.get("ScopedUserRoles") or [])
-    seen = {json.dumps(role, sort_keys=True) for role in roles}
-    for role in desired.get("ScopedUserRoles") or []:
-        if json.dumps(role, sort_keys=True) not in seen:
-            roles.append(role)
-    return {**live, "ScopedUserRoles": roles}
+def _tenant_placeholders(
+    key: ResourceKey, before: JsonDict, after: JsonDict, overlay: Overlay
+) -> list[Placeholder]:
+    """Tenant values a push writes with the placeholder (`tenants: variables: placeholder`),
+    where the destination had none: into the cleanup ledger, like variables."""
+    text = overlay.variables.placeholder
+    existing = list(tenantvars.entries(before))
+    marks = []
+    for kind, owner, template, entry in tenantvars.entries(after):
+        if entry.get("Value") != text or (kind, owner, template, entry) in existing:
+            continue
+        scope = tenantvars.environments(entry)
+        marks.append(
+            Placeholder(
+                key,
+                f"{owner} {template}" + (f" [{', '.join(scope)}]" if scope else ""),
+                "placeholder value for a tenant variable (tenants.variables: placeholder)",
+                text,
+                (kind, owner, template, *scope),
+            )
+        )
+    return marks
+
+
+def _permissions(
+    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None
+) -> tuple[Change, JsonDict | None]:
+    """Scoped roles: the ones the source gives are added; one snapshotsync added that the
+    source no longer gives is removed; the destination may grant more (its own)."""
+
+    def shown(role: JsonDict) -> str:
+        return json.dumps(role, sort_keys=True)
+
+    wanted = {shown(r): r for r in after.get("ScopedUserRoles") or []}
+    ours = {shown(r) for r in (base or {}).get("ScopedUserRoles") or []}
+    roles = []
+    values = []
+    for role in before.get("ScopedUserRoles") or []:
+        if shown(role) in ours and shown(role) not in wanted:
+            values.append(
+                ValueAction(
+                    "remove",
+                    str(role.get("UserRoleId")),
+                    role,
+                    None,
+                    "role added by snapshotsync and no longer given on the source",
+                )
+            )
+            continue
+        roles.append(role)
+    present = {shown(r) for r in roles}
+    roles += [role for text, role in wanted.items() if text not in present]
+    result = {**before, "ScopedUserRoles": roles}
+    record = {"ScopedUserRoles": list(wanted.values())}
+    difference = _diff(before, result)
+    if not difference:
+        return Change("same", key, before, before), record
+    return Change("update", key, before, result, difference, values=tuple(values)), record
 
 
 def _placeholders(change: Change) -> Iterator[Placeholder]:
@@ -511,18 +926,35 @@ def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
     return document
 
 
+def _written(change: Change) -> JsonDict | None:
+    """What a change writes: a variable set's added and changed values, a document's new
+    state; nothing for what is left alone."""
+    if change.values:
+        written = [
+            v.after for v in change.values if v.action in ("add", "overwrite", "update-scope")
+        ]
+        return {"Variables": [v for v in written if v is not None]}
+    return change.after if change.action in WRITES else None
+
+
 def _unresolved(
-    desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]
+    changes: list[Change], live: Snapshot, facts: Mapping[str, frozenset[str]]
 ) -> list[str]:
-    """Required references the destination cannot resolve, every one of them."""
+    """Required references the destination cannot resolve, in what would be written."""
     known: dict[str, set[str]] = {}
-    for snapshot in (desired, live):
-        for key in snapshot.resources:
-            known.setdefault(key.kind, set()).add("/".join(key.name).lower())
+    for key in live.resources:
+        known.setdefault(key.kind, set()).add("/".join(key.name).lower())
+    for change in changes:
+        if change.action == "create":
+            known.setdefault(change.key.kind, set()).add("/".join(change.key.name).lower())
     for kind, names in facts.items():
         known.setdefault(kind, set()).update(n.lower() for n in names)
     errors = []
-    for key, document in sorted(desired.resources.items()):
+    for change in changes:
+        document = _written(change)
+        if document is None or change.key.kind not in KINDS:
+            continue
+        key = change.key
         for ref in KINDS[key.kind].refs:
             if ref.target in UNCHECKED_REFS:
                 continue
@@ -543,3 +975,124 @@ def _unresolved(
                             "the destination and not synced"
                         )
     return errors
+
+
+# ---------------------------------------------------------------- names as the server has them
+
+OWNED = frozenset({"environments", *(kind for kind, b in BEHAVIOUR.items() if b == "exists")})
+PROJECT_PARTS = frozenset({"channels", "actions"})
+
+
+def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]) -> Snapshot:
+    """`desired` with every name the destination has spelled as the destination spells it.
+
+    References of every kind, tenant variables' project and environment keys, and the names
+    (keys) of what the destination owns; a name the destination lacks keeps its spelling."""
+    spelling = _spellings(live, facts)
+    resources: dict[ResourceKey, JsonDict] = {}
+    for key, document in desired.resources.items():
+        document = copy.deepcopy(document)
+        project = key.name[0] if KINDS[key.kind].parent == "projects" else None
+        _respell_refs(key.kind, document, spelling, project)
+        if key.kind == "tenant-variables":
+            _respell_tenant_values(document, spelling)
+        if key.kind in OWNED:
+            name = spelling.get(key.kind, {}).get(key.name[0].lower(), key.name[0])
+            if "Name" in document:
+                document["Name"] = name
+            key = ResourceKey(key.kind, (name,))
+        resources[key] = document
+    return Snapshot(resources, desired.meta)
+
+
+def _spellings(live: Snapshot, facts: Mapping[str, frozenset[str]]) -> dict[str, dict[str, str]]:
+    """kind -> lower-cased name -> the destination's spelling (`<project>/<name>` for a
+    project's channels and steps)."""
+    spelling: dict[str, dict[str, str]] = {}
+    for kind, names in facts.items():
+        for name in names:
+            spelling.setdefault(kind, {})[name.lower()] = name
+    for key, document in live.resources.items():
+        name = "/".join(key.name)
+        spelling.setdefault(key.kind, {})[name.lower()] = name
+        if key.kind == "deployment-processes":
+            for _, _, action in walk(document, ACTIONS):
+                step = f"{key.name[0]}/{action.get('Name')}"
+                spelling.setdefault("actions", {})[step.lower()] = step
+    for target, kinds in REF_KINDS.items():
+        for kind in kinds:
+            spelling.setdefault(target, {}).update(spelling.get(kind, {}))
+    return spelling
+
+
+def _respell(
+    target: str, name: Any, spelling: Mapping[str, Mapping[str, str]], project: str | None
+) -> Any:
+    if not isinstance(name, str) or not name:
+        return name
+    if target in PROJECT_PARTS:
+        if project is None:
+            return name
+        found = spelling.get(target, {}).get(f"{project}/{name}".lower())
+        return found.split("/", 1)[1] if found else name
+    return spelling.get(target, {}).get(name.lower(), name)
+
+
+def _respell_refs(
+    kind: str,
+    document: JsonDict,
+    spelling: Mapping[str, Mapping[str, str]],
+    project: str | None,
+) -> None:
+    for ref in KINDS[kind].refs:
+        if ref.target == "process-owners":
+            continue
+        if ref.path[-1] == "~keys":
+            for container, _, _ in list(walk(document, ref.path))[:1]:
+                renamed = {
+                    _respell(ref.target, k, spelling, project): v for k, v in container.items()
+                }
+                container.clear()
+                container.update(renamed)
+            continue
+        for container, field_name, value in list(walk(document, ref.path)):
+            if ref.when is not None and not ref.when(container):
+                continue
+            if ref.separator and isinstance(value, str):
+                parts = [
+                    _respell(ref.target, p, spelling, project) for p in value.split(ref.separator)
+                ]
+                container[field_name] = ref.separator.join(parts)
+            else:
+                container[field_name] = _respell(ref.target, value, spelling, project)
+    for _, _, action in walk(document, ACTIONS):
+        for value in (action.get("Properties") or {}).values():
+            if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
+                ref_ = value["Ref"]
+                ref_["name"] = _respell(str(ref_.get("kind")), ref_.get("name"), spelling, project)
+
+
+def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[str, str]]) -> None:
+    """Tenant values' owners (projects, library variable sets) and environments."""
+    for kind, target in (("ProjectVariables", "projects"), ("CommonVariables", "library-sets")):
+        owners = document.get(kind)
+        if not isinstance(owners, dict):
+            continue
+        document[kind] = {
+            _respell(target, owner, spelling, None): {
+                template: [
+                    {
+                        **entry,
+                        "Environments": [
+                            _respell("environments", e, spelling, None)
+                            for e in entry["Environments"]
+                        ],
+                    }
+                    if entry.get("Environments")
+                    else entry
+                    for entry in entries
+                ]
+                for template, entries in templates.items()
+            }
+            for owner, templates in owners.items()
+        }

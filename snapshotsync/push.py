@@ -289,6 +289,9 @@ class _Pusher:
         change = write.change
         kind = change.key.kind
         after = write.document
+        if write.part == "delete":
+            self._delete(change)
+            return
         # The project whose channels, runbooks and actions this document's names mean: its
         # own for a project (release creation channel, donor package step, provisioning
         # runbooks) and for everything inside one.
@@ -344,6 +347,19 @@ class _Pusher:
             self.ids.learn(collection or "userroles", updated)
             self.result.applied.append(Applied("updated", change.key))
 
+    def _delete(self, change: Change) -> None:
+        """Delete a resource snapshotsync created (the plan decided it may)."""
+        kind = change.key.kind
+        if kind == "script-modules":
+            resource_id = self.ids.get("library-sets", change.key.name)
+            collection = "libraryvariablesets"
+        else:
+            resource_id = self.ids.get(kind, change.key.name)
+            collection = COLLECTION.get(kind, kind)
+        path = f"api/userroles/{resource_id}" if kind == "user-roles" else None
+        self.client.delete(path or self.path(collection, resource_id))
+        self.result.applied.append(Applied("deleted", change.key))
+
     def _environment_order(self, change: Change, after: JsonDict) -> None:
         # A bare array of every environment id, in order (Octopus.Client
         # EnvironmentRepository.Sort, api-client.ts environmentRepository.ts).
@@ -362,8 +378,20 @@ class _Pusher:
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
 
+        # A step someone added after the plan read the process is theirs: kept.
+        planned = {
+            str(step.get("Name", "")).lower()
+            for document in (change.before or {}, after)
+            for step in document.get("Steps") or []
+        }
+
         def build(current: JsonDict) -> JsonDict:
             steps = _merge_named(translated.get("Steps") or [], current.get("Steps") or [])
+            steps += [
+                step
+                for step in current.get("Steps") or []
+                if str(step.get("Name", "")).lower() not in planned
+            ]
             body = {**current, "Steps": self.secrets(steps, current.get("Steps"))}
             return body
 
@@ -402,8 +430,15 @@ class _Pusher:
             live = [self._normal_value(change.key.kind, v) for v in live_raw]
             variables = list(live_raw)
             pending = list(range(len(live_raw)))
+            removed: set[int] = set()
             for action in change.values:
-                if action.action in ("same", "leave") or action.after is None:
+                if action.action == "remove":
+                    index = next((i for i in pending if live[i] == action.before), None)
+                    if index is not None:
+                        pending.remove(index)
+                        removed.add(index)
+                    continue
+                if action.action not in ("add", "overwrite", "update-scope") or not action.after:
                     continue
                 if action.before is None:  # an add: skip it when the value is already there
                     # Matched by what the value is (name, type, value, scope), not by its
@@ -426,7 +461,8 @@ class _Pusher:
                     continue
                 pending.remove(index)
                 variables[index] = self._raw_value(action.after, live_raw[index], project)
-            return {**current, "Variables": variables}
+            kept = [v for i, v in enumerate(variables) if i not in removed]
+            return {**current, "Variables": kept}
 
         self.put_versioned(path, build)
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
@@ -516,19 +552,22 @@ class _Pusher:
         ... submitted data was out of date", OctopusDeployLabs/terraform-provider-
         octopusdeploy#907)."""
         tenant_id = self.ids.get("tenants", change.key.name)
-        before = _per_environment(change.before or {})
+        before = tenantvars.per_environment(change.before or {}, "before")
+        wanted = tenantvars.per_environment(after, "after")
         delta = {
             key: value
-            for key, value in _per_environment(after).items()
+            for key, value in wanted.items()
             if key not in before or before[key].value != value.value
         }
+        gone = [value for key, value in before.items() if key not in wanted]
         if self.raw.scoped_tenant_variables:
             for kind, route, owner_field in (
                 ("ProjectVariables", "projectvariables", "ProjectId"),
                 ("CommonVariables", "commonvariables", "LibraryVariableSetId"),
             ):
                 part = [v for k, v in delta.items() if k[0] == kind]
-                if part:
+                removed = [v for v in gone if v.kind == kind]
+                if part or removed:
                     self.put_versioned(
                         self.path("tenants", tenant_id, route),
                         functools.partial(
@@ -536,12 +575,15 @@ class _Pusher:
                             kind=kind,
                             owner_field=owner_field,
                             values=part,
+                            removed=removed,
                             tenant_id=tenant_id,
                         ),
                     )
-        elif delta:
+        elif delta or gone:
             path = self.path("tenants", tenant_id, "variables")
-            self.put_versioned(path, lambda current: self._legacy_body(current, delta.values()))
+            self.put_versioned(
+                path, lambda current: self._legacy_body(current, delta.values(), gone)
+            )
         self.result.applied.append(Applied("updated", change.key))
 
     def _owner_id(self, kind: str, owner: str) -> str:
@@ -565,8 +607,25 @@ class _Pusher:
             return {"HasValue": True, "NewValue": None}
         return {"HasValue": True, "NewValue": self.overlay.variables.sensitive_placeholder}
 
-    def _legacy_body(self, current: JsonDict, values: Iterable[_TenantValue]) -> JsonDict:
+    def _legacy_body(
+        self,
+        current: JsonDict,
+        values: Iterable[tenantvars.Value],
+        removed: Iterable[tenantvars.Value] = (),
+    ) -> JsonDict:
         body = copy.deepcopy(current)
+        for item in removed:
+            owner_id = self._owner_id(item.kind, item.owner)
+            template_id = self._template_id(item.kind, owner_id, item.template)
+            if item.kind == "ProjectVariables" and item.environment:
+                entry = (body.get("ProjectVariables") or {}).get(owner_id) or {}
+                environment_id = self.ids.get("environments", (item.environment,))
+                ((entry.get("Variables") or {}).get(environment_id) or {}).pop(
+                    template_id or "", None
+                )
+            elif item.kind == "CommonVariables":
+                entry = (body.get("LibraryVariables") or {}).get(owner_id) or {}
+                (entry.get("Variables") or {}).pop(template_id or "", None)
         for item in values:
             owner_id = self._owner_id(item.kind, item.owner)
             template_id = self._template_id(item.kind, owner_id, item.template)
@@ -589,7 +648,8 @@ class _Pusher:
         current: JsonDict,
         kind: str,
         owner_field: str,
-        values: list[_TenantValue],
+        values: list[tenantvars.Value],
+        removed: list[tenantvars.Value],
         tenant_id: str,
     ) -> JsonDict:
         """The whole scoped document: every value the destination has (the PUT replaces the
@@ -609,7 +669,23 @@ class _Pusher:
             }
             for item in read
         ]
-        new: dict[tuple[str, str, int], JsonDict] = {}
+        for value in removed:
+            owner_id = self._owner_id(kind, value.owner)
+            template_id = self._template_id(kind, owner_id, value.template)
+            environment = (
+                self.ids.get("environments", (value.environment,)) if value.environment else None
+            )
+            for item in list(items):
+                scope = item["Scope"]["EnvironmentIds"]
+                if item[owner_field] != owner_id or item["TemplateId"] != template_id:
+                    continue
+                if environment is None and not scope:
+                    items.remove(item)
+                elif environment in scope:
+                    scope.remove(environment)
+                    if not scope:  # never left unscoped: that would mean everywhere
+                        items.remove(item)
+        new: dict[tuple[str, str, tuple[str, int]], JsonDict] = {}
         for value in values:
             owner_id = self._owner_id(kind, value.owner)
             template_id = self._template_id(kind, owner_id, value.template)
@@ -664,6 +740,16 @@ class _Pusher:
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
         team_id = self.ids.get("teams", change.key.name)
+        gone = [v.before for v in change.values if v.action == "remove" and v.before]
+        if gone:
+            wanted = [_key(role) for role in gone]
+            for raw_role in self.client.list_all(self.path("teams", team_id, "scopeduserroles")):
+                normal = normalize_document(
+                    "team-permissions", {"ScopedUserRoles": [raw_role]}, self.ids.by_id
+                )["ScopedUserRoles"][0]
+                if _key(normal) in wanted:
+                    wanted.remove(_key(normal))
+                    self.client.delete(self.path("scopeduserroles", str(raw_role["Id"])))
         before = {_key(r) for r in (change.before or {}).get("ScopedUserRoles") or []}
         for role in after.get("ScopedUserRoles") or []:
             if _key(role) in before:
@@ -672,32 +758,6 @@ class _Pusher:
             body = {**translated["ScopedUserRoles"][0], "TeamId": team_id, "SpaceId": self.space}
             self.client.post(self.path("scopeduserroles"), body)
         self.result.applied.append(Applied("updated" if change.before else "created", change.key))
-
-
-@dataclass(frozen=True)
-class _TenantValue:
-    """One tenant value for one environment (None: unscoped), from entry number `entry`."""
-
-    kind: str
-    owner: str
-    template: str
-    environment: str | None
-    value: Any
-    entry: int
-
-
-def _per_environment(document: JsonDict) -> dict[tuple[str, str, str, str], _TenantValue]:
-    """A normal-form tenant variables document, value by value and environment by environment
-    (lower-cased keys: names match regardless of case)."""
-    result = {}
-    for number, (kind, owner, template, entry) in enumerate(tenantvars.entries(document)):
-        scope: tuple[str | None, ...] = tenantvars.environments(entry) or (None,)
-        for environment in scope:
-            key = (kind, owner.lower(), template.lower(), (environment or "").lower())
-            result[key] = _TenantValue(
-                kind, owner, template, environment, entry.get("Value"), number
-            )
-    return result
 
 
 def _without_deployment_settings(body: JsonDict) -> None:
@@ -773,14 +833,20 @@ def push(
     raw: Raw,
     overlay: Overlay,
     progress: Callable[[int, int], None] | None = None,
+    written: Callable[[ResourceKey], None] | None = None,
 ) -> PushResult:
-    """Apply `plan`'s writes. On the first failure, stop and say what failed."""
+    """Apply `plan`'s writes. On the first failure, stop and say what failed.
+
+    `written(key)` is called as soon as every write of a resource has been made, so the
+    caller can record it there and then: what was written is known even if the run is
+    killed before it ends."""
     if plan.errors:
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
     result = PushResult()
     pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
     steps = schedule.writes(plan)
+    last = {write.change.key: index for index, write in enumerate(steps)}
     for done, write in enumerate(steps, start=1):
         try:
             pusher.apply(write)
@@ -788,6 +854,8 @@ def push(
             result.failed = f"{write.change.key}: {error}"
             _log.info("push stopped at %s: %s", write.change.key, error)
             break
+        if written is not None and last[write.change.key] == done - 1:
+            written(write.change.key)
         if progress is not None:
             progress(done, len(steps))
     result.seconds = time.monotonic() - started

@@ -6,6 +6,7 @@ tenth of the way) when it is not, so CI logs stay readable.
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import re
@@ -28,6 +29,11 @@ _log = get_logger("progress")
 def line(text: str = "") -> None:
     """One line of results on stdout."""
     print(text, flush=True)
+
+
+def warning(text: str) -> None:
+    """A warning on stderr, so that stdout stays the result (`plan --output json`)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def confirm(question: str) -> bool:
@@ -69,14 +75,55 @@ def progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 # ---------------------------------------------------------------------- plans
 
-SYMBOL = {"create": "+ create", "update": "~ update", "same": "= same  ", "skip": "= leave "}
+SYMBOL = {
+    "create": "+ create",
+    "update": "~ update",
+    "delete": "- delete",
+    "same": "= same  ",
+    "skip": "= leave ",
+    "conflict": "! conflict",
+    "orphan": "? orphan",
+}
 VALUE_SYMBOL = {
     "add": "+ add   ",
     "update-scope": "~ scope ",
     "overwrite": "~ value ",
+    "remove": "- remove",
     "leave": "= leave ",
     "same": "= same  ",
+    "conflict": "! conflict",
+    "keep": "= keep  ",
 }
+REASONED = ("leave", "overwrite", "remove", "conflict", "keep")
+# Kinds whose parts (steps, tenant links) are listed and whose fields are diffed as well;
+# variable sets and tenant values are described value by value only.
+DIFFED = frozenset({"deployment-processes", "runbook-processes", "tenants"})
+
+
+def counts_line(plan: Plan) -> str:
+    """`2 to create, 1 to update, ...`: every count that is not zero, in a fixed order."""
+    counts = plan.counts()
+    parts = [
+        f"{counts['create']} to create",
+        f"{counts['update']} to update",
+        *([f"{counts['delete']} to delete"] if counts["delete"] else []),
+        f"{counts['same']} unchanged",
+        f"{counts['skip']} left alone",
+        *([f"{counts['conflict']} conflicts"] if counts["conflict"] else []),
+        *([f"{counts['orphan']} orphans"] if counts["orphan"] else []),
+    ]
+    return ", ".join(parts)
+
+
+def _value_text(value: ValueAction) -> str:
+    """One value (or part) of a change, with what it was where that matters."""
+    text = describe(value.after if value.after is not None else value.before)
+    if value.action in ("update-scope", "conflict") and value.before is not None:
+        label = "was" if value.action == "update-scope" else "destination has"
+        text += f"   ({label}: {describe(value.before)})"
+    if value.reason and value.action in REASONED:
+        text += f"   ({value.reason})"
+    return text
 
 
 def _short(value: Any, width: int = 100) -> str:
@@ -90,12 +137,29 @@ def _path(path: Any) -> str:
     return str(path) or "(document)"
 
 
+def _multiline(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value.strip("\n")
+
+
+def _unified(old: str, new: str) -> list[str]:
+    """A unified diff of two multi-line values (scripts), without the file header lines."""
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after", lineterm="")
+    return [f"    {line}" for line in list(lines)[2:]]
+
+
 def diff_lines(diff: tuple[Any, ...]) -> list[str]:
-    """dictdiffer entries as `~ path: old -> new`, `+ path.key: value`, `- path.key`."""
+    """dictdiffer entries as `~ path: old -> new`, `+ path.key: value`, `- path.key`.
+
+    A change of a multi-line value (a script) is shown as a unified diff of its lines, so
+    a change past the first few characters is never hidden by truncation."""
     lines = []
     for kind, path, detail in diff:
         if kind == "change":
             old, new = detail
+            if _multiline(old) or _multiline(new):
+                lines.append(f"~ {_path(path)}:")
+                lines += _unified(str(old or ""), str(new or ""))
+                continue
             lines.append(f"~ {_path(path)}: {_short(old, 60)} -> {_short(new, 60)}")
         else:
             sign = "+" if kind == "add" else "-"
@@ -122,14 +186,10 @@ def plan_text(plan: Plan) -> str:
             for value in change.values:
                 if value.action == "same":
                     continue
-                shown = describe(value.after or value.before)
-                text = f"        {VALUE_SYMBOL[value.action]} {shown}"
-                if value.action == "update-scope" and value.before is not None:
-                    text += f"   (was: {describe(value.before)})"
-                if value.reason and value.action in ("leave", "overwrite"):
-                    text += f"   ({value.reason})"
-                out.append(text)
-        elif change.action == "update":
+                out.append(f"        {VALUE_SYMBOL[value.action]} {_value_text(value)}")
+            if change.action in ("update", "conflict") and change.key.kind in DIFFED:
+                out += [f"        {line}" for line in diff_lines(change.diff)]
+        elif change.action in ("update", "conflict"):
             out += [f"        {line}" for line in diff_lines(change.diff)]
     if plan.decisions:
         out += ["", "Left out or changed by the overlay:"]
@@ -137,12 +197,9 @@ def plan_text(plan: Plan) -> str:
     if plan.placeholders and not plan.errors:
         out += ["", "Placeholders a push would write (snapshotsync cleanup lists them):"]
         out += [f"  ! {p.key} {p.field}: {p.reason}" for p in plan.placeholders]
-    counts = plan.counts()
     out += [
         "",
-        f"Plan: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['same']} unchanged, {counts['skip']} left alone"
-        + (f", {len(plan.errors)} errors." if plan.errors else "."),
+        f"Plan: {counts_line(plan)}" + (f", {len(plan.errors)} errors." if plan.errors else "."),
     ]
     return "\n".join(out)
 
@@ -206,7 +263,15 @@ def _masked_document(document: dict[str, Any] | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------- markdown
 
 MASK = "<sensitive>"
-ACTION_HEADING = {"create": "create", "update": "update", "skip": "left alone", "same": "unchanged"}
+ACTION_HEADING = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "skip": "left alone",
+    "same": "unchanged",
+    "conflict": "conflict",
+    "orphan": "orphan",
+}
 
 
 def _secret(value: Any) -> bool:
@@ -259,11 +324,20 @@ def _value_lines(values: tuple[ValueAction, ...]) -> list[str]:
     for value in values:
         if value.action == "same":
             continue
-        sign = {"add": "+", "leave": " ", "update-scope": "!", "overwrite": "!"}[value.action]
-        text = f"{sign} {value.action:<12} {describe(_masked_value(value.after or value.before))}"
-        if value.action in ("update-scope", "overwrite") and value.before is not None:
+        sign = {
+            "add": "+",
+            "leave": " ",
+            "keep": " ",
+            "update-scope": "!",
+            "overwrite": "!",
+            "conflict": "!",
+            "remove": "-",
+        }[value.action]
+        shown = value.after if value.after is not None else value.before
+        text = f"{sign} {value.action:<12} {describe(_masked_value(shown))}"
+        if value.action in ("update-scope", "overwrite", "conflict") and value.before is not None:
             text += f"   (was: {describe(_masked_value(value.before))})"
-        if value.reason and value.action in ("leave", "overwrite"):
+        if value.reason and value.action in REASONED:
             text += f"   ({value.reason})"
         lines.append(text)
     return lines
@@ -274,7 +348,7 @@ def _change_details(change: Change) -> list[str]:
         lines = _value_lines(change.values)
     elif change.action == "create":
         lines = _document_lines(change.after)
-    elif change.action == "update":
+    elif change.action in ("update", "conflict"):
         lines = diff_lines(change.diff)
     else:
         lines = []
@@ -302,7 +376,6 @@ def plan_markdown(plan: Plan) -> str:
     decisions. Secrets are never shown: sensitive values, and anything the log redacts
     (API keys, values the overlay read with `${env:...}`), are masked.
     """
-    counts = plan.counts()
     out = [f"### snapshotsync plan for `{plan.target}`", ""]
     if plan.errors:
         verdict = f"**{len(plan.errors)} errors: nothing can be pushed until they are fixed.**"
@@ -311,8 +384,7 @@ def plan_markdown(plan: Plan) -> str:
     else:
         verdict = "**No changes: the target is up to date.**"
     out += [
-        f"{verdict} {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['same']} unchanged, {counts['skip']} left alone; "
+        f"{verdict} {counts_line(plan)}; "
         f"{len(plan.placeholders)} placeholders, {len(plan.decisions)} decisions by the overlay.",
         "",
     ]

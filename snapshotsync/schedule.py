@@ -52,14 +52,21 @@ class Write:
 
     change: Change
     document: JsonDict
-    part: str = "whole"  # whole | main (deferred fields held back) | links (deferred fields)
+    # whole | main (deferred fields held back) | links (deferred fields) | delete
+    part: str = "whole"
 
 
 def writes(plan: Plan) -> tuple[Write, ...]:
     """Every write of `plan`, in the order they can be made."""
     main: list[Write] = []
     links: list[Write] = []
+    deletes: list[Write] = []
     for change in plan.writes:
+        if change.action == "delete":
+            # Last, dependents first (the plan lists them so): by then nothing this push
+            # writes refers to them any more.
+            deletes.append(Write(change, {}, "delete"))
+            continue
         paths = DEFERRED.get(change.key.kind)
         if not paths:
             main.append(Write(change, change.after or {}))
@@ -71,7 +78,7 @@ def writes(plan: Plan) -> tuple[Write, ...]:
             main.append(Write(change, held, "main"))
         if any(_get(after, path) != _get(held, path) for path in paths):
             links.append(Write(change, after, "links"))
-    return tuple(_placed(main, links))
+    return (*_placed(main, links), *deletes)
 
 
 def _placed(main: list[Write], links: list[Write]) -> Iterator[Write]:

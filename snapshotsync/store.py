@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,9 +102,9 @@ class Store:
 
     def ensure_clean(self, subdir: str) -> None:
         """Refuse to touch `subdir` when it holds changes that are not committed."""
-        status = self._git("status", "--porcelain", "--untracked-files=all", "--", subdir)
-        if status.strip():
-            first = status.strip().splitlines()[0][3:]
+        status = self._git("status", "--porcelain", "-z", "--untracked-files=all", "--", subdir)
+        if status.strip("\0"):
+            first = status.split("\0")[0][3:]  # "XY path", unquoted with -z
             raise DirtyStoreError(
                 f"{self.path / subdir} has uncommitted changes (e.g. {first}): commit or "
                 f"discard them first (git -C {self.path} status {subdir})"
@@ -176,6 +176,24 @@ class Store:
             return None
         self._git("commit", "--quiet", "-m", message, "--", *subdirs)
         return self.head(), changes
+
+    def past_files(
+        self, subdir: str, read: Callable[[str], bool] | None = None
+    ) -> dict[str, list[str]]:
+        """Every path ever committed under `subdir` (relative to it), with the text of each
+        committed version of the paths `read` selects (read-only: git log and blobs)."""
+        out = self._git("log", "--format=", "--raw", "--no-abbrev", "--no-renames", "--", subdir)
+        files: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            if not line.startswith(":") or "\t" not in line:
+                continue
+            fields, path = line.split("\t", 1)
+            relative = path.removeprefix(f"{subdir}/")
+            texts = files.setdefault(relative, [])
+            blob = fields.split()[3]
+            if read is not None and read(relative) and blob.strip("0"):
+                texts.append(self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8"))
+        return files
 
     def log(self, paths: list[str], limit: int = 200) -> list[tuple[str, str, str]]:
         """(sha, ISO date, full message) of the commits touching `paths`, newest first."""

@@ -97,62 +97,167 @@ def entries(document_: JsonDict) -> Iterator[tuple[str, str, str, Entry]]:
 
 
 @dataclass(frozen=True)
-class Merged:
-    document: JsonDict
-    added_secrets: tuple[tuple[str, str, str, Entry], ...]  # written with the placeholder
+class Value:
+    """One tenant value for one environment (None: the unscoped value), from entry `entry`."""
+
+    kind: str
+    owner: str
+    template: str
+    environment: str | None
+    value: Any
+    entry: tuple[str, int]  # the document ("live", "desired"...) and entry it comes from
+
+    @property
+    def label(self) -> str:
+        where = f" [{self.environment}]" if self.environment else ""
+        return f"{self.owner} {self.template}{where}"
 
 
-def merge(desired: JsonDict, live: JsonDict, *, overwrite: bool) -> Merged:
-    """Desired values placed among the destination's: add what no value covers, overwrite a
-    value of the same scope only when allowed, never touch a secret, never delete.
+Key = tuple[str, str, str, str]
 
-    A desired value is covered where the destination already has values for every one of
-    its environments (an unscoped one: where it has an unscoped value), however they are
-    split: a value the destination keeps per environment and one the source keeps for
-    several are the same values, and a destination's own split is its own.
-    """
+
+def per_environment(document_: JsonDict, origin: str = "") -> dict[Key, Value]:
+    """A document value by value and environment by environment, keyed regardless of case."""
+    result: dict[Key, Value] = {}
+    for number, (kind, owner, template, entry) in enumerate(entries(document_)):
+        for environment in environments(entry) or (None,):
+            key = (kind, owner.lower(), template.lower(), (environment or "").lower())
+            result[key] = Value(
+                kind, owner, template, environment, entry.get("Value"), (origin, number)
+            )
+    return result
+
+
+def from_values(values: Iterable[Value]) -> JsonDict:
+    """The normal-form document holding `values` (secrets grouped as their entries were)."""
+    grouped: dict[tuple[str, str, str, str], tuple[Any, list[str]]] = {}
+    for value in values:
+        group = (
+            json.dumps(value.entry)
+            if is_sensitive_marker(value.value)
+            else json.dumps(value.value, sort_keys=True)
+        )
+        if value.environment is None:
+            group = f"unscoped:{group}"
+        key = (value.kind, value.owner, value.template, group)
+        grouped.setdefault(key, (value.value, []))[1].extend(
+            [value.environment] if value.environment else []
+        )
     result: dict[str, dict[str, dict[str, list[Entry]]]] = {}
-    for kind, owner, template, entry in entries(live):
+    for (kind, owner, template, _), (value, scope) in grouped.items():
+        entry = _entry(value, scope)
         result.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(entry)
-    lowered = {kind: {owner.lower(): owner for owner in result.get(kind, {})} for kind in OWNERS}
-    added: list[tuple[str, str, str, Entry]] = []
-    for kind, owner, template, entry in entries(desired):
-        owner = lowered[kind].get(owner.lower(), owner)
-        templates = result.setdefault(kind, {}).setdefault(owner, {})
-        template = next((t for t in templates if t.lower() == template.lower()), template)
-        values = templates.setdefault(template, [])
-        placed = _place(entry, values, overwrite=overwrite)
-        if placed is not None and is_sensitive_marker(placed.get("Value")):
-            added.append((kind, owner, template, placed))
-    return Merged(document(result), tuple(added))
+    return document(result)
 
 
-def _place(entry: Entry, values: list[Entry], *, overwrite: bool) -> Entry | None:
-    """Put `entry` among a template's `values`; the entry added, if one was."""
-    scope = {e.lower() for e in environments(entry)}
-    same_scope = next(
-        (i for i, v in enumerate(values) if {e.lower() for e in environments(v)} == scope), None
-    )
-    value = entry.get("Value")
-    if same_scope is not None:
-        current = values[same_scope].get("Value")
-        if (
-            current != value
-            and overwrite
-            and not is_sensitive_marker(current)
-            and not is_sensitive_marker(value)
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one value that is not simply the same: for reports."""
+
+    action: str  # add | overwrite | remove | conflict | keep
+    value: Value
+    before: Any = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Merged:
+    document: JsonDict  # the destination's values once written
+    base: JsonDict  # the values snapshotsync holds there once written
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def added_secrets(self) -> tuple[Value, ...]:
+        return tuple(
+            o.value
+            for o in self.outcomes
+            if o.action == "add" and is_sensitive_marker(o.value.value)
+        )
+
+
+def merge(
+    desired: JsonDict,
+    live: JsonDict,
+    *,
+    overwrite: bool | None,
+    base: JsonDict | None = None,
+    force: bool = False,
+) -> Merged:
+    """Desired values placed among the destination's, environment by environment.
+
+    A value the destination lacks is added; a different one is overwritten by the policy
+    (`merge.py`'s rule: `true` always, `false` never, by default only when nobody changed it
+    since the last push, a conflict otherwise), never a secret; one snapshotsync placed that
+    the source dropped is removed when unchanged since. The destination's own values, and
+    how it splits them between environments, are never touched.
+    """
+    wanted = per_environment(desired, "desired")
+    have = per_environment(live, "live")
+    recorded = per_environment(base or {}, "base")
+    result = dict(have)
+    ours: dict[Key, Value] = {}
+    outcomes: list[Outcome] = []
+    for key, value in wanted.items():
+        current = have.get(key)
+        if current is None:
+            result[key] = ours[key] = value
+            outcomes.append(Outcome("add", value))
+            continue
+        if current.value == value.value:
+            ours[key] = current
+            continue
+        written = recorded.get(key)
+        if is_sensitive_marker(current.value) or is_sensitive_marker(value.value):
+            if written is not None:
+                ours[key] = written
+            continue
+        if overwrite is True or (
+            overwrite is None and written is not None and (written.value == current.value or force)
         ):
-            values[same_scope] = {**values[same_scope], "Value": value}
-        return None
-    if not scope:
-        values.append(_entry(value, ()))
-        return values[-1]
-    covered = {e.lower() for v in values for e in environments(v)}
-    missing = [e for e in environments(entry) if e.lower() not in covered]
-    if not missing:
-        return None
-    values.append(_entry(value, missing))
-    return values[-1]
+            result[key] = ours[key] = _replaced(current, value.value)
+            outcomes.append(Outcome("overwrite", value, current.value))
+        elif overwrite is None and written is not None:
+            ours[key] = written
+            outcomes.append(
+                Outcome(
+                    "conflict",
+                    value,
+                    current.value,
+                    "changed by hand on the destination since the last push: kept "
+                    "(--force-overwrite takes the source's value)",
+                )
+            )
+    if overwrite is not False:
+        for key, current in have.items():
+            written = recorded.get(key)
+            if key in wanted or written is None or is_sensitive_marker(current.value):
+                continue
+            if written.value == current.value or force:
+                del result[key]
+                outcomes.append(Outcome("remove", current))
+            else:
+                ours[key] = written
+                outcomes.append(
+                    Outcome(
+                        "keep",
+                        current,
+                        current.value,
+                        "no longer on the source, but changed by hand on the destination "
+                        "since the last push: kept (--force-overwrite removes it)",
+                    )
+                )
+    return Merged(from_values(result.values()), from_values(ours.values()), tuple(outcomes))
+
+
+def _replaced(current: Value, value: Any) -> Value:
+    return Value(
+        current.kind,
+        current.owner,
+        current.template,
+        current.environment,
+        value,
+        current.entry,
+    )
 
 
 def for_legacy(desired: JsonDict, links: Mapping[str, Iterable[str]]) -> tuple[JsonDict, list[str]]:

@@ -16,24 +16,40 @@ The rules come from the guide's "Handling different environments", "Variable sco
   dimension skips the item or reports an error. The one deliberate exception is a *new*
   variable whose values were all scoped out by the environment mapping, which follows
   `new-out-of-scope`; such values are marked here (`OUT_OF_SCOPE`) and decided by `plan`,
-  which knows whether the variable is new on the destination.
+  which knows whether the variable is new on the destination;
+- a lifecycle that loses every phase is left out like an excluded one (an empty lifecycle
+  would allow every environment), and its channels with it; a tenant that keeps no project
+  link (every environment of each link excluded) is left out, and so is what names it;
+- one source environment can map to several destination ones (`Prod: [Production, DR]`):
+  every list of environments gets all of them; a field that holds one environment (a
+  trigger's target) gets the first, the primary;
+- several source environments can map to one destination environment: lists get the
+  union, and where their variable values disagree on it, `prefer:` says whose win (the
+  others' values lose that environment) or the disagreement is an error naming the values;
+- explicit values (`variables.values`) never widen a scope: a plain value replaces the
+  value of every source value in scope on the destination, each keeping its mapped scope
+  (only a variable with no value in scope there gets it unscoped, as its one value); a
+  value with `environments` applies exactly there, and the source's values lose those
+  environments.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from snapshotsync import tenantvars
+from snapshotsync.merge import describe
 from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
 from snapshotsync.octopus.kinds import (
     ENVIRONMENT_PROPERTIES,
     is_expression,
     is_version_controlled,
 )
-from snapshotsync.overlay import Overlay
+from snapshotsync.overlay import Overlay, ScopedValue
 
 ERROR_POLICIES = ("error-unless-exact", "error-unless-partial")
 EXACT_POLICIES = ("error-unless-exact", "skip-unless-exact")
@@ -47,6 +63,7 @@ RENAMED_REF_KINDS = {
 # name a parent environment of the separate environments v2 API.
 EPHEMERAL_CHANNEL = "EphemeralEnvironment"
 TYPED_VALUE_KINDS = {"Certificate": "certificates", "WorkerPool": "worker-pools"}
+LOSES = "~Loses"  # working marker: destination environments a source value gives up
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,32 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Clash:
+    """Source environments sharing a destination environment disagree on a value there."""
+
+    where: str  # e.g. "project-variables PayFX Payment.Mode"
+    environment: str  # the destination environment
+    values: tuple[tuple[str, str], ...]  # (source environment, the value it has, described)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(source for source, _ in self.values))
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{value} in {source}" for source, value in self.values)
+        return (
+            f"{self.where}: {' and '.join(self.sources)} both map to {self.environment} with "
+            f"different values ({shown}); say whose win there with "
+            f"`prefer: {{{self.environment}: {self.sources[-1]}}}` in the overlay"
+        )
+
+
+@dataclass(frozen=True)
 class Desired:
     snapshot: Snapshot
     decisions: tuple[Decision, ...] = ()
     errors: tuple[str, ...] = ()
+    clashes: tuple[Clash, ...] = ()  # also in `errors`; validate places them in the overlay
 
 
 @dataclass
@@ -73,24 +112,49 @@ class _Context:
     facts: Mapping[str, frozenset[str]]
     decisions: list[Decision] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    clashes: list[Clash] = field(default_factory=list)
+    gone_lifecycles: set[str] = field(default_factory=set)  # lower-cased
+    gone_tenants: set[str] = field(default_factory=set)  # lower-cased, left out by cascade
 
     def decide(self, where: str, message: str) -> None:
         self.decisions.append(Decision(where, message))
+
+    def clash(self, clash: Clash) -> None:
+        self.clashes.append(clash)
+        self.errors.append(str(clash))
 
     def policy(self, dimension: str) -> str:
         return self.overlay.variables.scoping.get(dimension, "skip-unless-partial")
 
     def __post_init__(self) -> None:
-        self._environments = {k.lower(): v for k, v in self.overlay.environments.items()}
+        self._targets = {k.lower(): self.overlay.targets(k) for k in self.overlay.environments}
+        # Destination environments that several source environments map to.
+        sources: dict[str, list[str]] = {}
+        for source in self.overlay.environments:
+            for target in self._targets[source.lower()]:
+                sources.setdefault(target.lower(), []).append(source)
+        self.shared = {d: tuple(s) for d, s in sources.items() if len(s) > 1}
 
     def env(self, name: str) -> str | None:
-        return self._environments.get(name.lower())
+        """The primary destination environment of `name` (None when it is excluded)."""
+        targets = self._targets.get(name.lower())
+        return targets[0] if targets else None
+
+    def targets(self, name: str) -> tuple[str, ...]:
+        return self._targets.get(name.lower(), ())
 
     def envs(self, names: list[str]) -> list[str]:
-        return sorted({m for n in names if (m := self.env(n)) is not None})
+        """Every destination environment the source environments `names` map to."""
+        return sorted({m for n in names for m in self.targets(n)})
 
     def excluded(self, kind: str, name: str) -> bool:
         return self.overlay.excluded(kind, name)
+
+    def lifecycle_gone(self, name: str) -> bool:
+        return self.excluded("lifecycles", name) or name.lower() in self.gone_lifecycles
+
+    def tenant_gone(self, name: str) -> bool:
+        return self.excluded("tenants", name) or name.lower() in self.gone_tenants
 
 
 def apply(
@@ -128,18 +192,62 @@ def apply(
                 "connect it to its repository (Settings > Version Control), then sync again; "
                 "left out with its channels, runbooks, triggers and tenant links",
             )
+    # Cascades that other kinds depend on, known before any document is transformed.
+    context.gone_lifecycles = {
+        key.name[0].lower()
+        for key, document in resources.items()
+        if key.kind == "lifecycles" and _phases_all_excluded(context, document)
+    }
+    context.gone_tenants = {
+        key.name[0].lower()
+        for key, document in resources.items()
+        if key.kind == "tenants" and _tenant_links_all_gone(context, document, projects)
+    }
+    for lowered, sources in sorted(context.shared.items()):
+        winner = overlay.preferred(lowered)
+        shared = next(t for s in sources for t in context.targets(s) if t.lower() == lowered)
+        context.decide(
+            f"environments {shared}",
+            f"receives {' and '.join(sources)}: it gets what either had"
+            + (
+                f"; where their values disagree, {winner}'s (prefer)"
+                if winner
+                else "; values they disagree on are errors until `prefer:` names a winner"
+            ),
+        )
     for key in sorted(resources, key=lambda k: (k.kind, k.name)):
+        if key.kind == "environments":
+            out.update(_environments(context, key, resources[key]))
+            continue
         document = _one(context, key, resources[key], projects, snapshot)
         if document is not None:
             out[_renamed_key(context, key)] = document
-    return Desired(Snapshot(out, snapshot.meta), tuple(context.decisions), tuple(context.errors))
+    return Desired(
+        Snapshot(out, snapshot.meta),
+        tuple(context.decisions),
+        tuple(context.errors),
+        tuple(context.clashes),
+    )
+
+
+def _environments(
+    context: _Context, key: ResourceKey, document: JsonDict
+) -> dict[ResourceKey, JsonDict]:
+    """A source environment becomes each destination environment it maps to (none when it
+    is excluded); several source environments mapped to one give one document (the first's)."""
+    targets = context.targets(key.name[0])
+    if not targets:
+        context.decide(str(key), "not mapped by the overlay: excluded")
+        return {}
+    return {
+        ResourceKey("environments", (target,)): {**copy.deepcopy(document), "Name": target}
+        for target in targets
+    }
 
 
 def _renamed_key(context: _Context, key: ResourceKey) -> ResourceKey:
     if key.kind in RENAMED_REF_KINDS:
         return ResourceKey(key.kind, (context.overlay.renamed(key.kind, key.name[0]),))
-    if key.kind == "environments":
-        return ResourceKey(key.kind, (context.env(key.name[0]) or key.name[0],))
     return key
 
 
@@ -167,13 +275,6 @@ def _one(
         if kind == "projects" and context.excluded("projects", project):
             context.decide(where, "excluded by the overlay")
         return None
-    if kind == "environments":
-        mapped = context.env(key.name[0])
-        if mapped is None:
-            context.decide(where, "not mapped by the overlay: excluded")
-            return None
-        document["Name"] = mapped
-        return document
     if kind == "lifecycles":
         return _lifecycle(context, where, key.name[0], document)
     if kind == "channels":
@@ -202,9 +303,15 @@ def _one(
         if context.excluded("tenants", key.name[0]):
             context.decide(where, "excluded by the overlay")
             return None
+        if context.tenant_gone(key.name[0]):
+            _tenant(context, where, document, projects)  # the decisions about each link
+            context.decide(
+                where, "no project link is left on the destination: left out with its variables"
+            )
+            return None
         return _tenant(context, where, document, projects)
     if kind == "tenant-variables":
-        if context.excluded("tenants", key.name[0]):
+        if context.tenant_gone(key.name[0]):
             return None
         tenant = snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
         linked = {
@@ -237,9 +344,28 @@ def _one(
 # --------------------------------------------------------------------- scaffolding
 
 
+def _phases_all_excluded(context: _Context, document: JsonDict) -> bool:
+    """A lifecycle with phases, none of which keeps an environment."""
+    phases = document.get("Phases") or []
+    return bool(phases) and not any(
+        context.envs(
+            (p.get("AutomaticDeploymentTargets") or []) + (p.get("OptionalDeploymentTargets") or [])
+        )
+        for p in phases
+    )
+
+
 def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> JsonDict | None:
     if context.excluded("lifecycles", name):
         context.decide(where, "excluded by the overlay")
+        return None
+    if context.lifecycle_gone(name):
+        # No phases means "every environment" to Octopus: never let exclusion widen it.
+        context.decide(
+            where,
+            "every phase's environments are excluded: left out, with its channels (an empty "
+            "lifecycle would allow every environment)",
+        )
         return None
     phases = []
     for phase in document.get("Phases") or []:
@@ -258,13 +384,6 @@ def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> 
                 "OptionalDeploymentTargets": optional,
             }
         )
-    if document.get("Phases") and not phases:
-        # No phases means "every environment" to Octopus: never let exclusion widen it.
-        context.errors.append(
-            f"{where}: every phase's environments are excluded; exclude the "
-            "lifecycle too, or map one of its environments"
-        )
-        return None
     document["Phases"] = phases
     return document
 
@@ -292,7 +411,7 @@ def _infrastructure(
         return None
     document["EnvironmentIds"] = mapped
     tenants = document.get("TenantIds") or []
-    kept = [t for t in tenants if not context.excluded("tenants", t)]
+    kept = [t for t in tenants if not context.tenant_gone(t)]
     if tenants and not kept and not its_own:
         context.decide(where, "every tenant it is scoped to is excluded: not synced")
         return None
@@ -303,7 +422,7 @@ def _infrastructure(
 def _team_permissions(
     context: _Context, where: str, document: JsonDict, projects: set[str]
 ) -> JsonDict | None:
-    known_tenants = context.facts.get("tenants", frozenset())
+    known_tenants = {t.lower() for t in context.facts.get("tenants", frozenset())}
     roles = []
     for role in document.get("ScopedUserRoles") or []:
         role = dict(role)
@@ -312,7 +431,7 @@ def _team_permissions(
         role["EnvironmentIds"] = context.envs(environments)
         tenants = role.get("TenantIds") or []
         role["TenantIds"] = sorted(
-            t for t in tenants if not context.excluded("tenants", t) or t in known_tenants
+            t for t in tenants if not context.tenant_gone(t) or t.lower() in known_tenants
         )
         project_ids = role.get("ProjectIds") or []
         role["ProjectIds"] = sorted(p for p in project_ids if p in projects)
@@ -366,8 +485,8 @@ def _channel(
         context.decide(where, "excluded by the overlay")
         return None
     lifecycle = document.get("LifecycleId")
-    if lifecycle and context.excluded("lifecycles", lifecycle):
-        context.decide(where, f"its lifecycle {lifecycle!r} is excluded: channel left out")
+    if lifecycle and context.lifecycle_gone(lifecycle):
+        context.decide(where, f"its lifecycle {lifecycle!r} is left out: channel left out")
         return None
     if document.get("Type") == EPHEMERAL_CHANNEL:
         context.decide(
@@ -388,7 +507,7 @@ def _channel_gone(context: _Context, project: str, channel: str, snapshot: Snaps
     if (document or {}).get("Type") == EPHEMERAL_CHANNEL:
         return True
     lifecycle = (document or {}).get("LifecycleId")
-    return bool(lifecycle) and context.excluded("lifecycles", str(lifecycle))
+    return bool(lifecycle) and context.lifecycle_gone(str(lifecycle))
 
 
 def _runbook_excluded(context: _Context, key: ResourceKey, snapshot: Snapshot) -> bool:
@@ -408,7 +527,7 @@ def _runbook_excluded(context: _Context, key: ResourceKey, snapshot: Snapshot) -
 def _runbook(context: _Context, where: str, document: JsonDict) -> JsonDict:
     environments = document.get("Environments") or []
     document["Environments"] = context.envs(environments)
-    lost = sorted(e for e in environments if context.env(e) is None)
+    lost = sorted(e for e in environments if not context.targets(e))
     if lost:
         context.decide(where, f"environments {', '.join(lost)} are excluded")
     return document
@@ -436,14 +555,20 @@ def _trigger(
             container[name] = mapped
     for name in ("EnvironmentId", "DestinationEnvironmentId"):
         if action.get(name):
-            mapped_one = context.env(action[name])
-            if mapped_one is None:
+            targets = context.targets(action[name])
+            if not targets:
                 context.decide(where, f"its {name} {action[name]!r} is excluded: left out")
                 return None
-            action[name] = mapped_one
+            if len(targets) > 1:
+                context.decide(
+                    where,
+                    f"its {name} {action[name]!r} maps to {', '.join(targets)}: it targets the "
+                    f"first, {targets[0]} (a trigger targets one environment)",
+                )
+            action[name] = targets[0]
     tenants = action.get("TenantIds") or []
     if tenants:
-        kept = sorted(t for t in tenants if not context.excluded("tenants", t))
+        kept = sorted(t for t in tenants if not context.tenant_gone(t))
         if not kept:
             context.decide(where, "every tenant it deploys for is excluded: left out")
             return None
@@ -498,7 +623,7 @@ def _action(
     action = copy.deepcopy(action)
     # An explicit rescope wins over the source's scoping: the guide's "QA signs off in
     # Staging" case keeps a step whose own environments are all excluded.
-    rescope = context.overlay.rescope.get(step_label)
+    rescope = context.overlay.rescope_of(step_label)
     if rescope is not None:
         context.decide(where, "rescoped by the overlay")
     channels = action.get("Channels") or []
@@ -585,39 +710,227 @@ def _variables(
 ) -> JsonDict:
     owner = key.name[0]
     project = owner if key.kind == "project-variables" else None
-    # Names match case-insensitively, as everywhere; the value keeps the variable's type,
-    # so a secret given explicitly stays a secret.
-    explicit = {
-        name.split("/", 1)[1].lower(): (name.split("/", 1)[1], value)
-        for name, value in context.overlay.variables.values.items()
-        if name.split("/", 1)[0].lower() == owner.lower()
-    }
+    plain, scoped = _explicit(context, owner)
+    source_values = [copy.deepcopy(v) for v in document.get("Variables") or []]
+    for value in source_values:
+        entries = scoped.get(str(value["Name"]).lower())
+        if entries:  # the overlay's value applies there instead
+            value[LOSES] = sorted({e.lower() for entry in entries for e in entry.environments})
+    _shared_environments(context, where, source_values, set(plain))
     values = []
-    handled_explicit: set[str] = set()
-    for value in document.get("Variables") or []:
-        name = value["Name"]
-        if name.lower() in explicit:
-            if name.lower() not in handled_explicit:
-                handled_explicit.add(name.lower())
-                given: JsonDict = {"Name": name, "Value": explicit[name.lower()][1]}
-                if value.get("Type", "String") != "String":
-                    given["Type"] = value["Type"]
-                values.append({**given, EXPLICIT: True})
-                context.decide(f"{where} {name}", "value set by the overlay")
-            continue
-        kept = _value(context, f"{where} {name}", project, value, snapshot)
+    for value in source_values:
+        kept = _value(context, f"{where} {value['Name']}", project, value, snapshot)
         if kept is not None:
             values.append(kept)
-    for lowered, (name, value) in explicit.items():
-        if lowered not in handled_explicit:
-            values.append({"Name": name, "Value": value, EXPLICIT: True})
+    for name, text in plain.values():
+        values = _inherit(context, f"{where} {name}", values, source_values, name, text)
+    for lowered, entries in scoped.items():
+        name = next((str(v["Name"]) for v in source_values if v["Name"].lower() == lowered), "")
+        name = name or next(n for n in _owned(context, owner) if n.lower() == lowered)
+        for entry in entries:
+            given: JsonDict = {"Name": name, "Value": entry.value}
+            _keep_type(given, source_values)
+            given["Scope"] = {"Environment": sorted(entry.environments)}
+            values.append({**given, EXPLICIT: True})
+            context.decide(
+                f"{where} {name}",
+                f"value set by the overlay for {', '.join(sorted(entry.environments))}",
+            )
     return {**document, "Variables": values}
+
+
+def _owned(context: _Context, owner: str) -> list[str]:
+    """The variable names the overlay gives values for in `owner` (as written there)."""
+    names = [*context.overlay.variables.values, *context.overlay.variables.scoped_values]
+    return [n.split("/", 1)[1] for n in names if n.split("/", 1)[0].lower() == owner.lower()]
+
+
+def _explicit(
+    context: _Context, owner: str
+) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[ScopedValue, ...]]]:
+    """The overlay's values for `owner`'s variables, by lower-cased variable name (names
+    match regardless of case, as everywhere)."""
+    policy = context.overlay.variables
+    plain = {
+        name.split("/", 1)[1].lower(): (name.split("/", 1)[1], value)
+        for name, value in policy.values.items()
+        if name.split("/", 1)[0].lower() == owner.lower()
+    }
+    scoped = {
+        name.split("/", 1)[1].lower(): entries
+        for name, entries in policy.scoped_values.items()
+        if name.split("/", 1)[0].lower() == owner.lower()
+    }
+    return plain, scoped
+
+
+def _keep_type(given: JsonDict, source_values: list[JsonDict]) -> None:
+    """An explicit value keeps its variable's type, so a secret given explicitly stays one."""
+    lowered = str(given["Name"]).lower()
+    kind = next((v.get("Type") for v in source_values if str(v["Name"]).lower() == lowered), None)
+    if kind and kind != "String":
+        given["Type"] = kind
+
+
+def _inherit(
+    context: _Context,
+    where: str,
+    values: list[JsonDict],
+    source_values: list[JsonDict],
+    name: str,
+    text: str,
+) -> list[JsonDict]:
+    """A plain explicit value: the value of every source value in scope on the destination,
+    each keeping its (mapped) scope; never wider. A variable with no value in scope there
+    (or none on the source) gets it as its one, unscoped, value."""
+    lowered = name.lower()
+    mine = [v for v in values if str(v["Name"]).lower() == lowered]
+    in_scope = [v for v in mine if not v.get(OUT_OF_SCOPE)]
+    on_source = [v for v in source_values if str(v["Name"]).lower() == lowered]
+    if not in_scope and len(mine) < len(on_source):
+        # Some source values were left out (a scoping policy, an excluded channel...):
+        # an unscoped value would apply where they did not, so nothing is written.
+        context.decide(
+            where,
+            "the overlay's value is not written: no source value of the variable applies on "
+            "the destination, and an unscoped value would widen those left out",
+        )
+        return [v for v in values if str(v["Name"]).lower() != lowered]
+    if not in_scope:
+        spelled = next(
+            (str(v["Name"]) for v in source_values if str(v["Name"]).lower() == lowered), name
+        )
+        given: JsonDict = {"Name": spelled, "Value": text}
+        _keep_type(given, source_values)
+        if mine:
+            context.decide(
+                where,
+                "value set by the overlay; no source value applies on the destination, so "
+                "it is the variable's one value",
+            )
+        else:
+            context.decide(where, "value set by the overlay")
+        at = values.index(mine[0]) if mine else len(values)
+        others = [v for v in values if str(v["Name"]).lower() != lowered]
+        return [*others[:at], {**given, EXPLICIT: True}, *others[at:]]
+    result: list[JsonDict] = []
+    seen: set[str] = set()
+    for value in values:
+        if value in in_scope:
+            value = {**value, "Value": text, EXPLICIT: True}
+            identity = json.dumps(
+                [value.get("Type"), value.get("Scope")], sort_keys=True, default=str
+            )
+            if identity in seen:
+                continue  # two source values now identical: one destination value
+            seen.add(identity)
+        result.append(value)
+    scopes = sorted({_scope_text(v) for v in in_scope})
+    context.decide(
+        where, f"value set by the overlay, kept in the source's scopes ({'; '.join(scopes)})"
+    )
+    return result
+
+
+def _scope_text(value: JsonDict) -> str:
+    scope = value.get("Scope") or {}
+    return ", ".join(f"{d}: {', '.join(v)}" for d, v in sorted(scope.items())) or "unscoped"
+
+
+def _shared_environments(
+    context: _Context, where: str, values: list[JsonDict], explicit: set[str]
+) -> None:
+    """Where several source environments map to one destination environment and their
+    values of a variable disagree there (same other dimensions), the overlay's `prefer:`
+    decides: the other environments' values lose it. Without `prefer:` it is a `Clash`.
+
+    What a source environment "has" is its environment-scoped values, or else the
+    unscoped ones (Octopus picks the more specific). Works on the source's values,
+    before their scopes are mapped; marks the losers with `LOSES`."""
+    for lowered_destination, sources in context.shared.items():
+        destination = next(
+            t for s in sources for t in context.targets(s) if t.lower() == lowered_destination
+        )
+        groups: dict[str, list[int]] = {}
+        for index, value in enumerate(values):
+            if str(value["Name"]).lower() in explicit:
+                continue
+            others = {
+                d: sorted(n.lower() for n in names)
+                for d, names in (value.get("Scope") or {}).items()
+                if d != "Environment" and names
+            }
+            group = json.dumps([str(value["Name"]).lower(), others], sort_keys=True)
+            groups.setdefault(group, []).append(index)
+        for members in groups.values():
+            _settle(context, where, values, members, destination, sources)
+
+
+def _settle(
+    context: _Context,
+    where: str,
+    values: list[JsonDict],
+    members: list[int],
+    destination: str,
+    sources: tuple[str, ...],
+) -> None:
+    def environments(index: int) -> set[str]:
+        return {e.lower() for e in (values[index].get("Scope") or {}).get("Environment") or []}
+
+    unscoped = [i for i in members if not environments(i)]
+    has: dict[str, list[int]] = {}
+    for source in sources:
+        scoped = [
+            i
+            for i in members
+            if source.lower() in environments(i)
+            and destination.lower() not in values[i].get(LOSES, [])
+        ]
+        if scoped or unscoped:
+            has[source] = scoped or unscoped
+    signatures = {
+        source: frozenset(_signature(values[i], i) for i in indexes)
+        for source, indexes in has.items()
+    }
+    if len(set(signatures.values())) <= 1:
+        return
+    name = str(values[members[0]]["Name"])
+    winner = context.overlay.preferred(destination)
+    if winner is None:
+        shown = tuple(
+            (source, _shown(values[i])) for source, indexes in has.items() for i in indexes
+        )
+        context.clash(Clash(f"{where} {name}", destination, shown))
+        return
+    for index in members:
+        covered = environments(index)
+        if not covered or winner.lower() in covered:
+            continue
+        if not any(source.lower() in covered for source in sources):
+            continue
+        values[index][LOSES] = sorted({*values[index].get(LOSES, []), destination.lower()})
+        context.decide(
+            f"{where} {name}",
+            f"{_shown(values[index])} gives way on {destination} to {winner}'s value "
+            f"(prefer: {destination}: {winner})",
+        )
+
+
+def _signature(value: JsonDict, index: int) -> tuple[str, str]:
+    if value.get("Type") == "Sensitive" or _is_secret(value.get("Value")):
+        return ("Sensitive", str(index))  # unreadable: two secrets are never known equal
+    return (str(value.get("Type") or "String"), json.dumps(value.get("Value"), default=str))
+
+
+def _shown(value: JsonDict) -> str:
+    return describe({**value, "Scope": {}}).split(" = ", 1)[1]
 
 
 def _value(
     context: _Context, where: str, project: str | None, value: JsonDict, snapshot: Snapshot
 ) -> JsonDict | None:
     value = copy.deepcopy(value)
+    loses = set(value.pop(LOSES, []))
     scope: dict[str, list[str]] = dict(value.get("Scope") or {})
     out_of_scope = False
     for dimension, names in list(scope.items()):
@@ -635,7 +948,13 @@ def _value(
                 out_of_scope = True
                 scope[dimension] = []
                 continue
-            kept = _policy(context, where, "environment", names, mapped)
+            unmapped = [n for n in names if not context.targets(n)]
+            kept = _policy(context, where, "environment", names, mapped, unmapped)
+            if kept is not None and loses:
+                kept = [k for k in kept if k.lower() not in loses]
+                if not kept:
+                    context.decide(where, "its environments take the overlay's value: left out")
+                    return None
         elif dimension == "Channel":
             surviving = [
                 c
@@ -669,9 +988,10 @@ def _value(
                 return None
             kept = _policy(context, where, "process-owner", names, surviving)
         elif dimension == "Machine":
-            machines = context.facts.get("machines", frozenset())
-            surviving = [m for m in names if m in machines]
-            kept = _policy(context, where, "machine", names, surviving)
+            machines = {m.lower(): m for m in context.facts.get("machines", frozenset())}
+            surviving = [machines[m.lower()] for m in names if m.lower() in machines]
+            lost = [m for m in names if m.lower() not in machines]
+            kept = _policy(context, where, "machine", names, surviving, lost)
         else:  # Role, TenantTag: the same on every instance
             kept = names
         if kept is None:
@@ -694,20 +1014,28 @@ def _value(
 
 
 def _policy(
-    context: _Context, where: str, dimension: str, original: list[str], surviving: list[str]
+    context: _Context,
+    where: str,
+    dimension: str,
+    original: list[str],
+    surviving: list[str],
+    lost: list[str] | None = None,
 ) -> list[str] | None:
-    """Apply a dimension's scoping policy; None means the item is skipped."""
+    """Apply a dimension's scoping policy; None means the item is skipped.
+
+    `lost` are the names of `original` that have no counterpart (by default those not in
+    `surviving`; environments map to other names, so their caller says which were lost)."""
     if not original:
         return []
     policy = context.policy(dimension)
-    lost = sorted(set(original) - set(surviving))
+    lost = sorted(set(original) - set(surviving) if lost is None else set(lost))
     if not lost:
         return surviving
+    why = (
+        "not mapped by the overlay" if dimension == "environment" else "missing on the destination"
+    )
     if policy in EXACT_POLICIES or not surviving:
-        message = (
-            f"{dimension} scope {', '.join(original)}: {', '.join(lost)} missing on the "
-            f"destination ({policy})"
-        )
+        message = f"{dimension} scope {', '.join(original)}: {', '.join(lost)} {why} ({policy})"
         if policy in ERROR_POLICIES:
             context.errors.append(f"{where}: {message}")
         else:
@@ -715,8 +1043,7 @@ def _policy(
         return None
     context.decide(
         where,
-        f"{dimension} scope narrowed to {', '.join(surviving)} "
-        f"({', '.join(lost)} missing on the destination)",
+        f"{dimension} scope narrowed to {', '.join(surviving)} ({', '.join(lost)} {why})",
     )
     return surviving
 
@@ -732,6 +1059,13 @@ def _rename_typed_value(context: _Context, value: JsonDict) -> None:
 # --------------------------------------------------------------------- tenants
 
 
+def _tenant_links_all_gone(context: _Context, document: JsonDict, projects: set[str]) -> bool:
+    """A tenant with project links on the source, every environment of which is excluded."""
+    links = document.get("ProjectEnvironments") or {}
+    del projects  # a link lost with its project (not synced) does not count: only environments
+    return bool(links) and not any(context.envs(environments) for environments in links.values())
+
+
 def _tenant(context: _Context, where: str, document: JsonDict, projects: set[str]) -> JsonDict:
     links = {}
     for project, environments in (document.get("ProjectEnvironments") or {}).items():
@@ -744,7 +1078,7 @@ def _tenant(context: _Context, where: str, document: JsonDict, projects: set[str
                 where, f"link to project {project!r} left out: every environment of it is excluded"
             )
             continue
-        lost = sorted(set(environments) - {e for e in environments if context.env(e)})
+        lost = sorted(e for e in environments if not context.targets(e))
         if lost:
             context.decide(where, f"project {project!r} loses environments {', '.join(lost)}")
         links[project] = mapped
@@ -758,7 +1092,9 @@ def _tenant_variables(
     """Values for the projects the tenant stays linked to on the destination, and for the
     library variable sets those projects include (Octopus refuses values for any other),
     each with its environments mapped; a value whose every environment is excluded goes
-    (an unscoped one stays: it applies wherever no value of its own is set)."""
+    (an unscoped one stays: it applies wherever no value of its own is set). Where several
+    source environments share a destination environment and a template's values disagree
+    there, `prefer:` decides as for variables (`_shared_environments`), or it is a clash."""
     mode = context.overlay.tenant_variables
     if mode == "skip":
         context.decide(where, "tenant variables not synced (tenants.variables: skip)")
@@ -766,23 +1102,38 @@ def _tenant_variables(
     placeholder = context.overlay.variables.placeholder
     kept: dict[str, dict[str, dict[str, list[JsonDict]]]] = {}
     dropped_libraries: set[str] = set()
+    templates: dict[tuple[str, str, str], list[JsonDict]] = {}
     for kind, owner, template, entry in tenantvars.entries(document):
         allowed = projects if kind == "ProjectVariables" else libraries
         if owner not in allowed:
             if kind == "CommonVariables":
                 dropped_libraries.add(owner)
             continue
-        scope = tenantvars.environments(entry)
-        mapped = context.envs(list(scope))
-        if scope and not mapped:
-            continue
-        value = entry.get("Value")
-        if mode == "placeholder" and not _is_secret(value):
-            value = placeholder
-        new_entry: JsonDict = {"Value": value}
-        if mapped:
-            new_entry["Environments"] = mapped
-        kept.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(new_entry)
+        templates.setdefault((kind, owner, template), []).append(entry)
+    for (kind, owner, template), entries in templates.items():
+        # The template's entries as variable values, so shared environments settle alike.
+        values: list[JsonDict] = []
+        for entry in entries:
+            value: JsonDict = {"Name": template, "Value": entry.get("Value")}
+            if tenantvars.environments(entry):
+                value["Scope"] = {"Environment": list(tenantvars.environments(entry))}
+            values.append(value)
+        _shared_environments(context, f"{where} {owner}", values, set())
+        for value in values:
+            scope: list[str] = (value.get("Scope") or {}).get("Environment") or []
+            loses: list[str] = value.get(LOSES, [])
+            mapped = [m for m in context.envs(scope) if m.lower() not in loses]
+            if scope and not mapped:
+                continue
+            text = value.get("Value")
+            if mode == "placeholder" and not _is_secret(text):
+                text = placeholder
+            new_entry: JsonDict = {"Value": text}
+            if mapped:
+                new_entry["Environments"] = mapped
+            kept.setdefault(kind, {}).setdefault(owner, {}).setdefault(template, []).append(
+                new_entry
+            )
     if dropped_libraries:
         context.decide(
             where,

@@ -60,7 +60,7 @@ def test_the_overlay_template_validates_with_every_section_uncommented(tmp_path:
     assert full.include == {"projects": ("OctoFX",)}
     policy = full.variables
     assert set(policy.scoping.values()) == {"skip-unless-partial"}
-    assert (policy.overwrite, policy.new_out_of_scope) == (False, "clone")
+    assert (policy.overwrite, policy.new_out_of_scope) == (None, "clone")
     assert (policy.placeholder, policy.sensitive_placeholder) == ("Replace Me", "CHANGE_ME")
     assert policy.values["OctoFX/Api.Key"] == "${env:PROD_PRICING_API_KEY}"
     assert full.step_out_of_scope == "skip" and "OctoFX/QA Sign-off" in full.rescope

@@ -676,3 +676,151 @@ def test_nothing_is_ever_deleted(case: Any) -> None:
         if result[index] != value:
             changes.remove((value, result[index]))  # ValueError: a change nobody reported
     assert changes == []  # and every reported change is in the result
+
+
+# ------------------------------------------------------- names regardless of case (issue 11)
+
+
+def _recased(value: JsonDict, how: list[int]) -> JsonDict:
+    """`value` with its name and the names in its scope in another case (as Octopus matches
+    them: the same names)."""
+    cases = [str.lower, str.upper, str.swapcase, lambda text: text]
+    turns = iter(how * 50)
+
+    def turn(text: str) -> str:
+        return cases[next(turns) % len(cases)](text)
+
+    recased = {**value, "Name": turn(value["Name"])}
+    if value.get("Scope"):
+        recased["Scope"] = {d: [turn(n) for n in names] for d, names in value["Scope"].items()}
+    return recased
+
+
+recasings = st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=4)
+
+
+@PROPERTY
+@given(live_lists, policies, recasings)
+def test_the_same_values_in_another_case_are_never_added_again(
+    live: list[JsonDict], policy: VariablePolicy, how: list[int]
+) -> None:
+    # The destination's own values, asked for with names in another case: nothing to add,
+    # never a second value of the same name and scope.
+    desired = [_recased(v, how) for v in live]
+    merged = merge(desired, copy.deepcopy(live), policy)
+    assert not merged.changed, [a for a in merged.actions if a.action != "same"]
+    assert list(merged.variables) == live
+
+
+@PROPERTY
+@given(cases, recasings)
+def test_the_case_of_names_never_changes_a_decision(case: Any, how: list[int]) -> None:
+    desired, live, policy = case
+    plain = merge(copy.deepcopy(desired), copy.deepcopy(live), policy)
+    recased = merge([_recased(v, how) for v in desired], copy.deepcopy(live), policy)
+    assert [a.action for a in recased.actions] == [a.action for a in plain.actions]
+    assert len(recased.variables) == len(plain.variables)
+
+
+# ------------------------------------------------------- explicit values never widen (issue 11)
+
+SOURCE_ENVIRONMENTS = ["Dev", "QA", "UAT", "Prod"]
+DESTINATION_ENVIRONMENTS = ["Production", "DR", "Staging"]
+
+
+@st.composite
+def explicit_cases(draw: st.DrawFn) -> tuple[Any, ...]:
+    """A source variable with environment-scoped (or unscoped) values, an environment
+    mapping (some excluded, some to several), and an explicit value, plain or scoped."""
+    mapping = {
+        source: tuple(targets)
+        for source in SOURCE_ENVIRONMENTS
+        if (
+            targets := draw(
+                st.lists(st.sampled_from(DESTINATION_ENVIRONMENTS), max_size=2, unique=True)
+            )
+        )
+    }
+    source_values = [
+        {"Name": "V", "Value": f"v{i}", **({"Scope": {"Environment": envs}} if envs else {})}
+        for i, envs in enumerate(
+            draw(
+                st.lists(
+                    st.lists(st.sampled_from(SOURCE_ENVIRONMENTS), max_size=3, unique=True).map(
+                        sorted
+                    ),
+                    max_size=4,
+                )
+            )
+        )
+    ]
+    scoped = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from(DESTINATION_ENVIRONMENTS), min_size=1, unique=True),
+        )
+    )
+    return mapping, source_values, scoped
+
+
+@PROPERTY
+@given(explicit_cases(), live_lists, policies)
+def test_explicit_values_never_widen_a_scope(case: Any, live: list[JsonDict], policy: Any) -> None:
+    from pathlib import Path
+
+    from snapshotsync.model import ResourceKey, Snapshot
+    from snapshotsync.overlay import Overlay, ScopedValue
+    from snapshotsync.transform import apply
+
+    mapping, source_values, scoped = case
+    values = (
+        {"values": {"Web/V": "explicit"}}
+        if scoped is None
+        else {"scoped_values": {"Web/V": (ScopedValue("explicit", tuple(scoped)),)}}
+    )
+    overlay = Overlay(
+        path=Path("prod.yaml"),
+        environments={s: targets[0] for s, targets in mapping.items()},
+        environment_targets=mapping,
+        variables=VariablePolicy(scoping=policy.scoping, **values),  # type: ignore[arg-type]
+    )
+    snapshot = Snapshot(
+        {
+            ResourceKey("projects", ("Web",)): {"Name": "Web"},
+            ResourceKey("project-variables", ("Web",)): {"Variables": source_values},
+        }
+    )
+    desired = apply(snapshot, overlay)
+    written = desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+    explicit = [v for v in written if v.get(EXPLICIT)]
+    # where each source value applies on the destination (None: everywhere)
+    mapped: list[frozenset[str] | None] = []
+    for value in source_values:
+        environments = (value.get("Scope") or {}).get("Environment")
+        if not environments:
+            mapped.append(None)
+        elif targets := {t for e in environments for t in mapping.get(e, ())}:
+            mapped.append(frozenset(targets))
+    for value in explicit:
+        environments = (value.get("Scope") or {}).get("Environment")
+        if scoped is not None:
+            assert environments == sorted(scoped)  # exactly where the overlay says
+        elif environments is None:
+            # unscoped only where the source was, or when no source value applies there
+            assert None in mapped or not mapped
+        else:
+            assert frozenset(environments) in mapped  # a source value's own mapped scope
+    # the source's values narrow, never widen, around a scoped explicit value
+    for value in written:
+        if not value.get(EXPLICIT) and scoped is not None and value.get("Scope"):
+            assert not set(value["Scope"].get("Environment", [])) & set(scoped)
+    # and the merge writes each explicit value with the scope it was given
+    merged = merge(copy.deepcopy(written), copy.deepcopy(live), policy)
+    ignored = _ignored(policy)
+    for action in merged.actions:
+        if action.action in ("add", "overwrite") and action.after is not None:
+            sources = [v for v in explicit if v["Name"].lower() == action.name.lower()]
+            if sources and action.after.get("Value") == "explicit":
+                assert any(
+                    _scope_of(action.after, ignored) == _scope_of(v, ignored) for v in sources
+                )

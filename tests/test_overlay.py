@@ -8,7 +8,7 @@ import pytest
 
 from snapshotsync.errors import OverlayError
 from snapshotsync.model import ResourceKey, Snapshot
-from snapshotsync.overlay import expand_env, load
+from snapshotsync.overlay import ScopedValue, expand_env, load
 
 SOURCE = Snapshot(
     {
@@ -166,3 +166,141 @@ def test_env_references_in_values_read_the_environment() -> None:
     assert expand_env("pw-${env:DB_PASSWORD}", {"DB_PASSWORD": "s3"}) == "pw-s3"
     with pytest.raises(OverlayError, match="DB_PASSWORD, which is not set"):
         expand_env("${env:DB_PASSWORD}", {})
+
+
+# ---------------------------------------------------------------- issue 11
+
+
+def test_an_environment_maps_to_a_list_and_prefer_settles_a_shared_one(tmp_path: Path) -> None:
+    text = """\
+environments:
+  Test: Staging
+  Staging: [Staging, Production]
+  production: Production
+prefer:
+  Production: Production
+"""
+    overlay, warnings = load(_write(tmp_path, text), SOURCE, DESTINATION)
+    assert overlay.targets("Staging") == ("Staging", "Production")
+    assert overlay.environments["Staging"] == "Staging"  # the primary
+    assert overlay.targets("PRODUCTION") == ("Production",)
+    assert overlay.sources("production") == ("Staging", "production")
+    assert overlay.preferred("PRODUCTION") == "production"
+    assert warnings == [
+        f"{tmp_path / 'prod.yaml'}:4: warning: environment `production` is spelled "
+        "`Production` on the source (names match regardless of case; write it as the server does)"
+    ]
+
+
+def test_prefer_must_name_a_shared_destination_and_one_of_its_sources(tmp_path: Path) -> None:
+    text = """\
+environments:
+  Test: Staging
+  Staging: Staging
+  Production: Production
+prefer:
+  Production: Production
+  Staging: Development
+"""
+    with pytest.raises(OverlayError) as error:
+        load(_write(tmp_path, text), SOURCE, DESTINATION)
+    message = str(error.value)
+    assert ":6: error: prefer: `Production` does not receive several source environments" in message
+    assert ":7: error: prefer: `Development` does not map to `Staging`; use one of `Test`, " in (
+        message
+    )
+
+
+def test_a_destination_name_in_another_case_is_a_warning_with_the_name_meant(
+    tmp_path: Path,
+) -> None:
+    overlay, warnings = load(
+        _write(tmp_path, "environments:\n  Production: production\n"), SOURCE, DESTINATION
+    )
+    assert overlay.targets("Production") == ("production",)
+    assert warnings == [
+        f"{tmp_path / 'prod.yaml'}:2: warning: environment `production` is `Production` on the "
+        "destination (names match regardless of case; did you mean `Production`?)"
+    ]
+
+
+def test_explicit_values_are_plain_or_say_where_they_apply(tmp_path: Path) -> None:
+    text = """\
+environments:
+  Production: [Production, DR]
+variables:
+  values:
+    "OctoFX/A": plain
+    "OctoFX/B": {value: one, environments: [Production]}
+    "OctoFX/C": [{value: two, environments: [DR]}, {value: three, environments: [Production]}]
+    "OctoFX/D": {value: inherit}
+"""
+    overlay, _ = load(_write(tmp_path, text), SOURCE)
+    assert overlay.variables.values == {"OctoFX/A": "plain", "OctoFX/D": "inherit"}
+    assert overlay.variables.scoped_values == {
+        "OctoFX/B": (ScopedValue("one", ("Production",)),),
+        "OctoFX/C": (ScopedValue("two", ("DR",)), ScopedValue("three", ("Production",))),
+    }
+    bad = """\
+environments:
+  Production: Production
+variables:
+  values:
+    "OctoFX/A": {value: x, environments: [Nowhere]}
+    "OctoFX/B": {value: x, enviroments: [Production]}
+    "OctoFX/C": [{value: x}]
+    "OctoFX/D": {environments: [Production]}
+"""
+    with pytest.raises(OverlayError) as error:
+        load(_write(tmp_path, bad), SOURCE, DESTINATION)
+    message = str(error.value)
+    assert (
+        ":5: error: variables.values: `OctoFX/A` applies to `Nowhere`, which no source" in message
+    )
+    assert ":6: error: unknown key `enviroments` in the value of `OctoFX/B`" in message
+    assert ":7: error: `OctoFX/C`: each entry of a list needs `environments`" in message
+    assert ":8: error: `OctoFX/D`: a value is a string, or `{value: ..., environments:" in message
+
+
+def test_names_deleted_since_an_earlier_snapshot_warn_and_typos_fail(tmp_path: Path) -> None:
+    text = """\
+exclude:
+  tenants: ["Customer 7", "Interal"]
+rename:
+  accounts: {"old account": "x", "dev/test account": "y"}
+steps:
+  rescope:
+    "OctoFX/Gone Step": {environments: [Staging]}
+    "octofx/qa sign-off": {environments: [Staging]}
+variables:
+  values:
+    "Retired Set/X": "1"
+"""
+    history = {
+        "tenants": frozenset({"customer 7"}),
+        "accounts": frozenset({"old account"}),
+        "steps": frozenset({"octofx/gone step"}),
+        "library-variable-sets": frozenset({"retired set"}),
+    }
+    with pytest.raises(OverlayError) as error:
+        load(_write(tmp_path, text), SOURCE, None, history)
+    lines = str(error.value).splitlines()
+    assert [line.split(": ", 1)[1] for line in lines if ": error: " in line] == [
+        "error: exclude.tenants: `Interal` does not exist on the source (did you mean `Internal`?)"
+    ]
+    overlay, warnings = load(
+        _write(tmp_path, text.replace(', "Interal"', "")), SOURCE, None, history
+    )
+    gone = "is no longer on the source; remove this entry"
+    assert [w.split(": warning: ", 1)[1] for w in warnings] == [
+        f"exclude.tenants: `Customer 7` {gone}",
+        f"rename.accounts: `old account` {gone}",
+        "rename.accounts: `dev/test account` is spelled `Dev/Test Account` on the source "
+        "(names match regardless of case; write it as the server does)",
+        f"steps.rescope: step `OctoFX/Gone Step` {gone}",
+        "steps.rescope: step `octofx/qa sign-off` is spelled `OctoFX/QA Sign-off` on the source "
+        "(names match regardless of case; write it as the server does)",
+        f"variables.values: `Retired Set/X`: its owner {gone}",
+    ]
+    assert overlay.renamed("accounts", "Dev/Test Account") == "y"
+    assert overlay.rescope_of("OctoFX/QA Sign-off") is not None

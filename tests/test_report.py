@@ -8,6 +8,7 @@ from snapshotsync import log, report
 from snapshotsync.merge import ValueAction
 from snapshotsync.model import SENSITIVE, ResourceKey
 from snapshotsync.plan import Change, Placeholder, Plan
+from snapshotsync.report import diff_lines
 from snapshotsync.transform import Decision
 
 
@@ -71,3 +72,18 @@ def test_markdown_masks_secrets_and_values_from_the_environment() -> None:
     assert '+ Password: "<sensitive>"' in text
     assert "! overwrite    Url = 'new'   (was: Url = 'old')   (overwrite: true)" in text
     assert text.startswith("### snapshotsync plan for `prod`\n\n**Changes to push.** 1 to create")
+
+
+def test_a_changed_script_is_a_unified_diff_not_a_truncated_pair() -> None:
+    old = "set -e\n" + "".join(f"step {i}\n" for i in range(20)) + 'echo "done"\n'
+    new = old.replace('echo "done"', 'echo "all done"')
+    path = ["Steps", 0, "Actions", 0, "Properties", "Octopus.Action.Script.ScriptBody"]
+    lines = diff_lines((("change", path, (old, new)),))
+    assert lines[0] == "~ Steps.0.Actions.0.Properties.Octopus.Action.Script.ScriptBody:"
+    assert '    -echo "done"' in lines and '    +echo "all done"' in lines
+    assert "    @@ -19,4 +19,4 @@" in lines
+    assert not any("..." in line for line in lines)
+
+
+def test_a_one_line_change_stays_on_one_line() -> None:
+    assert diff_lines((("change", "Description", ("a", "b")),)) == ['~ Description: "a" -> "b"']

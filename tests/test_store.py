@@ -107,3 +107,25 @@ def test_commits_work_where_git_knows_no_identity(
         git(store.path, "log", "-1", "--format=%an <%ae>")
         == "snapshotsync <snapshotsync@localhost>\n"
     )
+
+
+def test_past_files_lists_every_path_ever_committed_with_the_texts_asked_for(
+    tmp_path: Path,
+) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"tenants/QA Crew/tenant.yaml": "a\n", "p/process.yaml": "v1\n"})
+    store.commit(["snapshot"], "export 1")
+    store.write_tree("snapshot", {"p/process.yaml": "v2\n"})
+    store.commit(["snapshot"], "export 2")
+    past = store.past_files("snapshot", lambda path: path.endswith("process.yaml"))
+    assert past["tenants/QA Crew/tenant.yaml"] == []  # deleted since; its text not asked for
+    assert sorted(past["p/process.yaml"]) == ["v1\n", "v2\n"]
+
+
+def test_a_dirty_path_with_a_space_is_named_exactly(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("targets/prod", {"My Notes.yaml": "a: 1\n"})
+    store.commit(["targets"], "push")
+    (store.path / "targets" / "prod" / "My Notes.yaml").write_text("a: 2\n")
+    with pytest.raises(DirtyStoreError, match=r"\(e\.g\. targets/prod/My Notes\.yaml\): commit"):
+        store.ensure_clean("targets/prod")

@@ -84,9 +84,7 @@ def test_only_the_uncovered_environments_get_a_value_and_a_secret_a_placeholder(
         {"Environments": ["Production"], "Value": SECRET},
         {"Environments": ["Staging"], "Value": SECRET},
     ]
-    assert [entry for *_, entry in merged.added_secrets] == [
-        {"Environments": ["Production"], "Value": SECRET}
-    ]
+    assert [(v.environment, v.value) for v in merged.added_secrets] == [("Production", SECRET)]
 
 
 def test_a_different_value_of_the_same_scope_is_overwritten_only_when_allowed() -> None:
@@ -127,21 +125,25 @@ def test_a_legacy_destination_gets_per_environment_values_and_never_a_wider_scop
     ]
 
 
-ENVIRONMENTS = st.lists(st.sampled_from(["Dev", "Test", "Staging", "Production"]), max_size=3)
-VALUES = st.one_of(st.sampled_from(["a", "b", ""]), st.just(SECRET))
-ENTRIES = st.lists(
-    st.builds(
-        lambda envs, value: {"Environments": envs, "Value": value} if envs else {"Value": value},
-        ENVIRONMENTS,
-        VALUES,
-    ),
+# A template's values on a real server never overlap in scope: one value per environment,
+# and at most one unscoped (None).
+ENTRIES = st.dictionaries(
+    st.sampled_from([None, "Dev", "Test", "Staging", "Production"]),
+    st.one_of(st.sampled_from(["a", "b", ""]), st.just(SECRET)),
     max_size=4,
+).map(
+    lambda values: [
+        {"Environments": [env], "Value": value} if env else {"Value": value}
+        for env, value in values.items()
+    ]
 )
 
 
-@given(ENTRIES, ENTRIES, st.booleans())
+@given(ENTRIES, ENTRIES, st.sampled_from([True, False, None]))
 def test_merging_keeps_every_destination_value_and_is_idempotent(
-    desired_entries: list[dict[str, Any]], live_entries: list[dict[str, Any]], overwrite: bool
+    desired_entries: list[dict[str, Any]],
+    live_entries: list[dict[str, Any]],
+    overwrite: bool | None,
 ) -> None:
     desired = tenantvars.document(_doc("ProjectVariables", "Web", "Db", *desired_entries))
     live = tenantvars.document(_doc("ProjectVariables", "Web", "Db", *live_entries))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from snapshotsync.model import OUT_OF_SCOPE, ResourceKey, Snapshot
-from snapshotsync.overlay import Overlay, Rescope, VariablePolicy
+from snapshotsync.overlay import Overlay, Rescope, ScopedValue, VariablePolicy
 from snapshotsync.transform import apply
 
 ENVIRONMENTS = {"Staging": "Staging", "Production": "Production"}
@@ -30,7 +30,7 @@ def _variables(*values: dict[str, Any]) -> tuple[str, tuple[str, ...], dict[str,
 PROJECT = ("projects", ("Web",), {"Name": "Web", "LifecycleId": "Default"})
 
 
-def test_a_lifecycle_whose_phases_all_go_is_an_error_not_everything() -> None:
+def test_a_lifecycle_whose_phases_all_go_is_left_out_not_everything() -> None:
     snapshot = _snapshot(
         (
             "lifecycles",
@@ -49,10 +49,13 @@ def test_a_lifecycle_whose_phases_all_go_is_an_error_not_everything() -> None:
     )
     desired = apply(snapshot, _overlay())
     assert desired.snapshot.resources == {}
-    assert desired.errors == (
-        "lifecycles Dev only: every phase's environments are excluded; "
-        "exclude the lifecycle too, or map one of its environments",
-    )
+    # Left out like an excluded lifecycle (an empty one would allow every environment), with
+    # a decision; a project that needs it gets an error from the plan's reference check.
+    assert desired.errors == ()
+    assert [str(d) for d in desired.decisions] == [
+        "lifecycles Dev only: every phase's environments are excluded: left out, with its "
+        "channels (an empty lifecycle would allow every environment)",
+    ]
 
 
 def test_environment_mapping_renames_and_partial_scopes_narrow() -> None:
@@ -381,3 +384,218 @@ def test_an_excluded_certificate_takes_the_values_that_name_it_along() -> None:
     desired = apply(snapshot, _overlay(exclude={"certificates": ("Wildcard",)}))
     assert ResourceKey("certificates", ("Wildcard",)) not in desired.snapshot.resources
     assert desired.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"] == []
+
+
+# ---------------------------------------------------------------- issue 11
+
+DR = {"Staging": "Staging", "Production": "Production"}
+
+
+def _dr_overlay(**changes: Any) -> Overlay:
+    """Production maps to Production and DR; Staging to Staging."""
+    return _overlay(
+        environment_targets={"Production": ("Production", "DR"), "Staging": ("Staging",)},
+        **changes,
+    )
+
+
+def test_one_source_environment_to_several_reaches_lists_and_the_primary_for_one() -> None:
+    trigger = {
+        "Name": "Promote",
+        "Filter": {"EnvironmentIds": ["Production"]},
+        "Action": {"ActionType": "DeployLatestRelease", "DestinationEnvironmentId": "Production"},
+    }
+    snapshot = _snapshot(
+        PROJECT,
+        ("environments", ("Production",), {"Name": "Production", "Description": "live"}),
+        ("triggers", ("Web", "Promote"), trigger),
+        ("tenants", ("Acme",), {"Name": "Acme", "ProjectEnvironments": {"Web": ["Production"]}}),
+        (
+            "tenant-variables",
+            ("Acme",),
+            {
+                "ProjectVariables": {
+                    "Web": {"Url": [{"Environments": ["Production"], "Value": "u"}]}
+                }
+            },
+        ),
+        _variables({"Name": "A", "Value": "1", "Scope": {"Environment": ["Production"]}}),
+    )
+    desired = apply(snapshot, _dr_overlay())
+    resources = desired.snapshot.resources
+    assert resources[ResourceKey("environments", ("DR",))] == {"Name": "DR", "Description": "live"}
+    assert ResourceKey("environments", ("Production",)) in resources
+    assert resources[ResourceKey("tenants", ("Acme",))]["ProjectEnvironments"] == {
+        "Web": ["DR", "Production"]
+    }
+    assert resources[ResourceKey("tenant-variables", ("Acme",))]["ProjectVariables"] == {
+        "Web": {"Url": [{"Environments": ["DR", "Production"], "Value": "u"}]}
+    }
+    values = resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+    assert values == [{"Name": "A", "Value": "1", "Scope": {"Environment": ["DR", "Production"]}}]
+    promote = resources[ResourceKey("triggers", ("Web", "Promote"))]
+    assert promote["Filter"]["EnvironmentIds"] == ["DR", "Production"]
+    assert promote["Action"]["DestinationEnvironmentId"] == "Production"
+    assert any("it targets the first, Production" in d.message for d in desired.decisions)
+
+
+SHARED = {"Test": "Staging", "Staging": "Staging", "Production": "Production"}
+
+
+def test_values_that_disagree_on_a_shared_environment_clash_unless_one_is_preferred() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables(
+            {"Name": "Mode", "Value": "sandbox", "Scope": {"Environment": ["Test"]}},
+            {"Name": "Mode", "Value": "live", "Scope": {"Environment": ["Staging"]}},
+            {"Name": "Url", "Value": "same", "Scope": {"Environment": ["Test", "Staging"]}},
+            {"Name": "Level", "Value": "debug", "Scope": {"Environment": ["Test"]}},
+            {"Name": "Level", "Value": "info"},
+        ),
+    )
+    clashing = apply(snapshot, _overlay(environments=SHARED))
+    assert sorted(str(c) for c in clashing.clashes) == [
+        "project-variables Web Level: Test and Staging both map to Staging with different "
+        "values ('debug' in Test, 'info' in Staging); say whose win there with "
+        "`prefer: {Staging: Staging}` in the overlay",
+        "project-variables Web Mode: Test and Staging both map to Staging with different "
+        "values ('sandbox' in Test, 'live' in Staging); say whose win there with "
+        "`prefer: {Staging: Staging}` in the overlay",
+    ]
+    assert list(clashing.errors) == [str(c) for c in clashing.clashes]
+    preferred = apply(snapshot, _overlay(environments=SHARED, prefer={"Staging": "Staging"}))
+    assert preferred.errors == ()
+    values = preferred.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+    assert values == [
+        {"Name": "Mode", "Value": "live", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Url", "Value": "same", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Level", "Value": "info"},
+    ]
+    test_wins = apply(snapshot, _overlay(environments=SHARED, prefer={"Staging": "Test"}))
+    values = test_wins.snapshot.resources[ResourceKey("project-variables", ("Web",))]["Variables"]
+    assert values == [
+        {"Name": "Mode", "Value": "sandbox", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Url", "Value": "same", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Level", "Value": "debug", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Level", "Value": "info"},  # more specific values win in Octopus
+    ]
+
+
+def test_tenant_values_that_disagree_on_a_shared_environment_clash_or_follow_prefer() -> None:
+    values = {
+        "Url": [
+            {"Environments": ["Test"], "Value": "t"},
+            {"Environments": ["Staging"], "Value": "s"},
+        ],
+        "Only": [{"Environments": ["Test"], "Value": "o"}],
+    }
+    snapshot = _snapshot(
+        PROJECT,
+        ("tenants", ("Acme",), {"Name": "Acme", "ProjectEnvironments": {"Web": ["Test"]}}),
+        ("tenant-variables", ("Acme",), {"ProjectVariables": {"Web": values}}),
+    )
+    assert [c.where for c in apply(snapshot, _overlay(environments=SHARED)).clashes] == [
+        "tenant-variables Acme Web Url"
+    ]
+    desired = apply(snapshot, _overlay(environments=SHARED, prefer={"Staging": "Staging"}))
+    assert desired.snapshot.resources[ResourceKey("tenant-variables", ("Acme",))] == {
+        "ProjectVariables": {
+            "Web": {
+                "Only": [{"Environments": ["Staging"], "Value": "o"}],
+                "Url": [{"Environments": ["Staging"], "Value": "s"}],
+            }
+        }
+    }
+
+
+def test_a_scoped_explicit_value_applies_exactly_there_and_the_source_values_give_way() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables(
+            {"Name": "Db", "Value": "stage", "Scope": {"Environment": ["Staging"]}},
+            {"Name": "Db", "Value": "prod", "Scope": {"Environment": ["Production"]}},
+            {"Name": "Db", "Value": "both", "Scope": {"Environment": ["Staging", "Production"]}},
+        ),
+    )
+    overlay = _overlay(
+        variables=VariablePolicy(scoped_values={"Web/db": (ScopedValue("dr", ("Production",)),)})
+    )
+    values = apply(snapshot, overlay).snapshot.resources[
+        ResourceKey("project-variables", ("Web",))
+    ]["Variables"]
+    assert values == [
+        {"Name": "Db", "Value": "stage", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Db", "Value": "both", "Scope": {"Environment": ["Staging"]}},
+        {"Name": "Db", "Value": "dr", "Scope": {"Environment": ["Production"]}, "~Explicit": True},
+    ]
+
+
+def test_a_plain_explicit_value_keeps_the_scope_of_each_source_value() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables(
+            {"Name": "Db", "Value": "dev", "Scope": {"Environment": ["Development", "Test"]}},
+            {"Name": "Db", "Value": "prod", "Scope": {"Environment": ["Production"]}},
+            {"Name": "Db", "Value": "web", "Scope": {"Role": ["web"]}},
+        ),
+    )
+    overlay = _overlay(variables=VariablePolicy(values={"Web/Db": "x"}))
+    values = apply(snapshot, overlay).snapshot.resources[
+        ResourceKey("project-variables", ("Web",))
+    ]["Variables"]
+    assert values == [
+        {"Name": "Db", "Value": "dev", OUT_OF_SCOPE: True},  # left by the merge, as before
+        {"Name": "Db", "Value": "x", "Scope": {"Environment": ["Production"]}, "~Explicit": True},
+        {"Name": "Db", "Value": "x", "Scope": {"Role": ["web"]}, "~Explicit": True},
+    ]
+
+
+def test_a_tenant_that_keeps_no_link_is_left_out_with_what_names_it() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        ("tenants", ("QA Crew",), {"Name": "QA Crew", "ProjectEnvironments": {"Web": ["Test"]}}),
+        (
+            "tenant-variables",
+            ("QA Crew",),
+            {"ProjectVariables": {"Web": {"U": [{"Environments": ["Test"], "Value": "u"}]}}},
+        ),
+        ("tenants", ("New",), {"Name": "New", "ProjectEnvironments": {}}),
+        ("accounts", ("QA Key",), {"Name": "QA Key", "TenantIds": ["QA Crew"]}),
+        (
+            "team-permissions",
+            ("Testers",),
+            {"ScopedUserRoles": [{"UserRoleId": "Viewer", "TenantIds": ["QA Crew"]}]},
+        ),
+    )
+    desired = apply(snapshot, _overlay())
+    resources = desired.snapshot.resources
+    assert sorted(k for k in resources if k.kind.startswith("tenant")) == [
+        ResourceKey("tenants", ("New",))  # no links on the source either: kept
+    ]
+    assert ResourceKey("accounts", ("QA Key",)) not in resources
+    assert ResourceKey("team-permissions", ("Testers",)) not in resources
+    assert (
+        "tenants QA Crew: no project link is left on the destination: left out with its "
+        "variables" in [str(d) for d in desired.decisions]
+    )
+
+
+def test_a_narrowed_environment_scope_names_the_unmapped_environment() -> None:
+    snapshot = _snapshot(
+        PROJECT,
+        _variables({"Name": "A", "Value": "1", "Scope": {"Environment": ["Test", "Production"]}}),
+    )
+    desired = apply(snapshot, _overlay(environments={"Production": "Live"}))
+    assert [str(d) for d in desired.decisions] == [
+        "project-variables Web A: environment scope narrowed to Live (Test not mapped by the "
+        "overlay)"
+    ]
+    # an exact policy is about what is lost, not about a name that maps to another name
+    exact = apply(
+        snapshot,
+        _overlay(
+            environments={"Production": "Live", "Test": "Staging"},
+            variables=VariablePolicy(scoping={"environment": "error-unless-exact"}),
+        ),
+    )
+    assert exact.errors == ()

@@ -1,6 +1,7 @@
 """`snapshotsync cleanup --target T`: the placeholder ledger, checked against the destination.
 
-Non-secret placeholders are checked by value. Secrets cannot be read, so a secret written
+Non-secret placeholders are checked by value, tenant values (`tenants: variables:
+placeholder`) at the path the ledger records. Secrets cannot be read, so a secret written
 with a placeholder carries a note in its description (`push.PLACEHOLDER_NOTE`); the entry
 is done once someone replaced the value and removed the note. Secrets outside variables
 (account passwords, feed credentials, step secrets) cannot be checked at all and are listed
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync import report, yamlio
+from snapshotsync import report, tenantvars, yamlio
 from snapshotsync.commands.plan import compute, load_inputs, open_client
 from snapshotsync.commands.push import target_dir
 from snapshotsync.errors import ExitCode, UserError
@@ -23,6 +24,8 @@ from snapshotsync.settings import Settings
 def status(entry: dict[str, Any], live: Snapshot) -> str:
     """pending, done or check (cannot be verified by a program)."""
     field = str(entry.get("field", ""))
+    if entry.get("kind") == "tenant-variables" and entry.get("path"):
+        return _tenant_status(entry, live)
     if not field.startswith("variable "):
         return "check"
     name = field.removeprefix("variable ")
@@ -38,6 +41,29 @@ def status(entry: dict[str, Any], live: Snapshot) -> str:
         still = any(v.get("Description") == PLACEHOLDER_NOTE for v in values)
     else:
         still = any(v.get("Value") == entry.get("placeholder") for v in values)
+    return "pending" if still else "done"
+
+
+def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
+    """A tenant value written with the placeholder: pending while the destination still has
+    the placeholder for one of those environments (a secret cannot be read: check). The
+    ledger's path is (owner kind, owner, template, environments...)."""
+    if "placeholder" not in entry:
+        return "check"
+    kind, owner, template, *scope = entry["path"]
+    key = ResourceKey("tenant-variables", tuple(entry.get("name") or ()))
+    document = live.resources.get(key) or {}
+    values = ((document.get(kind) or {}).get(owner) or {}).get(template) or []
+    wanted = {e.lower() for e in scope}
+    still = any(
+        value.get("Value") == entry["placeholder"]
+        and (
+            {e.lower() for e in tenantvars.environments(value)} & wanted
+            if wanted
+            else not tenantvars.environments(value)
+        )
+        for value in values
+    )
     return "pending" if still else "done"
 
 

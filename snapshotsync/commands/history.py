@@ -6,7 +6,7 @@ import re
 
 from snapshotsync import report
 from snapshotsync.errors import ExitCode
-from snapshotsync.settings import Settings
+from snapshotsync.settings import Settings, load_config
 from snapshotsync.store import Store
 
 _TRAILER = re.compile(r"^([A-Za-z-]+): (.*)$", re.MULTILINE)
@@ -17,6 +17,8 @@ def trailers(message: str) -> dict[str, str]:
 
 
 def run(settings: Settings, target: str | None) -> ExitCode:
+    if target is not None:
+        load_config(settings.repo).target(target)  # an unknown target is named, not "no pushes"
     store = Store(settings.repo)
     shown = 0
     for sha, date, message in reversed(store.log(["."])):
@@ -43,5 +45,5 @@ def run(settings: Settings, target: str | None) -> ExitCode:
         report.line(f"{when} {sha[:10]} {text}")
         shown += 1
     if not shown:
-        report.line("no exports or pushes yet")
+        report.line(f"no pushes to {target} yet" if target else "no exports or pushes yet")
     return ExitCode.OK

@@ -93,9 +93,15 @@ OVERLAY_HEAD = """\
 # A source environment NOT listed here is excluded, with everything scoped only to it:
 # lifecycle phases, steps, runbooks, triggers, variable values, tenant links, account and
 # certificate scoping, team permissions. An empty mapping excludes every environment.
+# A list maps one source environment to several: `Production: [Production, DR]`.
 """
 
 OVERLAY_TAIL = """\
+
+# Where several source environments map to one destination environment and their values
+# disagree there, whose values win (otherwise such a disagreement is an error).
+# prefer: {{}}
+#   # Production: Prod         # destination environment: the source environment that wins
 
 # Leave things out, by name or glob (`*`, `?`, case-insensitive). Excluding cascades: a
 # channel on an excluded lifecycle goes, a step scoped only to excluded channels goes, a
@@ -132,8 +138,9 @@ OVERLAY_TAIL = """\
 #   #   ignore-on-new: ignore it only for variables the destination does not have yet.
 #   scoping: skip-unless-partial
 #   # scoping: {{environment: skip-unless-partial, machine: skip-unless-exact}}
-#   overwrite: false              # true: overwrite a different value whose scope matches
-#                                 # (never a sensitive one on the destination)
+#   # overwrite: left out (default) overwrites a different value whose scope matches only
+#   #   when nobody changed it on the destination since the last push (else: a conflict,
+#   #   kept); true: always; false: never. Never a sensitive value on the destination.
 #   new-out-of-scope: clone       # a NEW variable whose values were all scoped to excluded
 #                                 # environments: clone (without environment scope),
 #                                 # placeholder (one value) or skip
@@ -141,8 +148,11 @@ OVERLAY_TAIL = """\
 #                                 # and tenants.variables: placeholder
 #   sensitive-placeholder: "CHANGE_ME"  # written where a secret is created (secrets
 #                                 # cannot be read from the source); cleanup lists them
-#   values:                       # explicit destination values, "<project or set>/<name>"
+#   values:                       # explicit destination values, "<project or set>/<name>";
+#                                 # a plain value replaces each source value, keeping its
+#                                 # scope; {{value: ..., environments: [...]}} says where
 #     "OctoFX/Application.Database.Name": "OctoFX-#{{Octopus.Environment.Name}}"
+#     "OctoFX/Db.Server": {{value: "sql-prod", environments: [Production]}}
 #     "OctoFX/Api.Key": "${{env:PROD_PRICING_API_KEY}}"  # read from the environment
 
 # Steps.

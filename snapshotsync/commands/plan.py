@@ -10,17 +10,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from snapshotsync import export, layout, normalize, overlay, report, transform
+from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
 from snapshotsync.commands.export import client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
+from snapshotsync.layout import LayoutError
 from snapshotsync.log import get_logger
 from snapshotsync.model import Raw, Snapshot
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import Plan, make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
+from snapshotsync.transform import Clash, Decision
 
 _log = get_logger("commands.plan")
 
@@ -50,15 +53,92 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         raise UserError(f"{settings.repo / SNAPSHOT_DIR} is empty: run `snapshotsync export` first")
     last = store.read_tree(state_dir(target_name))
     last_state = layout.parse(last, state_dir(target_name)) if last else None
-    loaded, warnings = overlay.load(target.overlay, snapshot, last_state)
+    loaded, warnings = overlay.load(target.overlay, snapshot, last_state, past_names(store))
     values = {
         name: overlay.expand_env(value, os.environ)
         for name, value in loaded.variables.values.items()
     }
+    scoped = {
+        name: tuple(
+            dataclasses.replace(e, value=overlay.expand_env(e.value, os.environ)) for e in entries
+        )
+        for name, entries in loaded.variables.scoped_values.items()
+    }
     loaded = dataclasses.replace(
-        loaded, variables=dataclasses.replace(loaded.variables, values=values)
+        loaded,
+        variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
     return Inputs(config, target, store, snapshot, loaded, tuple(warnings))
+
+
+def past_names(store: Store) -> Mapping[str, frozenset[str]]:
+    """Lower-cased names of everything earlier snapshots held, by kind (steps as
+    `<project>/<step>`), so an overlay entry for something since deleted on the source is
+    told apart from a typo. Read from git only when asked (an entry naming something the
+    source lacks): a long history costs seconds, and most overlays never need it."""
+    return _PastNames(store)
+
+
+class _PastNames(Mapping[str, frozenset[str]]):
+    """Names by kind, read on first use; step names (inside every past version of every
+    deployment process) only when steps are asked about."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._names: dict[str, frozenset[str]] | None = None
+        self._steps: frozenset[str] | None = None
+
+    def _read(self) -> dict[str, frozenset[str]]:
+        if self._names is None:
+            names: dict[str, set[str]] = {}
+            for path in self._store.past_files(SNAPSHOT_DIR):
+                try:
+                    key = layout.key_of(path)
+                except LayoutError:
+                    continue  # _meta.yaml, or a file of an older layout
+                names.setdefault(key.kind, set()).add("/".join(key.name).lower())
+            self._names = {kind: frozenset(found) for kind, found in names.items()}
+        return self._names
+
+    def _read_steps(self) -> frozenset[str]:
+        if self._steps is None:
+            processes = self._store.past_files(
+                SNAPSHOT_DIR, lambda path: path.endswith("deployment-process.yaml")
+            )
+            steps = set()
+            for path, texts in processes.items():
+                if not path.endswith("deployment-process.yaml"):
+                    continue
+                project = layout.key_of(path).name[0]
+                for text in texts:
+                    for step in (yamlio.loads_fast(text, path) or {}).get("Steps") or []:
+                        steps.add(f"{project}/{step.get('Name')}".lower())
+            self._steps = frozenset(steps)
+        return self._steps
+
+    def __getitem__(self, kind: str) -> frozenset[str]:
+        return self._read_steps() if kind == "steps" else self._read()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._read(), "steps"])
+
+    def __len__(self) -> int:
+        return len(self._read()) + 1
+
+
+def clash_error(loaded: overlay.Overlay, clash: Clash) -> str:
+    """A clash, placed at the overlay's line that maps the first of its environments."""
+    line = next(
+        (
+            loaded.lines[f"environments/{s}"]
+            for s in loaded.environments
+            if s.lower() in {c.lower() for c in clash.sources}
+            and f"environments/{s}" in loaded.lines
+        ),
+        None,
+    )
+    where = f"{loaded.path}:{line}" if line else str(loaded.path)
+    return f"{where}: error: {clash}"
 
 
 @dataclass(frozen=True)
@@ -88,37 +168,54 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
     }
     live, _ = normalize.snapshot_of(raw, normalized, meta)
     facts = normalize.facts(raw)
-    on_destination = {name.lower() for name in facts.get("environments", frozenset())}
-    on_source = {
-        key.name[0].lower() for key in inputs.snapshot.resources if key.kind == "environments"
-    }
-    missing = sorted(
-        {
-            name
-            for name in inputs.overlay.environments.values()
-            if name.lower() not in on_destination | on_source
-        }
-    )
     desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
-    if missing:
-        desired = dataclasses.replace(
-            desired,
-            errors=(
-                *desired.errors,
-                *(
-                    f"{inputs.overlay.path}: environment {name!r} exists on neither instance"
-                    for name in missing
-                ),
-            ),
-        )
+    missing, respelled = _destination_environments(inputs, facts)
+    desired = dataclasses.replace(
+        desired,
+        errors=(*desired.errors, *missing),
+        decisions=(*respelled, *desired.decisions),
+    )
     plan = make_plan(desired, live, inputs.overlay, target=target.name, facts=facts)
-    plan = dataclasses.replace(plan, errors=tuple(_locate(inputs, e) for e in plan.errors))
+    clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
+    plan = dataclasses.replace(
+        plan, errors=tuple(clashes.get(e) or _locate(inputs, e) for e in plan.errors)
+    )
     for decision in plan.decisions:
         _log.info("decision: %s", decision)
     for change in plan.changes:
         for value in change.values:
             _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
     return Computed(plan, live, raw, space_id)
+
+
+def _destination_environments(
+    inputs: Inputs, facts: Mapping[str, frozenset[str]]
+) -> tuple[list[str], list[Decision]]:
+    """Mapped names on neither instance (errors), and names the destination spells in
+    another case (matched regardless of case, as the server does; said in the plan)."""
+    on_destination = {name.lower(): name for name in facts.get("environments", frozenset())}
+    on_source = {
+        key.name[0].lower() for key in inputs.snapshot.resources if key.kind == "environments"
+    }
+    loaded = inputs.overlay
+    missing, respelled = [], []
+    for source in loaded.environments:
+        where = str(loaded.path)
+        if f"environments/{source}" in loaded.lines:
+            where += f":{loaded.lines[f'environments/{source}']}"
+        for name in loaded.targets(source):
+            spelled = on_destination.get(name.lower())
+            if spelled is None and name.lower() not in on_source:
+                missing.append(f"{where}: environment {name!r} exists on neither instance")
+            elif spelled is not None and spelled != name:
+                respelled.append(
+                    Decision(
+                        where,
+                        f"environment `{name}` is `{spelled}` on the destination: matched "
+                        f"regardless of case (did you mean `{spelled}`?)",
+                    )
+                )
+    return sorted(set(missing)), respelled
 
 
 _MISSING = re.compile(r"needs \S+ '(?P<name>.+?)'")
@@ -156,7 +253,7 @@ def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bo
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
-        report.line(warning)
+        report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
         plan = compute(settings, inputs, client).plan
     report.line(RENDERERS[output](plan))

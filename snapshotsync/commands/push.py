@@ -124,8 +124,13 @@ def _record(
 ) -> str:
     target = inputs.target.name
     store = inputs.store
-    created = sorted({str(a.key) for a in result.applied if a.action == "created"})
-    updated = sorted({str(a.key) for a in result.applied if a.action == "updated"} - set(created))
+    # Counted as the plan counted them ("N to create"): a resource the plan creates is
+    # "created" even when the server made it along with its owner (a project's Default
+    # channel) and the push then updated it; tenants written in two passes count once.
+    planned = {str(c.key): c.action for c in plan.writes}
+    applied = {str(a.key) for a in result.applied}
+    created = sorted(k for k in applied if planned.get(k) == "create")
+    updated = sorted(k for k in applied if planned.get(k) == "update")
     skipped = [
         {"resource": str(c.key), "reason": c.reason} for c in plan.changes if c.action == "skip"
     ]
@@ -206,6 +211,8 @@ def _ledger(
             entry["placeholder"] = policy.placeholder
         elif placeholder.value is not None:
             entry["cloned_value"] = placeholder.value
+        if placeholder.path:
+            entry["path"] = list(placeholder.path)
         entries.append(entry)
         seen.add((resource, placeholder.field, placeholder.value))
     # A push killed after writing a placeholder never recorded it; the note it left on the

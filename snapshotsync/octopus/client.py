@@ -13,6 +13,7 @@ Every call is logged (method, path, status, milliseconds, retries); the key neve
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -220,7 +221,7 @@ class OctopusClient:
                 return response.json()
             except ValueError:
                 raise OctopusApiError(
-                    method, _path(url), status, "the answer is not JSON: is this an Octopus server?"
+                    method, _path(url), status, _not_octopus(response, self.base_url)
                 ) from None
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
@@ -327,10 +328,36 @@ def _retry_after(response: requests.Response) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _not_octopus(response: requests.Response, base_url: str) -> str:
+    """What was reached instead of the Octopus REST API (which answers JSON), never the
+    page itself."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    if _is_html(response):
+        title = _TITLE.search(response.text[:5000])
+        kind = "an HTML page" + (
+            f" titled {redact(' '.join(title.group(1).split()))[:80]!r}" if title else ""
+        )
+    return (
+        f"{base_url} answered with {kind}, not JSON as an Octopus server's REST API does: "
+        "check that the URL is the Octopus server's address (not a proxy, login or other "
+        "web page)"
+    )
+
+
+def _is_html(response: requests.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").lower()
+    return "html" in content_type or response.text.lstrip()[:1] == "<"
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def _error_text(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
+        if _is_html(response):
+            return _not_octopus(response, response.url.split("/api", 1)[0])
         return redact(response.text[:200].strip())
     if isinstance(body, dict):
         parts = [str(body.get("ErrorMessage") or "")]

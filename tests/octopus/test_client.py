@@ -763,3 +763,15 @@ def test_a_429_pauses_every_call_of_the_client_not_only_its_own(
     assert sleeps.delays == [3.0]
     throttle.wait()
     assert sleeps.delays == [3.0]  # the pause is over; no rate limit set
+
+
+def test_an_html_error_page_says_what_answered_not_the_page(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    page = "<html><head><title>Sign in - Contoso</title></head><body>secret form</body></html>"
+    mocked.get(BASE + "/api/spaces", body=page, status=404, content_type="text/html")
+    with pytest.raises(OctopusApiError) as caught:
+        make_client(sleeps).get("api/spaces")
+    message = str(caught.value)
+    assert "<html" not in message and "secret form" not in message
+    assert f"{BASE} answered with an HTML page titled 'Sign in - Contoso', not JSON" in message

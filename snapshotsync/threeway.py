@@ -1,0 +1,97 @@
+"""Three-way comparison: what snapshotsync wrote last time (base), the destination now (live)
+and what it should hold now (desired). Pure.
+
+The sync repo records, after every push, what the destination held of what snapshotsync
+placed there (`targets/<T>/base/`). That record is what lets a sync remove and rename what it
+wrote, and tell an edit made by hand on the destination from a change on the source:
+
+- in desired, not live: create it;
+- in base and live, live unchanged since base: bring it to desired (update it, or remove it
+  when desired no longer has it: the source dropped it, or the overlay now leaves it out);
+- in base, changed by hand on the destination since: keep it; a conflict when desired
+  differs, shown with both values; forcing takes desired;
+- in live, never in base: the destination's own, never touched, unless desired has an item
+  of the same name, which the sync then takes over (a first sync, or an item made by hand
+  before the source had it) by the rules of its kind.
+
+The items are whatever a kind is made of: whole resources, the steps of a process, the
+values of a variable set, a tenant's project links and variable values, a team's roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+Item = TypeVar("Item")
+Name = TypeVar("Name", bound=Hashable)
+
+# Verdicts, one per item.
+CREATE = "create"  # desired, not on the destination
+UPDATE = "update"  # ours and unchanged since, or taken over: bring to desired
+REMOVE = "remove"  # ours, unchanged since, and no longer desired
+SAME = "same"  # already as desired
+CONFLICT = "conflict"  # ours, changed by hand since, and desired differs: kept
+KEEP = "keep"  # ours, changed by hand, no longer desired: kept (never a wrong delete)
+OWN = "own"  # the destination's own: never touched
+
+
+@dataclass(frozen=True)
+class Verdict(Generic[Item]):
+    """What happens to one item, and the three versions it was decided from."""
+
+    verdict: str
+    name: Hashable
+    base: Item | None
+    live: Item | None
+    desired: Item | None
+
+    @property
+    def result(self) -> Item | None:
+        """The item as the destination should hold it afterwards (None: not there)."""
+        if self.verdict in (CREATE, UPDATE):
+            return self.desired
+        if self.verdict == REMOVE:
+            return None
+        return self.live
+
+
+def decide(
+    base: Item | None,
+    live: Item | None,
+    desired: Item | None,
+    *,
+    name: Hashable = None,
+    force: bool = False,
+    same: Callable[[Any, Any], bool] | None = None,
+) -> Verdict[Item]:
+    """The verdict for one item. `same` compares two versions (equality by default)."""
+    equal = same or (lambda a, b: a == b)
+    if live is None:
+        if desired is None:
+            return Verdict(SAME, name, base, live, desired)
+        return Verdict(CREATE, name, base, live, desired)
+    if desired is not None and equal(live, desired):
+        return Verdict(SAME, name, base, live, desired)
+    if base is None:
+        return Verdict(UPDATE if desired is not None else OWN, name, base, live, desired)
+    if equal(live, base) or force:
+        return Verdict(UPDATE if desired is not None else REMOVE, name, base, live, desired)
+    return Verdict(CONFLICT if desired is not None else KEEP, name, base, live, desired)
+
+
+def by_name(
+    base: Mapping[Name, Item],
+    live: Mapping[Name, Item],
+    desired: Mapping[Name, Item],
+    *,
+    force: bool = False,
+    same: Callable[[Any, Any], bool] | None = None,
+) -> list[Verdict[Item]]:
+    """Verdicts for named items (names already matched the way Octopus matches them)."""
+    names: list[Name] = list(dict.fromkeys([*desired, *live, *base]))
+    return [
+        decide(base.get(n), live.get(n), desired.get(n), name=n, force=force, same=same)
+        for n in names
+    ]
