@@ -140,9 +140,12 @@ _RESOLVERS: dict[str, list[tuple[str, Any]]] = {
     first: list(pairs) for first, pairs in Resolver.yaml_implicit_resolvers.items()
 }
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+# Names, property keys, environments, booleans... repeat across thousands of files: what
+# was worked out for one is remembered (short texts only, at most _CACHE_LIMIT of each).
 _KEYS: dict[str, str] = {}  # key -> its text
 _TOKENS: dict[str, str] = {}  # one-line string -> its text after `key:` or `-`
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 20_000
+_CACHED_LENGTH = 200
 
 
 def _resolved(text: str) -> str | None:
@@ -189,9 +192,10 @@ def _one_line(text: str) -> str:
 
 
 def _remember(cache: dict[str, str], text: str, token: str) -> str:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[text] = token
+    if len(text) <= _CACHED_LENGTH:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[text] = token
     return token
 
 
@@ -487,9 +491,10 @@ def _plain_value(token: str) -> Any:
         value = float(token)
     else:
         raise _NotCanonical  # another spelling of a number, a date...: libyaml knows them all
-    if len(_PLAIN_READ) >= _CACHE_LIMIT:
-        _PLAIN_READ.clear()
-    _PLAIN_READ[token] = value
+    if len(token) <= _CACHED_LENGTH:
+        if len(_PLAIN_READ) >= _CACHE_LIMIT:
+            _PLAIN_READ.clear()
+        _PLAIN_READ[token] = value
     return value
 
 
