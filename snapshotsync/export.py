@@ -20,7 +20,7 @@ from typing import Any
 
 from snapshotsync.log import get_logger
 from snapshotsync.model import Raw
-from snapshotsync.normalize import Normalized, Normalizing, OnResource
+from snapshotsync.normalize import Normalized, Normalizing, OnKeys, OnResource
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import is_version_controlled
 
@@ -76,15 +76,17 @@ def read_normalized(
     concurrency: int = 8,
     progress: Progress | None = None,
     on_resource: OnResource | None = None,
+    on_keys: OnKeys | None = None,
 ) -> tuple[Raw, Normalized]:
     """`read`, and `normalize.normalize` of what was read, done while reading.
 
-    `on_resource` hears each document as it is normalized (see `Normalizing`).
+    `on_resource` hears each document as it is normalized, `on_keys` which are to come
+    (see `Normalizing`).
     """
     started: list[Normalizing] = []
 
     def start(raw: Raw) -> Callable[[str, Any], None]:
-        started.append(Normalizing(raw, space_id, on_resource))
+        started.append(Normalizing(raw, space_id, on_resource, on_keys))
         return started[0].add
 
     raw = _read(client, space_id, concurrency, progress, start)

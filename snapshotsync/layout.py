@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -131,13 +131,28 @@ def key_of(path: str) -> ResourceKey:
 
 class Texts:
     """The text of documents written ahead of `render` (export writes each one as soon as
-    it is normalized, while the rest is still being read), by key."""
+    it is normalized, while the rest is still being read), by key.
 
-    def __init__(self) -> None:
+    With `write` and the keys expected (`expect`), each text also goes to `write` under the
+    path its resource will have, so the files too are written while reading; `render` is
+    still what says which files the tree holds (the writer of the tree reconciles).
+    """
+
+    def __init__(self, write: Callable[[str, str], None] | None = None) -> None:
         self.by_key: dict[ResourceKey, tuple[JsonDict, str]] = {}
+        self.write = write
+        self.places: dict[ResourceKey, str] = {}
+
+    def expect(self, keys: Iterable[ResourceKey]) -> None:
+        """The resources the snapshot will most likely hold: their paths are known now."""
+        self.places = paths(sorted(set(keys)))
 
     def add(self, key: ResourceKey, document: JsonDict) -> None:
-        self.by_key[key] = (document, yamlio.dumps(document))
+        text = yamlio.dumps(document)
+        self.by_key[key] = (document, text)
+        place = self.places.get(key)
+        if self.write is not None and place is not None:
+            self.write(place, text)
 
     def of(self, key: ResourceKey, document: JsonDict) -> str:
         """The text of `document`: the one written ahead when it was this very document."""

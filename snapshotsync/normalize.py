@@ -160,6 +160,9 @@ Documents = Mapping[str, JsonDict]  # by API path
 # What a unit does once its documents are in: the document it makes, or None.
 Build = Callable[[Documents, _Names, list[Problem]], JsonDict | None]
 OnResource = Callable[[ResourceKey, JsonDict], None]
+# Hears the keys of the resources normalizing will most likely make (the tenants without
+# variables make none).
+OnKeys = Callable[[list[ResourceKey]], None]
 
 
 @dataclass
@@ -188,12 +191,20 @@ class Normalizing:
     Made once the collections are read (`raw`, documents or not); `add` each document as it
     arrives; `finish` with everything read. `on_resource` hears each document made, as it
     is made: a resource may be heard twice (made early, then again by `finish`), the last
-    time counts.
+    time counts. `on_keys` hears first which resources are to come.
     """
 
-    def __init__(self, raw: Raw, space_id: str, on_resource: OnResource | None = None) -> None:
+    def __init__(
+        self,
+        raw: Raw,
+        space_id: str,
+        on_resource: OnResource | None = None,
+        on_keys: OnKeys | None = None,
+    ) -> None:
         self.on_resource = on_resource
         self.units = _units(raw, space_id)
+        if on_keys is not None:  # before any resource is heard
+            on_keys([unit.key for unit in self.units if unit.key is not None])
         self.documents: dict[str, JsonDict] = {}
         self.by_id = _collection_names(raw)
         self.processes = {

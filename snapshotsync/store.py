@@ -8,8 +8,10 @@ and committed only when something changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -132,25 +134,12 @@ class Store:
 
     def write_tree(self, subdir: str, files: Mapping[str, str]) -> None:
         """Replace `subdir` with exactly `files`, atomically: all of them or none."""
-        scratch_root = self.path / STATE_DIR
-        scratch_root.mkdir(exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
-        try:
-            fresh = scratch / "new"
-            made: set[Path] = set()  # folders made so far: one mkdir each, not one a file
-            for relative, text in files.items():
-                target = fresh / relative
-                if target.parent not in made:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(target.parent)
-                target.write_text(text, encoding="utf-8", newline="\n")
-            destination = self.path / subdir
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if destination.exists():
-                destination.replace(scratch / "old")
-            (fresh if fresh.exists() else _empty(scratch)).replace(destination)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with self.tree_writer(subdir) as tree:
+            tree.finish(files)
+
+    def tree_writer(self, subdir: str) -> TreeWriter:
+        """`write_tree` in steps: files written as they come, the tree swapped in at the end."""
+        return TreeWriter(self, subdir)
 
     # ----------------------------------------------------------------- commits
 
@@ -205,6 +194,107 @@ class Store:
                 sha, date, message = record.strip("\n").split("\x1f", 2)
                 entries.append((sha, date, message.strip()))
         return entries
+
+
+class TreeWriter:
+    """A new tree for `subdir`, written file by file into a scratch folder while the caller
+    is still making it (export writes each file while the rest is being read), then swapped
+    in whole by `finish`: all of it or nothing, as `Store.write_tree`.
+
+    Alongside, git stores each file's content as it is written (`git hash-object -w
+    --stdin-paths`), so the `stage` that follows finds the objects there instead of writing
+    thousands of them after the last file. Nothing refers to them until that commit.
+    """
+
+    def __init__(self, store: Store, subdir: str) -> None:
+        self.store = store
+        self.subdir = subdir
+        scratch_root = store.path / STATE_DIR
+        scratch_root.mkdir(exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
+        self.fresh = self.scratch / "new"
+        self.written: dict[str, str] = {}
+        self.made: set[Path] = set()  # folders made so far: one mkdir each, not one a file
+        self.hasher: subprocess.Popen[bytes] | None = None
+        self.hashing = True  # until git fails to take a path: the head start is optional
+
+    def __enter__(self) -> TreeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, relative: str, text: str) -> None:
+        """One file of the new tree (again, when it changed)."""
+        target = self.fresh / relative
+        if target.parent not in self.made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(target.parent)
+        target.write_text(text, encoding="utf-8", newline="\n")
+        self.written[relative] = text
+        self._store_object(target)
+
+    def finish(self, files: Mapping[str, str]) -> None:
+        """Make the tree exactly `files` (written ahead or not) and swap it in."""
+        for relative in set(self.written) - set(files):
+            self._remove(relative)
+        for relative, text in files.items():
+            ahead = self.written.get(relative)
+            if ahead is not text and ahead != text:
+                self.write(relative, text)
+        self._stop_hasher()
+        destination = self.store.path / self.subdir
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.exists():
+            destination.replace(self.scratch / "old")
+        (self.fresh if self.fresh.exists() else _empty(self.scratch)).replace(destination)
+
+    def close(self) -> None:
+        """Forget the scratch folder (after `finish`, or when it never came)."""
+        if self.hasher is not None:
+            self.hasher.kill()
+            self._stop_hasher()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _remove(self, relative: str) -> None:
+        """A file written ahead that the tree does not hold after all, and its empty folders."""
+        del self.written[relative]
+        target = self.fresh / relative
+        target.unlink()
+        for folder in target.parents:
+            if folder == self.fresh:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty
+            self.made.discard(folder)
+
+    def _store_object(self, target: Path) -> None:
+        if not self.hashing:
+            return
+        if self.hasher is None:
+            self.hasher = subprocess.Popen(
+                ["git", "hash-object", "-w", "--no-filters", "--stdin-paths"],
+                cwd=self.store.path,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        assert self.hasher.stdin is not None
+        try:
+            self.hasher.stdin.write(os.fsencode(target) + b"\n")
+        except OSError:
+            self.hashing = False  # only a head start: `stage` writes whatever is missing
+            self._stop_hasher()
+
+    def _stop_hasher(self) -> None:
+        hasher, self.hasher = self.hasher, None
+        if hasher is not None:
+            with contextlib.suppress(OSError):
+                assert hasher.stdin is not None
+                hasher.stdin.close()
+            hasher.wait()
 
 
 def _empty(scratch: Path) -> Path:

@@ -31,27 +31,36 @@ class _HeldBack(OctopusClient):
         return super().get(path, params)
 
 
-def test_documents_are_normalized_while_the_rest_is_still_being_read(
+def test_documents_are_normalized_and_written_while_the_rest_is_still_being_read(
     source_emulator: Emulator,
 ) -> None:
-    """The GETs of tenant variables wait until a deployment process has been normalized:
-    a reader that normalizes only after its last GET would wait for ever (here: fail)."""
+    """The GETs of tenant variables wait until a deployment process has been normalized and
+    its file written: a reader that normalizes only after its last GET would wait for ever
+    (here: fail)."""
     gate = threading.Event()
     heard: list[ResourceKey] = []
+    written: dict[str, str] = {}
+    texts = layout.Texts(lambda path, text: written.__setitem__(path, text))
 
     def on_resource(key: ResourceKey, document: JsonDict) -> None:
         heard.append(key)
-        if key.kind == "deployment-processes":
+        texts.add(key, document)
+        if key.kind == "deployment-processes" and any("deployment-process" in p for p in written):
             gate.set()
 
     with _HeldBack(source_emulator.url, gate) as client:
         space_id = client.space_id("Default")
-        raw, normalized = export.read_normalized(client, space_id, on_resource=on_resource)
+        raw, normalized = export.read_normalized(
+            client, space_id, on_resource=on_resource, on_keys=texts.expect
+        )
     assert client.held > 0
     assert any(key.kind == "tenant-variables" for key in normalized.resources)
     first_tenant_variables = next(i for i, k in enumerate(heard) if k.kind == "tenant-variables")
     assert any(k.kind == "deployment-processes" for k in heard[:first_tenant_variables])
     assert normalized.resources == normalize.normalize(raw, space_id).resources
+    snapshot, _ = normalize.snapshot_of(raw, normalized, {})
+    files = layout.render(snapshot, texts)
+    assert {path: files[path] for path in written} == written  # written ahead where they go
 
 
 @pytest.mark.parametrize("seed", ["source.yaml", "destination.yaml"])

@@ -46,32 +46,38 @@ def run(settings: Settings) -> ExitCode:
     store.ensure_clean(SNAPSHOT_DIR)
     source = config.source
     key = source.api_key()
-    try:
-        with (
-            client_for(source, key, config.http, settings.concurrency, settings.max_rps) as client,
-            report.progress(f"export {source.url}") as tick,
-        ):
-            space_id = client.space_id(source.space)
-            # Each document is normalized and written to text as it arrives, while the
-            # rest is still being read.
-            texts = layout.Texts()
-            raw, normalized = export.read_normalized(
-                client,
-                space_id,
-                concurrency=settings.concurrency,
-                progress=tick,
-                on_resource=texts.add,
-            )
-            calls = dict(client.stats.by_method)
-            if client.throttle.waited:
-                _log.info("the rate limit held calls back %.2f s in all", client.throttle.waited)
-    except OctopusApiError as error:
-        raise explain(error, source) from None
-    meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
-    snapshot, problems = normalize.snapshot_of(raw, normalized, meta)
-    for problem in problems:
-        report.line(f"note: {problem}")
-    store.write_tree(SNAPSHOT_DIR, layout.render(snapshot, texts))
+    with store.tree_writer(SNAPSHOT_DIR) as tree:
+        try:
+            with (
+                client_for(
+                    source, key, config.http, settings.concurrency, settings.max_rps
+                ) as client,
+                report.progress(f"export {source.url}") as tick,
+            ):
+                space_id = client.space_id(source.space)
+                # Each document is normalized, turned into text and written to its file as
+                # it arrives, while the rest is still being read.
+                texts = layout.Texts(tree.write)
+                raw, normalized = export.read_normalized(
+                    client,
+                    space_id,
+                    concurrency=settings.concurrency,
+                    progress=tick,
+                    on_resource=texts.add,
+                    on_keys=texts.expect,
+                )
+                calls = dict(client.stats.by_method)
+                if client.throttle.waited:
+                    _log.info(
+                        "the rate limit held calls back %.2f s in all", client.throttle.waited
+                    )
+        except OctopusApiError as error:
+            raise explain(error, source) from None
+        meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
+        snapshot, problems = normalize.snapshot_of(raw, normalized, meta)
+        for problem in problems:
+            report.line(f"note: {problem}")
+        tree.finish(layout.render(snapshot, texts))
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]
     staged = store.stage([SNAPSHOT_DIR])
