@@ -201,9 +201,10 @@ class TreeWriter:
     is still making it (export writes each file while the rest is being read), then swapped
     in whole by `finish`: all of it or nothing, as `Store.write_tree`.
 
-    Alongside, git stores each file's content as it is written (`git hash-object -w
-    --stdin-paths`), so the `stage` that follows finds the objects there instead of writing
-    thousands of them after the last file. Nothing refers to them until that commit.
+    Alongside, git stores each file's content as it is written (`git fast-import`, one pack
+    of the contents it does not hold yet), so the `stage` that follows finds them there
+    instead of writing thousands of loose objects after the last file. Nothing refers to
+    them until that commit; a tree never finished leaves them for git's garbage collection.
     """
 
     def __init__(self, store: Store, subdir: str) -> None:
@@ -230,9 +231,10 @@ class TreeWriter:
         if target.parent not in self.made:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.made.add(target.parent)
-        target.write_text(text, encoding="utf-8", newline="\n")
+        content = text.encode("utf-8")
+        target.write_bytes(content)
         self.written[relative] = text
-        self._store_object(target)
+        self._store_object(content)
 
     def finish(self, files: Mapping[str, str]) -> None:
         """Make the tree exactly `files` (written ahead or not) and swap it in."""
@@ -251,9 +253,7 @@ class TreeWriter:
 
     def close(self) -> None:
         """Forget the scratch folder (after `finish`, or when it never came)."""
-        if self.hasher is not None:
-            self.hasher.kill()
-            self._stop_hasher()
+        self._stop_hasher()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _remove(self, relative: str) -> None:
@@ -270,12 +270,12 @@ class TreeWriter:
                 break  # not empty
             self.made.discard(folder)
 
-    def _store_object(self, target: Path) -> None:
+    def _store_object(self, content: bytes) -> None:
         if not self.hashing:
             return
         if self.hasher is None:
             self.hasher = subprocess.Popen(
-                ["git", "hash-object", "-w", "--no-filters", "--stdin-paths"],
+                ["git", "fast-import", "--quiet"],
                 cwd=self.store.path,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -283,12 +283,13 @@ class TreeWriter:
             )
         assert self.hasher.stdin is not None
         try:
-            self.hasher.stdin.write(os.fsencode(target) + b"\n")
+            self.hasher.stdin.write(b"blob\ndata %d\n%b\n" % (len(content), content))
         except OSError:
             self.hashing = False  # only a head start: `stage` writes whatever is missing
             self._stop_hasher()
 
     def _stop_hasher(self) -> None:
+        """Let git write what it was given (the end of its input ends it)."""
         hasher, self.hasher = self.hasher, None
         if hasher is not None:
             with contextlib.suppress(OSError):
