@@ -3,6 +3,7 @@
 Each command turns its options into `Settings` and calls `commands.<verb>.run`, which
 returns an `ExitCode`. `_run` is the one place that turns errors into exit codes: a
 `UserError` is one line on stderr (exit 1), anything else a traceback in the log file (exit 3).
+A usage error (unknown option, bad value) exits 1 too, never click's 2 (`_Commands`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from snapshotsync import __version__
 from snapshotsync import log as logs
 from snapshotsync.commands import cleanup as cleanup_command
 from snapshotsync.commands import demo as demo_command
+from snapshotsync.commands import drift as drift_command
 from snapshotsync.commands import export as export_command
 from snapshotsync.commands import history as history_command
 from snapshotsync.commands import init as init_command
@@ -30,7 +33,34 @@ from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 
+# click's UsageError, whether typer vendors click (0.2x) or depends on it: the base of
+# the public BadParameter either way.
+_USAGE_ERROR: type[Exception] = next(
+    base for base in typer.BadParameter.__mro__ if base.__name__ == "UsageError"
+)
+
+
+class _Commands(TyperGroup):
+    """The command group, giving usage errors `ExitCode.USAGE`: click exits 2 on them, the
+    code `plan --detailed-exitcode` gives to "changes pending", which CI would believe."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _USAGE_ERROR as error:
+            error.exit_code = int(ExitCode.USAGE)  # type: ignore[attr-defined]
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as error:
+            error.exit_code = int(ExitCode.USAGE)  # type: ignore[attr-defined]
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="snapshotsync",
     help="Keep Octopus Deploy instances in sync one way, through a git-versioned snapshot.",
     no_args_is_help=True,
@@ -49,6 +79,22 @@ MaxRpsOption = Annotated[
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Also delete what snapshotsync created that the source (or the overlay) no longer "
+        "has; never what was changed by hand since, never what it did not create.",
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force-overwrite",
+        help="Take the source's version even where the destination was changed by hand since "
+        "the last push.",
+    ),
+]
 
 
 class OutputFormat(StrEnum):
@@ -57,6 +103,13 @@ class OutputFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+
+
+class DriftFormat(StrEnum):
+    """How `drift` prints: for people or for programs."""
+
+    text = "text"
+    json = "json"
 
 
 def _run(
@@ -160,6 +213,8 @@ def plan(
             "or a CI job summary.",
         ),
     ] = OutputFormat.text,
+    prune: PruneOption = False,
+    force_overwrite: ForceOption = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
@@ -169,7 +224,14 @@ def plan(
     _run(
         "plan",
         settings,
-        lambda: plan_command.run(settings, target, output.value, detailed_exitcode),
+        lambda: plan_command.run(
+            settings,
+            target,
+            output.value,
+            detailed_exitcode,
+            prune=prune,
+            force=force_overwrite,
+        ),
     )
 
 
@@ -182,7 +244,11 @@ def push(
     allow_version_skew: Annotated[
         bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
     ] = False,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    prune: PruneOption = False,
+    force_overwrite: ForceOption = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Calls at a time (reads and writes).")
+    ] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -192,9 +258,32 @@ def push(
         "push",
         settings,
         lambda: push_command.run(
-            settings, target, assume_yes=yes, dry_run=dry_run, allow_version_skew=allow_version_skew
+            settings,
+            target,
+            assume_yes=yes,
+            dry_run=dry_run,
+            allow_version_skew=allow_version_skew,
+            prune=prune,
+            force=force_overwrite,
         ),
     )
+
+
+@app.command()
+def drift(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    output: Annotated[
+        DriftFormat, typer.Option("--output", help="text for people, json for programs.")
+    ] = DriftFormat.text,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
+    max_rps: MaxRpsOption = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """What changed by hand on TARGET since the last push. Read-only; exit 2 when anything
+    did (like plan --detailed-exitcode), 0 when nothing did."""
+    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    _run("drift", settings, lambda: drift_command.run(settings, target, output.value))
 
 
 @app.command()

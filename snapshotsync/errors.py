@@ -13,6 +13,9 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     OK = 0
     ERROR = 1
+    # A usage error (unknown option, bad value) is an error the user can act on: exit 1,
+    # never click's 2, which `--detailed-exitcode` gives to "changes pending".
+    USAGE = 1
     CHANGES = 2  # `plan --detailed-exitcode` found changes
     BUG = 3
     INTERRUPTED = 130

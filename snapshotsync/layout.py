@@ -6,10 +6,21 @@ characters, a leading dot, a trailing dot or space) are percent-encoded. Names t
 collide on a case-insensitive file system (`Prod` and `prod` in one folder) get their
 capital letters percent-encoded too, so every name keeps a file of its own; the YAML inside
 holds the real name either way.
+
+A file name holds at most 255 bytes on every common file system. A name whose encoded form
+would not fit is shortened: a prefix of its encoded form, `%~` (which encoding never
+produces: a `%` is always escaped) and 16 hex digits of the name's SHA-256, and the full
+name is kept in `_names.yaml` at the root of the tree, written only when a name was
+shortened. Names that fit keep exactly the file name they always had.
+
+`parse` checks what it reads, so a hand edit fails with a line naming the file and field
+rather than deep inside the transform: every file has its place, and the fields the
+transform walks into have their shape (a list of steps, a mapping of scopes, ...).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -17,9 +28,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from snapshotsync import yamlio
+from snapshotsync.errors import UserError
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot
 
 META_FILE = "_meta.yaml"
+NAMES_FILE = "_names.yaml"  # shortened file name -> full name, only when one was shortened
+MAX_FILE_NAME = 255  # bytes in one path component (ext4, APFS, NTFS, ...)
+_SHORTENED = "%~"  # never produced by `encode`, where a raw % is always escaped
+_HASH_DIGITS = 16
 
 # kind -> path template; {0}, {1} are the encoded parts of the key's name.
 PATHS: dict[str, str] = {
@@ -63,8 +79,8 @@ _PATTERNS = [
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|%]')
 
 
-class LayoutError(ValueError):
-    """A file in the snapshot tree that does not belong to any kind."""
+class LayoutError(UserError, ValueError):
+    """A file in the snapshot tree that does not belong there or cannot be read as one."""
 
 
 def _escape(char: str) -> str:
@@ -109,9 +125,45 @@ def paths(snapshot_keys: list[ResourceKey]) -> dict[ResourceKey, str]:
         parts = []
         for depth, part in enumerate(key.name):
             folder = (_folder_of(key.kind, depth), *key.name[:depth])
-            parts.append(encode(part, escape_capitals=(folder, part) in clashing))
+            encoded = encode(part, escape_capitals=(folder, part) in clashing)
+            parts.append(_fit(encoded, part, _SUFFIX[key.kind][depth]))
         result[key] = PATHS[key.kind].format(*parts)
     return result
+
+
+def _component_suffixes(template: str) -> tuple[int, ...]:
+    """For each name part of a template, the bytes its file name adds (`.yaml`: 5)."""
+    lengths = []
+    for index in range(template.count("{")):
+        component = next(c for c in template.split("/") if f"{{{index}}}" in c)
+        lengths.append(len(component.encode()) - len(f"{{{index}}}"))
+    return tuple(lengths)
+
+
+_SUFFIX = {kind: _component_suffixes(template) for kind, template in PATHS.items()}
+
+
+def _fit(encoded: str, name: str, suffix: int) -> str:
+    """`encoded`, or its shortened form when the file name would exceed the limit."""
+    room = MAX_FILE_NAME - suffix
+    if len(encoded.encode("utf-8")) <= room:
+        return encoded
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_DIGITS]
+    budget = room - len(_SHORTENED) - _HASH_DIGITS
+    prefix = encoded.encode("utf-8")[:budget].decode("utf-8", "ignore")  # whole characters
+    prefix = re.sub(r"%[0-9A-F]?$", "", prefix)  # and whole escapes
+    return f"{prefix}{_SHORTENED}{digest}"
+
+
+def long_names(snapshot_keys: list[ResourceKey]) -> dict[str, str]:
+    """Shortened file-name parts -> the full names they stand for (see the module doc)."""
+    names = {}
+    for key, path in paths(snapshot_keys).items():
+        match = _match(key.kind, path)
+        for part, name in zip(match.groups(), key.name, strict=True):
+            if _SHORTENED in part:
+                names[part] = name
+    return dict(sorted(names.items()))
 
 
 def _folder_of(kind: str, depth: int) -> str:
@@ -120,13 +172,34 @@ def _folder_of(kind: str, depth: int) -> str:
     return template.split("{", 1)[0] if depth == 0 else template.split("}", 1)[1].split("{")[0]
 
 
-def key_of(path: str) -> ResourceKey:
-    """The resource a relative path holds (the inverse of `paths`)."""
+def _match(kind: str, path: str) -> re.Match[str]:
+    match = dict(_PATTERNS)[kind].match(path)
+    assert match is not None, (kind, path)
+    return match
+
+
+def key_of(path: str, names: Mapping[str, str] | None = None) -> ResourceKey:
+    """The resource a relative path holds (the inverse of `paths`); `names` is the index of
+    shortened names (`_names.yaml`)."""
     for kind, pattern in _PATTERNS:
         match = pattern.match(path)
         if match:
-            return ResourceKey(kind, tuple(decode(part) for part in match.groups()))
-    raise LayoutError(f"{path}: not a snapshot file (unknown place in the tree)")
+            return ResourceKey(kind, tuple(_name(part, path, names) for part in match.groups()))
+    raise LayoutError(
+        f"{path}: not a snapshot file (unknown place in the tree): snapshotsync only reads "
+        "the files export writes; move it out of the tree"
+    )
+
+
+def _name(part: str, path: str, names: Mapping[str, str] | None) -> str:
+    if _SHORTENED not in part:
+        return decode(part)
+    if names is None or part not in names:
+        raise LayoutError(
+            f"{path}: a shortened file name with no entry in {NAMES_FILE}: export again "
+            "to rewrite both"
+        )
+    return names[part]
 
 
 class Texts:
@@ -148,7 +221,10 @@ class Texts:
         self.places = paths(sorted(set(keys)))
 
     def add(self, key: ResourceKey, document: JsonDict) -> None:
-        text = yamlio.dumps(document)
+        try:
+            text = yamlio.dumps(document)
+        except yamlio.YamlError:
+            return  # `render` says so, naming the resource
         self.by_key[key] = (document, text)
         place = self.places.get(key)
         if self.write is not None and place is not None:
@@ -166,8 +242,15 @@ def render(snapshot: Snapshot, texts: Texts | None = None) -> dict[str, str]:
     """Every file of the snapshot tree: relative path -> YAML text."""
     texts = texts or Texts()
     files = {META_FILE: yamlio.dumps(dict(snapshot.meta))}
-    for key, path in paths(sorted(snapshot.resources)).items():
-        files[path] = texts.of(key, snapshot.resources[key])
+    keys = sorted(snapshot.resources)
+    for key, path in paths(keys).items():
+        try:
+            files[path] = texts.of(key, snapshot.resources[key])
+        except yamlio.YamlError as error:
+            raise LayoutError(f"{key}: {error}") from None
+    shortened = long_names(keys)
+    if shortened:
+        files[NAMES_FILE] = yamlio.dumps({"names": shortened})
     return files
 
 
@@ -175,14 +258,195 @@ def parse(files: Mapping[str, str], source: str = "snapshot") -> Snapshot:
     """The snapshot held by a tree of files (relative path -> YAML text)."""
     resources: dict[ResourceKey, JsonDict] = {}
     meta: dict[str, Any] = {}
+    names = _names_index(files, source)
     for path, text in sorted(files.items()):
         where = f"{source}/{path}"
-        data = yamlio.loads_fast(text, where)
-        if path == META_FILE:
-            meta = dict(data or {})
+        if path == NAMES_FILE:
             continue
-        key = key_of(path)
-        if not isinstance(data, dict):
-            raise LayoutError(f"{where}: expected a mapping")
-        resources[key] = data
+        try:
+            key = None if path == META_FILE else key_of(path, names)
+        except LayoutError as error:
+            raise LayoutError(f"{source}/{error}") from None
+        data = yamlio.loads_fast(text, where)
+        if not isinstance(data, dict) and not (key is None and data is None):
+            raise LayoutError(f"{where}: expected a mapping at the top")
+        problem = _shape_problem(data or {})
+        if problem is not None:
+            field, expected, found = problem
+            line = _line_of(text, field)
+            what = "is missing" if found == "missing" else f"must be {expected}, not {found}"
+            raise LayoutError(
+                f"{where}{f':{line}' if line else ''}: {_dotted(field)} {what}: fix the hand "
+                "edit, or export again"
+            )
+        if key is None:
+            meta = dict(data or {})
+        elif isinstance(data, dict):
+            resources[key] = data
     return Snapshot(resources, meta)
+
+
+def _names_index(files: Mapping[str, str], source: str) -> dict[str, str]:
+    text = files.get(NAMES_FILE)
+    if text is None:
+        return {}
+    data = yamlio.loads_fast(text, f"{source}/{NAMES_FILE}")
+    names = data.get("names") if isinstance(data, dict) else None
+    if not isinstance(names, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in names.items()
+    ):
+        raise LayoutError(
+            f"{source}/{NAMES_FILE}: expected `names:` mapping shortened file names to names"
+        )
+    return names
+
+
+# ---------------------------------------------------------------------- shapes
+#
+# The fields the transform and the plan walk into, by name (Octopus names a field the same
+# wherever it appears). A list or mapping may be null (read as empty); a text may be null.
+
+_TEXT = "text"
+_NAME = "name"  # a text, never null
+_FIELDS = "mapping"  # a mapping whose own fields are checked by name
+_NAMED = "named mapping"  # the same, with a `Name` (a variable)
+_ANY_MAPPING = "any mapping"  # a mapping of user-named entries, not looked into
+Shape = str | tuple[str, Any]
+_TEXTS: Shape = ("list", _TEXT)
+_MAPPINGS: Shape = ("list", _FIELDS)
+_SHAPES: dict[str, Shape] = {
+    "Name": _NAME,
+    "Type": _TEXT,
+    "Steps": _MAPPINGS,
+    "Actions": _MAPPINGS,
+    "Phases": _MAPPINGS,
+    "Packages": _MAPPINGS,
+    "Variables": ("list", _NAMED),
+    "ScopedUserRoles": _MAPPINGS,
+    "Templates": _MAPPINGS,
+    "Channels": _TEXTS,
+    "Environments": _TEXTS,
+    "ExcludedEnvironments": _TEXTS,
+    "TenantTags": _TEXTS,
+    "AutomaticDeploymentTargets": _TEXTS,
+    "OptionalDeploymentTargets": _TEXTS,
+    "Scope": ("map", _TEXTS),
+    "ProjectEnvironments": ("map", _TEXTS),
+    # Tenant values (`tenantvars`): owner -> template -> values, each {Environments?, Value}.
+    "ProjectVariables": ("map", ("map", _MAPPINGS)),
+    "CommonVariables": ("map", ("map", _MAPPINGS)),
+    "Properties": _ANY_MAPPING,
+    "Container": _FIELDS,
+    "Filter": _FIELDS,
+    "ReleaseCreationStrategy": _FIELDS,
+}
+
+
+def _shape_of(field: str) -> Shape | None:
+    if field in _SHAPES:
+        return _SHAPES[field]
+    if field.endswith("Ids"):
+        return _TEXTS
+    if field.endswith("Id"):
+        return _TEXT
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a text"
+
+
+_PLURAL = {_TEXT: "texts", _NAME: "texts"}
+
+
+def _describe(shape: Shape) -> str:
+    if shape in (_TEXT, _NAME):
+        return "a text"
+    return "a list" if isinstance(shape, tuple) and shape[0] == "list" else "a mapping"
+
+
+def _shape_problem(
+    value: Any, shape: Shape = _FIELDS, where: tuple[str | int, ...] = ()
+) -> tuple[tuple[str | int, ...], str, str] | None:
+    """(path, expected, found) of the first value not of its shape, or None."""
+    if value is None:
+        return (where, "a text", "null") if shape == _NAME else None
+    if shape in (_TEXT, _NAME):
+        return None if isinstance(value, str) else (where, "a text", _kind_of(value))
+    if isinstance(shape, tuple):
+        container, inner = shape
+        if container == "list":
+            if not isinstance(value, list):
+                return where, f"a list of {_PLURAL.get(inner, 'mappings')}", _kind_of(value)
+            items: list[tuple[str | int, Any]] = list(enumerate(value))
+        else:
+            if not isinstance(value, dict):
+                return where, "a mapping", _kind_of(value)
+            items = list(value.items())
+        for index, item in items:
+            if item is None:
+                return (*where, index), _describe(inner), "null"
+            found = _shape_problem(item, inner, (*where, index))
+            if found is not None:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return where, "a mapping", _kind_of(value)
+    if shape == _NAMED and "Name" not in value:
+        return (*where, "Name"), "a text", "missing"
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return (*where, str(key)), "a field named by a text (quote it)", _kind_of(key)
+        if shape == _ANY_MAPPING:
+            continue
+        field_shape = _shape_of(key)
+        if field_shape is not None:
+            found = _shape_problem(item, field_shape, (*where, key))
+        elif isinstance(item, dict):
+            found = _shape_problem(item, _FIELDS, (*where, key))
+        elif isinstance(item, list):
+            found = next(
+                (
+                    problem
+                    for index, element in enumerate(item)
+                    if isinstance(element, dict)
+                    and (problem := _shape_problem(element, _FIELDS, (*where, key, index)))
+                ),
+                None,
+            )
+        else:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "the document"
+
+
+def _line_of(text: str, path: tuple[str | int, ...]) -> int | None:
+    """The line of `path` in `text` (read again, with line numbers: only on an error)."""
+    try:
+        node = yamlio.loads(text)
+    except UserError:
+        return None
+    line = yamlio.line_of(node)
+    for part in path:
+        try:
+            line = yamlio.line_of(node, part) or line
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line

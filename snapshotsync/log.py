@@ -2,16 +2,20 @@
 
 API keys never reach a log: every handler formats through a `RedactingFormatter` that replaces any
 registered secret (the keys read from the environment) and anything shaped like an Octopus
-API key (`API-` followed by 20+ letters or digits) with `API-***`.
+API key (`API-` followed by 20+ letters or digits) with `API-***`. A secret is also found
+where it was escaped on its way into the text (JSON, a Python repr), and `mask_secrets` masks
+it inside data before the data is written anywhere (the records under `targets/`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 LOGGER_NAME = "snapshotsync"
 LOG_DIR = Path(".snapshotsync") / "logs"
@@ -21,16 +25,49 @@ _secrets: set[str] = set()
 
 
 def register_secret(value: str) -> None:
-    """Make `value` unprintable in every log record from now on."""
+    """Make `value` unprintable in every log record from now on, as it is and in the forms
+    JSON and Python's repr escape it to."""
     if value:
-        _secrets.add(value)
+        _secrets.update(
+            form
+            for form in (
+                value,
+                json.dumps(value)[1:-1],
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                repr(value)[1:-1],
+            )
+            if form
+        )
+
+
+def _mask(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text
 
 
 def redact(text: str) -> str:
     """Return `text` with every registered secret and API-key-shaped token masked."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
-    return _API_KEY_SHAPE.sub(_REDACTED, text)
+    return _API_KEY_SHAPE.sub(_REDACTED, _mask(text))
+
+
+def mask_secrets(value: Any, *, key_shapes: bool = False) -> Any:
+    """`value` (plain data) with every registered secret masked in every text, keys
+    included; with `key_shapes`, anything shaped like an API key too (for output)."""
+    if not _secrets and not key_shapes:
+        return value
+    if isinstance(value, str):
+        return redact(value) if key_shapes else _mask(value)
+    if isinstance(value, dict):
+        return {
+            mask_secrets(k, key_shapes=key_shapes): mask_secrets(v, key_shapes=key_shapes)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        masked = [mask_secrets(item, key_shapes=key_shapes) for item in value]
+        return masked if isinstance(value, list) else tuple(masked)
+    return value
 
 
 class RedactingFormatter(logging.Formatter):

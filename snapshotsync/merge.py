@@ -270,8 +270,15 @@ def _match(
     passes: list[tuple[str, Callable[[JsonDict, JsonDict], bool]]] = [
         ("same", lambda a, b: same_value(a, b) and full_scope(a, b)),
         (
+            # Roles, tags, steps or owners of a value follow the source only where the value
+            # is still what snapshotsync wrote (or before any push, the guide's rule 2).
             "update-scope",
-            lambda a, b: same_value(a, b) and not _sensitive(b) and specific_scope(a, b),
+            lambda a, b: (
+                same_value(a, b)
+                and not _sensitive(b)
+                and specific_scope(a, b)
+                and (not base.known or base.holds(b) or force)
+            ),
         ),
         ("differs", full_scope),
     ]
@@ -309,7 +316,9 @@ def _match(
             ours.append(added)
     removed = _dropped(result, used, policy, base, force, held, actions, ours)
     kept = tuple(v for i, v in enumerate(result) if i not in removed)
-    return Merged(tuple(actions), kept, tuple(ours))
+    # A secret is recorded as the destination shows it: a value exists, unknown.
+    recorded = tuple({**v, "Value": dict(SENSITIVE)} if _sensitive(v) else v for v in ours)
+    return Merged(tuple(actions), kept, recorded)
 
 
 def _dropped(

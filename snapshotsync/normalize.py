@@ -43,6 +43,17 @@ ID_SHAPE = re.compile(r"^[A-Za-z]+-\d+$")
 SCRIPT_MODULE = re.compile(r"^Octopus\.Script\.Module(\.Language)?\[(?P<name>.*)\]$")
 
 
+def _source_ids(ids: dict[str, dict[str, list[str]]], key: ResourceKey, source: JsonDict) -> None:
+    """Remember the source's own id of a resource (of each step, for a process)."""
+    kind, name = key.kind, key.name
+    if not KINDS[kind].singleton and source.get("Id"):
+        ids.setdefault(kind, {})[str(source["Id"])] = list(name)
+    elif kind in PROCESS_KINDS:
+        for _, _, step in matches(source, STEPS):
+            if step.get("Id"):
+                ids.setdefault("steps", {})[str(step["Id"])] = [*name, str(step["Name"])]
+
+
 PROCESS_KINDS = frozenset({"deployment-processes", "runbook-processes"})
 # Kinds that refer to steps or actions of other documents by id: normalized once every
 # process is in (a process names its own steps, known as soon as it arrives).
@@ -57,6 +68,9 @@ _NAMES_STEPS = frozenset(
 class Normalized:
     resources: dict[ResourceKey, JsonDict]
     problems: list[Problem]
+    # The source's own id of each resource and step, by kind: what recognises a rename
+    # (`source_index`); never written into the documents.
+    ids: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:
@@ -174,6 +188,7 @@ class _Unit:
     needs: tuple[str, ...]
     build: Build
     names_steps: bool = False  # refers to steps or actions: waits for every process
+    source: JsonDict | str | None = None  # the item, or the path of the document, it is of
     document: JsonDict | None = None
     problems: list[Problem] = field(default_factory=list)
     seen: dict[str, tuple[str, str] | None] | None = None  # None until it ran
@@ -257,6 +272,13 @@ class Normalizing:
                 self._run(unit, raw.documents, full)
             if unit.key is not None and unit.document is not None:
                 out.resources[unit.key] = unit.document
+                if unit.source is not None:
+                    source = unit.source
+                    _source_ids(
+                        out.ids,
+                        unit.key,
+                        raw.documents[source] if isinstance(source, str) else source,
+                    )
             out.problems.extend(unit.problems)
         for problem in out.problems:
             _log.info("normalize: %s", problem)
@@ -275,7 +297,7 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
         key = ResourceKey(kind, name)
         needs = (source,) if isinstance(source, str) else ()
         build = partial(_resource, KINDS[kind], source, str(key))
-        units.append(_Unit(key, needs, build, kind in _NAMES_STEPS))
+        units.append(_Unit(key, needs, build, kind in _NAMES_STEPS, source))
 
     simple = {
         "environments": "environments",
@@ -663,6 +685,27 @@ def _scoped_tenant_variables(
 
 def _name(names: _Names, resource_id: str) -> str:
     return names.name(resource_id) or resource_id
+
+
+def source_index(normalized: Normalized) -> dict[str, dict[str, list[str]]]:
+    """Kind -> source id -> name path, sorted: the export's rename index. Steps are keyed
+    `steps` with `[project, step]` (deployment processes) or `[project, runbook, step]`."""
+    return {kind: dict(sorted(ids.items())) for kind, ids in sorted(normalized.ids.items()) if ids}
+
+
+def renames(
+    before: dict[str, dict[str, list[str]]], after: dict[str, dict[str, list[str]]]
+) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:
+    """Kind -> old name path (lower-cased) -> new name path, for every source id that is in
+    both indexes under another name: what the source renamed between two exports."""
+    found: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {}
+    for kind, ids in after.items():
+        old = before.get(kind) or {}
+        for source_id, name in ids.items():
+            previous = old.get(source_id)
+            if previous is not None and [p.lower() for p in previous] != [p.lower() for p in name]:
+                found.setdefault(kind, {})[tuple(p.lower() for p in previous)] = tuple(name)
+    return found
 
 
 def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot, list[Problem]]:

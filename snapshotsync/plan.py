@@ -75,8 +75,8 @@ REF_KINDS = {
 }
 UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})  # names within the project
-WRITES = ("create", "update", "delete")
-ACTIONS_SHOWN = ("create", "update", "delete", "same", "skip", "conflict", "orphan")
+WRITES = ("create", "update", "rename", "delete")
+ACTIONS_SHOWN = ("create", "update", "rename", "delete", "same", "skip", "conflict", "orphan")
 # Not a resource: the order of the destination's environments, set once they exist.
 ENVIRONMENT_ORDER = ResourceKey("environment-order", ("environments",))
 
@@ -170,19 +170,24 @@ def make_plan(
     base: Snapshot | None = None,
     force: bool = False,
     prune: bool = False,
+    renames: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]] | None = None,
 ) -> Plan:
     """Compare the desired state with the destination's and decide every write.
 
     `base` is what the last push recorded of what snapshotsync placed on this destination
     (None before the first push), with the resources it created in `base.meta["created"]`;
     `force` takes the source's version of what someone changed by hand since; `prune`
-    deletes the resources snapshotsync created that the source no longer has.
+    deletes the resources snapshotsync created that the source no longer has; `renames` is
+    what the source renamed since the last push (`normalize.renames`): a renamed resource is
+    renamed in place on the destination, keeping its id, never created a second time.
     """
     desired = replace(desired, snapshot=canonical(desired.snapshot, live, facts or {}))
     index = _Index(live)
     recorded = _Index(base) if base is not None else None
     created = {_lower(k): k for k in _created(base)}
     records: dict[ResourceKey, Record] = {}
+    earlier = _Renamed(renames or {})
+    claimed: set[tuple[str, tuple[str, ...]]] = set()  # base names a rename carried on
     changes: list[Change] = []
     placeholders: list[Placeholder] = []
     errors: list[str] = []
@@ -196,6 +201,11 @@ def make_plan(
         for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
             after = desired.snapshot.resources[key]
             live_key, before = index.get(key)
+            old = earlier.old_key(key)
+            if old is not None and before is None:
+                live_key, before = index.get(old)
+            if old is not None and (live_key is not None or recorded is not None):
+                claimed.add(_lower(old))
             if (
                 kind.name in ("deployment-processes", "project-variables", "runbook-processes")
                 and key.name[0].lower() in version_controlled
@@ -212,6 +222,8 @@ def make_plan(
                 )
                 continue
             _, base_doc = recorded.get(key) if recorded is not None else (None, None)
+            if base_doc is None and old is not None and recorded is not None:
+                _, base_doc = recorded.get(old)
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
                 change, notes, marks, record = _tenant_variables(
@@ -237,7 +249,15 @@ def make_plan(
                 overlay,
                 base_doc if recorded is not None else _NO_BASE,
                 force,
+                earlier.steps(key),
             )
+            if old is not None and live_key is not None and change.action == "update":
+                change = replace(
+                    change,
+                    action="rename",
+                    reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
+                    + (f"; {change.reason}" if change.reason else ""),
+                )
             records[change.key] = Record(key, kept)
             if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
                 created[_lower(key)] = key
@@ -259,7 +279,10 @@ def make_plan(
             if order is not None:
                 changes.append(order)
     if base is not None:
-        orphans, dropped = _orphans(desired.snapshot, live, base, created, prune)
+        kept_on = Snapshot(
+            {k: v for k, v in base.resources.items() if _lower(k) not in claimed}, base.meta
+        )
+        orphans, dropped = _orphans(desired.snapshot, live, kept_on, created, prune)
         changes += orphans
         for key in dropped:
             records[key] = Record(key, None)
@@ -276,6 +299,35 @@ def make_plan(
         records,
         frozenset(created.values()),
     )
+
+
+class _Renamed:
+    """What the source renamed since the last push, looked up from the new names."""
+
+    def __init__(self, renames: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]]) -> None:
+        self.old_of = {
+            kind: {tuple(p.lower() for p in new): old for old, new in pairs.items()}
+            for kind, pairs in renames.items()
+        }
+
+    def old_key(self, key: ResourceKey) -> ResourceKey | None:
+        """The name `key` had on the source at the last push, if the source renamed it (or,
+        for a project's process or variables, the project)."""
+        spec = KINDS.get(key.kind)
+        owner = spec.parent if spec is not None and spec.singleton else key.kind
+        old = self.old_of.get(owner or key.kind, {}).get(tuple(p.lower() for p in key.name))
+        return ResourceKey(key.kind, old) if old is not None else None
+
+    def steps(self, key: ResourceKey) -> dict[str, str]:
+        """Old name -> new name (lower-cased) of the steps of `key`'s process it renamed."""
+        prefix = tuple(p.lower() for p in key.name)
+        return {
+            old[-1]: new[-1]
+            for new, old in self.old_of.get("steps", {}).items()
+            if len(old) == len(prefix) + 1
+            and (new[:-1] == prefix or old[:-1] == prefix)
+            and old[-1] != new[-1]
+        }
 
 
 class _NoBase:
@@ -298,6 +350,7 @@ def _plan_one(
     overlay: Overlay,
     base: JsonDict | None,
     force: bool,
+    renamed_steps: Mapping[str, str] | None = None,
 ) -> tuple[Change, JsonDict | None]:
     """The change of one resource, and the base it holds once the change is written."""
     first_push = isinstance(base, _NoBase)
@@ -325,7 +378,7 @@ def _plan_one(
             else "exists on the destination; its details are its own and are never overwritten",
         ), base  # ours only if snapshotsync created it
     if behaviour == "process":
-        return _process(key, before, after, base, force)
+        return _process(key, before, after, base, force, renamed_steps or {})
     if key.kind == "tenants":
         return _tenant(key, before, after, base, force)
     if behaviour == "permissions":
@@ -399,7 +452,7 @@ def _orphans(
             dropped.append(key)  # gone already, or goes with its project
             continue
         mine = _lower(key) in created
-        unchanged = _comparable_exists(now) == _comparable_exists(base.resources[key])
+        unchanged = threeway.holds(_comparable_exists(now), _comparable_exists(base.resources[key]))
         users = _users(live, live_key or key, deleted)
         if not mine:
             reason = (
@@ -536,7 +589,9 @@ def _variables(
         list(after.get("Variables") or []),
         live_values,
         overlay.variables,
-        base=None if first_push else list((base or {}).get("Variables") or []),
+        # A set snapshotsync never wrote to follows the guide's two-way rules, as any first
+        # sync does; once written, what it wrote is the base of a three-way comparison.
+        base=None if first_push or base is None else list(base.get("Variables") or []),
         force=force,
     )
     document = {**(before or {}), "Variables": list(merged.variables)}
@@ -555,29 +610,40 @@ def _named(steps: list[JsonDict]) -> dict[str, JsonDict]:
 
 
 def _process(
-    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None, force: bool
+    key: ResourceKey,
+    before: JsonDict,
+    after: JsonDict,
+    base: JsonDict | None,
+    force: bool,
+    renamed: Mapping[str, str],
 ) -> tuple[Change, JsonDict | None]:
     """Steps three ways: ours follow the source (and go when it drops them), ones changed
-    by hand since are kept and reported, the destination's own stay where they are."""
+    by hand since are kept and reported, the destination's own stay where they are. A step
+    the source renamed (`renamed`, old lower-cased name -> new) is the same step."""
     desired_steps = list(after.get("Steps") or [])
     live_steps = list(before.get("Steps") or [])
+
+    def named(steps: list[JsonDict]) -> dict[str, JsonDict]:
+        return {renamed.get(name, name): step for name, step in _named(steps).items()}
+
     verdicts = threeway.by_name(
-        _named(list((base or {}).get("Steps") or [])),
-        _named(live_steps),
-        _named(desired_steps),
+        named(list((base or {}).get("Steps") or [])),
+        named(live_steps),
+        named(desired_steps),
         force=force,
     )
     by_name = {v.name: v for v in verdicts}
+
+    def step_name(step: JsonDict) -> str:
+        name = str(step.get("Name", "")).lower()
+        return renamed.get(name, name)
+
     placed = []
     for step in desired_steps:
-        verdict = by_name[str(step.get("Name", "")).lower()]
+        verdict = by_name[step_name(step)]
         placed.append(verdict.result if verdict.result is not None else step)
-    staying = [
-        step
-        for step in live_steps
-        if by_name[str(step.get("Name", "")).lower()].verdict != threeway.REMOVE
-    ]
-    result = {**after, "Steps": _steps(placed, staying)}
+    staying = [step for step in live_steps if by_name[step_name(step)].verdict != threeway.REMOVE]
+    result = {**after, "Steps": _steps(placed, staying, renamed)}
     record_steps = [
         (v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base)
         for v in verdicts
@@ -635,18 +701,23 @@ def _part(verdict: threeway.Verdict[Any], what: str) -> ValueAction:
     return ValueAction("conflict", name, verdict.live, verdict.desired, CHANGED_BY_HAND)
 
 
-def _steps(desired: list[JsonDict], live: list[JsonDict]) -> list[JsonDict]:
+def _steps(
+    desired: list[JsonDict], live: list[JsonDict], renamed: Mapping[str, str] | None = None
+) -> list[JsonDict]:
     """Desired steps in source order; steps only the destination has stay after the step
-    they followed there (never removed by a sync)."""
+    they followed there (never removed by a sync). `renamed`: old name -> new name of the
+    steps the source renamed (a step that followed one of them follows it still)."""
+    renamed = renamed or {}
     result = [copy.deepcopy(step) for step in desired]
     names = [str(step.get("Name", "")).lower() for step in result]
     for position, step in enumerate(live):
         name = str(step.get("Name", "")).lower()
-        if name in names:
+        if renamed.get(name, name) in names:
             continue
         anchor = 0
         for previous in reversed(live[:position]):
             previous_name = str(previous.get("Name", "")).lower()
+            previous_name = renamed.get(previous_name, previous_name)
             if previous_name in names:
                 anchor = names.index(previous_name) + 1
                 break
@@ -1096,3 +1167,50 @@ def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[st
             }
             for owner, templates in owners.items()
         }
+
+
+# ---------------------------------------------------------------- parts, for drift
+
+
+def parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
+    """A document split into the parts the plan compares one by one (`threeway.drift`)."""
+    behaviour = BEHAVIOUR.get(key.kind)
+    if behaviour == "exists":
+        return {"": _comparable_exists(document)}
+    if behaviour == "process":
+        found: dict[str, Any] = {
+            f"step {step.get('Name')}": step for step in document.get("Steps") or []
+        }
+        rest = {k: v for k, v in document.items() if k != "Steps"}
+        return {**({"": rest} if rest else {}), **found}
+    if key.kind == "tenants":
+        links = document.get("ProjectEnvironments") or {}
+        return {
+            "": {k: v for k, v in document.items() if k != "ProjectEnvironments"},
+            **{f"link to project {p}": sorted(e) for p, e in links.items()},
+        }
+    if behaviour == "variables":
+        found = {}
+        for value in document.get("Variables") or []:
+            label = f"value {describe_slot(value)}"
+            while label in found:
+                label += " (again)"
+            found[label] = value
+        return found
+    if behaviour == "tenant-variables":
+        return {
+            f"value {value.label}": value.value
+            for value in tenantvars.per_environment(document).values()
+        }
+    if behaviour == "permissions":
+        return {
+            f"role {json.dumps(role, sort_keys=True)}": role
+            for role in document.get("ScopedUserRoles") or []
+        }
+    return {"": document}
+
+
+def describe_slot(value: JsonDict) -> str:
+    """`Name [Environment: a; Role: r]`: where a value applies, not what it is."""
+    scope = "; ".join(f"{d}: {', '.join(v)}" for d, v in sorted((value.get("Scope") or {}).items()))
+    return f"{value.get('Name')}" + (f" [{scope}]" if scope else "")

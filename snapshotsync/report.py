@@ -2,6 +2,10 @@
 
 Progress is a rich progress bar when stderr is a terminal, and plain log lines (every
 tenth of the way) when it is not, so CI logs stay readable.
+
+Secrets never reach the output: every line goes through `log.redact` (the API keys and every
+value read from the environment by `${env:...}`, whatever the variable's type), and the JSON
+plan is masked value by value before it is serialized, so it stays valid JSON.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dictdiffer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from snapshotsync.log import get_logger, redact
+from snapshotsync import threeway
+from snapshotsync.log import get_logger, mask_secrets, redact
 from snapshotsync.merge import ValueAction, describe
 from snapshotsync.model import is_sensitive_marker
 from snapshotsync.plan import Change, Plan
@@ -27,8 +33,8 @@ _log = get_logger("progress")
 
 
 def line(text: str = "") -> None:
-    """One line of results on stdout."""
-    print(text, flush=True)
+    """One line of results on stdout, secrets masked."""
+    print(redact(text), flush=True)
 
 
 def warning(text: str) -> None:
@@ -78,6 +84,7 @@ def progress(description: str) -> Iterator[Callable[[int, int], None]]:
 SYMBOL = {
     "create": "+ create",
     "update": "~ update",
+    "rename": "~ rename",
     "delete": "- delete",
     "same": "= same  ",
     "skip": "= leave ",
@@ -106,6 +113,7 @@ def counts_line(plan: Plan) -> str:
     parts = [
         f"{counts['create']} to create",
         f"{counts['update']} to update",
+        *([f"{counts['rename']} to rename"] if counts["rename"] else []),
         *([f"{counts['delete']} to delete"] if counts["delete"] else []),
         f"{counts['same']} unchanged",
         f"{counts['skip']} left alone",
@@ -245,7 +253,8 @@ def plan_json(plan: Plan) -> str:
             for p in plan.placeholders
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    masked_document = mask_secrets(json.loads(json.dumps(document, default=str)), key_shapes=True)
+    return json.dumps(masked_document, indent=2, ensure_ascii=False)
 
 
 def _masked_document(document: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -266,6 +275,7 @@ MASK = "<sensitive>"
 ACTION_HEADING = {
     "create": "create",
     "update": "update",
+    "rename": "rename",
     "delete": "delete",
     "skip": "left alone",
     "same": "unchanged",
@@ -439,3 +449,54 @@ def plan_markdown(plan: Plan) -> str:
         out += ["", "</details>", ""]
     # Belt and braces: nothing the log would redact leaves through a job summary either.
     return redact("\n".join(out).rstrip()) + "\n"
+
+
+# ---------------------------------------------------------------------- drift
+
+
+def _drift_value(value: Any) -> Any:
+    """A drifted part as it may be shown: secrets and values from the environment masked."""
+    if isinstance(value, dict) and ("Value" in value and value.get("Type") == "Sensitive"):
+        return {**value, "Value": MASK}
+    return _unmarked(value)
+
+
+def drift_text(target: str, found: list[threeway.Drift]) -> str:
+    """What changed by hand on `target` since the last push, resource by resource."""
+    if not found:
+        return f"drift {target}: nothing changed by hand since the last push"
+    out = [f"Drift on target {target}: changed by hand since the last push", ""]
+    for item in found:
+        where = f"{item.key}" + (f" {item.part}" if item.part else "")
+        if item.change == "deleted":
+            out.append(f"  - deleted  {where}")
+            continue
+        out.append(f"  ~ changed  {where}")
+        if isinstance(item.base, dict) and isinstance(item.live, dict):
+            difference = tuple(dictdiffer.diff(_drift_value(item.base), _drift_value(item.live)))
+            out += [f"        {line}" for line in diff_lines(difference)]
+        else:
+            out.append(
+                f"        {_short(_drift_value(item.base))} -> {_short(_drift_value(item.live))}"
+            )
+    out += ["", f"{len(found)} changes by hand on {target}."]
+    return redact("\n".join(out))
+
+
+def drift_json(target: str, found: list[threeway.Drift]) -> str:
+    document = {
+        "target": target,
+        "has_drift": bool(found),
+        "drift": [
+            {
+                "kind": item.key.kind,
+                "name": list(item.key.name),
+                "part": item.part or None,
+                "change": item.change,
+                "recorded": _drift_value(item.base),
+                "now": _drift_value(item.live),
+            }
+            for item in found
+        ],
+    }
+    return redact(json.dumps(document, indent=2, ensure_ascii=False, default=str))

@@ -6,10 +6,13 @@ API keys are never stored in files: the config names an environment variable
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from snapshotsync import log, yamlio
 from snapshotsync.errors import ConfigError
@@ -20,6 +23,7 @@ _INSTANCE_KEYS = {"url", "space", "api_key_env"}
 _TARGET_KEYS = _INSTANCE_KEYS | {"overlay"}
 _TOP_KEYS = {"format_version", "source", "targets", "http"}
 _HTTP_KEYS = {"timeout": float, "retries": int, "backoff": float, "max_rps": float}
+_TARGET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a folder under targets/
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,35 @@ def _instance_fields(path: Path, node: Any, name: str, allowed: set[str]) -> dic
             f"{_where(path, node, 'api_key_env')}: api_key_env must name an environment "
             "variable, not hold the key itself"
         )
+    problem = url_problem(values["url"])
+    if problem:
+        _, at, host = values["url"].rpartition("@")
+        shown = f"***@{host}" if at else values["url"]  # never repeat a password
+        raise ConfigError(
+            f"{_where(path, node, 'url')}: {name} url {shown!r} {problem}: write it "
+            "like https://octopus.example.com"
+        )
     return values
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an Octopus server address, or None."""
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "holds a space or a control character"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// (or http://)"
+    if not parts.hostname:
+        return "names no host"
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user or a password (API keys come from the environment)"
+    if parts.query or parts.fragment:
+        return "must not hold a query (?...) or a fragment (#...)"
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    return None
 
 
 def load_config(repo: Path) -> Config:
@@ -126,6 +158,11 @@ def load_config(repo: Path) -> Config:
     if not isinstance(raw_targets, dict):
         raise ConfigError(f"{_where(path, data, 'targets')}: targets must be a mapping")
     for name, node in raw_targets.items():
+        if not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{_where(path, raw_targets, name)}: target name {name!r} must be a plain word "
+                "(letters, digits, - _ .): it names the folder targets/<name>/"
+            )
         values = _instance_fields(path, node, f"target {name!r}", _TARGET_KEYS)
         overlay = node.get("overlay") or f"overlays/{name}.yaml"
         targets[str(name)] = Target(name=str(name), overlay=repo / str(overlay), **values)
@@ -145,8 +182,20 @@ def _http(path: Path, node: Any) -> Http:
                 f"{_where(path, node, key)}: unknown key {key!r} in http "
                 f"(allowed: {', '.join(sorted(_HTTP_KEYS))})"
             )
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise ConfigError(f"{_where(path, node, key)}: http.{key} must be a number >= 0")
+        if kind is int and value != int(value):
+            raise ConfigError(f"{_where(path, node, key)}: http.{key} must be a whole number")
+        if key == "timeout" and not 0 < value <= 3600:
+            raise ConfigError(
+                f"{_where(path, node, key)}: http.timeout must be more than 0 and at most 3600 "
+                "seconds (it bounds each call)"
+            )
         values[str(key)] = kind(value)
     return Http(**values)
 

@@ -4,27 +4,54 @@ A sync repo is a git repository holding `snapshotsync.yaml`, `overlays/`, the la
 under `snapshot/` and per-target records under `targets/`. Trees are written atomically
 (into a temporary folder, then swapped in), so a failed run never leaves half a snapshot,
 and committed only when something changed.
+
+A run can be killed between writing a tree and committing it. Before such a write the run
+leaves a note under `.snapshotsync/pending/` (git-ignored) with a digest of every file it is
+about to write, and removes it after the commit. The next run compares the uncommitted
+changes with the note: when they are exactly what the interrupted run wrote, they are its
+record and are committed as recovered; anything else is a hand edit and is refused.
+
+Only regular files are read from a tree: a symbolic link could pull a file from outside the
+repo into a push, and a FIFO would block the read forever.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
+import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from snapshotsync import lock
 from snapshotsync.errors import DirtyStoreError, UserError
 
 SNAPSHOT_DIR = "snapshot"
 STATE_DIR = ".snapshotsync"
+PENDING_DIR = f"{STATE_DIR}/pending"
+# Failures of the machine, not of snapshotsync: reported as one line, not as a bug.
+_ENVIRONMENT_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "an input/output error",
+    errno.ENAMETOOLONG: "a file name is too long",
+}
 
 
 class StoreError(UserError):
@@ -45,6 +72,19 @@ class Changes:
 
     def __str__(self) -> str:
         return f"+{self.added} ~{self.changed} -{self.removed}"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A write a run announced and has not committed yet (see the module doc)."""
+
+    name: str  # "export", "push-prod"
+    subdir: str
+    digests: Mapping[str, str]  # relative path -> sha256 of the file's bytes
+    message: str  # the commit message, "" when the run stopped before it was known
+
+
+PendingState = Literal["written", "not-written", "committed", "edited"]
 
 
 class Store:
@@ -86,10 +126,34 @@ class Store:
         try:
             return str(self.repo.git.execute(["git", *args]))
         except GitCommandError as error:
-            detail = (error.stderr or str(error)).strip().splitlines()
+            self.ensure_index_unlocked()
+            text = (error.stderr or str(error)).strip()
+            detail = text.splitlines()
+            if "No space left" in text:
+                raise StoreError(
+                    f"git {args[0]} failed in {self.path}: no space left on the device; free "
+                    "some space and run again (what was written is recovered then)"
+                ) from None
             raise StoreError(
                 f"git {args[0]} failed in {self.path}: {detail[-1] if detail else error}"
             ) from None
+
+    def ensure_index_unlocked(self) -> None:
+        """Explain a `.git/index.lock` left by a git that was killed (git refuses to work
+        while it exists, and only a person can tell that no git is running)."""
+        index_lock = Path(self.repo.git_dir) / "index.lock"
+        if index_lock.exists():
+            raise StoreError(
+                f"{index_lock} exists: a git command is running in {self.path}, or one was "
+                "killed (an interrupted snapshotsync, an editor): if no git is running, delete "
+                "that file and run again"
+            )
+
+    @contextmanager
+    def lock(self, command: str, *, exclusive: bool) -> Iterator[None]:
+        """Hold the repo's lock (exclusive to write, shared to read the working tree)."""
+        with lock.hold(self.path / STATE_DIR, command, exclusive=exclusive):
+            yield
 
     def _identity(self) -> tuple[str, ...]:
         """`-c user.name=... -c user.email=...` when git knows no identity (a fresh machine
@@ -104,9 +168,9 @@ class Store:
 
     def ensure_clean(self, subdir: str) -> None:
         """Refuse to touch `subdir` when it holds changes that are not committed."""
-        status = self._git("status", "--porcelain", "-z", "--untracked-files=all", "--", subdir)
-        if status.strip("\0"):
-            first = status.split("\0")[0][3:]  # "XY path", unquoted with -z
+        changed = self._changed(subdir)
+        if changed:
+            first = changed[0]
             raise DirtyStoreError(
                 f"{self.path / subdir} has uncommitted changes (e.g. {first}): commit or "
                 f"discard them first (git -C {self.path} status {subdir})"
@@ -115,6 +179,11 @@ class Store:
     def head(self) -> str:
         return self.repo.head.commit.hexsha
 
+    def detached(self) -> bool:
+        """True when HEAD is on no branch (a CI checkout of a commit, a `git checkout sha`):
+        commits still work, but only a branch or a push keeps them."""
+        return bool(self.repo.head.is_detached)
+
     def last_commit(self, subdir: str) -> str:
         """The newest commit that touched `subdir` ("" when none did)."""
         return self._git("log", "-1", "--format=%H", "--", subdir).strip()
@@ -122,15 +191,42 @@ class Store:
     # ----------------------------------------------------------------- trees
 
     def read_tree(self, subdir: str) -> dict[str, str]:
-        """Every file under `subdir` in the working tree: relative path -> text."""
+        """Every file under `subdir` in the working tree: relative path -> text. Anything
+        that is not a regular file (a symbolic link, a FIFO, a device) is refused."""
         root = self.path / subdir
+        if root.is_symlink():
+            raise StoreError(_not_regular(root, subdir, "a symbolic link"))
         if not root.is_dir():
             return {}
         files = {}
-        for file in sorted(root.rglob("*")):
-            if file.is_file():
-                files[file.relative_to(root).as_posix()] = file.read_text(encoding="utf-8")
-        return files
+        for relative, path in _regular_files(root, subdir):
+            try:
+                files[relative] = path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise StoreError(
+                    f"{path}: not UTF-8 text (byte {error.start}): snapshotsync writes UTF-8; "
+                    "restore the file from git or export again"
+                ) from None
+            except OSError as error:
+                raise StoreError(f"{path}: cannot read: {error.strerror}") from None
+        return dict(sorted(files.items()))
+
+    def read_file(self, relative: str) -> str | None:
+        """One file's text (None when there is none); like `read_tree`, never a link."""
+        path = self.path / relative
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"{path}: cannot read: {error.strerror}") from None
+        if not stat.S_ISREG(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise StoreError(_not_regular(path, str(Path(relative).parent), what))
+        try:
+            return path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise StoreError(f"{path}: not UTF-8 text (byte {error.start})") from None
 
     def write_tree(self, subdir: str, files: Mapping[str, str]) -> None:
         """Replace `subdir` with exactly `files`, atomically: all of them or none."""
@@ -140,6 +236,100 @@ class Store:
     def tree_writer(self, subdir: str) -> TreeWriter:
         """`write_tree` in steps: files written as they come, the tree swapped in at the end."""
         return TreeWriter(self, subdir)
+
+    def write_file(self, relative: str, text: str | None) -> None:
+        """Write one file atomically (None: remove it), creating folders as needed."""
+        target = self.path / relative
+        if text is None:
+            target.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A short scratch name: the file's own may already be as long as names can be.
+        scratch = target.with_name(f".write-{os.getpid()}.tmp")
+        scratch.write_text(text, encoding="utf-8", newline="\n")
+        scratch.replace(target)
+
+    # ----------------------------------------------------------------- interrupted writes
+
+    def begin_write(
+        self, name: str, subdir: str, files: Mapping[str, str], message: str = ""
+    ) -> None:
+        """Announce that `files` are about to replace `subdir` and be committed."""
+        digests = {path: _digest(text.encode("utf-8")) for path, text in files.items()}
+        note = {"subdir": subdir, "message": message, "digests": digests}
+        marker = self.path / PENDING_DIR / f"{name}.json"
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            scratch = marker.with_suffix(".tmp")
+            scratch.write_text(json.dumps(note, ensure_ascii=False), encoding="utf-8")
+            scratch.replace(marker)
+        except OSError as error:
+            raise _write_error(error, marker) from None
+
+    def end_write(self, name: str) -> None:
+        """The announced write is committed (or was never made): forget it."""
+        (self.path / PENDING_DIR / f"{name}.json").unlink(missing_ok=True)
+
+    def pending_writes(self) -> list[Pending]:
+        """The writes runs announced and did not see through (a kill, a full disk)."""
+        folder = self.path / PENDING_DIR
+        found = []
+        for marker in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                data: Any = json.loads(marker.read_text(encoding="utf-8"))
+                found.append(
+                    Pending(
+                        marker.stem,
+                        str(data["subdir"]),
+                        dict(data["digests"]),
+                        str(data["message"]),
+                    )
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                raise StoreError(
+                    f"{marker}: unreadable note of an interrupted write: delete it, check "
+                    f"`git -C {self.path} status` and run again"
+                ) from None
+        return found
+
+    def pending_state(self, pending: Pending) -> tuple[PendingState, str]:
+        """How the working tree compares with an announced write, and a path that shows it:
+        committed (nothing uncommitted), written (exactly the announced files), not-written
+        (only files the announcement agrees with changed, the tree was never swapped in), or
+        edited (something else changed)."""
+        changed = self.uncommitted(pending.subdir)
+        if not changed:
+            return "committed", ""
+        root = self.path / pending.subdir
+        for relative in changed:
+            file = root / relative
+            actual = _digest(file.read_bytes()) if file.is_file() else None
+            if actual != pending.digests.get(relative):
+                return "edited", relative
+        on_disk = {r for r, _ in _regular_files(root, pending.subdir)} if root.is_dir() else set()
+        if on_disk != set(pending.digests):
+            return "not-written", changed[0]
+        for relative in sorted(on_disk - set(changed)):
+            if _digest((root / relative).read_bytes()) != pending.digests[relative]:
+                return "not-written", relative
+        return "written", changed[0]
+
+    def uncommitted(self, subdir: str) -> list[str]:
+        """Paths under `subdir` (relative to it) that differ from HEAD, untracked included."""
+        prefix = subdir.rstrip("/") + "/"
+        return [path.removeprefix(prefix) for path in self._changed(subdir)]
+
+    def _changed(self, pathspec: str) -> list[str]:
+        """Repo-relative paths under `pathspec` that differ from HEAD, untracked included."""
+        out = self._git(
+            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", pathspec
+        )
+        return sorted(entry[3:] for entry in out.split("\0") if len(entry) > 3)
+
+    def clean_scratch(self) -> None:
+        """Remove scratch folders a killed run left (call while holding the lock)."""
+        for scratch in (self.path / STATE_DIR).glob("write-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
 
     # ----------------------------------------------------------------- commits
 
@@ -184,6 +374,14 @@ class Store:
                 texts.append(self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8"))
         return files
 
+    def show(self, commit: str, path: str) -> str | None:
+        """The text of `path` as `commit` had it (None when it had no such file)."""
+        try:
+            blob = self.repo.commit(commit).tree / path
+        except (KeyError, ValueError, GitCommandError):
+            return None
+        return str(blob.data_stream.read().decode("utf-8"))
+
     def log(self, paths: list[str], limit: int = 200) -> list[tuple[str, str, str]]:
         """(sha, ISO date, full message) of the commits touching `paths`, newest first."""
         separator = "\x1e"
@@ -211,8 +409,11 @@ class TreeWriter:
         self.store = store
         self.subdir = subdir
         scratch_root = store.path / STATE_DIR
-        scratch_root.mkdir(exist_ok=True)
-        self.scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
+        try:
+            scratch_root.mkdir(exist_ok=True)
+            self.scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
+        except OSError as error:
+            raise _write_error(error, store.path / subdir) from None
         self.fresh = self.scratch / "new"
         self.written: dict[str, str] = {}
         self.made: set[Path] = set()  # folders made so far: one mkdir each, not one a file
@@ -228,28 +429,40 @@ class TreeWriter:
     def write(self, relative: str, text: str) -> None:
         """One file of the new tree (again, when it changed)."""
         target = self.fresh / relative
-        if target.parent not in self.made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.made.add(target.parent)
         content = text.encode("utf-8")
-        target.write_bytes(content)
+        with self._environment_errors():
+            if target.parent not in self.made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.made.add(target.parent)
+            target.write_text(text, encoding="utf-8", newline="\n")
         self.written[relative] = text
         self._store_object(content)
 
     def finish(self, files: Mapping[str, str]) -> None:
         """Make the tree exactly `files` (written ahead or not) and swap it in."""
-        for relative in set(self.written) - set(files):
-            self._remove(relative)
-        for relative, text in files.items():
-            ahead = self.written.get(relative)
-            if ahead is not text and ahead != text:
-                self.write(relative, text)
-        self._stop_hasher()
-        destination = self.store.path / self.subdir
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if destination.exists():
-            destination.replace(self.scratch / "old")
-        (self.fresh if self.fresh.exists() else _empty(self.scratch)).replace(destination)
+        with self._environment_errors():
+            for relative in set(self.written) - set(files):
+                self._remove(relative)
+            for relative, text in files.items():
+                ahead = self.written.get(relative)
+                if ahead is not text and ahead != text:
+                    self.write(relative, text)
+            self._stop_hasher()
+            destination = self.store.path / self.subdir
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if destination.exists():
+                destination.replace(self.scratch / "old")
+            (self.fresh if self.fresh.exists() else _empty(self.scratch)).replace(destination)
+
+    @contextlib.contextmanager
+    def _environment_errors(self) -> Iterator[None]:
+        """A full disk, a read-only file system...: one clear line, the old tree intact."""
+        try:
+            yield
+        except OSError as error:
+            if error.errno not in _ENVIRONMENT_ERRORS:
+                raise
+            raise _write_error(error, self.store.path / self.subdir) from None
 
     def close(self) -> None:
         """Forget the scratch folder (after `finish`, or when it never came)."""
@@ -302,3 +515,45 @@ def _empty(scratch: Path) -> Path:
     empty = scratch / "empty"
     empty.mkdir()
     return empty
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _regular_files(root: Path, subdir: str) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of every file under `root`, never following a link."""
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    folders.append(path)
+                elif stat.S_ISREG(mode):
+                    yield path.relative_to(root).as_posix(), path
+                else:
+                    what = (
+                        "a symbolic link"
+                        if stat.S_ISLNK(mode)
+                        else "a FIFO"
+                        if stat.S_ISFIFO(mode)
+                        else "not a regular file"
+                    )
+                    raise StoreError(_not_regular(path, subdir, what))
+
+
+def _not_regular(path: Path, subdir: str, what: str) -> str:
+    return (
+        f"{path}: {what}; snapshotsync reads only regular files in {subdir}/ (a link could "
+        "bring in a file from outside the repo): replace it with a plain file or remove it"
+    )
+
+
+def _write_error(error: OSError, where: Path) -> StoreError:
+    reason = _ENVIRONMENT_ERRORS.get(error.errno or 0, error.strerror or str(error))
+    return StoreError(
+        f"cannot write {where}: {reason}; nothing there was replaced: fix that and run again"
+    )

@@ -57,6 +57,17 @@ class Verdict(Generic[Item]):
         return self.live
 
 
+def holds(live: Any, base: Any) -> bool:
+    """Whether `live` still holds what was written (`base`): every field written has the
+    value written. Fields the server added on its own (defaults of a newer version, say)
+    are not an edit; lists compare whole, item by item."""
+    if isinstance(base, dict) and isinstance(live, dict):
+        return all(k in live and holds(live[k], v) for k, v in base.items())
+    if isinstance(base, list) and isinstance(live, list):
+        return len(base) == len(live) and all(holds(a, b) for a, b in zip(live, base, strict=True))
+    return bool(live == base)
+
+
 def decide(
     base: Item | None,
     live: Item | None,
@@ -66,7 +77,8 @@ def decide(
     force: bool = False,
     same: Callable[[Any, Any], bool] | None = None,
 ) -> Verdict[Item]:
-    """The verdict for one item. `same` compares two versions (equality by default)."""
+    """The verdict for one item. `same` compares two versions (equality by default); the
+    destination is unchanged since the last push when it `holds` what was written."""
     equal = same or (lambda a, b: a == b)
     if live is None:
         if desired is None:
@@ -76,7 +88,7 @@ def decide(
         return Verdict(SAME, name, base, live, desired)
     if base is None:
         return Verdict(UPDATE if desired is not None else OWN, name, base, live, desired)
-    if equal(live, base) or force:
+    if holds(live, base) or force:
         return Verdict(UPDATE if desired is not None else REMOVE, name, base, live, desired)
     return Verdict(CONFLICT if desired is not None else KEEP, name, base, live, desired)
 
@@ -95,3 +107,44 @@ def by_name(
         decide(base.get(n), live.get(n), desired.get(n), name=n, force=force, same=same)
         for n in names
     ]
+
+
+# ---------------------------------------------------------------------------------- drift
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Something of snapshotsync's that was changed (or deleted) by hand since the last push."""
+
+    key: Any  # model.ResourceKey of the resource
+    part: str  # "" for the whole resource, else the step, value, link... that changed
+    change: str  # changed | deleted
+    base: Any  # what snapshotsync wrote
+    live: Any  # what the destination holds now (None: deleted)
+
+
+def drift(
+    base: Mapping[Any, dict[str, Any]],
+    live: Mapping[Any, dict[str, Any]],
+    parts: Callable[[Any, dict[str, Any]], Mapping[str, Any]],
+) -> list[Drift]:
+    """Every part of every recorded resource whose live version differs from its base.
+
+    `base` and `live` map resource keys (already matched the way Octopus matches names) to
+    documents; `parts(key, document)` splits a document into its named parts, the same way
+    the plan compares them.
+    """
+    found: list[Drift] = []
+    for key, recorded in base.items():
+        now = live.get(key)
+        if now is None:
+            found.append(Drift(key, "", "deleted", recorded, None))
+            continue
+        theirs = parts(key, now)
+        for part, item in parts(key, recorded).items():
+            current = theirs.get(part)
+            if current is None:
+                found.append(Drift(key, part, "deleted", item, None))
+            elif not holds(current, item):
+                found.append(Drift(key, part, "changed", item, current))
+    return found

@@ -5,18 +5,31 @@ trailing newline, and multi-line strings as literal block scalars so a script re
 script in `git diff`. Files people write (config, overlays) are loaded with ruamel.yaml in
 round-trip mode, which keeps line numbers so errors can point at `file:line`.
 
-The snapshot and the records under `targets/`, thousands of files written by us, are the
-hot path of export, plan and push. Their format is what ruamel.yaml's libyaml-backed safe
-mode (`ruamel.yaml.clib`) writes for plain data, and that writer stays the reference
-(`dumps_libyaml`); but ruamel's Python representer in front of libyaml cost 1 ms a file,
-half of an export's CPU. `dumps` writes the same bytes itself: libyaml's rules for choosing
-and writing a scalar style (ruamel.yaml.clib emitter.c: `yaml_emitter_analyze_scalar`,
-`yaml_emitter_select_scalar_style`, the `yaml_emitter_write_*` functions) applied to block
-mappings and sequences indented by 2, with the implicit resolvers of ruamel's own
-`Resolver`. Anything outside that subset (a key longer than 128 bytes or spanning lines,
-a string of more than 100,000 characters, a type other than dict, list, str, int, float,
-bool and None) goes to the reference writer. tests/test_yamlio.py proves the two identical
-on the sample snapshots, a generated large instance and arbitrary documents.
+Everything written must read back the same with both readers (tests/test_yamlio.py checks
+it with arbitrary Unicode): a string holding a character that libyaml and the pure-Python
+reader could disagree on (the line separators U+2028/U+2029/NEL, CR, a BOM, anything
+non-printable) is written double-quoted, where it is an escape. A lone UTF-16 surrogate is
+not Unicode at all and cannot be stored: it is refused with a clear error.
+
+The files snapshotsync writes (the snapshot and the records under `targets/`) never hold
+YAML anchors or aliases, so `loads_fast` refuses them: an alias bomb fails at once with
+`file:line` instead of growing into billions of nodes further down. Files people write
+(the config, the overlays) are read by `loads`, where anchors stay a convenience.
+
+Those files, thousands of them, are the hot path of export, plan and push. Their format is
+what ruamel.yaml's libyaml-backed safe mode (`ruamel.yaml.clib`) writes for plain data, and
+that writer stays the reference (`dumps_libyaml`); but ruamel's Python representer in front
+of libyaml cost 1 ms a file, half of an export's CPU. `dumps` writes the same bytes itself:
+libyaml's rules for choosing and writing a scalar style (ruamel.yaml.clib emitter.c:
+`yaml_emitter_analyze_scalar`, `yaml_emitter_select_scalar_style`, the
+`yaml_emitter_write_*` functions) applied to block mappings and sequences indented by 2,
+with the implicit resolvers of ruamel's own `Resolver` and the representer's choices above.
+Anything outside that subset (a key longer than 128 bytes or spanning lines, a string of
+more than 100,000 characters, a type other than dict, list, str, int, float, bool and None)
+goes to the reference writer. `loads_fast` reads that form itself and keeps what it read
+only when `dumps` writes it back to the same text; anything else goes to libyaml.
+tests/test_yamlio.py proves both identical to the reference on the sample snapshots, a
+generated instance and arbitrary documents.
 """
 
 from __future__ import annotations
@@ -30,7 +43,9 @@ from typing import Any, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.resolver import Resolver
 
 from snapshotsync.errors import UserError
@@ -40,12 +55,47 @@ class YamlError(UserError):
     """A YAML file could not be parsed; the message names file and line."""
 
 
+# Characters outside YAML's printable set, and the line breaks other than LF that the two
+# readers treat differently inside plain, single-quoted and block scalars.
+_NEEDS_ESCAPES = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Where an anchor (`&a`) or an alias (`*a`) could start: cheap to look for, so the event
+# scan that finds them exactly only runs on the files that might hold one.
+_ANCHOR_OR_ALIAS = re.compile(r"(?:^|[\s\[{,:])[&*][^\s\[\]{},]", re.MULTILINE)
+
+
 def _block_strings(representer: Any, data: str) -> Any:
     """Multi-line strings as `|` blocks (trailing spaces on a line cannot be, so they stay
-    quoted)."""
+    quoted); strings with characters the readers could disagree on, double-quoted."""
+    special = _NEEDS_ESCAPES.search(data)
+    if special is not None:
+        surrogate = _SURROGATE.search(data)
+        if surrogate is not None:
+            raise YamlError(
+                f"a text holds a lone UTF-16 surrogate (U+{ord(surrogate.group()):04X}), "
+                f"which is not Unicode and cannot be stored: {data[:40]!r}"
+            )
+        return representer.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     if "\n" in data and not any(line.endswith((" ", "\t")) for line in data.split("\n")):
         return representer.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return representer.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+class _NoAliases(SafeConstructor):
+    """The safe constructor, refusing a node met twice (what an alias is, once composed)."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise _AliasFound(node.start_mark.line)
+        return super().construct_object(node, deep)
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 def _fast() -> YAML:
@@ -55,6 +105,8 @@ def _fast() -> YAML:
     yaml.width = 1_000_000  # never fold long lines: a fold is a diff nobody made
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep key order
     yaml.representer.add_representer(str, _block_strings)
+    yaml.representer.ignore_aliases = lambda _data: True  # never write an anchor
+    yaml.Constructor = _NoAliases
     return yaml
 
 
@@ -68,10 +120,19 @@ def _fast_yaml() -> YAML:
     return cast(YAML, _FAST.yaml)
 
 
+def _forget_fast_yaml() -> None:
+    if hasattr(_FAST, "yaml"):
+        del _FAST.yaml
+
+
 def dumps_libyaml(data: Any) -> str:
     """The reference writer: ruamel.yaml's representer in front of libyaml's emitter."""
     buffer = io.StringIO()
-    _fast_yaml().dump(plain(data), buffer)
+    try:
+        _fast_yaml().dump(plain(data), buffer)
+    except BaseException:
+        _forget_fast_yaml()  # a dump stopped half-way leaves the emitter mid-document
+        raise
     return buffer.getvalue()
 
 
@@ -97,10 +158,11 @@ class _Unsupported(Exception):
 
 _LONGEST = 100_000  # longer strings could reach libyaml's width of 1,000,000 and fold
 _INDENT = "  "
-# Not printable to libyaml's emitter (IS_PRINTABLE): all but LF, ASCII 0x20-0x7E, U+00A0 to
-# U+D7FF and U+E000 to U+FFFD without the BOM; so tabs and characters beyond U+FFFF too.
-_NOT_PRINTABLE = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
-_SURROGATE_OR_WIDE_BREAK = re.compile("[\ud800-\udfff\u2028\u2029]")
+# What is written double-quoted, escaped: what libyaml's emitter cannot print (IS_PRINTABLE
+# is LF, ASCII 0x20-0x7E, U+00A0 to U+D7FF and U+E000 to U+FFFD without the BOM: so tabs and
+# characters beyond U+FFFF are escaped too), and what `_block_strings` has escaped besides
+# (_NEEDS_ESCAPES: the line separators U+2028 and U+2029).
+_DOUBLE_QUOTED = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
 _BREAKS = "\r\n\x85\u2028\u2029"
 _BLANKZ = "[ \t\r\n\x85\u2028\u2029\x00]"
 # What makes a plain scalar ambiguous in block context (yaml_emitter_analyze_scalar's
@@ -208,9 +270,9 @@ def _key(key: Any) -> str:
         raise _Unsupported  # not a simple key: written as `? key`
     if any(char in text for char in _BREAKS):
         raise _Unsupported  # a key spanning lines is never simple either
-    if _SURROGATE_OR_WIDE_BREAK.search(text):
-        raise _Unsupported  # not Unicode: the reference writer says so
-    token = _double_quoted(text) if _NOT_PRINTABLE.search(text) else _one_line(text)
+    if _SURROGATE.search(text):
+        raise _Unsupported  # not Unicode: the reference writer refuses it clearly
+    token = _double_quoted(text) if _DOUBLE_QUOTED.search(text) else _one_line(text)
     return _remember(_KEYS, text, token)
 
 
@@ -219,16 +281,16 @@ def _string(text: str, indent: str) -> str:
     token = _TOKENS.get(text)
     if token is not None:
         return token
-    if len(text) > _LONGEST or _SURROGATE_OR_WIDE_BREAK.search(text):
-        raise _Unsupported
-    if _NOT_PRINTABLE.search(text):
+    if len(text) > _LONGEST or _SURROGATE.search(text):
+        raise _Unsupported  # folded by libyaml, or refused by the representer
+    if _DOUBLE_QUOTED.search(text):
         return _remember(_TOKENS, text, " " + _double_quoted(text))
     if "\n" not in text:
         return _remember(_TOKENS, text, " " + _one_line(text))
     lines = text.split("\n")
     scalar_indent = indent + _INDENT
     if not any(line.endswith(" ") for line in lines):
-        # The representer asks for a literal block, and libyaml agrees (nothing unprintable).
+        # The representer asks for a literal block, and libyaml agrees (nothing escaped).
         hint = "2" if text[0] in " \n" else ""
         if text[-1] != "\n":
             chomp = "-"
@@ -354,8 +416,41 @@ def loads_fast(text: str, source: str = "<string>") -> Any:
 
 
 def loads_libyaml(text: str, source: str = "<string>") -> Any:
-    """The reference reader of the files we write: ruamel.yaml's safe mode over libyaml."""
-    return _parse(_fast_yaml(), text, source)
+    """The reference reader of the files we write: ruamel.yaml's safe mode over libyaml.
+    Errors name file and line. Anchors and aliases are refused: we never write them."""
+    try:
+        if _ANCHOR_OR_ALIAS.search(text):
+            _refuse_anchors(_fast_yaml(), text, source)
+        return _load_without_aliases(text, source)
+    except BaseException:
+        _forget_fast_yaml()  # a parse stopped half-way may leave state behind
+        raise
+
+
+def _load_without_aliases(text: str, source: str) -> Any:
+    """The load itself, whose constructor refuses any node used twice (an alias)."""
+    try:
+        return _parse(_fast_yaml(), text, source)
+    except _AliasFound as found:
+        _forget_fast_yaml()  # the constructor stopped half-way
+        raise _alias_error(source, found.line) from None
+
+
+def _refuse_anchors(yaml: YAML, text: str, source: str) -> None:
+    try:
+        for event in yaml.parse(text):
+            if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+                raise _alias_error(source, event.start_mark.line)
+    except YAMLError:
+        _forget_fast_yaml()
+        return  # the load that follows reports it with its line
+
+
+def _alias_error(source: str, line: int) -> YamlError:
+    return YamlError(
+        f"{source}:{line + 1}: YAML anchors and aliases (&name, *name) are not allowed in "
+        "files snapshotsync writes: write the value out in full"
+    )
 
 
 def loads(text: str, source: str = "<string>") -> Any:
@@ -411,9 +506,9 @@ class _NotCanonical(Exception):
     """Not in the form `dumps` writes: libyaml reads it."""
 
 
-# Characters `dumps` never writes as they are (it escapes them in double quotes), and line
-# breaks other than LF: a text holding one is not canonical. Tabs and CRs are among them.
-_NOT_WRITTEN_RAW = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# Characters `dumps` never writes as they are (it escapes them in double quotes), line breaks
+# other than LF among them: a text holding one is not canonical. Tabs and CRs too.
+_NOT_WRITTEN_RAW = _DOUBLE_QUOTED
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,30})")
 _FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]+(?:e[-+][0-9]+)?|[0-9]+e[-+][0-9]+|\.inf)|\.nan")
 _SINGLE_KEY = re.compile(r"'((?:[^']|'')*)':(?= |$)")

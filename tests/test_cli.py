@@ -11,7 +11,18 @@ from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 from tests.helpers import run_cli
 
-CONTRACT_COMMANDS = ["init", "export", "plan", "push", "history", "cleanup", "validate", "demo"]
+# design.md, "Contract: command line", with its round 2 addition (drift).
+CONTRACT_COMMANDS = [
+    "init",
+    "export",
+    "plan",
+    "push",
+    "history",
+    "cleanup",
+    "validate",
+    "demo",
+    "drift",
+]
 
 
 def test_help_lists_every_contract_command() -> None:
@@ -104,7 +115,10 @@ def test_output_is_one_option_with_three_values_and_a_bad_one_is_a_usage_error(
     result = run_cli(
         "plan", "--target", "prod", "--repo", str(tmp_path), "--output", "yaml", expect=None
     )
-    assert result.exit_code not in (ExitCode.OK, ExitCode.ERROR)  # refused before running
+    # Refused by the parser, before the command runs (which would say the repo is no sync
+    # repo), and never with 2, which means "changes pending" to CI.
+    assert result.exit_code == ExitCode.USAGE != ExitCode.CHANGES
+    assert "Usage: snapshotsync plan" in result.stderr and "not a sync repo" not in result.stderr
     assert "Invalid value for '--output'" in result.stderr
     for value in ("text", "json", "markdown"):
         assert value in result.stderr
@@ -120,3 +134,21 @@ def test_shell_completion_is_offered() -> None:
     assert "--install-completion" in out and "--show-completion" in out
     script = run_cli("--show-completion", "bash").stdout
     assert "_SNAPSHOTSYNC_COMPLETE=complete_bash" in script
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--target", "prod", "--detailed-exitcode", "--no-such-option"],  # unknown option
+        ["plan", "--target", "prod", "--detailed-exitcode", "--concurrency", "0"],  # bad value
+        ["plan", "--detailed-exitcode", "--concurrency", "many", "--target", "prod"],  # bad type
+        ["plan", "--detailed-exitcode"],  # a missing option
+        ["plna", "--target", "prod"],  # an unknown command
+        ["--no-such-option"],
+        ["init", "x", "--target", "no-url-here"],  # refused by a callback
+    ],
+)
+def test_a_usage_error_never_exits_2_which_means_changes_pending(args: list[str]) -> None:
+    result = run_cli(*args, expect=None)
+    assert result.exit_code == ExitCode.USAGE == ExitCode.ERROR
+    assert result.exit_code != ExitCode.CHANGES

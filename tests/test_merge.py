@@ -824,3 +824,58 @@ def test_explicit_values_never_widen_a_scope(case: Any, live: list[JsonDict], po
                 assert any(
                     _scope_of(action.after, ignored) == _scope_of(v, ignored) for v in sources
                 )
+
+
+# ---------------------------------------------------------------- three-way (a recorded base)
+
+THREE_WAY_NAMES = st.sampled_from(["A", "B"])
+THREE_WAY_VALUES = st.sampled_from(["1", "2", "3"])
+THREE_WAY_SCOPES = st.sampled_from([{}, {"Environment": ["Production"]}, {"Role": ["web"]}])
+
+
+def _value(name: str, value: str, scope: dict[str, list[str]]) -> JsonDict:
+    out: JsonDict = {"Name": name, "Value": value}
+    if scope:
+        out["Scope"] = scope
+    return out
+
+
+VALUE = st.builds(_value, THREE_WAY_NAMES, THREE_WAY_VALUES, THREE_WAY_SCOPES)
+
+
+def _slot(value: JsonDict) -> str:
+    return json.dumps([value["Name"].lower(), value.get("Scope") or {}], sort_keys=True)
+
+
+def _unique_slots(values: list[JsonDict]) -> list[JsonDict]:
+    """At most one value per name and scope, as a destination holds them."""
+    return list({_slot(v): v for v in values}.values())
+
+
+@given(
+    st.lists(VALUE, max_size=5).map(_unique_slots),
+    st.lists(VALUE, max_size=5).map(_unique_slots),
+    st.lists(VALUE, max_size=5).map(_unique_slots),
+    st.sampled_from([None, True, False]),
+)
+def test_three_way_never_loses_a_hand_edit_never_touches_the_destinations_own_and_settles(
+    base: list[JsonDict],
+    live: list[JsonDict],
+    desired: list[JsonDict],
+    overwrite: bool | None,
+) -> None:
+    policy = _policy(overwrite=overwrite)
+    merged = merge(desired, live, policy, base=base)
+    result = list(merged.variables)
+    written = {_slot(v): v for v in base}
+    for value in live:
+        ours = written.get(_slot(value))
+        if ours is None:
+            # Never placed by snapshotsync: the destination's own, never removed.
+            assert any(_slot(v) == _slot(value) for v in result), value
+        elif ours != value and overwrite is not True:
+            # Changed by hand since the last push: kept exactly as it is (without force).
+            assert value in result, (value, merged.actions)
+    # Once written and recorded, the same desired state changes nothing more.
+    again = merge(desired, result, policy, base=list(merged.base))
+    assert not again.changed, again.actions

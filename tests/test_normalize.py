@@ -450,6 +450,7 @@ def test_documents_normalize_alike_in_any_order_they_arrive() -> None:
         result = normalizing.finish(raw)
         assert list(result.resources.items()) == list(expected.resources.items())
         assert result.problems == expected.problems
+        assert result.ids == expected.ids and result.ids["steps"] == {"s1": ["Web", "Build"]}
         for key, document in result.resources.items():
             assert heard[key][-1] is document  # the last one heard is the one that counts
 

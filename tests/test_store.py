@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,150 @@ def test_a_tree_never_finished_leaves_the_previous_one(tmp_path: Path) -> None:
         raise RuntimeError("the read failed half-way")
     assert store.read_tree("snapshot") == {"keep.yaml": "x\n"}
     assert not list((store.path / ".snapshotsync").iterdir())
+
+
+# ---------------------------------------------------------------- only regular files
+
+
+def test_a_symbolic_link_to_a_file_outside_is_refused_and_named(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"environments/Staging.yaml": "Name: Staging\n"})
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("Name: stolen\n")
+    link = store.path / "snapshot" / "environments" / "Prod.yaml"
+    link.symlink_to(outside)
+    with pytest.raises(StoreError, match=r"environments/Prod\.yaml: a symbolic link; .*regular"):
+        store.read_tree("snapshot")
+
+
+def test_a_symbolic_link_to_a_folder_is_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.yaml").write_text("b: 1\n")
+    (store.path / "snapshot" / "projects").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StoreError, match=r"snapshot/projects: a symbolic link"):
+        store.read_tree("snapshot")
+
+
+def test_a_tree_that_is_itself_a_link_is_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (store.path / "snapshot").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StoreError, match=r"snapshot: a symbolic link"):
+        store.read_tree("snapshot")
+
+
+def test_a_fifo_is_refused_instead_of_blocking_the_read(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    os.mkfifo(store.path / "snapshot" / "pipe.yaml")
+    with pytest.raises(StoreError, match=r"pipe\.yaml: a FIFO"):
+        store.read_tree("snapshot")
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    (store.path / "snapshot" / "a.yaml").write_bytes(b"Name: \xff\n")
+    with pytest.raises(StoreError, match=r"a\.yaml: not UTF-8 text \(byte 6\)"):
+        store.read_tree("snapshot")
+
+
+def test_read_file_refuses_a_link_and_reads_a_file(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    assert store.read_file("snapshotsync.yaml") == "format_version: 1\n"
+    assert store.read_file("missing.yaml") is None
+    (store.path / "link.yaml").symlink_to(store.path / "snapshotsync.yaml")
+    with pytest.raises(StoreError, match="a symbolic link"):
+        store.read_file("link.yaml")
+
+
+# ---------------------------------------------------------------- the machine fails
+
+
+def test_a_full_disk_while_writing_is_one_clear_line_and_keeps_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"keep.yaml": "x\n"})
+
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(StoreError, match=r"cannot write .*snapshot: no space left on the device"):
+        store.write_tree("snapshot", {"new.yaml": "y\n"})
+    monkeypatch.undo()
+    assert store.read_tree("snapshot") == {"keep.yaml": "x\n"}
+
+
+def test_a_stale_index_lock_is_explained(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.ensure_index_unlocked()
+    (store.path / ".git" / "index.lock").write_text("")
+    with pytest.raises(StoreError, match=r"\.git/index\.lock exists: .*delete that file"):
+        store.ensure_index_unlocked()
+    store.write_tree("snapshot", {"a.yaml": "a: 1\n"})
+    with pytest.raises(StoreError, match=r"index\.lock exists"):
+        store.commit(["snapshot"], "export")
+
+
+def test_a_detached_head_is_known(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    assert not store.detached()
+    git(store.path, "checkout", "-q", store.head())
+    assert store.detached()
+
+
+# ---------------------------------------------------------------- interrupted writes
+
+
+def _announced(tmp_path: Path) -> tuple[Store, dict[str, str]]:
+    store = make_store(tmp_path)
+    store.write_tree("targets/prod", {"last-push.yaml": "n: 1\n", "state/a.yaml": "a: 1\n"})
+    store.commit(["targets/prod"], "push 1")
+    files = {"last-push.yaml": "n: 2\n", "state/a.yaml": "a: 2\n", "state/b.yaml": "b: 1\n"}
+    store.begin_write("push-prod", "targets/prod", files, "push 2\n\nTarget: prod")
+    return store, files
+
+
+def test_a_write_killed_before_its_commit_is_recognised_as_written(tmp_path: Path) -> None:
+    store, files = _announced(tmp_path)
+    store.write_tree("targets/prod", files)  # ... and the run is killed here
+    [pending] = store.pending_writes()
+    assert pending.name == "push-prod" and pending.message == "push 2\n\nTarget: prod"
+    assert store.pending_state(pending) == ("written", "last-push.yaml")
+
+
+def test_a_hand_edit_on_top_of_an_interrupted_write_is_not_taken_for_it(tmp_path: Path) -> None:
+    store, files = _announced(tmp_path)
+    store.write_tree("targets/prod", files)
+    (store.path / "targets" / "prod" / "last-push.yaml").write_text("n: 3\n")
+    [pending] = store.pending_writes()
+    assert store.pending_state(pending) == ("edited", "last-push.yaml")
+
+
+def test_a_write_killed_before_the_swap_left_nothing_to_recover(tmp_path: Path) -> None:
+    store, _ = _announced(tmp_path)
+    (store.path / "targets" / "prod" / "state" / "a.yaml").write_text("a: 2\n")  # read first
+    [pending] = store.pending_writes()
+    assert store.pending_state(pending) == ("not-written", "state/a.yaml")
+
+
+def test_a_committed_write_leaves_only_its_announcement_to_forget(tmp_path: Path) -> None:
+    store, files = _announced(tmp_path)
+    store.write_tree("targets/prod", files)
+    store.commit(["targets/prod"], "push 2")
+    [pending] = store.pending_writes()
+    assert store.pending_state(pending) == ("committed", "")
+    store.end_write("push-prod")
+    assert store.pending_writes() == []
+
+
+def test_an_unreadable_announcement_is_a_clear_error(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    (store.path / ".snapshotsync" / "pending").mkdir(parents=True)
+    (store.path / ".snapshotsync" / "pending" / "export.json").write_text("{not json")
+    with pytest.raises(StoreError, match=r"export\.json: unreadable note of an interrupted"):
+        store.pending_writes()

@@ -160,3 +160,27 @@ def test_merging_keeps_every_destination_value_and_is_idempotent(
     for secret in live_secrets:  # a secret on the destination is never touched
         assert secret in after_entries
     assert tenantvars.merge(desired, once, overwrite=overwrite).document == once
+
+
+@given(ENTRIES, ENTRIES, ENTRIES, st.sampled_from([True, False, None]))
+def test_three_way_keeps_hand_edits_and_the_destinations_own_values_and_settles(
+    base_entries: list[dict[str, Any]],
+    desired_entries: list[dict[str, Any]],
+    live_entries: list[dict[str, Any]],
+    overwrite: bool | None,
+) -> None:
+    base = tenantvars.document(_doc("ProjectVariables", "Web", "Db", *base_entries))
+    desired = tenantvars.document(_doc("ProjectVariables", "Web", "Db", *desired_entries))
+    live = tenantvars.document(_doc("ProjectVariables", "Web", "Db", *live_entries))
+    merged = tenantvars.merge(desired, live, overwrite=overwrite, base=base)
+    written = tenantvars.per_environment(base)
+    result = tenantvars.per_environment(merged.document)
+    for key, value in tenantvars.per_environment(live).items():
+        ours = written.get(key)
+        if ours is None:
+            assert key in result  # the destination's own: never removed
+        elif ours.value != value.value and overwrite is not True:
+            assert result[key].value == value.value  # changed by hand: kept as it is
+    again = tenantvars.merge(desired, merged.document, overwrite=overwrite, base=merged.base)
+    assert again.document == merged.document
+    assert [o.action for o in again.outcomes if o.action not in ("conflict", "keep")] == []

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync import report, tenantvars, yamlio
-from snapshotsync.commands.plan import compute, load_inputs, open_client
-from snapshotsync.commands.push import target_dir
+from snapshotsync import report, tenantvars
+from snapshotsync.commands.plan import compute, load_inputs, open_client, repo_lock
+from snapshotsync.commands.push import read_ledger, target_dir
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.model import ResourceKey, Snapshot
 from snapshotsync.push import PLACEHOLDER_NOTE
@@ -68,13 +68,17 @@ def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
 
 
 def run(settings: Settings, target_name: str) -> ExitCode:
+    with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False):
+        return _cleanup(settings, target_name)
+
+
+def _cleanup(settings: Settings, target_name: str) -> ExitCode:
     inputs = load_inputs(settings, target_name)
-    text = inputs.store.read_tree(target_dir(target_name)).get("cleanup.yaml")
-    if not text:
+    if inputs.store.read_file(f"{target_dir(target_name)}/cleanup.yaml") is None:
         raise UserError(
             f"no ledger for {target_name} yet ({target_dir(target_name)}/cleanup.yaml): push first"
         )
-    entries = (yamlio.plain(yamlio.loads(text, "cleanup.yaml")) or {}).get("entries") or []
+    entries = read_ledger(inputs.store, target_name)
     with open_client(settings, inputs) as client:
         live = compute(settings, inputs, client).live
     counts = {"pending": 0, "done": 0, "check": 0}

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from snapshotsync import report
 from snapshotsync.commands import export as export_command
@@ -43,7 +44,7 @@ variables:
   new-out-of-scope: clone
 """
 # The guide's "Variable scoping" example, after the source changed.
-CHANGED_VARIABLES = [
+CHANGED_VARIABLES: list[dict[str, Any]] = [
     {"Name": "Application.Database.Name", "Value": "OctoFx-#{Octopus.Environment.Name}"},
     {
         "Name": "ConnectionString",
@@ -102,8 +103,15 @@ def _change_source(server: EmulatorServer) -> None:
         space,
         "variables",
         variables["Id"],
-        {"Variables": CHANGED_VARIABLES, "Version": variables["Version"]},
+        {"Variables": with_changes(variables["Variables"]), "Version": variables["Version"]},
     )
+
+
+def with_changes(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The guide's recurring-sync change applied to a variable set: the two variables of
+    its table take their new values; every other variable stays as it is."""
+    changed = {str(v["Name"]) for v in CHANGED_VARIABLES}
+    return [v for v in variables if v["Name"] not in changed] + CHANGED_VARIABLES
 
 
 def run(directory: Path | None) -> ExitCode:

@@ -36,11 +36,22 @@ def run(settings: Settings, target: str | None) -> ExitCode:
                 f"{facts.get('Source', '?')} (Octopus {facts.get('Octopus-Version', '?')})"
             )
         else:
+            extra = "".join(
+                f", {facts[name]} {label}"
+                for name, label in (
+                    ("Deleted", "deleted"),
+                    ("Conflicts", "conflicts"),
+                    ("Orphans", "orphans"),
+                )
+                if facts.get(name, "0") != "0"
+            )
+            overlay = f", overlay {facts['Overlay']}" if facts.get("Overlay") else ""
             text = (
                 f"push {facts.get('Target', '?')}  {facts.get('Created', 0)} created, "
-                f"{facts.get('Updated', 0)} updated, {facts.get('Skipped', 0)} left alone, "
-                f"{facts.get('Placeholders', 0)} placeholders ({facts.get('Result', '?')}) "
-                f"from snapshot {facts.get('Snapshot', '?')[:10]}"
+                f"{facts.get('Updated', 0)} updated, {facts.get('Skipped', 0)} left alone"
+                f"{extra}, {facts.get('Placeholders', 0)} placeholders "
+                f"({facts.get('Result', '?')}) from snapshot {facts.get('Snapshot', '?')[:10]}"
+                f"{overlay}"
             )
         report.line(f"{when} {sha[:10]} {text}")
         shown += 1

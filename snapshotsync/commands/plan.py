@@ -11,10 +11,11 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
-from snapshotsync.commands.export import client_for, explain
+from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
 from snapshotsync.log import get_logger
@@ -32,6 +33,11 @@ def state_dir(target: str) -> str:
     return f"targets/{target}/state"
 
 
+def base_dir(target: str) -> str:
+    """What snapshotsync placed on the destination, as of the last push (`threeway.py`)."""
+    return f"targets/{target}/base"
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Everything a plan is made from, validated, before any instance is contacted."""
@@ -42,6 +48,21 @@ class Inputs:
     snapshot: Snapshot
     overlay: overlay.Overlay
     warnings: tuple[str, ...]
+    base: Snapshot | None = None  # None: no push recorded one yet
+    # What the source renamed since the snapshot of the last push (`normalize.renames`).
+    renames: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+@contextmanager
+def repo_lock(settings: Settings, command: str, *, exclusive: bool) -> Iterator[Store]:
+    """The sync repo, held for the block: exclusively to write it, shared to read the
+    working tree that export and push rewrite (see `snapshotsync.lock`)."""
+    load_config(settings.repo)  # a missing or broken config is named before anything else
+    store = Store(settings.repo)
+    with store.lock(command, exclusive=exclusive):
+        yield store
 
 
 def load_inputs(settings: Settings, target_name: str) -> Inputs:
@@ -51,6 +72,14 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     snapshot = layout.parse(store.read_tree(SNAPSHOT_DIR), str(settings.repo / SNAPSHOT_DIR))
     if not snapshot.resources:
         raise UserError(f"{settings.repo / SNAPSHOT_DIR} is empty: run `snapshotsync export` first")
+    dirty = store.uncommitted(SNAPSHOT_DIR)
+    if dirty:
+        _log.warning(
+            "%s/ has uncommitted changes (e.g. %s): they are planned, but push refuses them "
+            "until they are committed",
+            SNAPSHOT_DIR,
+            dirty[0],
+        )
     last = store.read_tree(state_dir(target_name))
     last_state = layout.parse(last, state_dir(target_name)) if last else None
     loaded, warnings = overlay.load(target.overlay, snapshot, last_state, past_names(store))
@@ -68,7 +97,35 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
-    return Inputs(config, target, store, snapshot, loaded, tuple(warnings))
+    recorded = store.read_tree(base_dir(target_name))
+    base = layout.parse(recorded, base_dir(target_name)) if recorded else None
+    return Inputs(
+        config,
+        target,
+        store,
+        snapshot,
+        loaded,
+        tuple(warnings),
+        base,
+        _renames(store, target_name) if base is not None else {},
+    )
+
+
+def _renames(store: Store, target_name: str) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:
+    """Renames on the source between the snapshot the last push used and the current one,
+    from the export's index of source ids."""
+    last_push = store.read_tree(f"targets/{target_name}").get("last-push.yaml")
+    if not last_push:
+        return {}
+    commit = str((yamlio.loads_fast(last_push, "last-push.yaml") or {}).get("snapshot_commit"))
+    then = store.show(commit, INDEX_FILE) if commit else None
+    index = store.path / INDEX_FILE
+    now = index.read_text(encoding="utf-8") if index.is_file() else None
+    if not then or not now:
+        return {}
+    return normalize.renames(
+        yamlio.loads_fast(then, INDEX_FILE) or {}, yamlio.loads_fast(now, INDEX_FILE) or {}
+    )
 
 
 def past_names(store: Store) -> Mapping[str, frozenset[str]]:
@@ -149,8 +206,52 @@ class Computed:
     space_id: str
 
 
-def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Computed:
+def compute(
+    settings: Settings,
+    inputs: Inputs,
+    client: OctopusClient,
+    *,
+    force: bool = False,
+    prune: bool = False,
+) -> Computed:
     """Read the destination through `client` and plan against it."""
+    target = inputs.target
+    live, raw, space_id = read_destination(settings, inputs, client)
+    facts = normalize.facts(raw)
+    desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
+    missing, respelled = _destination_environments(inputs, facts)
+    desired = dataclasses.replace(
+        desired,
+        errors=(*desired.errors, *missing),
+        decisions=(*respelled, *desired.decisions),
+    )
+    plan = make_plan(
+        desired,
+        live,
+        inputs.overlay,
+        target=target.name,
+        facts=facts,
+        base=inputs.base,
+        force=force,
+        prune=prune,
+        renames=inputs.renames,
+    )
+    clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
+    plan = dataclasses.replace(
+        plan, errors=tuple(clashes.get(e) or _locate(inputs, e) for e in plan.errors)
+    )
+    for decision in plan.decisions:
+        _log.info("decision: %s", decision)
+    for change in plan.changes:
+        for value in change.values:
+            _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
+    return Computed(plan, live, raw, space_id)
+
+
+def read_destination(
+    settings: Settings, inputs: Inputs, client: OctopusClient
+) -> tuple[Snapshot, Raw, str]:
+    """The destination in normal form, what was read of it, and its space id."""
     target = inputs.target
     try:
         with report.progress(f"read {target.url}") as tick:
@@ -167,25 +268,7 @@ def compute(settings: Settings, inputs: Inputs, client: OctopusClient) -> Comput
         "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
     }
     live, _ = normalize.snapshot_of(raw, normalized, meta)
-    facts = normalize.facts(raw)
-    desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
-    missing, respelled = _destination_environments(inputs, facts)
-    desired = dataclasses.replace(
-        desired,
-        errors=(*desired.errors, *missing),
-        decisions=(*respelled, *desired.decisions),
-    )
-    plan = make_plan(desired, live, inputs.overlay, target=target.name, facts=facts)
-    clashes = {str(clash): clash_error(inputs.overlay, clash) for clash in desired.clashes}
-    plan = dataclasses.replace(
-        plan, errors=tuple(clashes.get(e) or _locate(inputs, e) for e in plan.errors)
-    )
-    for decision in plan.decisions:
-        _log.info("decision: %s", decision)
-    for change in plan.changes:
-        for value in change.values:
-            _log.debug("variable %s %s: %s %s", change.key, value.name, value.action, value.reason)
-    return Computed(plan, live, raw, space_id)
+    return live, raw, space_id
 
 
 def _destination_environments(
@@ -248,14 +331,35 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
 RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
 
 
-def run(settings: Settings, target_name: str, output: str, detailed_exitcode: bool) -> ExitCode:
+def run(
+    settings: Settings,
+    target_name: str,
+    output: str,
+    detailed_exitcode: bool,
+    *,
+    prune: bool = False,
+    force: bool = False,
+) -> ExitCode:
+    with repo_lock(settings, f"plan --target {target_name}", exclusive=False):
+        return _plan(settings, target_name, output, detailed_exitcode, prune=prune, force=force)
+
+
+def _plan(
+    settings: Settings,
+    target_name: str,
+    output: str,
+    detailed_exitcode: bool,
+    *,
+    prune: bool,
+    force: bool,
+) -> ExitCode:
     if output not in RENDERERS:
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
     inputs = load_inputs(settings, target_name)
     for warning in inputs.warnings:
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
-        plan = compute(settings, inputs, client).plan
+        plan = compute(settings, inputs, client, force=force, prune=prune).plan
     report.line(RENDERERS[output](plan))
     if plan.errors:
         return ExitCode.ERROR

@@ -9,13 +9,18 @@ environments map to one destination environment and their values disagree with n
 from __future__ import annotations
 
 from snapshotsync import layout, overlay, report, transform
-from snapshotsync.commands.plan import clash_error, past_names, state_dir
+from snapshotsync.commands.plan import clash_error, past_names, repo_lock, state_dir
 from snapshotsync.errors import ExitCode, OverlayError, UserError
 from snapshotsync.settings import Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 
 
 def run(settings: Settings) -> ExitCode:
+    with repo_lock(settings, "validate", exclusive=False):
+        return _validate(settings)
+
+
+def _validate(settings: Settings) -> ExitCode:
     config = load_config(settings.repo)
     store = Store(settings.repo)
     files = store.read_tree(SNAPSHOT_DIR)

@@ -8,12 +8,26 @@ dropped connections: a POST whose answer was lost may have created something. A 
 retried for every method, because the server refused it before doing anything.
 
 Every call is logged (method, path, status, milliseconds, retries); the key never is.
+
+The key goes to the configured server and nowhere else: redirects are never followed by
+requests (which keeps custom headers such as `X-Octopus-ApiKey` on a redirect to another
+host); a GET redirected within the same server is followed here, a redirect to another
+server is refused, and a write is never re-sent on a redirect (a 301/302 would turn a POST
+into a GET). A link to another server in an answer is refused the same way. An `http://`
+address that is not loopback gets a warning: the key would cross the network in clear.
+
+`timeout` bounds each call as a whole, not only the connect and each read: a server that
+trickles its answer a byte at a time is cut off when the call's time is up (a watchdog
+shuts the connection's socket down, which ends the blocked read at once).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -23,6 +37,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from snapshotsync.errors import OctopusApiError
@@ -30,6 +45,10 @@ from snapshotsync.log import get_logger, redact, register_secret
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+# What a dropped connection looks like to requests, mid-answer included.
+_DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 _log = get_logger("octopus")
 
@@ -107,6 +126,122 @@ class CallStats:
         return sum(n for method, n in self.by_method.items() if method != "GET")
 
 
+class _Call:
+    """One call in flight: its deadline and, once it has one, its connection."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.connection: Any = None
+        self.expired = False
+
+    def expire(self) -> None:
+        self.expired = True
+        connection = self.connection
+        if getattr(connection, "snapshotsync_call", None) is not self:
+            return  # no connection yet, or already back in the pool and making another call
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+
+
+_current = threading.local()  # the call the current thread is making
+
+
+class _Watchdog:
+    """Ends the calls that outlive their deadline: one thread per client, asleep until the
+    nearest deadline (started with the first call, stopped by `close`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls: set[_Call] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, call: _Call) -> None:
+        with self._cond:
+            self._calls.add(call)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def done(self, call: _Call) -> None:
+        with self._cond:
+            self._calls.discard(call)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                for call in [c for c in self._calls if c.deadline <= now]:
+                    self._calls.discard(call)
+                    call.expire()
+                nearest = min((c.deadline for c in self._calls), default=None)
+                self._cond.wait(None if nearest is None else max(nearest - now, 0.001))
+
+
+class _Watched:
+    """Mixed into urllib3's connections: the connection making the current thread's call
+    is handed to that call, so its deadline can shut it down."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        call = getattr(_current, "call", None)
+        self.snapshotsync_call = call
+        if call is not None:
+            call.connection = self
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter, with connections a deadline can reach."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OctopusClient:
     """A client for one Octopus instance (one server URL and one API key)."""
 
@@ -134,13 +269,23 @@ class OctopusClient:
         self._sleep = sleep
         self._rand = rand
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=0)
+        adapter = _Adapter(pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         register_secret(api_key)  # whoever logs, the key is masked
         self._session.headers.update({"X-Octopus-ApiKey": api_key, "Accept": "application/json"})
+        self._origin = _origin(self.base_url)
+        self._watchdog = _Watchdog()
+        scheme, host, _ = self._origin
+        if scheme == "http" and not _loopback(host):
+            _log.warning(
+                "%s is reached over http://: the API key crosses the network unencrypted; "
+                "use https://",
+                self.base_url.rstrip("/"),
+            )
 
     def close(self) -> None:
+        self._watchdog.close()
         self._session.close()
 
     def __enter__(self) -> OctopusClient:
@@ -167,15 +312,15 @@ class OctopusClient:
     ) -> Any:
         """Make one call (with retries) and return the decoded JSON body."""
         url = self.url(path)
+        self._check_origin(method, url, path)
         retries = 0
+        redirects = 0
         while True:
             self.throttle.wait()
             started = time.monotonic()
             try:
-                response = self._session.request(
-                    method, url, params=params, json=body, timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as error:
+                response = self._send(method, url, params, body)
+            except _DROPPED as error:
                 elapsed = (time.monotonic() - started) * 1000
                 if method in IDEMPOTENT and retries + 1 < self.retry.attempts:
                     _log.debug(
@@ -193,6 +338,11 @@ class OctopusClient:
                 raise OctopusApiError(method, _path(url), None, _reason(error)) from None
             elapsed = (time.monotonic() - started) * 1000
             status = response.status_code
+            if status in REDIRECTS:
+                url = self._redirect(method, url, response, redirects)
+                params = None  # the new address carries its own query
+                redirects += 1
+                continue
             retryable = status in RETRY_STATUSES and (method in IDEMPOTENT or status == 429)
             if retryable and retries + 1 < self.retry.attempts:
                 wait = self.retry.delay(retries, _retry_after(response), self._rand)
@@ -223,6 +373,75 @@ class OctopusClient:
                 raise OctopusApiError(
                     method, _path(url), status, _not_octopus(response, self.base_url)
                 ) from None
+
+    def _send(
+        self, method: str, url: str, params: dict[str, Any] | None, body: Any
+    ) -> requests.Response:
+        """One HTTP exchange, bounded as a whole by `timeout` (see the module doc)."""
+        call = _Call(time.monotonic() + self.timeout)
+        _current.call = call
+        self._watchdog.watch(call)
+        late = requests.Timeout(f"no complete answer within {self.timeout:g} s")
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                timeout=self.timeout,
+                allow_redirects=False,  # followed (or refused) by `_redirect`
+            )
+        except _DROPPED:
+            if call.expired:
+                raise late from None
+            raise
+        finally:
+            self._watchdog.done(call)
+            _current.call = None
+        if call.expired:  # cut off mid-answer, what was read may even look whole
+            raise late
+        return response
+
+    def _check_origin(self, method: str, url: str, path: str) -> None:
+        """The key only ever goes to the configured server."""
+        if _origin(url) != self._origin:
+            raise OctopusApiError(
+                method,
+                _path(url),
+                None,
+                f"{path!r} points to another server than {self.base_url.rstrip('/')}: the API "
+                "key is only sent to the configured server",
+            )
+
+    def _redirect(self, method: str, url: str, response: requests.Response, hops: int) -> str:
+        """The address to follow a redirect to, or the reason it is not followed."""
+        location = response.headers.get("Location", "")
+        target = urljoin(url, location)
+        status = response.status_code
+        configured = self.base_url.rstrip("/")
+        if not location or _origin(target) != self._origin:
+            where = "nowhere" if not location else f"{_origin(target)[0]}://{_origin(target)[1]}"
+            raise OctopusApiError(
+                method,
+                _path(url),
+                status,
+                f"redirected to another server ({where}); the API key is only sent to "
+                f"{configured}: set the url in snapshotsync.yaml to the address the server "
+                "answers on",
+            )
+        if method not in ("GET", "HEAD"):
+            raise OctopusApiError(
+                method,
+                _path(url),
+                status,
+                f"redirected to {_path(target)}; a write is never re-sent on a redirect (a "
+                "POST must not become a GET): set the url in snapshotsync.yaml to the address "
+                "the server answers on",
+            )
+        if hops >= MAX_REDIRECTS:
+            raise OctopusApiError(method, _path(url), status, "too many redirects")
+        _log.debug("%s %s redirected (%d) to %s", method, _path(url), status, _path(target))
+        return target
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
@@ -371,5 +590,5 @@ def _reason(error: Exception) -> str:
     if "Connection refused" in text or "Failed to establish" in text:
         return "connection refused: is the URL right and the server up?"
     if isinstance(error, requests.Timeout):
-        return "timed out"
+        return f"timed out: {text}" if text.startswith("no complete answer") else "timed out"
     return redact(f"connection failed ({type(error).__name__})")

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from snapshotsync.commands.demo import with_changes
 from snapshotsync.errors import ExitCode
 from snapshotsync.store import Store
 from tests.e2e.test_export import ID_PATTERN
-from tests.e2e.test_plan import OVERLAY, SOURCE_AFTER_CHANGE
+from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
     API_KEY,
     SOURCE_KEY_ENV,
@@ -163,7 +164,9 @@ def test_recurring_sync_pushes_only_the_role_scope_and_the_oracle_value(
     }
     project = source_emulator.by_name("projects", "OctoFX")
     document = source_emulator.get(f"variables/{project['VariableSetId']}")
-    document["Variables"] = SOURCE_AFTER_CHANGE
+    # The guide's two variables change; the others stay (a variable the source dropped
+    # would now be removed too: tests/e2e/test_ownership.py).
+    document["Variables"] = with_changes(document["Variables"])
     assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
     run_cli("export", "--repo", str(repo))
     _push(repo)

@@ -187,9 +187,14 @@ def test_a_corrupted_snapshot_file_is_named_and_nothing_is_written(
 
     project.write_text(good.replace("LifecycleId: Default Lifecycle", "LifecycleId: Nope"))
     git(repo, "commit", "-qam", "a reference to nothing")
-    missing = run_cli(
+    # push refuses a snapshot an export did not write, before reading anything
+    refused = run_cli(
         "push", "--target", "prod", "--repo", str(repo), "--yes", expect=ExitCode.ERROR
-    )
+    ).stderr
+    assert "not by an export" in refused and "snapshotsync export" in refused
+    assert destination_emulator.stats()["requests"] == 0
+    # and plan (which reads) names the file and line of the reference to nothing
+    missing = run_cli("plan", "--target", "prod", "--repo", str(repo), expect=ExitCode.ERROR)
     line = next(
         n
         for n, text in enumerate(project.read_text().splitlines(), 1)

@@ -6,8 +6,11 @@ jitter is pinned (`rand=lambda: 0.0` or `1.0`), so the retry delays are exact an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -775,3 +778,171 @@ def test_an_html_error_page_says_what_answered_not_the_page(
     message = str(caught.value)
     assert "<html" not in message and "secret form" not in message
     assert f"{BASE} answered with an HTML page titled 'Sign in - Contoso', not JSON" in message
+
+
+# ----------------------------------------------------------------- the key stays home
+
+
+def test_a_redirect_to_another_host_is_refused_and_never_gets_the_key(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mocked.get(
+        f"{BASE}{ENVIRONMENTS}",
+        status=302,
+        headers={"Location": "https://evil.example.net/api/Spaces-1/environments"},
+    )
+    client = make_client(sleeps)
+    with pytest.raises(OctopusApiError, match=r"redirected to another server \(https://evil"):
+        client.get(ENVIRONMENTS)
+    assert [call.request.url for call in mocked.calls] == [f"{BASE}{ENVIRONMENTS}"]
+
+
+def test_a_redirect_on_a_write_is_never_followed_as_a_get(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mocked.post(
+        f"{BASE}{ENVIRONMENTS}", status=301, headers={"Location": f"{BASE}/octopus{ENVIRONMENTS}"}
+    )
+    client = make_client(sleeps)
+    with pytest.raises(OctopusApiError, match=r"POST .* \(HTTP 301\): .*never re-sent"):
+        client.post(ENVIRONMENTS, {"Name": "Staging"})
+    assert [call.request.method for call in mocked.calls] == ["POST"]
+
+
+def test_a_get_redirected_within_the_server_is_followed(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mocked.get(f"{BASE}/api", status=301, headers={"Location": "/api/"})
+    mocked.get(f"{BASE}/api/", json={"Version": "2024.2.1"})
+    assert make_client(sleeps).server_version() == "2024.2.1"
+
+
+def test_a_next_link_to_another_server_is_refused(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mocked.get(
+        f"{BASE}{ENVIRONMENTS}",
+        json=page(envs(1), 2, "https://evil.example.net/api/Spaces-1/environments?skip=1"),
+    )
+    with pytest.raises(OctopusApiError, match="points to another server"):
+        make_client(sleeps).list_all(ENVIRONMENTS)
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://octopus.example.com", True),
+        ("http://10.0.0.5:8080", True),
+        ("https://octopus.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080", False),
+        ("http://[::1]:8080", False),
+    ],
+)
+def test_plain_http_to_a_host_that_is_not_loopback_is_warned_about(
+    debug_log: pytest.LogCaptureFixture, sleeps: Sleeps, base_url: str, warned: bool
+) -> None:
+    make_client(sleeps, base_url=base_url).close()
+    warnings = [r for r in debug_log.records if r.levelno == logging.WARNING]
+    assert bool(warnings) == warned
+    if warned:
+        assert "unencrypted" in warnings[0].getMessage() and len(warnings) == 1
+
+
+class _Server:
+    """A loopback HTTP server answering every connection with `answer(connection)`."""
+
+    def __init__(self, answer: Any) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(8)
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        self.answer = answer
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            with connection:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                with contextlib.suppress(OSError):  # the client hung up
+                    self.answer(connection)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_over_real_http_the_key_never_follows_a_redirect_to_another_port() -> None:
+    elsewhere = _Server(lambda c: c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+    redirect = (
+        f"HTTP/1.1 302 Found\r\nLocation: {elsewhere.url}/api\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    home = _Server(lambda c: c.sendall(redirect))
+    try:
+        with (
+            OctopusClient(home.url, KEY, retry=RetryPolicy(attempts=1)) as client,
+            pytest.raises(OctopusApiError, match="redirected to another server"),
+        ):
+            client.get("api")
+        assert len(home.requests) == 1 and KEY.encode() in home.requests[0]
+        assert elsewhere.requests == []
+    finally:
+        home.close()
+        elsewhere.close()
+
+
+# ----------------------------------------------------------------- a deadline per call
+
+
+def _trickle(head: bytes, body: bytes, delay: float) -> Any:
+    def answer(connection: socket.socket) -> None:
+        for byte in head + body:
+            connection.sendall(bytes([byte]))
+            time.sleep(delay)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "where", ["body", "headers"], ids=["trickled body", "trickled status line and headers"]
+)
+def test_a_server_that_trickles_its_answer_is_cut_off_at_the_deadline(where: str) -> None:
+    body = b'{"Version": "' + b"9" * 200 + b'"}'
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    if where == "body":
+        server = _Server(lambda c: (c.sendall(head), _trickle(b"", body, 0.05)(c)))
+    else:
+        server = _Server(_trickle(head, body, 0.05))
+    try:
+        # Each byte comes well within the 1 s read timeout; the whole answer would take
+        # 10 s or more: only a deadline on the whole call stops it.
+        with (
+            OctopusClient(server.url, KEY, timeout=1.0, retry=RetryPolicy(attempts=1)) as client,
+            pytest.raises(OctopusApiError, match=r"no complete answer within 1 s"),
+        ):
+            client.get("api")
+    finally:
+        server.close()
+
+
+def test_calls_within_their_deadline_are_untouched_and_the_connection_is_reused() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b'{"Version": "1.2.3"}'
+    server = _Server(lambda c: c.sendall(answer))
+    try:
+        with OctopusClient(server.url, KEY, timeout=5.0) as client:
+            assert client.server_version() == "1.2.3"
+            assert client.server_version() == "1.2.3"
+    finally:
+        server.close()

@@ -1,0 +1,41 @@
+"""`snapshotsync drift --target T`: what changed by hand on the destination since the last
+push. Read-only: the destination is read, compared with `targets/T/base/` (what the last push
+recorded that snapshotsync placed there), and nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+from snapshotsync import plan as planning
+from snapshotsync import report, threeway
+from snapshotsync.commands.plan import base_dir, load_inputs, open_client, read_destination
+from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.model import JsonDict, ResourceKey
+from snapshotsync.settings import Settings
+
+
+def run(settings: Settings, target_name: str, output: str) -> ExitCode:
+    inputs = load_inputs(settings, target_name)
+    if inputs.base is None:
+        raise UserError(
+            f"no record of what snapshotsync placed on {target_name} yet "
+            f"({base_dir(target_name)}/): push first"
+        )
+    with open_client(settings, inputs) as client:
+        live, _, _ = read_destination(settings, inputs, client)
+    by_name = {_lower(key): key for key in live.resources}
+    matched: dict[ResourceKey, JsonDict] = {}
+    for key in inputs.base.resources:
+        found = by_name.get(_lower(key))
+        if found is not None:
+            matched[key] = live.resources[found]
+    found_drift = threeway.drift(inputs.base.resources, matched, planning.parts)
+    report.line(
+        report.drift_json(target_name, found_drift)
+        if output == "json"
+        else report.drift_text(target_name, found_drift)
+    )
+    return ExitCode.CHANGES if found_drift else ExitCode.OK
+
+
+def _lower(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, tuple(part.lower() for part in key.name)
