@@ -20,6 +20,7 @@ transform walks into have their shape (a list of steps, a mapping of scopes, ...
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -157,6 +158,8 @@ def _fit(encoded: str, name: str, suffix: int) -> str:
 
 def long_names(snapshot_keys: list[ResourceKey]) -> dict[str, str]:
     """Shortened file-name parts -> the full names they stand for (see the module doc)."""
+    if not any(map(_may_be_shortened, snapshot_keys)):
+        return {}  # the usual case, found without encoding every name (push asks per write)
     names = {}
     for key, path in paths(snapshot_keys).items():
         match = _match(key.kind, path)
@@ -164,6 +167,17 @@ def long_names(snapshot_keys: list[ResourceKey]) -> dict[str, str]:
             if _SHORTENED in part:
                 names[part] = name
     return dict(sorted(names.items()))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _may_be_shortened(key: ResourceKey) -> bool:
+    """Whether a part of `key`'s name might not fit a file name: encoding writes at most
+    three bytes (`%XX`) for each byte of the name, so a name three times whose size fits
+    never needs shortening."""
+    return any(
+        3 * len(part.encode("utf-8", "surrogatepass")) + _SUFFIX[key.kind][depth] > MAX_FILE_NAME
+        for depth, part in enumerate(key.name)
+    )
 
 
 def _folder_of(kind: str, depth: int) -> str:
