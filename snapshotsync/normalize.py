@@ -40,6 +40,7 @@ from snapshotsync.octopus.kinds import (
 
 _log = get_logger("normalize")
 ID_SHAPE = re.compile(r"^[A-Za-z]+-\d+$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SCRIPT_MODULE = re.compile(r"^Octopus\.Script\.Module(\.Language)?\[(?P<name>.*)\]$")
 
 
@@ -473,6 +474,10 @@ def _translate_refs(
             translated = []
             for part in (p.strip() for p in parts):
                 name = part if is_expression(part) else names.name(part)
+                if name is None and ref.target == "actions" and not GUID.match(part):
+                    # A step named by its name, as Octopus.Client writes a versioning
+                    # strategy's `DonorPackageStepId` ("Name[:PackageReference]"): kept.
+                    name = part
                 if name is None:
                     problems.append(
                         Problem(

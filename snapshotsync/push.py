@@ -17,8 +17,11 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +114,9 @@ class Ids:
     """
 
     def __init__(self, raw: Raw) -> None:
+        # Writes of one wave run on several threads: every read and update of the maps
+        # holds this lock (the writes themselves never wait on each other for it).
+        self.lock = threading.RLock()
         self.ids: dict[tuple[str, Name], str] = {}
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
@@ -128,6 +134,10 @@ class Ids:
 
     def learn(self, collection: str, item: JsonDict) -> None:
         """Remember a destination resource (read, or just created)."""
+        with self.lock:
+            self._learn(collection, item)
+
+    def _learn(self, collection: str, item: JsonDict) -> None:
         kind = KIND_OF_COLLECTION[collection]
         name: Name = (str(item["Name"]),)
         if kind in PROJECT_CHILDREN:
@@ -140,6 +150,10 @@ class Ids:
             self.template_versions[str(item["Id"])] = item.get("Version", 0)
 
     def learn_actions(self, document: JsonDict, project: str) -> None:
+        with self.lock:
+            self._learn_actions(document, project)
+
+    def _learn_actions(self, document: JsonDict, project: str) -> None:
         for path in (STEPS, ACTIONS):
             for _, _, item in walk(document, path):
                 self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
@@ -153,10 +167,11 @@ class Ids:
             if kind in ("library-variable-sets", "script-modules", "library-sets")
             else (kind,)
         )
-        for one in kinds:
-            found = self.ids.get((one, _lowered(name)))
-            if found:
-                return found
+        with self.lock:
+            for one in kinds:
+                found = self.ids.get((one, _lowered(name)))
+                if found:
+                    return found
         return None
 
     def get(self, kind: str, name: Name) -> str:
@@ -280,12 +295,26 @@ class _Pusher:
             ):
                 raise
         _log.info("PUT %s: the document changed since it was read; re-reading and retrying", path)
-        self.result.retried_stale += 1
+        with self.lock:
+            self.result.retried_stale += 1
         return dict(self.client.put(path, build(self.client.get(path))))
 
     # ------------------------------------------------------------------ kinds
 
-    def apply(self, write: Write) -> None:
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self.local = threading.local()  # what the write this thread makes has applied
+
+    def _done(self, applied: Applied) -> None:
+        self.local.applied.append(applied)
+
+    def apply(self, write: Write) -> list[Applied]:
+        """Make one write (on any thread); what it applied, in the order it did."""
+        self.local.applied = []
+        self._apply(write)
+        return list(self.local.applied)
+
+    def _apply(self, write: Write) -> None:
         change = write.change
         kind = change.key.kind
         after = write.document
@@ -334,7 +363,7 @@ class _Pusher:
         if base is None:
             created = self.client.post(base_path, body)
             self.ids.learn(collection or "userroles", created)
-            self.result.applied.append(Applied("created", change.key))
+            self._done(Applied("created", change.key))
             if kind == "projects":
                 # The server gives a new project its Default channel: learn it, so the
                 # plan's "create channel Default" becomes an update, not a duplicate.
@@ -345,7 +374,7 @@ class _Pusher:
         else:
             updated = self.client.put(f"{base_path}/{existing_id}", body)
             self.ids.learn(collection or "userroles", updated)
-            self.result.applied.append(Applied("updated", change.key))
+            self._done(Applied("updated", change.key))
 
     def _delete(self, change: Change) -> None:
         """Delete a resource snapshotsync created (the plan decided it may)."""
@@ -358,14 +387,14 @@ class _Pusher:
             collection = COLLECTION.get(kind, kind)
         path = f"api/userroles/{resource_id}" if kind == "user-roles" else None
         self.client.delete(path or self.path(collection, resource_id))
-        self.result.applied.append(Applied("deleted", change.key))
+        self._done(Applied("deleted", change.key))
 
     def _environment_order(self, change: Change, after: JsonDict) -> None:
         # A bare array of every environment id, in order (Octopus.Client
         # EnvironmentRepository.Sort, api-client.ts environmentRepository.ts).
         ids = [self.ids.get("environments", (name,)) for name in after.get("Order") or []]
         self.client.put(self.path("environments", "sortorder"), ids)
-        self.result.applied.append(Applied("updated", change.key))
+        self._done(Applied("updated", change.key))
 
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]
@@ -397,14 +426,16 @@ class _Pusher:
 
         saved = self.put_versioned(path, build)
         self.ids.learn_actions(saved, project)
-        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+        self._done(Applied("updated" if change.before else "created", change.key))
 
     def known(self, collection: str, resource_id: str) -> JsonDict:
         """A destination document already read or returned by a write (GET only if not)."""
-        found = self.ids.docs.get(resource_id)
+        with self.ids.lock:
+            found = self.ids.docs.get(resource_id)
         if found is None:
             found = dict(self.client.get(self.path(collection, resource_id)))
-            self.ids.docs[resource_id] = found
+            with self.ids.lock:
+                self.ids.docs.setdefault(resource_id, found)
         return found
 
     def _variable_set_path(self, change: Change) -> str:
@@ -465,7 +496,7 @@ class _Pusher:
             return {**current, "Variables": kept}
 
         self.put_versioned(path, build)
-        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+        self._done(Applied("updated" if change.before else "created", change.key))
 
     def _normal_value(self, kind: str, raw_value: JsonDict) -> JsonDict:
         normal = normalize_document(kind, {"Variables": [raw_value]}, self.ids.by_id)
@@ -542,7 +573,7 @@ class _Pusher:
             return {**current, "Variables": others + values}
 
         self.put_versioned(self.path("variables", str(saved["VariableSetId"])), build)
-        self.result.applied.append(Applied("created" if not existing_id else "updated", change.key))
+        self._done(Applied("created" if not existing_id else "updated", change.key))
 
     def _tenant_variables(self, change: Change, after: JsonDict) -> None:
         """The values the plan adds or overwrites, and only those, written in the
@@ -584,7 +615,7 @@ class _Pusher:
             self.put_versioned(
                 path, lambda current: self._legacy_body(current, delta.values(), gone)
             )
-        self.result.applied.append(Applied("updated", change.key))
+        self._done(Applied("updated", change.key))
 
     def _owner_id(self, kind: str, owner: str) -> str:
         target = "projects" if kind == "ProjectVariables" else "library-sets"
@@ -757,7 +788,40 @@ class _Pusher:
             translated = self.to_ids("team-permissions", {"ScopedUserRoles": [role]}, None)
             body = {**translated["ScopedUserRoles"][0], "TeamId": team_id, "SpaceId": self.space}
             self.client.post(self.path("scopeduserroles"), body)
-        self.result.applied.append(Applied("updated" if change.before else "created", change.key))
+        self._done(Applied("updated" if change.before else "created", change.key))
+
+
+def _wave(
+    pool: ThreadPoolExecutor, pusher: _Pusher, wave: list[Write]
+) -> tuple[dict[int, list[Applied]], list[tuple[int, str]]]:
+    """Run one wave's writes together. After a failure no write of it still waiting
+    starts; the ones running finish. Returns what each completed write applied, by its
+    index in the wave, and the failures (index, error)."""
+    stop = threading.Event()
+
+    def make(write: Write) -> list[Applied]:
+        if stop.is_set():  # a write of this wave failed: no new write starts
+            raise CancelledError
+        try:
+            return pusher.apply(write)
+        except (OctopusApiError, PushError):
+            stop.set()
+            raise
+
+    futures = {pool.submit(make, write): index for index, write in enumerate(wave)}
+    applied: dict[int, list[Applied]] = {}
+    failures: list[tuple[int, str]] = []
+    for future in as_completed(futures):
+        index = futures[future]
+        try:
+            applied[index] = future.result()
+        except CancelledError:
+            continue
+        except (OctopusApiError, PushError) as error:
+            failures.append((index, str(error)))
+            for waiting in futures:
+                waiting.cancel()  # only writes that have not started are cancelled
+    return applied, failures
 
 
 def _without_deployment_settings(body: JsonDict) -> None:
@@ -834,29 +898,39 @@ def push(
     overlay: Overlay,
     progress: Callable[[int, int], None] | None = None,
     written: Callable[[ResourceKey], None] | None = None,
+    concurrency: int = 1,
 ) -> PushResult:
-    """Apply `plan`'s writes. On the first failure, stop and say what failed.
+    """Apply `plan`'s writes, wave by wave (`schedule.waves`), `concurrency` at a time.
 
-    `written(key)` is called as soon as every write of a resource has been made, so the
-    caller can record it there and then: what was written is known even if the run is
-    killed before it ends."""
+    On the first failure no new write starts; those in flight finish, and what was written
+    is exactly what is reported. `written(key)` is called as soon as every write of a
+    resource has been made, so the caller can record it there and then: what was written is
+    known even if the run is killed before it ends."""
     if plan.errors:
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
     result = PushResult()
     pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
-    steps = schedule.writes(plan)
-    last = {write.change.key: index for index, write in enumerate(steps)}
-    for done, write in enumerate(steps, start=1):
-        try:
-            pusher.apply(write)
-        except (OctopusApiError, PushError) as error:
-            result.failed = f"{write.change.key}: {error}"
-            _log.info("push stopped at %s: %s", write.change.key, error)
-            break
-        if written is not None and last[write.change.key] == done - 1:
-            written(write.change.key)
-        if progress is not None:
-            progress(done, len(steps))
+    scheduled = schedule.writes(plan)
+    remaining = Counter(write.change.key for write in scheduled)
+    done = 0
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="write") as pool:
+        for wave in schedule.waves(scheduled):
+            applied, failures = _wave(pool, pusher, wave)
+            for index, write in enumerate(wave):  # in plan order, whatever finished first
+                if index not in applied:
+                    continue
+                result.applied += applied[index]
+                done += 1
+                remaining[write.change.key] -= 1
+                if written is not None and remaining[write.change.key] == 0:
+                    written(write.change.key)
+                if progress is not None:
+                    progress(done, len(scheduled))
+            if failures:
+                index, error = min(failures)
+                result.failed = f"{wave[index].change.key}: {error}"
+                _log.info("push stopped at %s: %s", wave[index].change.key, error)
+                break
     result.seconds = time.monotonic() - started
     return result

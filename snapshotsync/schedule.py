@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapshotsync.model import JsonDict
+from snapshotsync.model import JsonDict, ResourceKey
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.plan import Change, Plan
 
@@ -33,6 +33,10 @@ Path = tuple[str, ...]
 DEFERRED: Mapping[str, Mapping[Path, Any]] = {
     "tenants": {("ProjectEnvironments",): {}},
     "projects": {
+        # Automatic release creation needs its package in the process (OctopusDeploy/Issues
+        # #9483, #5610): SpaceCloner creates projects with it off and turns it on last
+        # (src/Cloners/ProjectCloner.ps1).
+        ("AutoCreateRelease",): False,
         ("VersioningStrategy", "DonorPackage"): None,
         ("VersioningStrategy", "DonorPackageStepId"): None,
         ("ReleaseCreationStrategy", "ChannelId"): None,
@@ -127,3 +131,86 @@ def _set(document: JsonDict, path: Path, value: Any) -> None:
     for part in path[:-1]:
         document = document.setdefault(part, {})
     document[path[-1]] = copy.deepcopy(value)
+
+
+# ---------------------------------------------------------------------------------- waves
+#
+# Writes that do not depend on each other go out together. A write depends on the kinds its
+# documents name (the registry's references), on its parent (a channel on its project), and
+# on what the guide's order puts first for it (a tenant's values on its project links).
+# `waves` cuts the ordered writes into runs of consecutive writes none of which needs a kind
+# written earlier in the same run, and never two writes to one document in a run: every
+# write still comes after everything it needs, and the order within a wave is kept for
+# reports.
+
+REF_KINDS: Mapping[str, tuple[str, ...]] = {
+    "library-sets": ("library-variable-sets", "script-modules"),
+    "actions": ("deployment-processes", "runbook-processes"),
+    "process-owners": ("projects", "runbooks"),
+    "tags": ("tag-sets",),
+}
+EXTRA_NEEDS: Mapping[str, tuple[str, ...]] = {
+    # A tenant's values are for its linked projects' templates and library sets.
+    "tenant-variables": ("projects", "library-variable-sets", "environments"),
+    # A step names step templates, feeds, worker pools, teams, accounts: the registry has
+    # them; a runbook's process needs its runbook (its parent) and the project.
+    "runbook-processes": ("projects",),
+    "project-variables": ("deployment-processes", "runbook-processes", "channels"),
+    "library-variables": ("library-variable-sets",),
+}
+# What the deferred (links) writes of a kind name: see DEFERRED.
+LINK_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "tenants": ("projects", "environments"),
+    "projects": ("deployment-processes", "runbook-processes", "channels", "runbooks"),
+}
+
+
+def needs(write: Write) -> frozenset[str]:
+    """The kinds `write` must find written before it is made."""
+    kind = write.change.key.kind
+    if write.part == "links":
+        return frozenset(LINK_NEEDS.get(kind, ()))
+    if write.part == "delete":
+        return frozenset()
+    spec = KINDS.get(kind)
+    if spec is None:  # the environments' order
+        return frozenset({"environments"})
+    found: set[str] = set(EXTRA_NEEDS.get(kind, ()))
+    if spec.parent is not None:
+        found.add(spec.parent)
+    for ref in spec.refs:
+        found.update(REF_KINDS.get(ref.target, (ref.target,)))
+    found.discard(kind)
+    return frozenset(found)
+
+
+def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:
+    """`scheduled` (in `writes` order) cut into waves of writes that may go out together."""
+    result: list[list[Write]] = []
+    current: list[Write] = []
+    kinds: set[tuple[str, str]] = set()  # (kind, part) written in the current wave
+    documents: set[ResourceKey] = set()
+    for write in scheduled:
+        kind = write.change.key.kind
+        clash = (
+            write.change.key in documents
+            or any(k in needs(write) for k, _ in kinds)
+            or (write.part == "delete") != any(p == "delete" for _, p in kinds)
+            or (write.part == "delete" and kinds and (kind, "delete") not in kinds)
+            or _after_links(write, kinds)
+        )
+        if current and clash:
+            result.append(current)
+            current, kinds, documents = [], set(), set()
+        current.append(write)
+        kinds.add((kind, write.part))
+        documents.add(write.change.key)
+    if current:
+        result.append(current)
+    return result
+
+
+def _after_links(write: Write, kinds: set[tuple[str, str]]) -> bool:
+    """Links go out in a wave of their own kind: they are few, and what follows needs them."""
+    links = {k for k, p in kinds if p == "links"}
+    return bool(links) and (write.part != "links" or write.change.key.kind not in links)

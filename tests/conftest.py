@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from tests.helpers import SAMPLES, Emulator, running_emulator
+from tests.helpers import API_KEY, SAMPLES, SOURCE_KEY_ENV, Emulator, running_emulator
 
 # Hypothesis's per-example deadline is a timing assertion: on a busy machine it fails tests
 # that are correct. Speed is measured in benchmarks/, not here.
@@ -27,6 +27,13 @@ def _isolated_git(
     for role in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{role}_NAME", "snapshotsync tests")
         monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@snapshotsync.invalid")
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API keys the test repos' configs name, in the environment."""
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
 
 
 @pytest.fixture

@@ -73,9 +73,12 @@ def running_emulator(
     id_offset: int = 0,
     config: Config | None = None,
     server_version: str = "2024.2.9000",
+    feature_toggles: dict[str, bool] | None = None,
 ) -> Iterator[Emulator]:
     """Start an emulator on a free loopback port for the duration of the block."""
-    instance = Instance(id_offset=id_offset, server_version=server_version)
+    instance = Instance(
+        id_offset=id_offset, server_version=server_version, feature_toggles=feature_toggles
+    )
     if seed is not None:
         load_file(instance, seed)
     server = serve(instance, API_KEY, config)
@@ -137,3 +140,36 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
     ).stdout
+
+
+def kill_push_after(repo: Path, destination: Emulator, writes: int) -> None:
+    """Run `push` in a process of its own and kill it (SIGKILL) once the destination has
+    taken `writes` writes: an interrupted push, as a power cut or a kill -9 leaves it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    destination.configure(latency_ms=40)  # slow enough to stop it half-way
+    env = {**os.environ, SOURCE_KEY_ENV: API_KEY, "PROD_OCTOPUS_API_KEY": API_KEY}
+    command = [sys.executable, "-m", "snapshotsync", "push", "--target", "prod"]
+    process = subprocess.Popen(
+        [*command, "--repo", str(repo), "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while destination.stats()["writes"] < writes:
+            assert process.poll() is None, "the push ended before it could be killed"
+            assert time.monotonic() < deadline, "the push never got that far"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        destination.configure(latency_ms=0)
+    assert process.returncode == -signal.SIGKILL

@@ -155,6 +155,7 @@ def _push(
                 inputs.overlay,
                 progress=tick,
                 written=base.written,
+                concurrency=settings.concurrency,
             )
         calls = dict(sorted(client.stats.by_method.items()))
     base.finish()

@@ -22,7 +22,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--api-key", required=True, help="the only accepted X-Octopus-ApiKey")
-    parser.add_argument("--server-version", default="2024.2.9000")
+    parser.add_argument(
+        "--server-version",
+        default="2024.2.9000",
+        help="2025.2 or later: scoped tenant variables (CommonVariableScopingFeatureToggle on)",
+    )
+    parser.add_argument(
+        "--feature-toggle",
+        action="append",
+        default=[],
+        metavar="NAME=on|off",
+        help="switch one feature toggle whatever the version (repeatable)",
+    )
     parser.add_argument("--seed", type=Path, help="a YAML fixture written by names")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1, per request")
@@ -47,10 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     if set(kinds) - set(FAULT_KINDS):
         print(f"unknown fault kinds: {sorted(set(kinds) - set(FAULT_KINDS))}", file=sys.stderr)
         return 2
+    toggles: dict[str, bool] = {}
+    for setting in args.feature_toggle:
+        name, _, state = setting.partition("=")
+        if not name or state.lower() not in ("on", "off", "true", "false"):
+            print(f"--feature-toggle wants NAME=on or NAME=off, not {setting!r}", file=sys.stderr)
+            return 2
+        toggles[name] = state.lower() in ("on", "true")
     offset = args.id_offset
     if offset is None:
         offset = random.SystemRandom().randrange(1, 10_000) * 100_000
-    instance = Instance(id_offset=offset, server_version=args.server_version)
+    instance = Instance(
+        id_offset=offset, server_version=args.server_version, feature_toggles=toggles
+    )
     if args.seed:
         try:
             load_file(instance, args.seed)

@@ -16,6 +16,7 @@ hand-written fixture give names there instead of ids.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -53,12 +54,48 @@ class Ref:
     target: str
     when: Callable[[JsonDict], bool] | None = None
     separator: str | None = None  # several ids in one string, e.g. "Teams-1,Teams-2"
+    # The value is a JSON object in a string holding every key of `json_keys`; the id is at
+    # `json_key` (a step-template package parameter: '{"PackageId": "x", "FeedId": "Feeds-1"}').
+    json_key: str | None = None
+    json_keys: frozenset[str] = frozenset()
+    # The value may be a variable expression (`#{Feed.Id}`), resolved at deployment time.
+    expressions: bool = False
+    # For tags: the scope the tag's set must have (go-octopusdeploy pkg/tagsets/tag_set.go
+    # `Scopes`: Tenant, Environment, Project, Runbook, Target).
+    tag_scope: str | None = None
 
     def ids(self, value: Any) -> list[Any]:
         """The ids one matched value holds."""
+        if self.json_key:
+            decoded = self._decoded(value)
+            return [decoded[self.json_key]] if decoded is not None else []
         if self.separator and isinstance(value, str):
             return [part.strip() for part in value.split(self.separator) if part.strip()]
         return [value]
+
+    def replace(self, value: Any, new_id: Callable[[str], str]) -> Any:
+        """`value` with each id it holds replaced by `new_id(id)` (names -> ids in seeds)."""
+        if self.json_key:
+            decoded = self._decoded(value)
+            if decoded is None or not isinstance(decoded[self.json_key], str):
+                return value
+            return json.dumps({**decoded, self.json_key: new_id(decoded[self.json_key])})
+        if not isinstance(value, str) or not value or self.is_expression(value):
+            return value
+        return (self.separator or "").join(new_id(one) for one in self.ids(value))
+
+    def is_expression(self, value: Any) -> bool:
+        return self.expressions and isinstance(value, str) and "#{" in value
+
+    def _decoded(self, value: Any) -> JsonDict | None:
+        if not isinstance(value, str) or not value.lstrip().startswith("{"):
+            return None
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return None
+        wanted = self.json_keys | {self.json_key or ""}
+        return decoded if isinstance(decoded, dict) and wanted <= set(decoded) else None
 
 
 @dataclass(frozen=True)
@@ -83,6 +120,9 @@ class Kind:
     variant_field: str | None = None
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     audited: bool = True  # carries LastModifiedOn/LastModifiedBy, set by the server
+    # Teams and scoped user roles live in a space or, with `SpaceId` null, at system level
+    # (OctopusDeploy/docs PR #303: a team "Accessible in all spaces" is a system team).
+    mixed_scope: bool = False
 
     def fields_for(self, variant: Any) -> dict[str, Any]:
         """Every property of this kind, or of one variant of it, with defaults."""
@@ -94,10 +134,12 @@ def _keys(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None}
+SENSITIVE_EMPTY: JsonDict = {"HasValue": False, "NewValue": None, "Hint": None}
 
 COMMON = ("Id", "SpaceId", "Links")
-RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False}
+# Retention periods gained a `Strategy` (go-octopusdeploy pkg/core/retention_period.go:
+# Default | Forever | Count; a count-based period says Count).
+RETENTION = {"Unit": "Days", "QuantityToKeep": 30, "ShouldKeepForever": False, "Strategy": "Count"}
 TENANT_PARTICIPATION = {
     "TenantedDeploymentParticipation": "Untenanted",
     "TenantIds": [],
@@ -127,7 +169,8 @@ ACTION_DEFAULTS: Mapping[str, Any] = {
     "CanBeUsedForProjectVersioning": False,
     "IsRequired": False,
     "WorkerPoolId": None,
-    "Container": {"Image": None, "FeedId": None},
+    # GitUrl and Dockerfile: go-octopusdeploy pkg/deployments/deployment_action_container.go.
+    "Container": {"Image": None, "FeedId": None, "GitUrl": None, "Dockerfile": None},
     "WorkerPoolVariable": None,
     "Environments": [],
     "ExcludedEnvironments": [],
@@ -149,6 +192,7 @@ PACKAGE_DEFAULTS: Mapping[str, Any] = {
     "AcquisitionLocation": "Server",
     "Properties": {},
     "StepPackageInputsReferenceId": None,
+    "Version": None,  # go-octopusdeploy pkg/packages/package_reference.go (2024)
 }
 VARIABLE_DEFAULTS: Mapping[str, Any] = {
     "Id": None,
@@ -195,6 +239,21 @@ STEPS = ("Steps", "*")
 ACTIONS = (*STEPS, "Actions", "*")
 
 
+# The feed every instance has for "Deploy a release" steps: its packages are projects
+# (SpaceCloner `src/Cloners/ActionCloner.ps1` maps `Packages[].PackageId` of
+# `Octopus.DeployRelease` by project name; octoterra `deployment_process_converter_base.go`:
+# "packages can be project IDs when they are defined in a 'Deploy a release' step").
+RELEASES_FEED_ID = "feeds-builtin-releases"
+
+
+def _is_release_package(package: JsonDict) -> bool:
+    return package.get("FeedId") == RELEASES_FEED_ID
+
+
+def _property(name: str) -> Path:
+    return (*ACTIONS, "Properties", name)
+
+
 def _process_refs() -> tuple[Ref, ...]:
     return (
         Ref((*ACTIONS, "Environments", "*"), "environments"),
@@ -202,15 +261,44 @@ def _process_refs() -> tuple[Ref, ...]:
         Ref((*ACTIONS, "Channels", "*"), "channels"),
         Ref((*ACTIONS, "TenantTags", "*"), "tags"),
         Ref((*ACTIONS, "WorkerPoolId"), "workerpools"),
+        # Container images come from a feed (go-octopusdeploy `deployment_action_container.go`;
+        # SpaceCloner ActionCloner.ps1 maps `Container.FeedId`).
+        Ref((*ACTIONS, "Container", "FeedId"), "feeds"),
         Ref((*ACTIONS, "Packages", "*", "FeedId"), "feeds"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Template.Id"), "actiontemplates"),
-        Ref((*ACTIONS, "Properties", "Octopus.Action.Package.FeedId"), "feeds"),
-        # Manual intervention steps name the teams that may respond, as a list in a string.
+        # After FeedId, so that a seed's feed name is an id by the time `when` reads it.
         Ref(
-            (*ACTIONS, "Properties", "Octopus.Action.Manual.ResponsibleTeamIds"),
-            "teams",
-            separator=",",
+            (*ACTIONS, "Packages", "*", "PackageId"),
+            "projects",
+            when=_is_release_package,
+            expressions=True,
         ),
+        Ref(_property("Octopus.Action.Template.Id"), "actiontemplates"),
+        Ref(_property("Octopus.Action.Package.FeedId"), "feeds", expressions=True),
+        # The legacy name of the same (Sashimi `source/Server.Contracts/KnownVariables.cs`).
+        Ref(_property("Octopus.Action.Package.NuGetFeedId"), "feeds", expressions=True),
+        Ref(_property("Octopus.Action.DeployRelease.ProjectId"), "projects", expressions=True),
+        # Step-template parameters of type Package hold '{"PackageId": ..., "FeedId": ...}'
+        # (SpaceCloner ActionCloner.ps1 maps the FeedId; Terraform provider
+        # `resource_step_template.go`).
+        Ref(
+            (*ACTIONS, "Properties", "@values"),
+            "feeds",
+            json_key="FeedId",
+            json_keys=frozenset({"PackageId"}),
+            expressions=True,
+        ),
+        # Manual intervention steps name the teams that may respond, as a list in a string.
+        Ref(_property("Octopus.Action.Manual.ResponsibleTeamIds"), "teams", separator=","),
+        # Email steps name teams the same way, and Azure steps their account ("Entity
+        # references in OCL" lists both; research B 5). Inferred that the server checks them on
+        # save: the emulator refuses a dangling id so a sync that leaves one shows.
+        *(
+            Ref(
+                _property(f"Octopus.Action.Email.{field}"), "teams", separator=",", expressions=True
+            )
+            for field in ("ToTeamIds", "CCTeamIds", "BccTeamIds")
+        ),
+        Ref(_property("Octopus.Action.Azure.AccountId"), "accounts", expressions=True),
     )
 
 
@@ -290,7 +378,9 @@ _register(
             "UseGuidedFailure": False,
             "AllowDynamicInfrastructure": False,
             "ExtensionSettings": [],
+            "EnvironmentTags": [],
         },
+        refs=(Ref(("EnvironmentTags", "*"), "tags", tag_scope="Environment"),),
     )
 )
 _register(
@@ -551,6 +641,7 @@ _register(
             "SubjectAlternativeNames": [],
         },
         server_owned=_keys(
+            "CertificateDataFormat",
             "Archived",
             "ReplacedBy",
             "SubjectDistinguishedName",
@@ -590,6 +681,7 @@ _register(
             "ProjectEnvironments": {},
             "ClonedFromTenantId": None,
             "IsDisabled": False,
+            "Icon": None,
         },
         server_owned=_keys("ClonedFromTenantId"),
         refs=(
@@ -643,6 +735,19 @@ _register(
             "AutoDeployReleaseOverrides": [],
             "ExtensionSettings": [],
             "ClonedFromProjectId": None,
+            # Newer than the contracts (go-octopusdeploy pkg/projects/project.go; Octopus.Client
+            # Model/ProjectResource.cs for the last five).
+            "DeploymentChangesTemplate": None,
+            "AllowIgnoreChannelRules": False,
+            "CombineHealthAndSyncStatusInDashboardLiveStatus": False,
+            "ProjectTags": [],
+            "ProvisioningRunbookId": None,
+            "DeprovisioningRunbookId": None,
+            "ForcePackageDownload": False,
+            "ExecuteDeploymentsOnEventBasedPipeline": False,
+            "DefaultPowerShellEdition": None,
+            "IsBadgesEnabled": False,
+            "Icon": None,
             "LastModifiedOn": None,
             "LastModifiedBy": None,
         },
@@ -660,6 +765,10 @@ _register(
             Ref(("LifecycleId",), "lifecycles"),
             Ref(("IncludedLibraryVariableSetIds", "*"), "libraryvariablesets"),
             Ref(("ReleaseCreationStrategy", "ChannelId"), "channels"),
+            Ref(("ProjectTags", "*"), "tags", tag_scope="Project"),
+            # Runbooks of the project that create and tear down ephemeral environments.
+            Ref(("ProvisioningRunbookId",), "runbooks"),
+            Ref(("DeprovisioningRunbookId",), "runbooks"),
         ),
         nested={("Templates", "*"): TEMPLATE_DEFAULTS},
     )
@@ -678,12 +787,25 @@ _register(
             "IsDefault": False,
             "Rules": [],
             "TenantTags": [],
+            # Newer than the contracts: go-octopusdeploy pkg/channels/channel.go. `Type`
+            # defaults to Lifecycle (inferred: the other type, EphemeralEnvironment, is new;
+            # channel_type.go).
+            "Type": "Lifecycle",
+            "ParentEnvironmentId": None,
+            "EphemeralEnvironmentNameTemplate": None,
+            "AutomaticEphemeralEnvironmentDeployments": False,
+            "CustomFieldDefinitions": [],
+            "GitReferenceRules": [],
+            "GitResourceRules": [],
         },
         unique_within="ProjectId",
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("LifecycleId",), "lifecycles"),
             Ref(("TenantTags", "*"), "tags"),
+            # A parent environment of v2 environments; the emulator's environments share its
+            # id space (api-client.ts deploymentEnvironment.ts lists all types together).
+            Ref(("ParentEnvironmentId",), "environments"),
         ),
     )
 )
@@ -723,11 +845,29 @@ _register(
                 "TargetRoles": [],
                 "ExcludeUnhealthyTargets": False,
             },
-            "RunRetentionPolicy": {"QuantityToKeep": 100, "ShouldKeepForever": False},
+            # Strategy and Unit: go-octopusdeploy pkg/runbooks/runbook_retention_policy.go
+            # (NewDefaultRunbookRetentionPolicy: Default, 100, Items).
+            "RunRetentionPolicy": {
+                "QuantityToKeep": 100,
+                "ShouldKeepForever": False,
+                "Unit": "Items",
+                "Strategy": "Default",
+            },
+            # Newer than the contracts: go-octopusdeploy pkg/runbooks/runbook.go; the last three
+            # Octopus.Client Model/RunbookResource.cs.
+            "RunbookTags": [],
+            "ForcePackageDownload": False,
+            "FailTargetDiscovery": False,
+            "CancelQueuedTasks": False,
+            "CancelRunningTasks": False,
         },
         unique_within="ProjectId",
         server_owned=_keys("RunbookProcessId", "PublishedRunbookSnapshotId"),
-        refs=(Ref(("ProjectId",), "projects"), Ref(("Environments", "*"), "environments")),
+        refs=(
+            Ref(("ProjectId",), "projects"),
+            Ref(("Environments", "*"), "environments"),
+            Ref(("RunbookTags", "*"), "tags", tag_scope="Runbook"),
+        ),
     )
 )
 _register(
@@ -758,6 +898,98 @@ _register(
         nested={("Variables", "*"): VARIABLE_DEFAULTS},
     )
 )
+# Trigger filters and actions by type, with the fields each carries and their defaults
+# (go-octopusdeploy `pkg/filters/*.go`, `pkg/actions/*.go`; Octopus.Client
+# `Model/Triggers/**`). Where the two disagree on a default the field defaults to null.
+_SCHEDULE = {"Timezone": "UTC"}
+_DAILY = {
+    "StartTime": None,
+    "RunType": "ScheduledTime",
+    "Interval": "OnceDaily",
+    "HourInterval": None,
+    "MinuteInterval": None,
+    **_SCHEDULE,
+}
+TRIGGER_FILTERS: Mapping[str, Mapping[str, Any]] = {
+    "MachineFilter": {"EnvironmentIds": [], "Roles": [], "EventGroups": [], "EventCategories": []},
+    "OnceDailySchedule": {"StartTime": None, "DaysOfWeek": None, **_SCHEDULE},
+    "ContinuousDailySchedule": {
+        "RunAfter": None,
+        "RunUntil": None,
+        "Interval": "OnceDaily",
+        "HourInterval": None,
+        "MinuteInterval": None,
+        "DaysOfWeek": None,
+        **_SCHEDULE,
+    },
+    "DailySchedule": _DAILY,
+    "DaysPerWeekSchedule": {
+        **_DAILY,
+        **dict.fromkeys(
+            ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), False
+        ),
+    },
+    "DaysPerMonthSchedule": {
+        "StartTime": None,
+        "MonthlyScheduleType": "DateOfMonth",
+        "DateOfMonth": None,
+        "DayNumberOfMonth": None,
+        "DayOfWeek": None,
+        **_SCHEDULE,
+    },
+    "CronExpressionSchedule": {"CronExpression": "", **_SCHEDULE},
+    # External feed triggers name an action of the process by slug and its package by name
+    # (go `pkg/packages/deployment_action_slug_package.go`, renamed from DeploymentAction in
+    # e16546fb); the built-in ARC trigger by action and package (OC "name (or id)",
+    # `Model/DeploymentActionPackageResource.cs`); Git triggers an action slug and one of its
+    # Git dependencies (go `pkg/filters/git_trigger_filter.go`).
+    "FeedFilter": {"Packages": []},
+    "ArcFeedFilter": {"Packages": []},
+    "GitFilter": {"Sources": []},
+    "WebhookFilter": {"WebhookId": None, "Secret": SENSITIVE_EMPTY, "RequireApiKey": False},
+}
+TRIGGER_FILTER_ITEMS: Mapping[str, tuple[str, frozenset[str]]] = {
+    "FeedFilter": ("Packages", frozenset({"DeploymentActionSlug", "PackageReference"})),
+    "ArcFeedFilter": ("Packages", frozenset({"DeploymentAction", "PackageReference"})),
+    "GitFilter": (
+        "Sources",
+        frozenset(
+            {"DeploymentActionSlug", "GitDependencyName", "IncludeFilePaths", "ExcludeFilePaths"}
+        ),
+    ),
+}
+_SCOPED_DEPLOYMENT: dict[str, Any] = {"ChannelId": None, "TenantIds": [], "TenantTags": []}
+TRIGGER_ACTIONS: Mapping[str, Mapping[str, Any]] = {
+    "AutoDeploy": {"ShouldRedeployWhenMachineHasBeenDeployedTo": False},
+    "DeployLatestRelease": {
+        "SourceEnvironmentIds": [],
+        "DestinationEnvironmentId": None,
+        "ShouldRedeployWhenReleaseIsCurrent": True,
+        "Variables": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "DeployLatestReleaseToEnvironment": {
+        "EnvironmentId": None,
+        "ShouldRedeployWhenReleaseIsCurrent": True,
+        "Variables": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "DeployNewRelease": {
+        "EnvironmentId": None,
+        "Variables": None,
+        "VersionControlReference": None,
+        **_SCOPED_DEPLOYMENT,
+    },
+    "RunRunbook": {
+        "RunbookId": None,
+        "RunbookTags": [],
+        "EnvironmentIds": [],
+        "TenantIds": [],
+        "TenantTags": [],
+        "FormValues": {},
+    },
+    "CreateRelease": {"ChannelId": None},
+}
 _register(
     Kind(
         "projecttriggers",
@@ -768,26 +1000,22 @@ _register(
             "Description": "",
             "ProjectId": None,
             "IsDisabled": False,
-            "Filter": {
-                "FilterType": "MachineFilter",
-                "EnvironmentIds": [],
-                "Roles": [],
-                "EventGroups": [],
-                "EventCategories": [],
-            },
-            "Action": {
-                "ActionType": "AutoDeploy",
-                "ShouldRedeployWhenMachineHasBeenDeployedTo": False,
-            },
+            "Filter": {"FilterType": "MachineFilter", **TRIGGER_FILTERS["MachineFilter"]},
+            "Action": {"ActionType": "AutoDeploy", **TRIGGER_ACTIONS["AutoDeploy"]},
         },
         unique_within="ProjectId",
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("Filter", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "EnvironmentId"), "environments"),
+            Ref(("Action", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "SourceEnvironmentIds", "*"), "environments"),
             Ref(("Action", "DestinationEnvironmentId"), "environments"),
             Ref(("Action", "ChannelId"), "channels"),
+            Ref(("Action", "RunbookId"), "runbooks"),
+            Ref(("Action", "TenantIds", "*"), "tenants"),
+            Ref(("Action", "TenantTags", "*"), "tags"),
+            Ref(("Action", "RunbookTags", "*"), "tags", tag_scope="Runbook"),
         ),
     )
 )
@@ -819,6 +1047,7 @@ _register(
         "Team",
         {
             "Name": "",
+            "Slug": "",  # Octopus.Client Model/TeamResource.cs
             "Description": "",
             "MemberUserIds": [],
             "ExternalSecurityGroups": [],
@@ -828,6 +1057,7 @@ _register(
             "CanChangeMembers": True,
         },
         server_owned=_keys("CanBeDeleted", "CanBeRenamed", "CanChangeRoles", "CanChangeMembers"),
+        mixed_scope=True,
     )
 )
 _register(
@@ -852,6 +1082,7 @@ _register(
             Ref(("ProjectGroupIds", "*"), "projectgroups"),
             Ref(("TenantIds", "*"), "tenants"),
         ),
+        mixed_scope=True,
     )
 )
 _register(

@@ -7,12 +7,22 @@ created in dependency order. A few keys exist only in seeds, to nest what the AP
 separate documents:
 
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
-  `Process`), `Variables` (a list), `Triggers`;
+  `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
+  `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
+  after its channels, process and runbooks exist, as a real server needs; their channel and
+  runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
+  Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
+  database with its children, then converted as a real client does;
 - library variable sets: `Variables`;
-- tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`
-  (`{ProjectVariables: {project: {environment: {template: value}}},
-  LibraryVariables: {set: {template: value}}}`);
-- teams: `ScopedUserRoles` (a list of scoped user roles, by names).
+- tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`, in either
+  of two forms. The legacy document's, one value per environment:
+  `{ProjectVariables: {project: {environment: {template: value}}},
+  LibraryVariables: {set: {template: value}}}`. Or a list of scoped values, as the 2025.2
+  API keeps them: `[{Project: p, Template: t, Value: v, Environments: [e1, e2]},
+  {LibraryVariableSet: s, Template: t, Value: v, Environments: []}]` (no `Environments`, or
+  an empty list: unscoped). Both load whatever the server version;
+- teams: `ScopedUserRoles` (a list of scoped user roles, by names). A team and its roles
+  belong to the seed's space; `SpaceId: null` makes a system team (or a system-level role).
 
 An item whose name already exists (the built-in `Default Lifecycle`, say) updates it. Every
 write goes through the same validation as the HTTP API, so a bad seed fails the same way a
@@ -29,6 +39,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from snapshotsync.emulator import tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -41,6 +52,9 @@ ORDER = (
     "workerpools",
     "userroles",
     "teams",
+    # Tenants by name (their project links are set once the projects exist): accounts,
+    # certificates and targets scoped to tenants name them.
+    "tenants",
     "accounts",
     "actiontemplates",
     "libraryvariablesets",
@@ -48,7 +62,6 @@ ORDER = (
     "certificates",
     "machines",
     "workers",
-    "tenants",
     "projects",
 )
 SEED_ONLY = {
@@ -57,6 +70,20 @@ SEED_ONLY = {
     "tenants": {"ProjectEnvironments", "Variables"},
     "teams": {"ScopedUserRoles"},
 }
+
+
+_SCOPED_VALUE_KEYS = frozenset(
+    {"Project", "LibraryVariableSet", "Template", "Value", "Environments"}
+)
+
+
+_PROJECT_LATER = (
+    "VersioningStrategy",
+    "ReleaseCreationStrategy",
+    "AutoCreateRelease",
+    "ProvisioningRunbookId",
+    "DeprovisioningRunbookId",
+)
 
 
 class SeedError(Exception):
@@ -138,6 +165,8 @@ class _Loader:
         doc = instance.find_by_name(
             sid if KINDS[target].space_scoped else None, target, name, parent
         )
+        if doc is None and KINDS[target].mixed_scope:
+            doc = instance.find_by_name(None, target, name)  # a system team
         if doc is None:
             raise SeedError(f"no {target} named {name!r}")
         return str(doc["Id"])
@@ -170,15 +199,17 @@ class _Loader:
         for container, key, value in list(walk(doc, ref.path)):
             if ref.when is not None and not ref.when(container):
                 continue
-            if isinstance(value, str) and value:
-                ids = [self._id_of(ref.target, name, project_id) for name in ref.ids(value)]
-                container[key] = (ref.separator or "").join(ids)
+            container[key] = ref.replace(
+                value, lambda name: self._id_of(ref.target, name, project_id)
+            )
 
     # ----------------------------------------------------------------- items
 
     def _upsert(self, collection: str, body: JsonDict, project_id: str | None = None) -> JsonDict:
         instance, sid = self.instance, self.space_id
         space = sid if KINDS[collection].space_scoped else None
+        if KINDS[collection].mixed_scope:
+            space = body.get("SpaceId") or None
         existing = instance.find_by_name(space, collection, str(body.get("Name", "")), project_id)
         if existing is not None:
             return instance.update(
@@ -191,14 +222,40 @@ class _Loader:
             raise SeedError(f"each {collection} entry must be a mapping")
         extra = SEED_ONLY.get(collection, set())
         body = {k: v for k, v in item.items() if k not in extra}
+        if collection == "teams" and "SpaceId" not in body:
+            body["SpaceId"] = self.space_id  # a space team unless the seed says `SpaceId: null`
         if collection == "tenants":
             self._upsert(collection, self._resolve(collection, body))
             return
+        later = {}
+        git = None
+        if collection == "projects":
+            # What points into the project's own process, channels and runbooks is written
+            # once they exist, as a real server requires (see `state._check_release_strategies`).
+            later = {k: body.pop(k) for k in _PROJECT_LATER if k in body}
+            # A version-controlled project is created in the database, then converted.
+            persistence = body.get("PersistenceSettings") or {}
+            if isinstance(persistence, dict) and persistence.get("Type") == "VersionControlled":
+                git = body.pop("PersistenceSettings")
         doc = self._upsert(collection, self._resolve(collection, body))
         if collection == "libraryvariablesets" and "Variables" in item:
             self._variables(doc["VariableSetId"], item["Variables"], None)
         if collection == "projects":
             self._project_children(doc, item)
+            if later:
+                current = self.instance.find(self.space_id, "projects", doc["Id"])
+                resolved = self._resolve("projects", later, doc["Id"])
+                self.instance.update(
+                    self.space_id, "projects", doc["Id"], {**_visible(current), **resolved}
+                )
+            if git is not None and not doc["IsVersionControlled"]:
+                settings = {k: v for k, v in git.items() if k != "Type"}
+                version_control.convert(
+                    self.instance,
+                    self.space_id,
+                    doc["Id"],
+                    {"CommitMessage": "Seeded", "VersionControlSettings": settings},
+                )
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:
         pid = project["Id"]
@@ -261,6 +318,9 @@ class _Loader:
         values = item.get("Variables")
         if not values:
             return
+        if isinstance(values, list):
+            self._scoped_tenant_values(tenant, values)
+            return
         body: JsonDict = {"ProjectVariables": {}, "LibraryVariables": {}}
         for project_name, per_env in (values.get("ProjectVariables") or {}).items():
             project = instance.find_by_name(sid, "projects", project_name)
@@ -279,14 +339,57 @@ class _Loader:
                 raise SeedError(f"tenant {item['Name']!r}: no library variable set {set_name!r}")
             templates = {t["Name"].lower(): t["Id"] for t in lvs["Templates"]}
             body["LibraryVariables"][lvs["Id"]] = {"Variables": _by_template(templates, vals)}
-        instance.put_tenant_variables(sid, tenant["Id"], body)
+        tenant_variables.seed_legacy(instance, sid, tenant["Id"], body)
+
+    def _scoped_tenant_values(self, tenant: JsonDict, values: list[Any]) -> None:
+        """`[{Project | LibraryVariableSet, Template, Value, Environments}]`, by names."""
+        instance, sid = self.instance, self.space_id
+        added = []
+        for value in values:
+            if not isinstance(value, dict):
+                raise SeedError("each tenant variable value must be a mapping")
+            unknown = sorted(set(value) - _SCOPED_VALUE_KEYS)
+            if unknown or ("Project" in value) == ("LibraryVariableSet" in value):
+                raise SeedError(
+                    f"a tenant variable value has {sorted(value)}: give Project or "
+                    "LibraryVariableSet, Template, Value and optionally Environments"
+                )
+            if "Project" in value:
+                owner = self._id_of("projects", str(value["Project"]))
+                owner_doc = instance.docs["projects"][owner]
+                owner_field = "ProjectId"
+            else:
+                owner = self._id_of("libraryvariablesets", str(value["LibraryVariableSet"]))
+                owner_doc = instance.docs["libraryvariablesets"][owner]
+                owner_field = "LibraryVariableSetId"
+            templates = {t["Name"].lower(): t["Id"] for t in owner_doc["Templates"]}
+            template = str(value.get("Template", ""))
+            if template.lower() not in templates:
+                raise SeedError(f"no variable template named {template!r}")
+            added.append(
+                {
+                    owner_field: owner,
+                    "TemplateId": templates[template.lower()],
+                    "Value": value.get("Value"),
+                    "Scope": {
+                        "EnvironmentIds": [
+                            self._id_of("environments", str(env))
+                            for env in value.get("Environments") or []
+                        ]
+                    },
+                }
+            )
+        tenant_variables.seed_values(instance, sid, tenant["Id"], added)
 
     def _team_roles(self, item: JsonDict) -> None:
-        team = self.instance.find_by_name(self.space_id, "teams", item["Name"])
+        space = item.get("SpaceId", self.space_id) or None
+        team = self.instance.find_by_name(space, "teams", item["Name"])
         assert team is not None
         for role in item.get("ScopedUserRoles") or []:
-            body = self._resolve("scopeduserroles", {**role, "TeamId": team["Name"]})
-            self.instance.create(self.space_id, "scopeduserroles", body)
+            # A role in the seed's space unless it says `SpaceId: null` (system level).
+            role = {"SpaceId": self.space_id, **role, "TeamId": team["Id"]}
+            body = self._resolve("scopeduserroles", {**role, "TeamId": None})
+            self.instance.create(role["SpaceId"], "scopeduserroles", {**body, "TeamId": team["Id"]})
 
 
 def _visible(doc: JsonDict) -> JsonDict:

@@ -22,10 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from snapshotsync.emulator import tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
 FAULT_KINDS = ("503", "429", "drop")
+# Settings of the emulated instance rather than of the HTTP layer, also at /api/emulator/config.
+INSTANCE_SETTINGS = frozenset({"server_version", "feature_toggles"})
+TENANT_VARIABLE_ROUTES = frozenset({"variables", "projectvariables", "commonvariables"})
 
 
 @dataclass
@@ -45,8 +49,16 @@ class Config:
     # with drop_after_apply the write is applied first, as when a reply is lost on the way.
     drop_on_write: int = 0
     drop_after_apply: bool = False
-    # Before the Nth PUT of a versioned document (process, variable set), bump its stored
-    # Version as if another user had just saved it: the PUT then carries a stale Version.
+    # Refuse the Nth write at once (400, nothing applied, no latency), as a server refuses a
+    # write it finds invalid: the earliest failure a concurrent writer can meet.
+    refuse_on_write: int = 0
+    # Before the Nth PUT of a versioned document (process, variable set) or write of tenant
+    # variables, act as if another user had just saved it: a process or variable set gets its
+    # stored Version bumped (the PUT then carries a stale Version); the legacy tenant-variable
+    # document gets a new ConcurrencyToken (a write carrying the old one is refused; one
+    # without a token is not checked, as on a real server); a write to the scoped routes
+    # (`/projectvariables`, `/commonvariables`), which carry no token, is refused with the
+    # server's "another user has made changes" answer (OctopusDeploy/Issues#10143).
     concurrent_edit_on_put: int = 0
 
 
@@ -58,6 +70,9 @@ class Stats:
     by_method: Counter[str] = field(default_factory=Counter)
     by_route: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    # Writes being handled at once, now and at most (a client's concurrency, seen here).
+    writes_in_flight: int = 0
+    max_writes_in_flight: int = 0
 
     def count(self, method: str, route: str, is_write: bool, fault: str | None) -> None:
         self.requests += 1
@@ -75,6 +90,7 @@ class Stats:
             "by_method": dict(sorted(self.by_method.items())),
             "by_route": dict(sorted(self.by_route.items())),
             "faults": dict(sorted(self.faults.items())),
+            "max_writes_in_flight": self.max_writes_in_flight,
         }
 
 
@@ -105,18 +121,30 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def configure(self, changes: JsonDict) -> None:
         known = {f.name for f in fields(Config)}
-        unknown = sorted(set(changes) - known - {"server_version"})
+        unknown = sorted(set(changes) - known - INSTANCE_SETTINGS)
         if unknown:
             raise bad_request(*(f"Unknown emulator setting '{name}'." for name in unknown))
-        with self.control_lock:
+        toggles = changes.get("feature_toggles", {})
+        if not isinstance(toggles, dict) or not all(
+            isinstance(v, bool | None) for v in toggles.values()
+        ):
+            raise bad_request("feature_toggles maps toggle names to true, false or null.")
+        with self.control_lock, self.instance.lock:
             for name, value in changes.items():
                 if name == "server_version":
                     self.instance.server_version = str(value)
+                elif name == "feature_toggles":
+                    # null drops an override: the toggle follows the server version again.
+                    for toggle, state in value.items():
+                        if state is None:
+                            self.instance.feature_toggles.pop(toggle, None)
+                        else:
+                            self.instance.feature_toggles[toggle] = state
                 else:
                     setattr(self.config, name, value)
             if "fault_seed" in changes:
                 self.rng = random.Random(self.config.fault_seed)
-            if "drop_on_write" in changes:
+            if "drop_on_write" in changes or "refuse_on_write" in changes:
                 self.writes_since_config = 0
             if "concurrent_edit_on_put" in changes:
                 self.versioned_puts = 0
@@ -137,6 +165,8 @@ class EmulatorServer(ThreadingHTTPServer):
                 n = self.config.drop_on_write
                 if n and self.writes_since_config == n:
                     return "drop", self.config.drop_after_apply
+                if self.config.refuse_on_write == self.writes_since_config:
+                    return "refuse", False
             if self.config.fault_rate and self.rng.random() < self.config.fault_rate:
                 kinds = self.config.fault_kinds or list(FAULT_KINDS)
                 return kinds[self.rng.randrange(len(kinds))], False
@@ -178,7 +208,31 @@ class Handler(BaseHTTPRequestHandler):
         emulator_route = parts[:2] == ["api", "emulator"]
         is_write = method != "GET" and not emulator_route
         fault, after_apply = (None, False) if emulator_route else server.pick_fault(is_write)
-        if server.config.latency_ms and not emulator_route:
+        if is_write:
+            with server.control_lock:
+                stats = server.stats
+                stats.writes_in_flight += 1
+                stats.max_writes_in_flight = max(stats.max_writes_in_flight, stats.writes_in_flight)
+        try:
+            self._serve(method, parts, query, raw, emulator_route, is_write, fault, after_apply)
+        finally:
+            if is_write:
+                with server.control_lock:
+                    server.stats.writes_in_flight -= 1
+
+    def _serve(
+        self,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        raw: bytes,
+        emulator_route: bool,
+        is_write: bool,
+        fault: str | None,
+        after_apply: bool,
+    ) -> None:
+        server = self.server
+        if server.config.latency_ms and not emulator_route and fault != "refuse":
             time.sleep(server.config.latency_ms / 1000)
         if not emulator_route:  # the counters count the API, not themselves
             with server.control_lock:
@@ -186,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if fault == "drop" and not after_apply:
                 raise Dropped
+            if fault == "refuse":
+                raise bad_request("The emulator refused this write (refuse_on_write).")
             if fault in ("503", "429"):
                 self._fault_reply(fault)
                 return
@@ -279,8 +335,12 @@ class Handler(BaseHTTPRequestHandler):
         if lowered[0] == "emulator":
             return self._emulator(method, lowered[1:], body)
         with instance.lock:
+            if lowered[:2] == ["configuration", "feature-toggles"] and len(lowered) == 2:
+                return self._feature_toggles(method, query)
             if lowered[0] in ("spaces", "userroles"):
                 return self._collection(method, None, lowered[0], rest[1:], query, body)
+            if lowered[0] in ("teams", "scopeduserroles"):
+                return self._system_route(method, lowered[0], rest[1:], query, body)
             space_id = self._space(rest[0])
             return self._space_route(method, space_id, rest[1:], query, body)
 
@@ -310,13 +370,40 @@ class Handler(BaseHTTPRequestHandler):
                 server.stats = Stats()
             return 200, {}
         if rest == ["config"] and method == "GET":
-            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+            return 200, self._config()
         if rest == ["config"] and method == "PUT":
             if not isinstance(body, dict):
                 raise bad_request("Send an object of settings.")
             server.configure(body)
-            return 200, {**asdict(server.config), "server_version": server.instance.server_version}
+            return 200, self._config()
         raise ApiError(404, "No such emulator route.")
+
+    def _config(self) -> JsonDict:
+        instance = self.server.instance
+        return {
+            **asdict(self.server.config),
+            "server_version": instance.server_version,
+            "feature_toggles": dict(instance.feature_toggles),
+        }
+
+    def _feature_toggles(self, method: str, query: dict[str, str]) -> tuple[int, Any]:
+        """`GET /api/configuration/feature-toggles{?Name}`, not space-scoped.
+
+        Shape: go-octopusdeploy `pkg/configuration/feature_toggle_configuration.go`
+        (`{"FeatureToggles": [{"Name", "IsEnabled"}]}`), route
+        `pkg/configuration/feature_toggle_configuration_service.go`; the CLI's test fixture
+        `pkg/cmd/release/deploy/deploy_test.go` mocks the same answer for `?Name=...`.
+        """
+        if method != "GET":
+            raise ApiError(405, "Method not allowed.")
+        name = _query(query, "name")
+        toggles = self.server.instance.toggles()
+        listed = [
+            {"Name": toggle, "IsEnabled": state}
+            for toggle, state in sorted(toggles.items())
+            if not name or toggle.lower() == name.lower()
+        ]
+        return 200, {"FeatureToggles": listed}
 
     def _space(self, token: str) -> str:
         instance = self.server.instance
@@ -334,14 +421,10 @@ class Handler(BaseHTTPRequestHandler):
         head = rest[0].lower()
         if head == "projects" and len(rest) >= 3:
             return self._project_sub(method, space_id, rest[1], [p for p in rest[2:]], query, body)
-        if head == "tenants" and len(rest) == 3 and rest[2].lower() == "variables":
-            if method == "GET":
-                return 200, instance.get_tenant_variables(space_id, rest[1])
-            if method == "PUT":
-                return 200, instance.put_tenant_variables(space_id, rest[1], body)
-            raise ApiError(405, "Method not allowed.")
+        if head == "tenants" and len(rest) == 3 and rest[2].lower() in TENANT_VARIABLE_ROUTES:
+            return self._tenant_variables(method, space_id, rest[1], rest[2].lower(), query, body)
         if head == "teams" and len(rest) == 3 and rest[2].lower() == "scopeduserroles":
-            team = instance.find(space_id, "teams", rest[1])
+            team = instance.find_team(space_id, rest[1])
             items = [
                 r
                 for r in instance.space_items(space_id, "scopeduserroles")
@@ -350,7 +433,92 @@ class Handler(BaseHTTPRequestHandler):
             return 200, self._page(space_id, "scopeduserroles", items, query, rest)
         if head not in KINDS or not KINDS[head].space_scoped:
             raise ApiError(404, f"There is no collection '{rest[0]}'.")
+        if head == "deploymentprocesses" and len(rest) == 2:
+            process = instance.find(space_id, "deploymentprocesses", rest[1])
+            owner = instance.docs["projects"].get(str(process["ProjectId"]))
+            if owner is not None:
+                version_control.require_git_route(owner, None)
         return self._collection(method, space_id, head, rest[1:], query, body)
+
+    def _tenant_variables(
+        self,
+        method: str,
+        space_id: str,
+        tenant_id: str,
+        route: str,
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        """The legacy document (`variables`) and the scoped routes, see `tenant_variables.py`."""
+        instance = self.server.instance
+        if route == "variables":
+            if method == "GET":
+                return 200, tenant_variables.legacy_document(instance, space_id, tenant_id)
+            if method in ("PUT", "POST"):
+                instance.find(space_id, "tenants", tenant_id)
+                tenant_variables.refuse_legacy_write(instance, space_id)
+                if self.server.concurrent_edit_due():
+                    # Another user saves the tenant's variables first: a token read before
+                    # is stale now (a write without a token is not checked).
+                    tenant = instance.find(space_id, "tenants", tenant_id)
+                    instance.bump_tenant_concurrency_token(tenant["Id"])
+                return 200, tenant_variables.legacy_write(instance, space_id, tenant_id, body)
+            raise ApiError(405, "Method not allowed.")
+        tenant_variables.require_scoped_api(instance, route)
+        if method == "GET":
+            missing = _query(query, "includeMissingVariables").lower() == "true"
+            return 200, tenant_variables.scoped_document(
+                instance, space_id, tenant_id, route, include_missing=missing
+            )
+        if method in ("PUT", "POST"):
+            instance.find(space_id, "tenants", tenant_id)
+            if self.server.concurrent_edit_due():
+                raise tenant_variables.stale_scoped()
+            return 200, tenant_variables.scoped_write(instance, space_id, tenant_id, route, body)
+        raise ApiError(405, "Method not allowed.")
+
+    def _system_route(
+        self, method: str, collection: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        """`/api/teams` and `/api/scopeduserroles`: the routes the space root links to
+        (go-octopusdeploy `pkg/constants/constants_api_replies.go`:
+        `/api/teams{/id}{?skip,take,ids,partialName,spaces,includeSystem}`), where SpaceCloner
+        posts with `SpaceId` in the body (`src/DataAccess/OctopusRepository.ps1`) and lists
+        `teams?spaces=<space>&includeSystem=true`. Every space's documents and the system ones.
+        """
+        instance = self.server.instance
+        if not rest or (rest[0].lower() == "all" and len(rest) == 1):
+            if method == "POST" and not rest:
+                doc = instance.create(None, collection, body)
+                return 201, instance.present(doc.get("SpaceId"), collection, doc)
+            if method != "GET":
+                raise ApiError(405, "Method not allowed.")
+            items = list(instance.docs[collection].values())
+            spaces = {s.strip().lower() for s in _query(query, "spaces").split(",") if s.strip()}
+            include_system = _query(query, "includeSystem").lower()
+            if spaces:
+                items = [
+                    d
+                    for d in items
+                    if str(d.get("SpaceId") or "").lower() in spaces
+                    or (d.get("SpaceId") is None and include_system == "true")
+                ]
+            elif include_system == "false":
+                items = [d for d in items if d.get("SpaceId") is not None]
+            if rest:
+                return 200, [
+                    instance.present(d.get("SpaceId"), collection, d)
+                    for d in self._sorted(collection, self._filtered(items, query))
+                ]
+            return 200, self._page(None, collection, items, query, [collection])
+        doc = instance.find_any(collection, rest[0])
+        space_id = doc.get("SpaceId")
+        if collection == "teams" and len(rest) == 2 and rest[1].lower() == "scopeduserroles":
+            roles = [
+                r for r in instance.docs["scopeduserroles"].values() if r["TeamId"] == doc["Id"]
+            ]
+            return 200, self._page(None, "scopeduserroles", roles, query, ["teams", *rest])
+        return self._collection(method, space_id, collection, rest, query, body)
 
     def _project_sub(
         self,
@@ -364,8 +532,23 @@ class Handler(BaseHTTPRequestHandler):
         instance = self.server.instance
         project = instance.find(space_id, "projects", project_id)
         head = rest[0].lower()
+        process_id = str(project["DeploymentProcessId"])
         if head == "deploymentprocesses" and len(rest) == 1:
-            process_id = str(project["DeploymentProcessId"])
+            version_control.require_git_route(project, None)
+            return self._collection(
+                method, space_id, "deploymentprocesses", [process_id], query, body
+            )
+        if head == "deploymentsettings" and len(rest) == 1:
+            return self._deployment_settings(method, space_id, project, None, body)
+        if [p.lower() for p in rest] == ["git", "convert"] and method == "POST":
+            return 200, version_control.convert(instance, space_id, project["Id"], body)
+        if len(rest) == 2 and rest[1].lower() == "deploymentsettings":
+            return self._deployment_settings(method, space_id, project, rest[0], body)
+        if len(rest) == 2 and rest[1].lower() == "deploymentprocesses":
+            # A version-controlled project's process, at a git ref (one copy, any ref).
+            version_control.require_git_route(project, rest[0])
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k != "ChangeDescription"}
             return self._collection(
                 method, space_id, "deploymentprocesses", [process_id], query, body
             )
@@ -383,6 +566,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"The resource '{rest[1]}' was not found.")
             return self._collection(method, space_id, "runbookprocesses", rest[1:], query, body)
         raise ApiError(404, f"There is no project route '{'/'.join(rest)}'.")
+
+    def _deployment_settings(
+        self, method: str, space_id: str, project: JsonDict, git_ref: str | None, body: Any
+    ) -> tuple[int, Any]:
+        instance = self.server.instance
+        if method == "GET":
+            return 200, version_control.settings_document(instance, space_id, project, git_ref)
+        if method == "PUT":
+            return 200, version_control.put_settings(instance, space_id, project, git_ref, body)
+        raise ApiError(405, "Method not allowed.")
 
     def _children(
         self,
@@ -424,7 +617,7 @@ class Handler(BaseHTTPRequestHandler):
         instance = self.server.instance
         if not rest:
             if method == "GET":
-                items = instance.space_items(space_id, collection)
+                items = self._listed(space_id, collection, query)
                 return 200, self._page(space_id, collection, items, query, [collection])
             if method == "POST":
                 doc = instance.create(space_id, collection, body)
@@ -432,8 +625,13 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(405, "Method not allowed.")
         if len(rest) != 1:
             raise ApiError(404, f"There is no route '{'/'.join(rest)}'.")
+        if collection == "environments" and rest[0].lower() == "sortorder" and method == "PUT":
+            instance.sort_environments(space_id, body)
+            return 200, {}
+        if collection == "environments" and rest[0].lower() == "v2" and method == "GET":
+            return 200, self._environments_v2(space_id, query)
         if rest[0].lower() == "all" and method == "GET":
-            items = self._filtered(instance.space_items(space_id, collection), query)
+            items = self._filtered(self._listed(space_id, collection, query), query)
             return 200, [
                 instance.present(space_id, collection, d) for d in self._sorted(collection, items)
             ]
@@ -454,13 +652,40 @@ class Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- listing
 
+    def _listed(
+        self, space_id: str | None, collection: str, query: dict[str, str]
+    ) -> list[JsonDict]:
+        """A space's documents; teams and roles add the system ones on `includeSystem=true`."""
+        instance = self.server.instance
+        items = instance.space_items(space_id, collection)
+        mixed = KINDS[collection].mixed_scope and space_id is not None
+        if mixed and _query(query, "includeSystem").lower() == "true":
+            items += instance.space_items(None, collection)
+        return items
+
     @staticmethod
     def _sorted(collection: str, items: list[JsonDict]) -> list[JsonDict]:
         if collection == "environments":
-            return sorted(items, key=lambda d: (d["SortOrder"], str(d["Name"]).lower()))
+            # "sorted as per environment sort order", not by name (OctopusDeploy/Issues#2251);
+            # ties by creation (inferred: no source gives the tie-break; a new environment is
+            # appended, Issues#282 and #8940).
+            return sorted(items, key=lambda d: (d["SortOrder"], _id_number(d["Id"])))
         if KINDS[collection].named:
             return sorted(items, key=lambda d: (str(d.get("Name", "")).lower(), d["Id"]))
         return sorted(items, key=lambda d: d["Id"])
+
+    def _environments_v2(self, space_id: str | None, query: dict[str, str]) -> JsonDict:
+        """`GET /api/{space}/environments/v2{?ids,partialName,type,skip,take}`: every
+        environment with its `Type` (api-client.ts `environmentV2Repository.ts`,
+        `deploymentEnvironment.ts`). The emulator has static environments only."""
+        instance = self.server.instance
+        wanted = _query(query, "type")
+        items = instance.space_items(space_id, "environments")
+        if wanted and wanted.lower() != "static":
+            items = []
+        page = self._page(space_id, "environments", items, query, ["environments", "v2"])
+        page["Items"] = [{**item, "Type": "Static"} for item in page["Items"]]
+        return page
 
     @staticmethod
     def _filtered(items: list[JsonDict], query: dict[str, str]) -> list[JsonDict]:
@@ -520,7 +745,33 @@ class Handler(BaseHTTPRequestHandler):
         }
 
 
-_SUB_ROUTES = frozenset({"variables", "triggers", "runbookprocesses", "scopeduserroles"})
+_SUB_ROUTES = frozenset(
+    {
+        "variables",
+        "projectvariables",
+        "commonvariables",
+        "triggers",
+        "runbookprocesses",
+        "scopeduserroles",
+        "sortorder",
+        "feature-toggles",
+        "deploymentsettings",
+        "git",
+    }
+)
+
+
+def _id_number(resource_id: str) -> int:
+    """`Environments-1042` -> 1042 (ids are handed out in creation order)."""
+    digits = resource_id.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _query(query: dict[str, str], name: str, default: str = "") -> str:
+    """A query parameter by name in any case (go sends `IncludeMissingVariables`, Octopus.Client
+    `includeMissingVariables`; ASP.NET binds both)."""
+    lowered = name.lower()
+    return next((v for k, v in query.items() if k.lower() == lowered), default)
 
 
 def serve(

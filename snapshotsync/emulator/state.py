@@ -5,9 +5,14 @@ requests into calls of `Instance` methods and `seed.py` builds state from a YAML
 The behaviours mirror what real Octopus servers do where a sync tool depends on them:
 
 - ids are per instance (`Environments-<offset+n>`), GUIDs for steps, actions, variables;
-- unknown properties, ids that do not exist and duplicate names are 400s;
-- sensitive values are never returned; a write that sends them back empty keeps them;
-- deployment processes, runbook processes and variable sets reject a stale `Version`.
+- unknown properties, ids that do not exist and duplicate names are 400s, including ids
+  hidden in action properties, trigger actions and filters, and project strategies;
+- sensitive values are never returned; a write that sends them back empty keeps them (a
+  variable only when it carries its `Id`);
+- deployment processes, runbook processes and variable sets reject a stale `Version`;
+- the server version and feature toggles choose a profile where servers differ (tenant
+  variables: `tenant_variables.py`); config-as-code projects: `version_control.py`;
+  certificate data is parsed: `certificates.py`.
 """
 
 from __future__ import annotations
@@ -16,14 +21,19 @@ import copy
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from snapshotsync.emulator import certificates
 from snapshotsync.emulator.schema import (
     COMMON,
     KINDS,
+    RELEASES_FEED_ID,
     SCOPE_KEYS,
+    TRIGGER_ACTIONS,
+    TRIGGER_FILTER_ITEMS,
+    TRIGGER_FILTERS,
     VARIABLE_TYPES,
     JsonDict,
     Kind,
@@ -55,8 +65,28 @@ def not_found(resource_id: str) -> ApiError:
     return ApiError(404, f"The resource '{resource_id}' was not found.")
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"HasValue", "NewValue"}
+# A sensitive value on the wire: `{HasValue, NewValue, Hint}` (the server's schema in
+# go-octopusdeploy `api/spec.json`, SensitiveValue; `pkg/core/sensitive_value.go`; api-client.ts
+# `src/features/variables/propertyValue.ts`). Clients may leave out `NewValue` and `Hint`.
+SECRET_KEYS = frozenset({"HasValue", "NewValue", "Hint"})
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and "HasValue" in value and set(value) <= SECRET_KEYS
+
+
+def stored_secret(value: JsonDict, keep: JsonDict | None = None) -> JsonDict:
+    """What the server stores for a sensitive value sent as `value`.
+
+    A new value is stored; `{HasValue: true, NewValue: null}` keeps `keep` (the value stored
+    before, when the write identifies it); anything else clears it. The hint follows the write.
+    """
+    hint = value.get("Hint", (keep or {}).get("Hint"))
+    if value.get("NewValue") is not None:
+        return {"HasValue": True, "NewValue": value["NewValue"], "Hint": hint}
+    if value.get("HasValue") and keep is not None and keep.get("HasValue"):
+        return {"HasValue": True, "NewValue": keep.get("NewValue"), "Hint": hint}
+    return {"HasValue": False, "NewValue": None, "Hint": hint}
 
 
 def _slug(name: str) -> str:
@@ -67,7 +97,7 @@ def _is_sensitive_variable(variable: JsonDict) -> bool:
     return bool(variable.get("IsSensitive")) or variable.get("Type") == "Sensitive"
 
 
-def _is_sensitive_template(template: JsonDict) -> bool:
+def is_sensitive_template(template: JsonDict) -> bool:
     settings = template.get("DisplaySettings") or {}
     return settings.get("Octopus.ControlType") == "Sensitive"
 
@@ -88,30 +118,204 @@ _GUID_PATHS: dict[str, tuple[Path, ...]] = {
     "actiontemplates": (("Parameters", "*"), ("Packages", "*")),
 }
 
-BUILT_IN_USER_ROLES = (
-    ("userroles-systemadministrator", "System administrator"),
-    ("userroles-systemmanager", "System manager"),
-    ("userroles-spacemanager", "Space manager"),
-    ("userroles-projectdeployer", "Project deployer"),
-    ("userroles-projectcontributor", "Project contributor"),
-    ("userroles-projectviewer", "Project viewer"),
-    ("userroles-tenantmanager", "Tenant manager"),
-    ("userroles-environmentviewer", "Environment viewer"),
+# The built-in roles with the permissions they grant at each level. Inferred: the server's
+# own lists are not published; the names are Octopus.Client's (`Model/Permission.cs`) and each
+# role gets the permissions its name describes, system roles system permissions only. What
+# matters to a sync: a role without space permissions cannot be used in a space (tfl#330).
+_PROJECT_VIEW = ("ProjectView", "ProcessView", "ReleaseView", "DeploymentView", "EnvironmentView")
+BUILT_IN_USER_ROLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "userroles-systemadministrator",
+        "System administrator",
+        (),
+        ("AdministerSystem", "ConfigureServer", "SpaceCreate", "SpaceView", "SpaceEdit"),
+    ),
+    (
+        "userroles-systemmanager",
+        "System manager",
+        (),
+        ("SpaceCreate", "SpaceView", "SpaceEdit", "TeamCreate", "TeamEdit", "UserView"),
+    ),
+    (
+        "userroles-spacemanager",
+        "Space manager",
+        (*_PROJECT_VIEW, "ProjectCreate", "ProjectEdit", "EnvironmentEdit", "TeamEdit"),
+        (),
+    ),
+    (
+        "userroles-projectdeployer",
+        "Project deployer",
+        (*_PROJECT_VIEW, "DeploymentCreate", "TaskView", "InterruptionViewSubmitResponsible"),
+        (),
+    ),
+    (
+        "userroles-projectcontributor",
+        "Project contributor",
+        (*_PROJECT_VIEW, "ProjectEdit", "ProcessEdit", "VariableView", "VariableEdit"),
+        (),
+    ),
+    ("userroles-projectviewer", "Project viewer", _PROJECT_VIEW, ()),
+    (
+        "userroles-tenantmanager",
+        "Tenant manager",
+        ("TenantView", "TenantEdit", "TenantCreate", "TenantDelete", "ProjectView"),
+        (),
+    ),
+    ("userroles-environmentviewer", "Environment viewer", ("EnvironmentView", "MachineView"), ()),
+)
+# Teams every instance has at system level: ids as clients use them (teams-everyone,
+# teams-administrators: terraform-provider-octopusdeploy `docs/resources/space.md`, octoterra
+# `cmd/internal/converters/space_converter.go`; teams-managers as a manual intervention's
+# responsible team: terraform-provider-octopusdeploy `docs/resources/process.md`). The names
+# are inferred.
+BUILT_IN_SYSTEM_TEAMS = (
+    ("teams-everyone", "Everyone"),
+    ("teams-administrators", "Octopus Administrators"),
+    ("teams-managers", "Octopus Managers"),
 )
 
 
-class Instance:
-    """One emulated Octopus Server with its spaces and documents."""
+# The toggle that turns on environment-scoped tenant variables and their routes
+# `/tenants/{id}/projectvariables` and `/commonvariables` (go-octopusdeploy PR #301: "both of
+# the above endpoints are under `CommonVariableScopingFeatureToggle`").
+SCOPED_TENANT_VARIABLES = "CommonVariableScopingFeatureToggle"
+# Scoped tenant variables shipped in 2025.1 (cloud) and 2025.2 (self-hosted):
+# OctopusDeploy/Issues#9222 and #9414.
+SCOPED_TENANT_VARIABLES_SINCE = (2025, 2)
 
-    def __init__(self, *, id_offset: int = 0, server_version: str = "2024.2.9000") -> None:
+
+VERSION_CONTROLLED = "VersionControlled"
+# What the project route accepts for each deployment-settings field of a version-controlled
+# project: its default. Inferred from the Terraform provider, which clears these before the
+# project PUT of a CaC project and succeeds (`resource_project.go`: DefaultGuidedFailureMode
+# "EnvironmentDefault", the templates "", ProjectConnectivityPolicy and VersioningStrategy
+# left out); octoterra: "the top level ProjectConnectivityPolicy settings are supplied by the
+# API but ignored" (`project_converter.go`).
+ACCEPTED_ON_PROJECT_ROUTE: dict[str, tuple[Any, ...]] = {
+    "ProjectConnectivityPolicy": (None,),
+    "VersioningStrategy": (None,),
+    "DefaultGuidedFailureMode": (None, "EnvironmentDefault"),
+    "ReleaseNotesTemplate": (None, ""),
+    "DeploymentChangesTemplate": (None, ""),
+    "DefaultToSkipIfAlreadyInstalled": (None, False),
+    "ForcePackageDownload": (None, False),
+}
+
+
+def is_version_controlled(project: JsonDict) -> bool:
+    return bool(project.get("IsVersionControlled"))
+
+
+def refuse_settings_on_project_route(body: JsonDict) -> None:
+    """A version-controlled project's PUT may not carry deployment settings.
+
+    The server's words (OctopusDeployLabs/terraform-provider-octopusdeploy#467): "Cannot update
+    deployment settings for a version controlled project with this endpoint. Please use the
+    '/projects/{projectId}/{gitRef}/deploymentsettings' endpoint" (the end of the sentence is
+    cut in the source; completed here). Which values trigger it is inferred, see
+    `ACCEPTED_ON_PROJECT_ROUTE`.
+    """
+    sent = [
+        field
+        for field, accepted in ACCEPTED_ON_PROJECT_ROUTE.items()
+        if field in body and body[field] not in accepted
+    ]
+    if sent:
+        raise ApiError(
+            400,
+            "There was a problem with your request.",
+            [
+                "Cannot update deployment settings for a version controlled project with this "
+                "endpoint. Please use the '/projects/{projectId}/{gitRef}/deploymentsettings' "
+                f"endpoint. Settings sent: {', '.join(sent)}."
+            ],
+        )
+
+
+def check_persistence(project: JsonDict, existing: JsonDict | None) -> None:
+    """PersistenceSettings change only by conversion, never by POST or PUT (inferred from the go
+    comment above and the one-way conversion of Issues#7555)."""
+    settings = project.get("PersistenceSettings") or {}
+    kind = settings.get("Type") if isinstance(settings, dict) else None
+    before = ((existing or {}).get("PersistenceSettings") or {}).get("Type", "Database")
+    if existing is None and kind not in (None, "Database"):
+        raise bad_request(
+            "Persistence settings are available after the project has been created: create it, "
+            "then convert it with POST /projects/{id}/git/convert."
+        )
+    if existing is not None and kind not in (None, before):
+        raise bad_request(
+            f"A project's persistence cannot be changed from {before} to {kind} here; "
+            "conversion to version control is POST /projects/{id}/git/convert, and one-way."
+        )
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """`"2025.2.1234-rc"` -> `(2025, 2, 1234)`; unparsable parts count as 0."""
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = re.match(r"\d+", part)
+        numbers.append(int(digits.group()) if digits else 0)
+    return tuple(numbers)
+
+
+class Instance:
+    """One emulated Octopus Server with its spaces and documents.
+
+    `server_version` picks the behaviour where real servers differ by version (the
+    "profile"); `feature_toggles` switches single toggles regardless of the version, as a real
+    instance can have them set one by one (Octopus staff turned toggles off on one customer's
+    cloud instance, OctopusDeploy/Issues#9469; self-hosted servers read them from
+    `OCTOPUS__FeatureToggles__<Name>`, go-octopusdeploy `.github/workflows/integration-tests.yml`).
+    """
+
+    def __init__(
+        self,
+        *,
+        id_offset: int = 0,
+        server_version: str = "2024.2.9000",
+        feature_toggles: dict[str, bool] | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.id_offset = id_offset
         self.server_version = server_version
+        self.feature_toggles: dict[str, bool] = dict(feature_toggles or {})
         self.docs: dict[str, dict[str, JsonDict]] = {name: {} for name in KINDS}
-        self.tenant_variables: dict[str, JsonDict] = {}
+        # Tenant variable values by tenant id, one store for both APIs: each value is
+        # `{Id, ProjectId | LibraryVariableSetId, TemplateId, Value, Scope: {EnvironmentIds}}`.
+        self.tenant_values: dict[str, list[JsonDict]] = {}
+        self.tenant_tokens: dict[str, str] = {}
+        # Deployment settings by project id: those a version-controlled project keeps "in git"
+        # (one copy, whatever the ref), and those a database project keeps off its document.
+        self.git_settings: dict[str, JsonDict] = {}
+        self.project_settings: dict[str, JsonDict] = {}
         self._counters: dict[str, int] = {}
         with self.lock:
             self._install_defaults()
+
+    # ----------------------------------------------------------------- profile
+
+    def toggles(self) -> dict[str, bool]:
+        """Every feature toggle this instance knows, with its state.
+
+        `CommonVariableScopingFeatureToggle` is on from 2025.2 and listed as off before, not
+        left out: the Octopus CLI asks for it by `Name` and reads the first toggle returned
+        (cli `pkg/util/featuretoggle/feature_toggles.go`), and the Terraform provider looks it
+        up in the full list (terraform-provider-octopusdeploy `octopusdeploy_framework/config.go`);
+        "listed as false" gives both the answer "off". Inferred: which toggles a pre-2025 server
+        lists is not known; the nearest evidence is that the backend arrived in 2025.1.7559
+        (OctopusDeploy/Issues#9222).
+        """
+        scoped = version_tuple(self.server_version) >= SCOPED_TENANT_VARIABLES_SINCE
+        return {SCOPED_TENANT_VARIABLES: scoped, **self.feature_toggles}
+
+    def toggle(self, name: str) -> bool:
+        return bool(self.toggles().get(name, False))
+
+    @property
+    def scoped_tenant_variables(self) -> bool:
+        """Whether the new tenant-variable routes are served and the legacy write refused."""
+        return self.toggle(SCOPED_TENANT_VARIABLES)
 
     # ----------------------------------------------------------------- ids and lookups
 
@@ -134,13 +338,29 @@ class Instance:
         return items
 
     def find(self, space_id: str | None, collection: str, resource_id: str) -> JsonDict:
+        doc = self.find_any(collection, resource_id)
+        if KINDS[collection].space_scoped and doc.get("SpaceId") != space_id:
+            raise not_found(resource_id)
+        return doc
+
+    def find_any(self, collection: str, resource_id: str) -> JsonDict:
+        """A document by id whatever its space (the system routes of teams and roles)."""
         doc = self.docs[collection].get(resource_id)
         if doc is None:
             # Octopus ids are matched case-insensitively.
             lowered = resource_id.lower()
             doc = next((d for i, d in self.docs[collection].items() if i.lower() == lowered), None)
-        if doc is None or (KINDS[collection].space_scoped and doc.get("SpaceId") != space_id):
+        if doc is None:
             raise not_found(resource_id)
+        return doc
+
+    def find_team(self, space_id: str | None, team_id: str) -> JsonDict:
+        """A team usable in `space_id`: the space's own or a system team (system teams are
+        "accessible in all spaces", OctopusDeploy/docs PR #303; terraform-provider-
+        octopusdeploy's docs name the system team teams-managers in a space's process)."""
+        doc = self.find_any("teams", team_id)
+        if doc.get("SpaceId") not in (None, space_id):
+            raise not_found(team_id)
         return doc
 
     def find_by_name(
@@ -155,10 +375,11 @@ class Instance:
                 return doc
         return None
 
-    def _tag_names(self, space_id: str | None) -> set[str]:
+    def _tag_names(self, space_id: str | None, scope: str | None = None) -> set[str]:
         return {
             tag["CanonicalTagName"]
             for tag_set in self.space_items(space_id, "tagsets")
+            if scope is None or scope in (tag_set.get("Scopes") or [])
             for tag in tag_set["Tags"]
         }
 
@@ -176,6 +397,12 @@ class Instance:
             return value in self._tag_names(space_id)
         if target == "actions":
             return value in self._action_ids(space_id)
+        if target == "teams":
+            try:
+                self.find_team(space_id, value)
+            except ApiError:
+                return False
+            return True
         if target == "processowners":
             return any(
                 value in {d["Id"] for d in self.space_items(space_id, c)}
@@ -197,7 +424,9 @@ class Instance:
         self._insert(sid, "lifecycles", {"Name": "Default Lifecycle"})
         self._insert(sid, "machinepolicies", {"Name": "Default Machine Policy", "IsDefault": True})
         self._insert(sid, "workerpools", {"Name": "Default Worker Pool", "IsDefault": True})
-        # The built-in feed has the same id on every instance.
+        # The built-in feeds have the same ids on every instance: packages, and the projects
+        # that "Deploy a release" steps deploy (id and name: research B 5, SpaceCloner
+        # `src/Core/Util.ps1` passes both built-in ids through).
         self._insert(
             sid,
             "feeds",
@@ -206,14 +435,27 @@ class Instance:
         )
         self._insert(
             sid,
+            "feeds",
+            {"Name": "Octopus Server Releases (built-in)", "FeedType": "OctopusProject"},
+            resource_id=RELEASES_FEED_ID,
+        )
+        self._insert(
+            sid,
             "teams",
             {"Name": "Space Managers", "CanBeDeleted": False, "CanBeRenamed": False},
             resource_id=f"teams-spacemanagers-{sid}",
         )
-        for role_id, name in BUILT_IN_USER_ROLES:
-            self._insert(
-                None, "userroles", {"Name": name, "CanBeDeleted": False}, resource_id=role_id
-            )
+        for role_id, name, space_permissions, system_permissions in BUILT_IN_USER_ROLES:
+            role = {
+                "Name": name,
+                "CanBeDeleted": False,
+                "GrantedSpacePermissions": list(space_permissions),
+                "GrantedSystemPermissions": list(system_permissions),
+            }
+            self._insert(None, "userroles", role, resource_id=role_id)
+        for team_id, name in BUILT_IN_SYSTEM_TEAMS:
+            team = {"Name": name, "CanBeDeleted": False, "CanBeRenamed": False}
+            self._insert(None, "teams", team, resource_id=team_id)
 
     def _insert(
         self,
@@ -243,7 +485,15 @@ class Instance:
         kind = KINDS[collection]
         if not kind.creatable:
             raise ApiError(405, f"Documents of type {kind.item_type} are created by the server.")
+        if kind.mixed_scope:
+            space_id = self._mixed_space(space_id, kind, body)
         doc = self._validated(space_id, kind, body, existing=None)
+        if collection == "environments" and not doc["SortOrder"]:
+            # "Posting a new environment with sort order 0 and the space has existing
+            # environments, the sort order will be changed to be last" (OctopusDeploy/
+            # Issues#8940). The number is inferred: max + 1 is "last" whatever the others hold.
+            orders = [e["SortOrder"] for e in self.space_items(space_id, "environments")]
+            doc["SortOrder"] = max(orders) + 1 if orders else 0
         doc["Id"] = self._new_id(kind)
         if kind.space_scoped:
             doc["SpaceId"] = space_id
@@ -251,11 +501,34 @@ class Instance:
         self._after_create(space_id, collection, doc)
         return doc
 
+    def _mixed_space(self, route_space: str | None, kind: Kind, body: Any) -> str | None:
+        """The space a new team or scoped user role belongs to: its `SpaceId`, null for system.
+
+        A team posted without `SpaceId` is a system team even from a space-configured client
+        (OctopusDeployLabs/terraform-provider-octopusdeploy#151: it "still created System
+        Team"); Octopus.Client always sets it for space teams and roles (`BasicRepository.cs`
+        `EnrichSpaceId`); the Terraform provider's docs say a scoped user role without
+        `space_id` "will be created at the system level" (`docs/resources/scoped_user_role.md`).
+        Inferred: on a space route, a `SpaceId` naming another space is refused.
+        """
+        sent = body.get("SpaceId") if isinstance(body, dict) else None
+        if sent in (None, ""):
+            return None
+        if not isinstance(sent, str) or sent not in self.docs["spaces"]:
+            raise bad_request(f"The space '{sent}' does not exist.")
+        if route_space is not None and sent != route_space:
+            raise bad_request(
+                f"A {kind.item_type} of space '{sent}' cannot be created in space '{route_space}'."
+            )
+        return sent
+
     def update(
         self, space_id: str | None, collection: str, resource_id: str, body: Any
     ) -> JsonDict:
         kind = KINDS[collection]
         existing = self.find(space_id, collection, resource_id)
+        if collection == "projects" and is_version_controlled(existing) and isinstance(body, dict):
+            refuse_settings_on_project_route(body)
         doc = self._validated(space_id, kind, body, existing=existing)
         if kind.versioned:
             doc["Version"] = int(existing["Version"]) + 1
@@ -285,7 +558,9 @@ class Instance:
         elif collection == "libraryvariablesets":
             self.docs["variables"].pop(str(doc["VariableSetId"]), None)
         elif collection == "tenants":
-            self.tenant_variables.pop(doc["Id"], None)
+            self.tenant_values.pop(doc["Id"], None)
+        if collection in ("projects", "libraryvariablesets", "environments"):
+            self._forget_tenant_values(doc["Id"])
         if collection in ("projects", "environments"):
             # Tenant connections follow deletes (OctopusDeploy/Issues#2695), so a tenant read
             # afterwards can still be PUT back without a dangling id.
@@ -294,6 +569,50 @@ class Instance:
                 links.pop(doc["Id"], None)
                 for project_id, environment_ids in links.items():
                     links[project_id] = [e for e in environment_ids if e != doc["Id"]]
+
+    def sort_environments(self, space_id: str | None, body: Any) -> None:
+        """`PUT /api/{space}/environments/sortorder` with a bare array of ids in order
+        (api-client.ts `environmentRepository.ts` `sort`; Octopus.Client
+        `EnvironmentRepository.cs` `Sort(string[] environmentIdsInOrder)`).
+
+        Inferred: every client sends the space's full list; a list that leaves environments
+        out, names one twice or names one that does not exist is refused, so a client cannot
+        come to depend on what a real server does with it (not known).
+        """
+        if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
+            raise bad_request("Send the ids of the space's environments, in order, as an array.")
+        environments = {e["Id"].lower(): e for e in self.space_items(space_id, "environments")}
+        wanted = [i.lower() for i in body]
+        unknown = [i for i in body if i.lower() not in environments]
+        if unknown:
+            raise bad_request(*(f"There is no environment '{i}' in this space." for i in unknown))
+        if len(set(wanted)) != len(wanted):
+            raise bad_request("Each environment may appear only once in the sort order.")
+        left_out = sorted(e["Id"] for key, e in environments.items() if key not in wanted)
+        if left_out:
+            raise bad_request(
+                "The sort order must list every environment of the space; missing: "
+                + ", ".join(left_out)
+            )
+        for order, key in enumerate(wanted):
+            environments[key]["SortOrder"] = order
+            _audit(environments[key])
+
+    def _forget_tenant_values(self, deleted_id: str) -> None:
+        """Tenant variable values follow a deleted project, library variable set or
+        environment (a value scoped only to deleted environments goes with them)."""
+        for tenant_id, values in self.tenant_values.items():
+            kept = []
+            for value in values:
+                if deleted_id in (value.get("ProjectId"), value.get("LibraryVariableSetId")):
+                    continue
+                environments = value["Scope"]["EnvironmentIds"]
+                if deleted_id in environments:
+                    environments.remove(deleted_id)
+                    if not environments:
+                        continue
+                kept.append(value)
+            self.tenant_values[tenant_id] = kept
 
     def _validated(
         self, space_id: str | None, kind: Kind, body: Any, existing: JsonDict | None
@@ -397,12 +716,19 @@ class Instance:
             )
 
     def _assign_ids(self, kind: Kind, doc: JsonDict) -> None:
-        """Give new steps, actions, phases, variables and tags their server-side ids."""
+        """Give new steps, actions, phases, variables and tags their server-side ids, and steps
+        and actions their slugs (made from the name, as for every named resource; feed and Git
+        triggers name actions by slug, go-octopusdeploy `deployment_action_slug_package.go`)."""
         paths = _GUID_PATHS.get(kind.collection, ())
         for path in paths:
             for _, _, item in walk(doc, path):
                 if isinstance(item, dict) and not item.get("Id"):
                     item["Id"] = str(uuid.uuid4())
+        if kind.collection in ("deploymentprocesses", "runbookprocesses"):
+            for path in (("Steps", "*"), ("Steps", "*", "Actions", "*")):
+                for _, _, item in walk(doc, path):
+                    if isinstance(item, dict) and not item.get("Slug"):
+                        item["Slug"] = _slug(str(item.get("Name", "")))
         if kind.collection == "tagsets":
             for tag in doc["Tags"]:
                 if not tag.get("Id"):
@@ -423,11 +749,24 @@ class Instance:
             missing = [f for f in ("ProjectGroupId", "LifecycleId") if not doc.get(f)]
             if missing:
                 raise bad_request(*(f"The property '{f}' is required." for f in missing))
+            for field in ("ProvisioningRunbookId", "DeprovisioningRunbookId"):
+                runbook = self.docs["runbooks"].get(str(doc.get(field) or ""))
+                if runbook is not None and runbook["ProjectId"] != (existing or {}).get("Id"):
+                    # Inferred: the project's own runbooks (octoterra maps them through the
+                    # project's runbooks, project_converter.go); a new project has none yet.
+                    raise bad_request(
+                        f"{field} refers to the runbook '{runbook['Name']}' of another project."
+                    )
+            check_persistence(doc, existing)
+            if not is_version_controlled(doc):
+                self._check_release_strategies(doc, existing)
         elif name in ("channels", "runbooks", "projecttriggers"):
             if not doc.get("ProjectId"):
                 raise bad_request("The property 'ProjectId' is required.")
             if existing is not None and existing["ProjectId"] != doc["ProjectId"]:
                 raise bad_request(f"A {kind.item_type} cannot be moved to another project.")
+            if name == "projecttriggers":
+                self._check_trigger(doc)
         elif name in ("machines", "workers"):
             if not doc.get("MachinePolicyId"):  # the server assigns its default policy
                 policies = self.space_items(space_id, "machinepolicies")
@@ -436,7 +775,7 @@ class Instance:
             missing = [f for f in ("TeamId", "UserRoleId") if not doc.get(f)]
             if missing:
                 raise bad_request(*(f"The property '{f}' is required." for f in missing))
-            doc["SpaceId"] = space_id
+            self._check_role_level(space_id, doc)
         elif name == "tagsets":
             names = [str(tag.get("Name", "")).lower() for tag in doc["Tags"]]
             if len(names) != len(set(names)) or "" in names:
@@ -448,8 +787,255 @@ class Instance:
             for _, _, action in walk(doc, ("Steps", "*", "Actions", "*")):
                 if not action.get("Name") or not action.get("ActionType"):
                     raise bad_request("Every action needs a Name and an ActionType.")
+            self._check_action_names(kind, doc)
         elif name == "variables":
             self._check_variables(doc, existing)
+        elif name == "certificates":
+            self._check_certificate(doc, existing)
+
+    def check_versioning(self, project: JsonDict, versioning: Any) -> None:
+        """A versioning strategy written through deployment settings, checked as on the project."""
+        self._check_release_strategies(
+            {
+                **project,
+                "VersioningStrategy": versioning,
+                "AutoCreateRelease": False,
+                "ReleaseCreationStrategy": {},
+            },
+            project,
+        )
+
+    def _check_release_strategies(self, doc: JsonDict, existing: JsonDict | None) -> None:
+        """Versioning and automatic release creation point into the project's own process and
+        channels, so they can only be written once those exist.
+
+        Confirmed: the server resolves the release creation package in the process and checks
+        its feed ("The Automatic Release Creation package must be sourced from the Octopus
+        built-in feed.", OctopusDeploy/Issues#5610); a donor package and a version template are
+        exclusive ("Only one of either a donor package step or a version template may be
+        provided.", Issues#8455); a donor package written before the process exists fails
+        (OctopusDeployLabs/terraform-provider-octopusdeploy#345, an error 500 there); an
+        automatic release needs its package (the Terraform provider resends it "to avoid an
+        error (missing package for ARC)", `resource_project.go`; Issues#9483). Inferred: the
+        wording of the not-found errors, and that `*StepId` must name an action (octoterra:
+        "it is actually an Action ID"), a step, or Octopus.Client's "ActionName[:Package]"
+        form (`VersioningStrategyResource.cs`) of the process.
+        """
+        project_id = (existing or {}).get("Id")
+        process = self.docs["deploymentprocesses"].get(str(doc.get("DeploymentProcessId")))
+        steps = (process or {}).get("Steps") or []
+        actions = [a for step in steps for a in step.get("Actions") or []]
+        errors: list[str] = []
+        versioning = doc.get("VersioningStrategy") or {}
+        creation = doc.get("ReleaseCreationStrategy") or {}
+        if not isinstance(versioning, dict) or not isinstance(creation, dict):
+            raise bad_request("VersioningStrategy and ReleaseCreationStrategy must be objects.")
+        donor = versioning.get("DonorPackage")
+        if donor and versioning.get("Template"):
+            errors.append(
+                "Only one of either a donor package step or a version template may be provided."
+            )
+        if donor:
+            _action_package(actions, donor, "VersioningStrategy.DonorPackage", errors)
+        arc = creation.get("ReleaseCreationPackage")
+        if arc:
+            package = _action_package(
+                actions, arc, "ReleaseCreationStrategy.ReleaseCreationPackage", errors
+            )
+            if (
+                package is not None
+                and doc.get("AutoCreateRelease")
+                and package.get("FeedId") != "feeds-builtin"
+            ):
+                errors.append(
+                    "The Automatic Release Creation package must be sourced from the Octopus "
+                    "built-in feed."
+                )
+        elif doc.get("AutoCreateRelease"):
+            errors.append(
+                "Automatic release creation needs ReleaseCreationStrategy.ReleaseCreationPackage: "
+                "the package whose push creates the release."
+            )
+        for where, value in (
+            ("VersioningStrategy.DonorPackageStepId", versioning.get("DonorPackageStepId")),
+            (
+                "ReleaseCreationStrategy.ReleaseCreationPackageStepId",
+                creation.get("ReleaseCreationPackageStepId"),
+            ),
+        ):
+            if value and not _names_process_item(steps, actions, str(value)):
+                errors.append(
+                    f"{where} refers to '{value}', which is not a step or action of the "
+                    "project's deployment process."
+                )
+        channel = self.docs["channels"].get(str(creation.get("ChannelId") or ""))
+        if channel is not None and channel["ProjectId"] != project_id:
+            errors.append(
+                f"ReleaseCreationStrategy.ChannelId refers to the channel '{channel['Name']}' "
+                f"({channel['Id']}), which is not a channel of this project."
+            )
+        if errors:
+            raise bad_request(*errors)
+
+    def _check_trigger(self, doc: JsonDict) -> None:
+        """A trigger's filter and action carry the fields of their type; the runbook, channel
+        and process actions they name belong to the trigger's project."""
+        errors: list[str] = []
+        doc["Filter"] = _typed_part(doc, "Filter", "FilterType", TRIGGER_FILTERS, errors)
+        doc["Action"] = _typed_part(doc, "Action", "ActionType", TRIGGER_ACTIONS, errors)
+        if errors:
+            raise bad_request(*errors)
+        project_id = doc["ProjectId"]
+        action = doc["Action"]
+        # Inferred: a run-runbook trigger runs one of its own project's runbooks, and a
+        # release is created or deployed in one of its own project's channels (research B 4:
+        # "runbook (same project)", "channel (same project)").
+        for field, collection in (("RunbookId", "runbooks"), ("ChannelId", "channels")):
+            target = self.docs[collection].get(str(action.get(field) or ""))
+            if target is not None and target["ProjectId"] != project_id:
+                errors.append(
+                    f"Action.{field} refers to '{target['Name']}' ({target['Id']}), which "
+                    f"belongs to another project than the trigger's ({project_id})."
+                )
+        errors += self._trigger_packages(doc)
+        if errors:
+            raise bad_request(*errors)
+
+    def _trigger_packages(self, trigger: JsonDict) -> list[str]:
+        """Feed, ARC and Git trigger filters name actions of the project's deployment process.
+
+        Inferred that the server checks them on save: a trigger whose action is not in the
+        process cannot fire; the ARC form is resolved against the process on read
+        (OctopusDeploy/Issues#7230, #7071), and octoterra resolves these names "from the IDs
+        returned by the API" (`project_trigger_converter.go`).
+        """
+        kind = trigger["Filter"]["FilterType"]
+        if kind not in TRIGGER_FILTER_ITEMS:
+            return []
+        project = self.docs["projects"].get(str(trigger["ProjectId"]))
+        process = (
+            self.docs["deploymentprocesses"].get(str(project["DeploymentProcessId"]))
+            if project is not None
+            else None
+        )
+        actions = [a for _, _, a in walk(process or {}, ("Steps", "*", "Actions", "*"))]
+        errors: list[str] = []
+        field, _ = TRIGGER_FILTER_ITEMS[kind]
+        for item in trigger["Filter"][field]:
+            if kind == "ArcFeedFilter":
+                wanted = str(item.get("DeploymentAction") or "")
+                found = [a for a in actions if wanted.lower() in (a["Name"].lower(), a["Id"])]
+            else:
+                wanted = str(item.get("DeploymentActionSlug") or "")
+                found = [a for a in actions if a.get("Slug", "").lower() == wanted.lower()]
+            if not found:
+                errors.append(
+                    f"Filter.{field} names the action '{wanted}', which is not in the "
+                    "project's deployment process."
+                )
+                continue
+            if kind == "GitFilter":
+                dependency = str(item.get("GitDependencyName") or "")
+                names = [str(d.get("Name", "")) for d in found[0].get("GitDependencies") or []]
+                if dependency not in names:
+                    errors.append(
+                        f"Filter.Sources names the Git dependency '{dependency}', which action "
+                        f"'{found[0]['Name']}' does not have."
+                    )
+                continue
+            reference = str(item.get("PackageReference") or "")
+            packages = found[0].get("Packages") or []
+            keys = {str(p.get("Name") or "") for p in packages}
+            if kind == "ArcFeedFilter":
+                keys |= {str(p.get("Id")) for p in packages}
+            if reference not in keys:
+                errors.append(
+                    f"Filter.Packages names the package reference '{reference}', which action "
+                    f"'{found[0]['Name']}' does not have."
+                )
+        return errors
+
+    @staticmethod
+    def _check_certificate(doc: JsonDict, existing: JsonDict | None) -> None:
+        """The data is parsed on create; `CertificateData` and `Password` are writeable on
+        create only (Octopus.Client `Model/CertificateResource.cs` `[WriteableOnCreate]`;
+        replacing goes through `POST certificates/{id}/replace`)."""
+        if existing is not None:
+            doc["CertificateData"] = existing["CertificateData"]
+            doc["Password"] = existing["Password"]
+            return
+        try:
+            doc.update(certificates.read(str(doc["Name"]), doc["CertificateData"]["NewValue"]))
+        except certificates.CertificateError as error:
+            raise bad_request(str(error)) from None
+
+    @staticmethod
+    def _check_action_names(kind: Kind, doc: JsonDict) -> None:
+        """Action names are unique within a process, and no action takes the name of another
+        step (a step and its own action usually share one).
+
+        The server's words: "Action name 'X' is already in use by another action in this
+        deployment process. Action names must be unique." (OctopusDeployLabs/terraform-
+        provider-octopusdeploy#276, #509) and "Actions names 'X', 'Y' are already in use by
+        other steps in this deployment process. Action names must be unique." (#457).
+        Case-insensitive: inferred from the step rule `MustHaveUniqueNamesIgnoreCase`
+        (OctopusDeploy/Issues#4459). "runbook process" for runbooks is inferred.
+        """
+        process = (
+            "deployment process" if kind.collection == "deploymentprocesses" else "runbook process"
+        )
+        errors: list[str] = []
+        seen: dict[str, str] = {}
+        for step in doc["Steps"]:
+            for action in step.get("Actions") or []:
+                key = str(action["Name"]).lower()
+                if key in seen:
+                    errors.append(
+                        f"Action name '{action['Name']}' is already in use by another action in "
+                        f"this {process}. Action names must be unique."
+                    )
+                seen.setdefault(key, action["Name"])
+        step_names = {str(step.get("Name", "")).lower(): step for step in doc["Steps"]}
+        clashing = []
+        for step in doc["Steps"]:
+            for action in step.get("Actions") or []:
+                other = step_names.get(str(action["Name"]).lower())
+                if other is not None and other is not step:
+                    clashing.append(str(action["Name"]))
+        if clashing:
+            names = ", ".join(f"'{n}'" for n in clashing)
+            errors.append(
+                f"Actions names {names} are already in use by other steps in this {process}. "
+                "Action names must be unique."
+            )
+        if errors:
+            raise bad_request(*errors)
+
+    def _check_role_level(self, space_id: str | None, role: JsonDict) -> None:
+        """A scoped user role at space level needs a role with space permissions, one at system
+        level a role with system permissions and a system team."""
+        user_role = self.docs["userroles"].get(str(role["UserRoleId"]))
+        team = self.docs["teams"].get(str(role["TeamId"]))
+        if user_role is None or team is None:
+            return  # the reference check names it
+        if space_id is not None and not user_role["GrantedSpacePermissions"]:
+            # The server's words (OctopusDeployLabs/terraform-provider-octopusdeploy#330).
+            raise bad_request(
+                "You cannot use a role without any Space level permissions at the Space level."
+            )
+        if space_id is None:
+            if not user_role["GrantedSystemPermissions"]:
+                # Inferred: the system-level mirror of the tfl#330 message.
+                raise bad_request(
+                    "You cannot use a role without any System level permissions at the "
+                    "System level."
+                )
+            if team.get("SpaceId") is not None:
+                # Inferred: a space team's roles stay in its space.
+                raise bad_request(
+                    f"The team '{team['Name']}' belongs to space '{team['SpaceId']}': it cannot "
+                    "be given a role at the System level."
+                )
 
     def _check_variables(self, doc: JsonDict, existing: JsonDict | None) -> None:
         errors: list[str] = []
@@ -469,9 +1055,14 @@ class Instance:
                 errors.append(
                     f"Variable '{variable['Name']}' has unknown scopes {sorted(unknown_scopes)}."
                 )
+            # A sensitive value sent back empty (null or "") is kept when the variable carries
+            # its Id, and wiped when it does not: "The `Id` is the sole determinant. `null` and
+            # `""` are indistinguishable." (measured on a 2026.x server, go-octopusdeploy issue
+            # #449 and PR #450). A variable without an Id got a fresh one in `_assign_ids`, so
+            # it never finds an old value here.
             old = stored.get(variable["Id"])
-            if variable["IsSensitive"] and variable.get("Value") is None and old is not None:
-                variable["Value"] = old.get("Value")  # a sensitive value sent back empty is kept
+            if variable["IsSensitive"] and variable.get("Value") in (None, ""):
+                variable["Value"] = old.get("Value") if old is not None else ""
         if errors:
             raise bad_request(*errors)
 
@@ -482,11 +1073,22 @@ class Instance:
                 if ref.when is not None and not ref.when(container):
                     continue
                 for one in ref.ids(value):
-                    if one in (None, "") or (
-                        isinstance(one, str) and self._exists(space_id, ref.target, one)
-                    ):
+                    if one in (None, "") or ref.is_expression(one):
+                        continue
+                    if ref.tag_scope is not None and isinstance(one, str):
+                        if one in self._tag_names(space_id, ref.tag_scope):
+                            continue
+                        where = ".".join(p for p in ref.path if p != "*")
+                        errors.append(
+                            f"{where} refers to the tag '{one}', which does not exist in a tag "
+                            f"set for {ref.tag_scope} tags."
+                        )
+                        continue
+                    if isinstance(one, str) and self._exists(space_id, ref.target, one):
                         continue
                     where = ".".join(p for p in ref.path if p not in ("*", "@values"))
+                    if ref.path[-1] == "@values":
+                        where = f"{where}.{key}"
                     shown = key if ref.path[-1] == "@keys" else one
                     errors.append(
                         f"{where} refers to '{shown}', which is not a known {ref.target} id"
@@ -557,7 +1159,7 @@ class Instance:
 
     def present(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
         """The document as the API returns it: secrets hidden, links and derived fields added."""
-        out: JsonDict = _hide_secrets(copy.deepcopy(doc))
+        out: JsonDict = hide_secrets(copy.deepcopy(doc))
         if collection == "variables":
             for variable in out["Variables"]:
                 if variable.get("IsSensitive"):
@@ -567,19 +1169,28 @@ class Instance:
         return out
 
     def _links(self, space_id: str | None, collection: str, doc: JsonDict) -> JsonDict:
-        base = f"/api/{space_id}" if KINDS[collection].space_scoped else "/api"
+        kind = KINDS[collection]
+        if kind.mixed_scope:
+            space_id = doc.get("SpaceId")
+        base = f"/api/{space_id}" if kind.space_scoped and space_id else "/api"
         links: JsonDict = {"Self": f"{base}/{collection}/{doc['Id']}"}
         if collection == "projects":
             pid = doc["Id"]
+            # A version-controlled project links its git-ref routes as templates (go
+            # `pkg/deployments/deployment_service.go` expands `{gitRef}`).
+            ref = "/{gitRef}" if is_version_controlled(doc) else ""
             links.update(
                 {
                     "Channels": f"{base}/projects/{pid}/channels{{/id}}{{?skip,take,partialName}}",
-                    "DeploymentProcess": f"{base}/projects/{pid}/deploymentprocesses",
+                    "DeploymentProcess": f"{base}/projects/{pid}{ref}/deploymentprocesses",
+                    "DeploymentSettings": f"{base}/projects/{pid}{ref}/deploymentsettings",
                     "Variables": f"{base}/variables/{doc['VariableSetId']}",
                     "Runbooks": f"{base}/projects/{pid}/runbooks{{/id}}{{?skip,take,partialName}}",
                     "Triggers": f"{base}/projects/{pid}/triggers{{?skip,take,partialName}}",
                 }
             )
+            if not ref:
+                links["ConvertToVcs"] = f"{base}/projects/{pid}/git/convert"
         elif collection == "tenants":
             links["Variables"] = f"{base}/tenants/{doc['Id']}/variables"
         elif collection == "runbooks":
@@ -644,147 +1255,96 @@ class Instance:
 
     # ----------------------------------------------------------------- tenant variables
 
-    def get_tenant_variables(self, space_id: str | None, tenant_id: str) -> JsonDict:
-        tenant = self.find(space_id, "tenants", tenant_id)
-        stored = self.tenant_variables.get(tenant["Id"], {})
-        projects: JsonDict = {}
-        library: JsonDict = {}
-        for project_id, environment_ids in tenant["ProjectEnvironments"].items():
-            project = self.docs["projects"].get(project_id)
-            if project is None:
-                continue
-            values = stored.get("ProjectVariables", {}).get(project_id, {})
-            projects[project_id] = {
-                "ProjectId": project_id,
-                "ProjectName": project["Name"],
-                "Templates": copy.deepcopy(project["Templates"]),
-                "Variables": {
-                    env: _hide_secrets(copy.deepcopy(values.get(env, {})))
-                    for env in environment_ids
-                },
-                "Links": {"Project": f"/api/{space_id}/projects/{project_id}"},
-            }
-            for set_id in project["IncludedLibraryVariableSetIds"]:
-                lvs = self.docs["libraryvariablesets"].get(set_id)
-                if lvs is None or not lvs["Templates"] or set_id in library:
-                    continue
-                library[set_id] = {
-                    "LibraryVariableSetId": set_id,
-                    "LibraryVariableSetName": lvs["Name"],
-                    "Templates": copy.deepcopy(lvs["Templates"]),
-                    "Variables": _hide_secrets(
-                        copy.deepcopy(stored.get("LibraryVariables", {}).get(set_id, {}))
-                    ),
-                    "Links": {
-                        "LibraryVariableSet": f"/api/{space_id}/libraryvariablesets/{set_id}"
-                    },
-                }
-        return {
-            "Id": f"TenantVariables-{tenant['Id']}",
-            "TenantId": tenant["Id"],
-            "TenantName": tenant["Name"],
-            "SpaceId": space_id,
-            "ProjectVariables": projects,
-            "LibraryVariables": library,
-            "Links": {"Self": f"/api/{space_id}/tenants/{tenant['Id']}/variables"},
-        }
+    def tenant_variable_values(self, tenant_id: str) -> list[JsonDict]:
+        """The stored tenant variable values of one tenant (see `tenant_variables.py`)."""
+        return self.tenant_values.setdefault(tenant_id, [])
 
-    def put_tenant_variables(self, space_id: str | None, tenant_id: str, body: Any) -> JsonDict:
-        tenant = self.find(space_id, "tenants", tenant_id)
-        if not isinstance(body, dict):
-            raise bad_request("The request body must be a JSON object.")
-        allowed = {
-            "Id",
-            "TenantId",
-            "TenantName",
-            "SpaceId",
-            "ProjectVariables",
-            "LibraryVariables",
-            "Links",
-        }
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise bad_request(
-                *(
-                    f"The property '{u}' is not a known property of TenantVariables."
-                    for u in unknown
-                )
-            )
-        old = self.tenant_variables.get(tenant["Id"], {})
-        errors: list[str] = []
-        projects: JsonDict = {}
-        for project_id, entry in (body.get("ProjectVariables") or {}).items():
-            environments = tenant["ProjectEnvironments"].get(project_id)
-            project = self.docs["projects"].get(project_id)
-            if environments is None or project is None:
-                errors.append(f"The tenant is not connected to project '{project_id}'.")
-                continue
-            templates = {t["Id"]: t for t in project["Templates"]}
-            per_env: JsonDict = {}
-            for env, values in (entry.get("Variables") or {}).items():
-                if env not in environments:
-                    errors.append(
-                        f"The tenant is not connected to '{env}' for project '{project_id}'."
-                    )
-                    continue
-                old_values = old.get("ProjectVariables", {}).get(project_id, {}).get(env, {})
-                per_env[env] = self._tenant_values(values, templates, old_values, errors)
-            projects[project_id] = per_env
-        library: JsonDict = {}
-        reachable = {
-            set_id
-            for project_id in tenant["ProjectEnvironments"]
-            for set_id in (self.docs["projects"].get(project_id) or {}).get(
-                "IncludedLibraryVariableSetIds", []
-            )
-        }
-        for set_id, entry in (body.get("LibraryVariables") or {}).items():
-            lvs = self.docs["libraryvariablesets"].get(set_id)
-            if lvs is None or set_id not in reachable:
-                errors.append(
-                    f"Library variable set '{set_id}' is not used by the tenant's projects."
-                )
-                continue
-            templates = {t["Id"]: t for t in lvs["Templates"]}
-            old_values = old.get("LibraryVariables", {}).get(set_id, {})
-            library[set_id] = self._tenant_values(
-                entry.get("Variables") or {}, templates, old_values, errors
-            )
-        if errors:
-            raise bad_request(*errors)
-        self.tenant_variables[tenant["Id"]] = {
-            "ProjectVariables": projects,
-            "LibraryVariables": library,
-        }
-        return self.get_tenant_variables(space_id, tenant["Id"])
+    def tenant_concurrency_token(self, tenant_id: str) -> str:
+        return self.tenant_tokens.setdefault(tenant_id, str(uuid.uuid4()))
 
-    @staticmethod
-    def _tenant_values(
-        values: Any, templates: dict[str, JsonDict], old: JsonDict, errors: list[str]
-    ) -> JsonDict:
-        result: JsonDict = {}
-        if not isinstance(values, dict):
-            errors.append("Tenant variable values must be an object keyed by template id.")
-            return result
-        for template_id, value in values.items():
-            template = templates.get(template_id)
-            if template is None:
-                errors.append(f"There is no variable template '{template_id}'.")
+    def bump_tenant_concurrency_token(self, tenant_id: str) -> None:
+        """Another save of the tenant's variables: a token read before it is now stale."""
+        self.tenant_tokens[tenant_id] = str(uuid.uuid4())
+
+    def new_tenant_variable_id(self) -> str:
+        return self._new_id_for("TenantVariables")
+
+
+def _action_package(
+    actions: list[JsonDict], reference: Any, where: str, errors: list[str]
+) -> JsonDict | None:
+    """The package a `{DeploymentAction, PackageReference}` names in a process: the action by
+    name (any case) or id, the package by name ("" is the primary package) or id
+    (Octopus.Client `Model/DeploymentActionPackageResource.cs`: "name (or id)")."""
+    if not isinstance(reference, dict):
+        errors.append(f"{where} must be an object with DeploymentAction and PackageReference.")
+        return None
+    wanted = str(reference.get("DeploymentAction") or "")
+    action = next((a for a in actions if wanted.lower() in (a["Name"].lower(), a["Id"])), None)
+    if action is None:
+        errors.append(
+            f"{where} refers to the step '{wanted}', which is not in the project's deployment "
+            "process."
+        )
+        return None
+    package_name = str(reference.get("PackageReference") or "")
+    for package in action.get("Packages") or []:
+        if package_name in (str(package.get("Name") or ""), package.get("Id")):
+            return dict(package)
+    errors.append(
+        f"{where} refers to the package '{package_name}' of step '{wanted}', which it does "
+        "not have."
+    )
+    return None
+
+
+def _names_process_item(steps: list[JsonDict], actions: list[JsonDict], value: str) -> bool:
+    """An action id, a step id, or Octopus.Client's "ActionName[:PackageReference]" form."""
+    if value in {s.get("Id") for s in steps} | {a.get("Id") for a in actions}:
+        return True
+    name, _, package = value.partition(":")
+    for action in actions:
+        if action["Name"].lower() == name.lower():
+            names = {str(p.get("Name") or "") for p in action.get("Packages") or []}
+            return package in names or not package
+    return False
+
+
+def _typed_part(
+    doc: JsonDict,
+    part: str,
+    type_field: str,
+    types: Mapping[str, Mapping[str, Any]],
+    errors: list[str],
+) -> JsonDict:
+    """A trigger's `Filter` or `Action`: a known type, only its fields, defaults filled in."""
+    value = doc.get(part)
+    if not isinstance(value, dict) or value.get(type_field) not in types:
+        errors.append(
+            f"{part}.{type_field} must be one of {', '.join(types)}, not "
+            f"{(value or {}).get(type_field) if isinstance(value, dict) else value!r}."
+        )
+        return value if isinstance(value, dict) else {}
+    fields = types[value[type_field]]
+    unknown = sorted(set(value) - set(fields) - {type_field})
+    errors.extend(
+        f"The property '{name}' is not a known property of a {value[type_field]} {part}."
+        for name in unknown
+    )
+    if part == "Filter" and value[type_field] in TRIGGER_FILTER_ITEMS:
+        field, allowed = TRIGGER_FILTER_ITEMS[value[type_field]]
+        for item in value.get(field) or []:
+            if not isinstance(item, dict):
+                errors.append(f"Each of Filter.{field} must be an object.")
                 continue
-            if _is_sensitive_template(template):
-                if not _is_secret(value):
-                    value = {"HasValue": value is not None, "NewValue": value}
-                if (
-                    value["NewValue"] is None
-                    and value["HasValue"]
-                    and _is_secret(old.get(template_id))
-                ):
-                    value = old[template_id]
-            elif _is_secret(value):
-                errors.append(f"Template '{template_id}' is not sensitive.")
-                continue
-            result[template_id] = copy.deepcopy(value)
-        return result
+            errors.extend(
+                f"The property '{name}' is not a known property of Filter.{field}."
+                for name in sorted(set(item) - allowed)
+            )
+    return {
+        type_field: value[type_field],
+        **{key: copy.deepcopy(value.get(key, default)) for key, default in fields.items()},
+    }
 
 
 def _audit(doc: JsonDict) -> None:
@@ -809,28 +1369,26 @@ def _same_type(default: Any, value: Any) -> bool:
     return True
 
 
-def _hide_secrets(value: Any) -> Any:
-    if _is_secret(value):
-        return {"HasValue": bool(value["HasValue"]), "NewValue": None}
+def hide_secrets(value: Any) -> Any:
+    """The value as the API returns it: a secret says whether it is set, never what it is."""
+    if is_secret(value):
+        return {"HasValue": bool(value["HasValue"]), "NewValue": None, "Hint": value.get("Hint")}
     if isinstance(value, dict):
-        return {key: _hide_secrets(item) for key, item in value.items()}
+        return {key: hide_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_hide_secrets(item) for item in value]
+        return [hide_secrets(item) for item in value]
     return value
 
 
 def _forget_unset_secrets(doc: Any) -> None:
     """In a new document, `{HasValue: true, NewValue: null}` has nothing to keep: it is empty."""
-    _map_secrets(
-        doc,
-        lambda new: new if new["NewValue"] is not None else {"HasValue": False, "NewValue": None},
-    )
+    _map_secrets(doc, stored_secret)
 
 
 def _map_secrets(value: Any, fn: Callable[[JsonDict], JsonDict]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if _is_secret(item):
+            if is_secret(item):
                 value[key] = fn(item)
             else:
                 _map_secrets(item, fn)
@@ -848,13 +1406,8 @@ def _keep_secrets(new: Any, old: Any) -> None:
     if isinstance(new, dict) and isinstance(old, dict):
         for key, item in list(new.items()):
             previous = old.get(key)
-            if _is_secret(item):
-                if item["NewValue"] is not None:
-                    new[key] = {"HasValue": True, "NewValue": item["NewValue"]}
-                elif item["HasValue"] and isinstance(previous, dict) and _is_secret(previous):
-                    new[key] = previous
-                else:
-                    new[key] = {"HasValue": False, "NewValue": None}
+            if is_secret(item):
+                new[key] = stored_secret(item, previous if is_secret(previous) else None)
             else:
                 _keep_secrets(item, previous)
     elif isinstance(new, list) and isinstance(old, list):

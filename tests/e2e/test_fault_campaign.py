@@ -15,13 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_reliability import _push_until_done, _repo, _state
-from tests.helpers import API_KEY, SAMPLES, SOURCE_KEY_ENV, git, running_emulator
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+from tests.helpers import SAMPLES, git, running_emulator
 
 
 @pytest.fixture

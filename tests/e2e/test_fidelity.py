@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
+from snapshotsync.errors import ExitCode
 from tests.helpers import (
     API_KEY,
+    SAMPLES,
     SOURCE_KEY_ENV,
     Emulator,
     git,
@@ -169,3 +172,212 @@ def test_tenant_values_keep_their_scopes_in_the_destinations_shape(
         }
         (library,) = legacy["LibraryVariables"].values()
         assert list(library["Variables"].values()) == ["eu-west"]
+
+
+def test_provisioning_runbooks_are_the_destination_projects_own(
+    pair: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Finding 12: fields newer than the contracts that hold ids are mapped too."""
+    _, dest, repo = pair
+    _push(repo)
+    web = _by_name(dest.get("projects/all"))["Web"]
+    runbooks = _by_name(dest.get(f"projects/{web['Id']}/runbooks")["Items"])
+    assert web["ProvisioningRunbookId"] == runbooks["Warm Cache"]["Id"]
+
+
+# ----------------------------------------------------------------- one scenario per finding
+
+SOURCE_EXTRAS = """
+environments:
+  - {Name: Production, SortOrder: 1}
+certificates:
+  - Name: Web TLS
+    CertificateData: {HasValue: true, NewValue: CERTIFICATE}
+projects:
+  - Name: Catalog
+    ProjectGroupId: Default Project Group
+    LifecycleId: Default Lifecycle
+    Description: the source's description
+    DeploymentProcess:
+      Steps:
+        - Name: Deploy
+          Actions:
+            - {Name: Deploy, ActionType: Octopus.Script}
+    Channels:
+      - {Name: Default, IsDefault: true}
+      - {Name: Preview, Type: EphemeralEnvironment, ParentEnvironmentId: Production}
+    Variables:
+      - {Name: Site.Certificate, Type: Certificate, Value: Web TLS}
+  - Name: Pipelines
+    ProjectGroupId: Default Project Group
+    LifecycleId: Default Lifecycle
+    PersistenceSettings:
+      Type: VersionControlled
+      Url: https://github.com/octofx/pipelines.git
+      DefaultBranch: main
+      BasePath: .octopus/pipelines
+      Credentials: {Type: Anonymous}
+"""
+
+
+def _extras(tmp_path: Path, seed: str, name: str) -> Path:
+    """`seed` with a real certificate where it says CERTIFICATE (the sample source's)."""
+    sample = YAML(typ="safe").load((SAMPLES / "source.yaml").read_text())
+    certificate = sample["certificates"][0]["CertificateData"]["NewValue"]
+    path = tmp_path / name
+    path.write_text(seed.replace("CERTIFICATE", json.dumps(certificate.replace("\n", ""))))
+    return path
+
+
+@pytest.fixture
+def extras(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Emulator, Emulator, Path]]:
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+    destination_seed = """
+environments:
+  - {Name: Production, SortOrder: 1}
+"""
+    with (
+        running_emulator(
+            seed=_extras(tmp_path, SOURCE_EXTRAS, "source.yaml"), id_offset=1000
+        ) as source,
+        running_emulator(
+            seed=_extras(tmp_path, destination_seed, "dest.yaml"), id_offset=5000
+        ) as destination,
+    ):
+        repo = init_repo(tmp_path, source, destination)
+        (repo / "overlays" / "prod.yaml").write_text("environments:\n  Production: Production\n")
+        git(repo, "commit", "-qam", "overlay for prod")
+        run_cli("export", "--repo", str(repo))
+        yield source, destination, repo
+
+
+def test_a_certificate_the_destination_lacks_stops_the_plan_before_any_write(
+    extras: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Finding 3: a real server parses certificate data and refuses a placeholder."""
+    _, dest, repo = extras
+    dest.session.delete(f"{dest.url}/api/emulator/stats")
+    out = run_cli(
+        "push", "--target", "prod", "--repo", str(repo), "--yes", expect=ExitCode.ERROR
+    ).stdout
+    assert "certificates Web TLS: not on the destination" in out
+    assert "upload it on the destination" in out and "exclude.certificates" in out
+    assert dest.stats()["writes"] == 0
+    # Leaving it out (or uploading it) lets the rest through; what names it goes with it.
+    overlay = repo / "overlays" / "prod.yaml"
+    overlay.write_text(overlay.read_text() + "exclude:\n  certificates: [Web TLS]\n")
+    git(repo, "commit", "-qam", "the destination has no TLS certificate")
+    _push(repo)
+    assert "Web TLS" not in {c["Name"] for c in dest.get("certificates/all")}
+    catalog = _by_name(dest.get("projects/all"))["Catalog"]
+    values = dest.get(f"variables/{catalog['VariableSetId']}")["Variables"]
+    assert not [v for v in values if v["Name"] == "Site.Certificate"]
+
+
+def test_config_as_code_projects_are_never_half_synced(
+    extras: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Finding 6: a version-controlled source project the destination lacks is left out with
+    the way to connect it; a version-controlled destination project takes what its route
+    takes (not its deployment settings)."""
+    _, dest, repo = extras
+    (repo / "overlays" / "prod.yaml").write_text(
+        "environments:\n  Production: Production\nexclude:\n  certificates: [Web TLS]\n"
+    )
+    git(repo, "commit", "-qam", "no TLS certificate")
+    plan = _plan(repo)
+    assert not [c for c in plan["changes"] if c["name"] == ["Pipelines"]]
+    assert any(
+        d["where"] == "projects Pipelines" and "connect it to its repository" in d["message"]
+        for d in plan["decisions"]
+    )
+    _push(repo)
+    assert "Pipelines" not in {p["Name"] for p in dest.get("projects/all")}
+
+    # The destination converts Catalog to config as code; the source changes Catalog.
+    catalog = _by_name(dest.get("projects/all"))["Catalog"]
+    converted = dest.session.post(
+        dest.space_url(f"projects/{catalog['Id']}/git/convert"),
+        json={
+            "CommitMessage": "to git",
+            "VersionControlSettings": {
+                "Type": "VersionControlled",
+                "Url": "https://github.com/octofx/catalog.git",
+                "DefaultBranch": "main",
+                "BasePath": ".octopus/catalog",
+                "Credentials": {"Type": "Anonymous"},
+            },
+        },
+    )
+    assert converted.ok, converted.text
+    source, _, _ = extras
+    project = _by_name(source.get("projects/all"))["Catalog"]
+    project["Description"] = "changed on the source"
+    project["ReleaseNotesTemplate"] = "notes from the source"
+    assert source.put(f"projects/{project['Id']}", project).ok
+    run_cli("export", "--repo", str(repo))
+    out = _push_text(repo)
+    assert "config-as-code project on the destination: its process and variables live in git" in out
+    after = _by_name(dest.get("projects/all"))["Catalog"]
+    assert after["Description"] == "changed on the source"
+    assert after["PersistenceSettings"]["Type"] == "VersionControlled"
+
+
+def _push_text(repo: Path) -> str:
+    result = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    return result.stdout
+
+
+def test_a_destination_step_with_a_synced_steps_name_is_named_before_any_write(
+    extras: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Finding 10: action names are unique within a process on a real server."""
+    _, dest, repo = extras
+    (repo / "overlays" / "prod.yaml").write_text(
+        "environments:\n  Production: Production\nexclude:\n  certificates: [Web TLS]\n"
+    )
+    git(repo, "commit", "-qam", "no TLS certificate")
+    _push(repo)
+    catalog = _by_name(dest.get("projects/all"))["Catalog"]
+    process = dest.get(f"projects/{catalog['Id']}/deploymentprocesses")
+    process["Steps"].append(
+        {"Name": "Notify", "Actions": [{"Name": "Announce", "ActionType": "Octopus.Script"}]}
+    )
+    assert dest.put(f"projects/{catalog['Id']}/deploymentprocesses", process).ok
+    source, _, _ = extras
+    project = _by_name(source.get("projects/all"))["Catalog"]
+    source_process = source.get(f"projects/{project['Id']}/deploymentprocesses")
+    source_process["Steps"].append(
+        {"Name": "Announce", "Actions": [{"Name": "Announce", "ActionType": "Octopus.Script"}]}
+    )
+    assert source.put(f"projects/{project['Id']}/deploymentprocesses", source_process).ok
+    run_cli("export", "--repo", str(repo))
+    dest.session.delete(f"{dest.url}/api/emulator/stats")
+    out = run_cli(
+        "push", "--target", "prod", "--repo", str(repo), "--yes", expect=ExitCode.ERROR
+    ).stdout
+    error = next(line for line in out.splitlines() if "both use the name 'announce'" in line)
+    assert "deployment-processes Catalog: " in error
+    assert "the destination's own step 'Notify'" in error and "synced step 'Announce'" in error
+    assert dest.stats()["writes"] == 0
+
+
+def test_ephemeral_environment_channels_are_left_out_with_a_decision(
+    extras: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Finding 12: a channel's ParentEnvironmentId names a parent environment of the
+    environments v2 API, which is not synced."""
+    _, _, repo = extras
+    (repo / "overlays" / "prod.yaml").write_text(
+        "environments:\n  Production: Production\nexclude:\n  certificates: [Web TLS]\n"
+    )
+    git(repo, "commit", "-qam", "no TLS certificate")
+    plan = _plan(repo)
+    assert not [c for c in plan["changes"] if c["name"] == ["Catalog", "Preview"]]
+    assert any(
+        d["where"] == "channels Catalog/Preview" and "ephemeral-environment channel" in d["message"]
+        for d in plan["decisions"]
+    )

@@ -20,8 +20,6 @@ import pytest
 from snapshotsync.errors import ExitCode
 from snapshotsync.store import Store
 from tests.helpers import (
-    API_KEY,
-    SOURCE_KEY_ENV,
     Emulator,
     git,
     init_repo,
@@ -38,12 +36,6 @@ exclude:
 rename:
   accounts: {Azure NonProd: Azure Prod}
 """
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
 
 
 @pytest.fixture

@@ -8,11 +8,6 @@ REST, by name.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +15,13 @@ import pytest
 
 from snapshotsync.errors import ExitCode
 from tests.e2e.test_plan import OVERLAY
-from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+from tests.helpers import (
+    Emulator,
+    git,
+    init_repo,
+    kill_push_after,
+    run_cli,
+)
 
 
 @pytest.fixture
@@ -302,27 +297,7 @@ def test_a_killed_push_leaves_the_base_of_what_it_wrote_and_the_rerun_converges(
     (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
     git(repo, "commit", "-qam", "overlay for prod")
     run_cli("export", "--repo", str(repo))
-    destination_emulator.configure(latency_ms=40)
-    env = {**os.environ, SOURCE_KEY_ENV: API_KEY, "PROD_OCTOPUS_API_KEY": API_KEY}
-    command = [sys.executable, "-m", "snapshotsync", "push", "--target", "prod"]
-    process = subprocess.Popen(
-        [*command, "--repo", str(repo), "--yes"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while destination_emulator.stats()["writes"] < 12:
-            assert process.poll() is None, "the push ended before it could be killed"
-            assert time.monotonic() < deadline, "the push never got going"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    destination_emulator.configure(latency_ms=0)
+    kill_push_after(repo, destination_emulator, writes=12)
     base = repo / "targets" / "prod" / "base"
     recorded = {p.relative_to(base).as_posix() for p in base.rglob("*.yaml")}
     # Scaffolding written before the kill is recorded; what comes last was never reached.

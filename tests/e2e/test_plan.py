@@ -17,17 +17,11 @@ from snapshotsync.commands.demo import CHANGED_VARIABLES
 from snapshotsync.commands.demo import OVERLAY as GUIDE_OVERLAY
 from snapshotsync.emulator.seed import load
 from snapshotsync.errors import ExitCode
-from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
+from tests.helpers import Emulator, git, init_repo, run_cli
 
 # The guide's overlay, as the demo uses it, with the new-out-of-scope policy left open.
 OVERLAY = GUIDE_OVERLAY.replace("new-out-of-scope: clone", "new-out-of-scope: NEW_OUT_OF_SCOPE")
 assert "NEW_OUT_OF_SCOPE" in OVERLAY
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
 
 
 def _repo(

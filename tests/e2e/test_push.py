@@ -14,20 +14,12 @@ from snapshotsync.store import Store
 from tests.e2e.test_export import ID_PATTERN
 from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
-    API_KEY,
-    SOURCE_KEY_ENV,
     Emulator,
     git,
     init_repo,
     run_cli,
     running_emulator,
 )
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
 
 
 def _repo(tmp_path: Path, source: Emulator, destination: Emulator, mode: str = "clone") -> Path:

@@ -6,11 +6,6 @@ of the same snapshot: they must be equal. Loops are bounded; everything is loopb
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,21 +19,15 @@ from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
     API_KEY,
     SAMPLES,
-    SOURCE_KEY_ENV,
     Emulator,
     git,
     init_repo,
+    kill_push_after,
     run_cli,
     running_emulator,
 )
 
 MAX_RUNS = 30
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
 
 
 @pytest.fixture
@@ -120,9 +109,21 @@ def test_dropped_writes_after_they_were_applied_make_no_duplicates(
 ) -> None:
     repo = _repo(tmp_path / "faulty", source_emulator, destination_emulator)
     # Each a POST (never retried blindly) in the write order of the run it lands in.
+    # One write at a time, so the Nth write is always the same request (every position,
+    # at the default concurrency, is covered by tests/e2e/test_fault_campaign.py).
     for nth in (3, 9, 13):
         destination_emulator.configure(drop_on_write=nth, drop_after_apply=True)
-        run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=ExitCode.ERROR)
+        run_cli(
+            "push",
+            "--target",
+            "prod",
+            "--repo",
+            str(repo),
+            "--yes",
+            "--concurrency",
+            "1",
+            expect=ExitCode.ERROR,
+        )
     destination_emulator.configure(drop_on_write=0)
     _push_until_done(repo)
     assert _state(destination_emulator) == reference
@@ -135,37 +136,7 @@ def test_a_push_killed_mid_way_is_finished_by_the_next_run(
     reference: dict[Any, Any],
 ) -> None:
     repo = _repo(tmp_path / "killed", source_emulator, destination_emulator)
-    destination_emulator.configure(latency_ms=40)
-    env = {**os.environ, SOURCE_KEY_ENV: API_KEY, "PROD_OCTOPUS_API_KEY": API_KEY}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snapshotsync",
-            "push",
-            "--target",
-            "prod",
-            "--repo",
-            str(repo),
-            "--yes",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while destination_emulator.stats()["writes"] < 8:
-            assert process.poll() is None, "the push ended before it could be killed"
-            assert time.monotonic() < deadline, "the push never started writing"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == -signal.SIGKILL
-    destination_emulator.configure(latency_ms=0)
+    kill_push_after(repo, destination_emulator, writes=8)
     _push_until_done(repo)
     assert _state(destination_emulator) == reference
 

@@ -28,12 +28,6 @@ from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run
 PROD_KEY_ENV = "PROD_OCTOPUS_API_KEY"
 
 
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
-    monkeypatch.setenv(PROD_KEY_ENV, API_KEY)
-
-
 def _repo(tmp_path: Path, source: Emulator, destination: Emulator, overlay: str = "") -> Path:
     repo = init_repo(tmp_path, source, destination)
     (repo / "overlays" / "prod.yaml").write_text(

@@ -36,13 +36,48 @@ NEWER_FIELDS: dict[str, set[str]] = {
     "TagSetResource": {"Type", "Scopes"},
     # Project settings that live on the project document in 2024.x (api-client
     # features/projects), and the config-as-code marker (octopus-api.md: PersistenceSettings).
-    "ProjectResource": {"IsVersionControlled", "PersistenceSettings"},
+    # The rest are fields of a 2025 server: go-octopusdeploy pkg/projects/project.go
+    # (Project.DeploymentChangesTemplate, .AllowIgnoreChannelRules,
+    # .CombineHealthAndSyncStatusInDashboardLiveStatus, .ProjectTags, .ProvisioningRunbookID,
+    # .DeprovisioningRunbookID) and Octopus.Client Model/ProjectResource.cs
+    # (ForcePackageDownload, ExecuteDeploymentsOnEventBasedPipeline, DefaultPowerShellEdition,
+    # IsBadgesEnabled, Icon).
+    "ProjectResource": {
+        "IsVersionControlled",
+        "PersistenceSettings",
+        "DeploymentChangesTemplate",
+        "AllowIgnoreChannelRules",
+        "CombineHealthAndSyncStatusInDashboardLiveStatus",
+        "ProjectTags",
+        "ProvisioningRunbookId",
+        "DeprovisioningRunbookId",
+        "ForcePackageDownload",
+        "ExecuteDeploymentsOnEventBasedPipeline",
+        "DefaultPowerShellEdition",
+        "IsBadgesEnabled",
+        "Icon",
+    },
+    # go-octopusdeploy pkg/channels/channel.go: Channel.Type, .ParentEnvironmentID,
+    # .EphemeralEnvironmentNameTemplate, .AutomaticEphemeralEnvironmentDeployments,
+    # .CustomFieldDefinitions, .GitReferenceRules, .GitResourceRules.
+    "ChannelResource": {
+        "Type",
+        "ParentEnvironmentId",
+        "EphemeralEnvironmentNameTemplate",
+        "AutomaticEphemeralEnvironmentDeployments",
+        "CustomFieldDefinitions",
+        "GitReferenceRules",
+        "GitResourceRules",
+    },
+    # go-octopusdeploy pkg/environments/environment.go: Environment.EnvironmentTags.
+    "EnvironmentResource": {"EnvironmentTags"},
     # Action fields added with step packages and container images (api-client 3.x).
     "DeploymentActionResource": {"Slug", "StepPackageVersion", "Inputs", "GitDependencies"},
     "DeploymentStepResource": {"Slug"},
-    "PackageReference": {"StepPackageInputsReferenceId"},
-    # Tenants can be disabled since 2023.x.
-    "TenantResource": {"IsDisabled"},
+    # go-octopusdeploy pkg/packages/package_reference.go: PackageReference.Version.
+    "PackageReference": {"StepPackageInputsReferenceId", "Version"},
+    # Tenants can be disabled since 2023.x; Icon: Octopus.Client Model/TenantResource.cs.
+    "TenantResource": {"IsDisabled", "Icon"},
     # Step templates built from step packages.
     "ActionTemplateResource": {"StepPackageId"},
     # Priority phases (2024.x lifecycles).
@@ -66,14 +101,28 @@ NEWER_FIELDS: dict[str, set[str]] = {
         "Architecture",
         "OperatingSystem",
     },
-    # Runbook run retention (2022.x runbooks).
-    "NonVcsRunbookResource": {"SpaceId", "LastModifiedOn", "LastModifiedBy"},
+    # Runbook run retention (2022.x runbooks); go-octopusdeploy pkg/runbooks/runbook.go
+    # (Runbook.RunbookTags, .ForcePackageDownload) and Octopus.Client Model/RunbookResource.cs
+    # (FailTargetDiscovery, CancelQueuedTasks, CancelRunningTasks).
+    "NonVcsRunbookResource": {
+        "SpaceId",
+        "LastModifiedOn",
+        "LastModifiedBy",
+        "RunbookTags",
+        "ForcePackageDownload",
+        "FailTargetDiscovery",
+        "CancelQueuedTasks",
+        "CancelRunningTasks",
+    },
     "RunbookProcessResource": {"LastModifiedOn", "LastModifiedBy"},
     "MachinePolicyResource": {"MachineRpcCallRetryPolicy"},
     "SpaceResource": {"Slug", "Icon", "ExtensionSettings"},
     "UserRoleResource": {"SpaceId"},
     "StaticWorkerPoolResource": {"WorkerType"},
     "TriggerResource": {"SpaceId"},
+    # Optimistic concurrency on the legacy tenant variables document (2022.2; Octopus.Client
+    # source/Octopus.Server.Client/Model/TenantVariableResource.cs, commit 41204fdb).
+    "TenantVariableResource": {"ConcurrencyToken"},
 }
 
 # Fields the UI contracts type as never null that real servers do return as null when

@@ -308,6 +308,7 @@ def test_deleting_stats_resets_them(emulator: Emulator) -> None:
         "by_method": {},
         "by_route": {},
         "faults": {},
+        "max_writes_in_flight": 0,
     }
     emulator.get("environments")
     assert emulator.stats()["by_route"] == {"GET environments": 1}
@@ -319,3 +320,44 @@ def test_emulator_routes_need_the_key(emulator: Emulator) -> None:
     assert config.status_code == 401
     bad = emulator.session.put(f"{emulator.url}/api/emulator/config", json={"no_such": 1})
     assert bad.status_code == 400 and "no_such" in bad.text
+
+
+def test_refuse_on_write_refuses_exactly_the_nth_write_at_once_unapplied(
+    emulator: Emulator,
+) -> None:
+    emulator.configure(refuse_on_write=2, latency_ms=200)
+    first = emulator.post("environments", {"Name": "First"})
+    refused = emulator.post("environments", {"Name": "Second"})
+    third = emulator.post("environments", {"Name": "Third"})
+    emulator.configure(latency_ms=0, refuse_on_write=0)
+    assert first.status_code == 201 and third.status_code == 201
+    assert refused.status_code == 400
+    assert "refuse_on_write" in refused.json()["Errors"][0]
+    assert [e["Name"] for e in emulator.get("environments/all")] == ["First", "Third"]
+
+
+def test_the_stats_count_the_writes_in_flight_at_once(emulator: Emulator) -> None:
+    import threading
+
+    import requests
+
+    emulator.configure(latency_ms=150)
+    emulator.session.delete(f"{emulator.url}/api/emulator/stats")
+    from tests.helpers import API_KEY
+
+    def create(name: str) -> None:
+        with requests.Session() as session:
+            session.headers["X-Octopus-ApiKey"] = API_KEY
+            session.post(emulator.space_url("environments"), json={"Name": name})
+
+    threads = [threading.Thread(target=create, args=(f"Env {n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    one_at_a_time = emulator.stats()["max_writes_in_flight"]
+    emulator.session.delete(f"{emulator.url}/api/emulator/stats")
+    emulator.post("environments", {"Name": "Alone"})
+    emulator.configure(latency_ms=0)
+    assert one_at_a_time == 4
+    assert emulator.stats()["max_writes_in_flight"] == 1

@@ -8,15 +8,19 @@ counters are in `test_faults.py`, the `python -m snapshotsync.emulator` entry po
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import pytest
 import requests
+from ruamel.yaml import YAML
 
-from tests.helpers import API_KEY, Emulator, running_emulator
+from tests.helpers import API_KEY, SAMPLES, Emulator, running_emulator
 
 SENSITIVE = {"Octopus.ControlType": "Sensitive"}
-HIDDEN = {"HasValue": True, "NewValue": None}
+# A secret as the API returns it (`Hint` is in the server's schema: go-octopusdeploy
+# api/spec.json, SensitiveValue).
+HIDDEN = {"HasValue": True, "NewValue": None, "Hint": None}
 SERVER_STAMPS = ("LastModifiedOn", "LastModifiedBy")
 
 
@@ -48,6 +52,13 @@ def assert_400(response: requests.Response, *fragments: str) -> Any:
 def api(e: Emulator, method: str, path: str, body: Any = None) -> requests.Response:
     """A call to a route outside the default space (`/api/...`)."""
     return e.session.request(method, f"{e.url}/api/{path.lstrip('/')}", json=body)
+
+
+@functools.cache
+def sample_certificate(sample: str) -> str:
+    """The real certificate data (base64) of a sample instance: a real server parses it."""
+    seed = YAML(typ="safe").load((SAMPLES / f"{sample}.yaml").read_text(encoding="utf-8"))
+    return str(seed["certificates"][0]["CertificateData"]["NewValue"])
 
 
 def populate(e: Emulator) -> dict[str, str]:
@@ -112,7 +123,7 @@ def populate(e: Emulator) -> dict[str, str]:
         "certificates",
         {
             "Name": "Wildcard",
-            "CertificateData": {"HasValue": True, "NewValue": "MIIB"},
+            "CertificateData": {"HasValue": True, "NewValue": sample_certificate("source")},
             "EnvironmentIds": [ids["env"]],
         },
     )["Id"]
@@ -154,13 +165,25 @@ def populate(e: Emulator) -> dict[str, str]:
             "ProjectEnvironments": {ids["project"]: [ids["env"], ids["env2"]]},
         },
     )["Id"]
-    role = api(e, "POST", "userroles", {"Name": "Approver", "GrantedSpacePermissions": []})
+    # A role used in a space needs space permissions, and space teams and roles carry their
+    # SpaceId (without it a real server makes them system-level).
+    role = api(
+        e,
+        "POST",
+        "userroles",
+        {"Name": "Approver", "GrantedSpacePermissions": ["InterruptionView", "InterruptionSubmit"]},
+    )
     assert role.status_code == 201, role.text
     ids["userrole"] = role.json()["Id"]
-    ids["team"] = e.create("teams", {"Name": "Release Managers"})["Id"]
+    ids["team"] = e.create("teams", {"Name": "Release Managers", "SpaceId": e.space_id})["Id"]
     ids["scopeduserrole"] = e.create(
         "scopeduserroles",
-        {"TeamId": ids["team"], "UserRoleId": ids["userrole"], "EnvironmentIds": [ids["env"]]},
+        {
+            "TeamId": ids["team"],
+            "UserRoleId": ids["userrole"],
+            "EnvironmentIds": [ids["env"]],
+            "SpaceId": e.space_id,
+        },
     )["Id"]
     ids["machine"] = e.create(
         "machines", {"Name": "web-01", "Roles": ["web"], "EnvironmentIds": [ids["env"]]}
@@ -621,7 +644,7 @@ def test_password_is_hidden_kept_on_round_trip_and_replaced_by_new_value(
     response = emulator.put(path, read)
     assert response.status_code == 200 and response.json()["Password"] == HIDDEN
     stored = emulator.instance.docs[collection][created["Id"]]
-    assert stored["Password"] == {"HasValue": True, "NewValue": "first"}
+    assert stored["Password"] == {"HasValue": True, "NewValue": "first", "Hint": None}
     assert stored["Name"] == f"{body['Name']} renamed"
 
     replace = {**emulator.get(path), "Password": {"HasValue": True, "NewValue": "second"}}
@@ -631,7 +654,11 @@ def test_password_is_hidden_kept_on_round_trip_and_replaced_by_new_value(
 
 def test_a_new_account_without_a_secret_has_none(emulator: Emulator) -> None:
     body = {"Name": "Acct", "AccountType": "UsernamePassword", "Username": "u"}
-    assert emulator.create("accounts", body)["Password"] == {"HasValue": False, "NewValue": None}
+    assert emulator.create("accounts", body)["Password"] == {
+        "HasValue": False,
+        "NewValue": None,
+        "Hint": None,
+    }
 
 
 def test_sensitive_tenant_variable_is_hidden_and_kept(emulator: Emulator) -> None:
@@ -661,17 +688,22 @@ def test_sensitive_tenant_variable_is_hidden_and_kept(emulator: Emulator) -> Non
     assert "tenant-secret" not in emulator.session.get(emulator.space_url(path)).text
 
     def stored() -> Any:
-        tenant_values = emulator.instance.tenant_variables[tenant["Id"]]
-        return tenant_values["ProjectVariables"][project["Id"]][env]
+        values = emulator.instance.tenant_values[tenant["Id"]]
+        return {
+            v["TemplateId"]: v["Value"]
+            for v in values
+            if v.get("ProjectId") == project["Id"] and env in v["Scope"]["EnvironmentIds"]
+        }
 
     # The whole document back, secret hidden: the stored secret stays.
     read = emulator.get(path)
     read["ProjectVariables"][project["Id"]]["Variables"][env][plain_id] = "acme_db2"
     assert emulator.put(path, read).status_code == 200
-    assert stored()[secret_id] == {"HasValue": True, "NewValue": "tenant-secret"}
+    assert stored()[secret_id] == {"HasValue": True, "NewValue": "tenant-secret", "Hint": None}
     assert stored()[plain_id] == "acme_db2"
 
-    # A new value replaces it.
+    # A new value replaces it (read again: the document's ConcurrencyToken changed).
+    read = emulator.get(path)
     read["ProjectVariables"][project["Id"]]["Variables"][env][secret_id] = {
         "HasValue": True,
         "NewValue": "rotated",
@@ -761,7 +793,11 @@ def test_a_fresh_instance_holds_the_built_in_documents(emulator: Emulator) -> No
     assert emulator.get("projects/all") == []
     assert emulator.get("tenants/all") == []
     feeds = emulator.get("feeds/all")
-    assert [f["FeedType"] for f in feeds] == ["BuiltIn"]
+    # The package feed and the releases feed "Deploy a release" steps use.
+    assert [(f["Id"], f["FeedType"]) for f in feeds] == [
+        ("feeds-builtin", "BuiltIn"),
+        ("feeds-builtin-releases", "OctopusProject"),
+    ]
     assert emulator.by_name("machinepolicies", "Default Machine Policy")["IsDefault"] is True
     assert emulator.by_name("workerpools", "Default Worker Pool")["IsDefault"] is True
     roles = {r["Name"] for r in api(emulator, "GET", "userroles/all").json()}

@@ -184,3 +184,21 @@ def test_bad_arguments_and_bad_seeds_exit_with_an_error(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error:") and "No Such Lifecycle" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_server_version_and_feature_toggle_flags_choose_the_profile() -> None:
+    toggle = "CommonVariableScopingFeatureToggle"
+    url_of = f"/api/configuration/feature-toggles?Name={toggle}"
+    with emulator_process("--server-version", "2025.2.11370") as url:
+        answer = _session().get(f"{url}{url_of}", timeout=5).json()
+        assert answer == {"FeatureToggles": [{"Name": toggle, "IsEnabled": True}]}
+    with emulator_process(
+        "--server-version", "2025.3.1", "--feature-toggle", f"{toggle}=off"
+    ) as url:
+        answer = _session().get(f"{url}{url_of}", timeout=5).json()
+        assert answer == {"FeatureToggles": [{"Name": toggle, "IsEnabled": False}]}
+    module = [sys.executable, "-m", "snapshotsync.emulator", "--port", "0", "--api-key", KEY]
+    bad = subprocess.run(
+        [*module, "--feature-toggle", "NoState"], cwd=REPO, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "NAME=on" in bad.stderr

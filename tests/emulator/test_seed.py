@@ -44,6 +44,7 @@ def test_the_source_sample_holds_the_guides_scenarios(source_emulator: Emulator)
     assert actions["Notify Slack"]["Properties"]["Slack.Webhook"] == {
         "HasValue": True,
         "NewValue": None,
+        "Hint": None,
     }
     team = source_emulator.by_name("teams", "QA Team")
     assert (
