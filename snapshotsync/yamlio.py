@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -662,7 +663,7 @@ def _split_key(rest: str) -> tuple[str, str] | None:
         if rest[-1] != ":":
             return None
         colon = len(rest) - 1
-    key = rest[:colon]
+    key = sys.intern(rest[:colon])  # one string for all the "Name"s: less memory
     if _resolved(key) is not None:
         raise _NotCanonical  # a key read as a number, a boolean...: libyaml decides
     return key, rest[colon + 1 :]
