@@ -35,10 +35,18 @@ from typing import Any
 
 import dictdiffer
 
+from snapshotsync import prune as pruning
 from snapshotsync import tenantvars, threeway
 from snapshotsync.merge import ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
-from snapshotsync.octopus.kinds import ACTIONS, KINDS, is_version_controlled, sync_order, walk
+from snapshotsync.octopus.kinds import (
+    ACTIONS,
+    KINDS,
+    PROJECT_SCOPED_REFS,
+    is_version_controlled,
+    sync_order,
+    walk,
+)
 from snapshotsync.overlay import Overlay
 from snapshotsync.transform import Decision, Desired
 
@@ -74,7 +82,6 @@ REF_KINDS = {
     "library-sets": ("library-variable-sets", "script-modules"),
 }
 UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
-PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})  # names within the project
 WRITES = ("create", "update", "rename", "delete")
 ACTIONS_SHOWN = ("create", "update", "rename", "delete", "same", "skip", "conflict", "orphan")
 # Not a resource: the order of the destination's environments, set once they exist.
@@ -282,8 +289,16 @@ def make_plan(
         kept_on = Snapshot(
             {k: v for k, v in base.resources.items() if _lower(k) not in claimed}, base.meta
         )
-        orphans, dropped = _orphans(desired.snapshot, live, kept_on, created, prune)
-        changes += orphans
+        orphans, dropped = pruning.orphans(
+            desired.snapshot,
+            live,
+            kept_on,
+            frozenset(created.values()),
+            whole=frozenset(k for k, b in BEHAVIOUR.items() if b in WHOLE),
+            prune=prune,
+            comparable=_comparable_exists,
+        )
+        changes += [Change(o.action, o.key, o.live, None, reason=o.reason) for o in orphans]
         for key in dropped:
             records[key] = Record(key, None)
             created.pop(_lower(key), None)
@@ -405,124 +420,6 @@ def _created(base: Snapshot | None) -> list[ResourceKey]:
         ResourceKey(str(item[0]), tuple(str(part) for part in item[1:]))
         for item in base.meta.get("created") or []
     ]
-
-
-PROJECT_KINDS = frozenset(
-    kind.name for kind in KINDS.values() if kind.parent == "projects" and not kind.singleton
-)
-
-
-def _orphans(
-    desired: Snapshot,
-    live: Snapshot,
-    base: Snapshot,
-    created: Mapping[tuple[str, tuple[str, ...]], ResourceKey],
-    prune: bool,
-) -> tuple[list[Change], list[ResourceKey]]:
-    """Whole resources snapshotsync placed that the source no longer has (or the overlay
-    now leaves out): listed by every plan; deleted with `prune` when snapshotsync created
-    them, nobody changed them since, and nothing left on the destination uses them. Parts
-    of a resource (its process, variables, tenant values) go with it.
-
-    Returns the changes, and the resources that stop being snapshotsync's either way."""
-    wanted = {_lower(key) for key in desired.resources}
-    live_index = _Index(live)
-    gone = [
-        key
-        for key in base.resources
-        if _lower(key) not in wanted and BEHAVIOUR.get(key.kind) in WHOLE
-    ]
-    gone_projects = {key.name[0].lower() for key in gone if key.kind == "projects"}
-    gone_lower = {_lower(key) for key in gone}
-    changes: list[Change] = []
-    # The parts of a resource that goes (a project's process and variables, a tenant's
-    # values, a team's roles) go with it.
-    dropped: list[ResourceKey] = [
-        key
-        for key in base.resources
-        if _lower(key) not in wanted
-        and KINDS[key.kind].parent is not None
-        and (KINDS[key.kind].parent, (key.name[0].lower(),)) in gone_lower
-        and key not in gone
-    ]
-    deleted: set[tuple[str, tuple[str, ...]]] = set()
-    for key in sorted(gone, key=lambda k: (-KINDS[k.kind].order, k.name)):
-        live_key, now = live_index.get(key)
-        if now is None or (key.kind in PROJECT_KINDS and key.name[0].lower() in gone_projects):
-            dropped.append(key)  # gone already, or goes with its project
-            continue
-        mine = _lower(key) in created
-        unchanged = threeway.holds(_comparable_exists(now), _comparable_exists(base.resources[key]))
-        users = _users(live, live_key or key, deleted)
-        if not mine:
-            reason = (
-                "no longer on the source, and it was on the destination before snapshotsync: "
-                "left as the destination's own"
-            )
-            dropped.append(key)
-        elif key.kind == "environments":
-            reason = (
-                "created by snapshotsync and no longer on the source; environments are never "
-                "deleted by a sync (deployments and targets hang off them): delete it by hand"
-            )
-        elif not unchanged:
-            reason = (
-                "created by snapshotsync and no longer on the source, but changed by hand on "
-                "the destination since the last push: never deleted"
-            )
-        elif users:
-            reason = (
-                "created by snapshotsync and no longer on the source, but still used on the "
-                f"destination by {', '.join(users)}: left"
-            )
-        elif prune:
-            deleted.add(_lower(key))
-            changes.append(
-                Change(
-                    "delete",
-                    live_key or key,
-                    now,
-                    None,
-                    reason="created by snapshotsync, no longer on the source (or left out by "
-                    "the overlay) and unchanged since the last push (--prune)",
-                )
-            )
-            dropped.append(key)
-            continue
-        else:
-            reason = (
-                "created by snapshotsync and no longer on the source (or left out by the "
-                "overlay): push --prune deletes it"
-            )
-        changes.append(Change("orphan", live_key or key, now, None, reason=reason))
-    return changes, dropped
-
-
-def _users(
-    live: Snapshot, key: ResourceKey, deleted: set[tuple[str, tuple[str, ...]]]
-) -> list[str]:
-    """What on the destination refers to `key` by name (deleting it would break them)."""
-    target = {"library-variable-sets": "library-sets", "script-modules": "library-sets"}.get(
-        key.kind, key.kind
-    )
-    name = key.name[-1].lower()
-    users = []
-    for other, document in live.resources.items():
-        if other == key or _lower(other) in deleted or other.kind not in KINDS:
-            continue
-        if target in PROJECT_SCOPED_REFS and other.name[0].lower() != key.name[0].lower():
-            continue
-        for ref in KINDS[other.kind].refs:
-            if ref.target != target:
-                continue
-            for container, _, value in walk(document, ref.path):
-                if ref.when is not None and not ref.when(container):
-                    continue
-                values = str(value).split(ref.separator) if ref.separator else [value]
-                if any(isinstance(v, str) and v.strip().lower() == name for v in values):
-                    users.append(str(other))
-                    break
-    return sorted(set(users))
 
 
 def _environment_order(desired: Snapshot, live: Snapshot, changes: list[Change]) -> Change | None:

@@ -480,6 +480,10 @@ KIND_OF_COLLECTION = {
 }
 
 
+# Reference targets whose names are a project's own: a channel or runbook of that project.
+PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})
+
+
 def is_expression(value: str) -> bool:
     """An Octopus variable expression (`#{Name}`): resolved at deployment, never an id."""
     return "#{" in value

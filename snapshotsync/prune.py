@@ -1,0 +1,149 @@
+"""Pruning: what snapshotsync created that the source no longer has. Pure.
+
+A resource snapshotsync placed on a destination and the source dropped (or the overlay now
+leaves out) is an orphan: every plan lists it, and `--prune` deletes it, but only when
+snapshotsync created it (the base's record says so), nobody changed it by hand since the
+last push, and nothing left on the destination refers to it. Its parts (a project's
+process, variables, channels) go with it; an environment is never deleted by a sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from snapshotsync import threeway
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot
+from snapshotsync.octopus.kinds import KINDS, PROJECT_SCOPED_REFS, walk
+
+REF_KINDS = {"library-variable-sets": "library-sets", "script-modules": "library-sets"}
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A resource snapshotsync placed that nothing desired answers for any more."""
+
+    action: str  # delete | orphan (listed, left)
+    key: ResourceKey  # as the destination spells it
+    live: JsonDict
+    reason: str
+
+
+def _lower(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, tuple(part.lower() for part in key.name)
+
+
+PROJECT_KINDS = frozenset(
+    kind.name for kind in KINDS.values() if kind.parent == "projects" and not kind.singleton
+)
+
+
+def orphans(
+    desired: Snapshot,
+    live: Snapshot,
+    base: Snapshot,
+    created: frozenset[ResourceKey],
+    *,
+    whole: frozenset[str],
+    prune: bool,
+    comparable: Callable[[JsonDict], JsonDict],
+) -> tuple[list[Orphan], list[ResourceKey]]:
+    """Whole resources snapshotsync placed that the source no longer has (or the overlay
+    now leaves out): listed by every plan; deleted with `prune` when snapshotsync created
+    them, nobody changed them since, and nothing left on the destination uses them. Parts
+    of a resource (its process, variables, tenant values) go with it.
+
+    `whole` are the kinds whose resources are whole items (`plan.BEHAVIOUR`), `comparable`
+    what of a document counts when telling whether it changed since. Returns the orphans,
+    and the resources that stop being snapshotsync's either way."""
+    wanted = {_lower(key) for key in desired.resources}
+    mine_all = {_lower(key) for key in created}
+    live_by_name = {_lower(key): key for key in live.resources}
+    gone = [key for key in base.resources if _lower(key) not in wanted and key.kind in whole]
+    gone_projects = {key.name[0].lower() for key in gone if key.kind == "projects"}
+    gone_lower = {_lower(key) for key in gone}
+    found: list[Orphan] = []
+    # The parts of a resource that goes (a project's process and variables, a tenant's
+    # values, a team's roles) go with it.
+    dropped: list[ResourceKey] = [
+        key
+        for key in base.resources
+        if _lower(key) not in wanted
+        and KINDS[key.kind].parent is not None
+        and (KINDS[key.kind].parent, (key.name[0].lower(),)) in gone_lower
+        and key not in gone
+    ]
+    deleted: set[tuple[str, tuple[str, ...]]] = set()
+    for key in sorted(gone, key=lambda k: (-KINDS[k.kind].order, k.name)):
+        live_key = live_by_name.get(_lower(key))
+        now = live.resources[live_key] if live_key is not None else None
+        if now is None or (key.kind in PROJECT_KINDS and key.name[0].lower() in gone_projects):
+            dropped.append(key)  # gone already, or goes with its project
+            continue
+        mine = _lower(key) in mine_all
+        unchanged = threeway.holds(comparable(now), comparable(base.resources[key]))
+        used_by = users(live, live_key or key, deleted)
+        if not mine:
+            reason = (
+                "no longer on the source, and it was on the destination before snapshotsync: "
+                "left as the destination's own"
+            )
+            dropped.append(key)
+        elif key.kind == "environments":
+            reason = (
+                "created by snapshotsync and no longer on the source; environments are never "
+                "deleted by a sync (deployments and targets hang off them): delete it by hand"
+            )
+        elif not unchanged:
+            reason = (
+                "created by snapshotsync and no longer on the source, but changed by hand on "
+                "the destination since the last push: never deleted"
+            )
+        elif used_by:
+            reason = (
+                "created by snapshotsync and no longer on the source, but still used on the "
+                f"destination by {', '.join(used_by)}: left"
+            )
+        elif prune:
+            deleted.add(_lower(key))
+            found.append(
+                Orphan(
+                    "delete",
+                    live_key or key,
+                    now,
+                    "created by snapshotsync, no longer on the source (or left out by the "
+                    "overlay) and unchanged since the last push (--prune)",
+                )
+            )
+            dropped.append(key)
+            continue
+        else:
+            reason = (
+                "created by snapshotsync and no longer on the source (or left out by the "
+                "overlay): push --prune deletes it"
+            )
+        found.append(Orphan("orphan", live_key or key, now, reason))
+    return found, dropped
+
+
+def users(live: Snapshot, key: ResourceKey, deleted: set[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """What on the destination refers to `key` by name (deleting it would break them)."""
+    target = REF_KINDS.get(key.kind, key.kind)
+    name = key.name[-1].lower()
+    users = []
+    for other, document in live.resources.items():
+        if other == key or _lower(other) in deleted or other.kind not in KINDS:
+            continue
+        if target in PROJECT_SCOPED_REFS and other.name[0].lower() != key.name[0].lower():
+            continue
+        for ref in KINDS[other.kind].refs:
+            if ref.target != target:
+                continue
+            for container, _, value in walk(document, ref.path):
+                if ref.when is not None and not ref.when(container):
+                    continue
+                values = str(value).split(ref.separator) if ref.separator else [value]
+                if any(isinstance(v, str) and v.strip().lower() == name for v in values):
+                    users.append(str(other))
+                    break
+    return sorted(set(users))
