@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--latency-ms 20] [--projects 200] [--tenants 100]
                              [--library-sets 20] [--quick] [--output results.json] [--keep]
+    python benchmarks/run.py --scale [--scale-projects 50,100,200,400] [--latency-ms 20]
 
 What it does:
 
@@ -22,6 +23,12 @@ What it does:
    recurring sync, every variable merged);
 5. prints the figures and each design target with PASS/FAIL. It measures; it never fails
    because a target is missed (exit 1 only when a step itself fails).
+
+With `--scale` it runs the instance at several sizes instead (50, 100, 200 and 400 projects,
+tenants and library sets scaled alike: projects / 2 and projects / 10), each on fresh
+emulators and a fresh repo: export (concurrency 8), the initial push, a no-op push and a
+plan, and reports each step's wall time and CPU per resource of the snapshot and its peak
+RSS, with how much the per-resource cost grew from the smallest size to the largest.
 """
 
 from __future__ import annotations
@@ -65,6 +72,13 @@ TARGET_EXPORT_BOUND_RATIO = 1.5  # export wall <= 1.5 x (GETs x latency / concur
 TARGET_CONCURRENCY_SPEEDUP = 6.0  # concurrency 1 wall >= 6 x concurrency 8 wall
 TARGET_TRANSFORM_PLAN_CPU_S = 5.0
 TARGET_PEAK_MB = 500.0
+# The scaling targets: per-resource cost within 20 % from the smallest size to the largest,
+# peak RSS under 300 MB at the largest (400 projects).
+TARGET_SCALE_GROWTH = 1.2
+TARGET_SCALE_PEAK_MB = 300.0
+SCALE_PROJECTS = (50, 100, 200, 400)
+QUICK_SCALE_PROJECTS = (5, 10, 20, 40)
+SCALE_STEPS = ("export c8", "push (initial)", "push (no-op)", "plan")
 
 T = TypeVar("T")
 
@@ -632,10 +646,14 @@ def print_results(results: Results) -> None:
         f"this process's peak RSS (ru_maxrss): {results.self_peak_mb:.0f} MB"
     )
 
-    verdict_table = Table(title="design.md performance targets")
+    print_verdicts(results.verdicts, "design.md performance targets")
+
+
+def print_verdicts(found: list[Verdict], title: str) -> None:
+    verdict_table = Table(title=title)
     for column in ("target", "measured", "result"):
         verdict_table.add_column(column)
-    for verdict in results.verdicts:
+    for verdict in found:
         verdict_table.add_row(
             verdict.target,
             verdict.measured,
@@ -674,23 +692,7 @@ def run(args: argparse.Namespace) -> Results:
             )
         progress.print(f"[bold]benchmark[/] {size.describe()}, latency {latency:g} ms")
         progress.print(f"working in {scratch}")
-        source_seed, destination_seed = generate_seeds(scratch / "seeds", size)
-        emulators: list[Emulator] = []
-        stack.callback(stop_all, emulators)
-        progress.print("starting the emulators (seeding the source takes a moment)")
-        source = start_emulator("source", source_seed, latency, 1_000_000, scratch)
-        emulators.append(source)
-        destination = start_emulator("destination", destination_seed, latency, 5_000_000, scratch)
-        emulators.append(destination)
-        progress.print(f"source {source.url}, destination {destination.url}")
-
-        env = dict(os.environ)
-        env.update({SOURCE_KEY_ENV: API_KEY, TARGET_KEY_ENV: API_KEY, "NO_COLOR": "1"})
-        for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-            env.setdefault(variable, "snapshotsync benchmark")
-        for variable in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-            env.setdefault(variable, "benchmark@localhost")
-        cli = Cli(env, scratch)
+        cli, source, destination = start_instance(stack, scratch, size, latency)
         both = [source, destination]
         steps: dict[str, Step] = {}
 
@@ -789,6 +791,208 @@ def run(args: argparse.Namespace) -> Results:
         )
 
 
+def start_instance(
+    stack: contextlib.ExitStack, scratch: Path, size: Size, latency: float
+) -> tuple[Cli, Emulator, Emulator]:
+    """Seeds for `size`, the two emulators (stopped when `stack` closes), and a CLI runner."""
+    source_seed, destination_seed = generate_seeds(scratch / "seeds", size)
+    emulators: list[Emulator] = []
+    stack.callback(stop_all, emulators)
+    progress.print("starting the emulators (seeding the source takes a moment)")
+    source = start_emulator("source", source_seed, latency, 1_000_000, scratch)
+    emulators.append(source)
+    destination = start_emulator("destination", destination_seed, latency, 5_000_000, scratch)
+    emulators.append(destination)
+    progress.print(f"source {source.url}, destination {destination.url}")
+
+    env = dict(os.environ)
+    env.update({SOURCE_KEY_ENV: API_KEY, TARGET_KEY_ENV: API_KEY, "NO_COLOR": "1"})
+    for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        env.setdefault(variable, "snapshotsync benchmark")
+    for variable in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        env.setdefault(variable, "benchmark@localhost")
+    return Cli(env, scratch), source, destination
+
+
+# ====================================================================== scaling
+
+
+def scaled(projects: int) -> Size:
+    """The instance at `projects` projects, tenants and library sets scaled alike."""
+    return Size(projects, max(1, projects // 2), max(1, projects // 10))
+
+
+@dataclass
+class ScalePoint:
+    """The scaling steps at one size."""
+
+    projects: int
+    tenants: int
+    library_sets: int
+    resources: int  # in the snapshot
+    steps: list[Step]
+
+    def step(self, name: str) -> Step:
+        return next(step for step in self.steps if step.name == name)
+
+
+@dataclass
+class ScaleResults:
+    machine: dict[str, Any]
+    options: dict[str, Any]
+    points: list[ScalePoint]
+    growth: dict[str, dict[str, float]]  # step -> {"wall": x, "cpu": x}, largest / smallest
+    verdicts: list[Verdict]
+
+
+EXPORTED = re.compile(r"^export: (\d+) resources", re.MULTILINE)
+
+
+def scale_point(projects: int, latency: float, scratch: Path) -> ScalePoint:
+    """Fresh emulators and a fresh repo at one size: export, initial push, no-op push, plan."""
+    size = scaled(projects)
+    progress.print(f"[bold]scale[/] {size.describe()}, latency {latency:g} ms")
+    with contextlib.ExitStack() as stack:
+        cli, source, destination = start_instance(stack, scratch, size, latency)
+        both = [source, destination]
+        repo = new_repo(cli, scratch / "sync", source, destination)
+        steps = []
+        step, result = measured(
+            "export c8", cli, both, "export", "--repo", str(repo), "--concurrency", "8"
+        )
+        step.read_s = read_phase_s(repo, "export")
+        exported = EXPORTED.search(result.stdout)
+        if exported is None:
+            raise BenchmarkError(f"export said nothing about resources:\n{result.stdout}")
+        steps.append(step)
+        push = ("push", "--target", "prod", "--repo", str(repo), "--yes")
+        steps.append(measured("push (initial)", cli, both, *push)[0])
+        step, result = measured("push (no-op)", cli, both, *push)
+        step.notes = f"{step.writes} writes"
+        steps.append(step)
+        plan_args = ("plan", "--target", "prod", "--repo", str(repo), "--detailed-exitcode")
+        step, result = measured("plan", cli, both, *plan_args, allowed=(0, 2))
+        step.notes = "no changes" if result.exit_code == 0 else "CHANGES PENDING"
+        step.read_s = read_phase_s(repo, "plan")
+        steps.append(step)
+    return ScalePoint(size.projects, size.tenants, size.library_sets, int(exported.group(1)), steps)
+
+
+def run_scale(args: argparse.Namespace) -> ScaleResults:
+    latency: float = args.latency_ms
+    points = []
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            root = Path(tempfile.mkdtemp(prefix="snapshotsync-scale-"))
+        else:
+            root = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="snapshotsync-scale-"))
+            )
+        progress.print(f"working in {root}")
+        for projects in args.scale_projects:
+            scratch = root / f"p{projects}"
+            scratch.mkdir()
+            points.append(scale_point(projects, latency, scratch))
+    growth, found = scale_verdicts(points)
+    return ScaleResults(
+        machine={
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        options={"latency_ms": latency, "projects": list(args.scale_projects)},
+        points=points,
+        growth=growth,
+        verdicts=found,
+    )
+
+
+def per_resource_ms(point: ScalePoint, step: str, what: str) -> float:
+    measured_step = point.step(step)
+    seconds = measured_step.wall_s if what == "wall" else measured_step.cpu_s
+    return seconds * 1000 / point.resources
+
+
+def scale_verdicts(
+    points: list[ScalePoint],
+) -> tuple[dict[str, dict[str, float]], list[Verdict]]:
+    smallest, largest = points[0], points[-1]
+    growth: dict[str, dict[str, float]] = {}
+    found = []
+    for step in SCALE_STEPS:
+        growth[step] = {
+            what: per_resource_ms(largest, step, what) / per_resource_ms(smallest, step, what)
+            for what in ("wall", "cpu")
+        }
+        for what in ("wall", "cpu"):
+            found.append(
+                Verdict(
+                    f"{step}: {what} per resource grows <= "
+                    f"{(TARGET_SCALE_GROWTH - 1) * 100:.0f} % from {smallest.projects} to "
+                    f"{largest.projects} projects",
+                    f"{per_resource_ms(smallest, step, what):.2f} -> "
+                    f"{per_resource_ms(largest, step, what):.2f} ms = "
+                    f"{growth[step][what]:.2f}x",
+                    growth[step][what] <= TARGET_SCALE_GROWTH,
+                )
+            )
+    peak = max(step.peak_mb for step in largest.steps)
+    found.append(
+        Verdict(
+            f"peak RSS < {TARGET_SCALE_PEAK_MB:g} MB at {largest.projects} projects",
+            ", ".join(f"{step.name} {step.peak_mb:.0f} MB" for step in largest.steps),
+            peak < TARGET_SCALE_PEAK_MB,
+        )
+    )
+    return growth, found
+
+
+def print_scale(results: ScaleResults) -> None:
+    console.print("\n[bold]snapshotsync benchmark[/]: cost per resource as the instance grows")
+    console.print(
+        f"latency {results.options['latency_ms']:g} ms per request; "
+        f"{results.machine['cpus']} CPUs, Python {results.machine['python']}, "
+        f"{results.machine['platform']}; projects x (10 steps, 2 runbooks, 3 channels, 60 "
+        "variable values), tenants = projects / 2, library sets = projects / 10"
+    )
+    table = Table(title="per step and size (per resource: per resource in the snapshot)")
+    columns = ("projects", "resources", "step", "wall s", "wall ms/res", "CPU s")
+    for column in (*columns, "CPU ms/res", "peak MB", "requests", "notes"):
+        table.add_column(column, justify="left" if column in ("step", "notes") else "right")
+    for point in results.points:
+        for step in point.steps:
+            table.add_row(
+                str(point.projects),
+                str(point.resources),
+                step.name,
+                f"{step.wall_s:.2f}",
+                f"{per_resource_ms(point, step.name, 'wall'):.2f}",
+                f"{step.cpu_s:.2f}",
+                f"{per_resource_ms(point, step.name, 'cpu'):.2f}",
+                f"{step.peak_mb:.0f}",
+                str(step.requests),
+                step.notes,
+            )
+        table.add_section()
+    console.print(table)
+    smallest, largest = results.points[0], results.points[-1]
+    growth = Table(
+        title=f"growth of the cost per resource, {smallest.projects} -> {largest.projects} "
+        "projects (1.00 = flat)"
+    )
+    for column in ("step", "wall", "CPU", f"peak MB at {largest.projects}"):
+        growth.add_column(column, justify="left" if column == "step" else "right")
+    for name in SCALE_STEPS:
+        growth.add_row(
+            name,
+            f"{results.growth[name]['wall']:.2f}x",
+            f"{results.growth[name]['cpu']:.2f}x",
+            f"{largest.step(name).peak_mb:.0f}",
+        )
+    console.print(growth)
+    print_verdicts(results.verdicts, "scaling targets")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python benchmarks/run.py",
@@ -803,26 +1007,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scaling curve: export, initial push, no-op push and plan at several sizes",
+    )
+    parser.add_argument(
+        "--scale-projects",
+        type=_sizes,
+        help="with --scale: the sizes, in projects (50,100,200,400; with --quick 5,10,20,40)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.projects, args.tenants, args.library_sets = 10, 5, 3
+    if args.scale_projects is None:
+        args.scale_projects = QUICK_SCALE_PROJECTS if args.quick else SCALE_PROJECTS
+    elif not args.scale:
+        parser.error("--scale-projects goes with --scale")
     if min(args.projects, args.tenants, args.library_sets) < 1 or args.latency_ms < 0:
         parser.error("sizes must be at least 1 and the latency not negative")
+    if len(args.scale_projects) < 2 or min(args.scale_projects) < 1:
+        parser.error("--scale-projects: at least two sizes, each at least 1")
     return args
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(sorted(int(part) for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes separated by commas") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    results: Results | ScaleResults
     try:
         with terminate_cleanly():
-            results = run(args)
+            results = run_scale(args) if args.scale else run(args)
     except BenchmarkError as error:
         progress.print(f"[red]benchmark failed:[/] {error}")
         return 1
     except KeyboardInterrupt:
         progress.print("interrupted; emulators stopped")
         return 130
-    print_results(results)
+    if isinstance(results, ScaleResults):
+        print_scale(results)
+    else:
+        print_results(results)
     if args.output:
         args.output.write_text(json.dumps(dataclasses.asdict(results), indent=2) + "\n")
         progress.print(f"results written to {args.output}")

@@ -5,16 +5,22 @@ sides go through the same normalizing (`normalize.py`). Reading is two rounds of
 GETs (bounded by `concurrency`): first every collection (paged), then the documents that
 hang off them (deployment and runbook processes, variable sets, tenant variables). Nothing
 is read twice.
+
+`read_normalized` normalizes while it reads: once the collections are in, each document is
+handed to `normalize.Normalizing` as it arrives, in this thread, while the remaining GETs
+are in flight; the CPU work hides in the time spent waiting for the server. Processes are
+asked for first: most other documents name their steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from typing import Any
 
 from snapshotsync.log import get_logger
 from snapshotsync.model import Raw
+from snapshotsync.normalize import Normalized, Normalizing, OnKeys, OnResource
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import is_version_controlled
 
@@ -60,6 +66,44 @@ def read(
     progress: Progress | None = None,
 ) -> Raw:
     """Read every collection and sub-document of a space, `concurrency` calls at a time."""
+    return _read(client, space_id, concurrency, progress, None)
+
+
+def read_normalized(
+    client: OctopusClient,
+    space_id: str,
+    *,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+    on_resource: OnResource | None = None,
+    on_keys: OnKeys | None = None,
+) -> tuple[Raw, Normalized]:
+    """`read`, and `normalize.normalize` of what was read, done while reading.
+
+    `on_resource` hears each document as it is normalized, `on_keys` which are to come
+    (see `Normalizing`).
+    """
+    started: list[Normalizing] = []
+
+    def start(raw: Raw) -> Callable[[str, Any], None]:
+        started.append(Normalizing(raw, space_id, on_resource, on_keys))
+        return started[0].add
+
+    raw = _read(client, space_id, concurrency, progress, start)
+    return raw, started[0].finish(raw)
+
+
+# Given the collections read, what takes each document as it arrives.
+Start = Callable[[Raw], Callable[[str, Any], None]]
+
+
+def _read(
+    client: OctopusClient,
+    space_id: str,
+    concurrency: int,
+    progress: Progress | None,
+    start: Start | None,
+) -> Raw:
     raw = Raw(
         version=client.server_version(),
         scoped_tenant_variables=client.feature_enabled(SCOPED_TENANT_VARIABLES),
@@ -73,9 +117,12 @@ def read(
             pool, {name: (client.list_all, path) for name, path in lists.items()}, counter
         )
         raw.collections = {name: list(items) for name, items in listed.items()}
+        take = start(raw) if start is not None else None
         paths = list(_document_paths(raw, space_id))
         counter.known(len(paths))
-        raw.documents = _run_all(pool, {path: (client.get, path) for path in paths}, counter)
+        first = sorted(paths, key=lambda path: not _is_process(path))
+        read = _run_all(pool, {path: (client.get, path) for path in first}, counter, take)
+        raw.documents = {path: read[path] for path in paths}
     return raw
 
 
@@ -99,23 +146,36 @@ class _Counter:
 
 
 def _run_all(
-    pool: ThreadPoolExecutor, calls: dict[str, tuple[Callable[[str], Any], str]], counter: _Counter
+    pool: ThreadPoolExecutor,
+    calls: dict[str, tuple[Callable[[str], Any], str]],
+    counter: _Counter,
+    take: Callable[[str, Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the calls concurrently; the first failure cancels the rest and is raised."""
+    """Run the calls concurrently, handing each result to `take` (in this thread) as it
+    comes; the first failure cancels the calls not started and is raised once the running
+    ones are done."""
     futures: dict[Future[Any], str] = {
         pool.submit(fn, arg): key for key, (fn, arg) in calls.items()
     }
     for future in futures:
         future.add_done_callback(lambda _: counter.one_done())
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in pending:
-        future.cancel()
-    for future in done:
-        error = future.exception()
-        if error is not None:
-            wait(pending)  # let running calls finish before the pool is shut down
-            raise error
-    return {futures[future]: future.result() for future in futures}
+    results: dict[str, Any] = {}
+    try:
+        for future in as_completed(futures):
+            key = futures[future]
+            results[key] = future.result()
+            if take is not None:
+                take(key, results[key])
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)  # let running calls finish before the pool is shut down
+        raise
+    return {key: results[key] for key in calls}
+
+
+def _is_process(path: str) -> bool:
+    return path.endswith("/deploymentprocesses") or "/runbookProcesses/" in path
 
 
 def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
@@ -137,4 +197,4 @@ def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
             yield f"{base}/tenants/{tenant['Id']}/variables"
 
 
-__all__ = ["Progress", "Raw", "read"]
+__all__ = ["Progress", "Raw", "read", "read_normalized"]

@@ -20,10 +20,11 @@ transform walks into have their shape (a list of steps, a mapping of scopes, ...
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -158,6 +159,8 @@ def _fit(encoded: str, name: str, suffix: int) -> str:
 
 def long_names(snapshot_keys: list[ResourceKey]) -> dict[str, str]:
     """Shortened file-name parts -> the full names they stand for (see the module doc)."""
+    if not any(map(_may_be_shortened, snapshot_keys)):
+        return {}  # the usual case, found without encoding every name (push asks per write)
     names = {}
     for key, path in paths(snapshot_keys).items():
         match = _match(key.kind, path)
@@ -165,6 +168,17 @@ def long_names(snapshot_keys: list[ResourceKey]) -> dict[str, str]:
             if _SHORTENED in part:
                 names[part] = name
     return dict(sorted(names.items()))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _may_be_shortened(key: ResourceKey) -> bool:
+    """Whether a part of `key`'s name might not fit a file name: encoding writes at most
+    three bytes (`%XX`) for each byte of the name, so a name three times whose size fits
+    never needs shortening."""
+    return any(
+        3 * len(part.encode("utf-8", "surrogatepass")) + _SUFFIX[key.kind][depth] > MAX_FILE_NAME
+        for depth, part in enumerate(key.name)
+    )
 
 
 def _folder_of(kind: str, depth: int) -> str:
@@ -203,13 +217,50 @@ def _name(part: str, path: str, names: Mapping[str, str] | None) -> str:
     return names[part]
 
 
-def render(snapshot: Snapshot) -> dict[str, str]:
+class Texts:
+    """The text of documents written ahead of `render` (export writes each one as soon as
+    it is normalized, while the rest is still being read), by key.
+
+    With `write` and the keys expected (`expect`), each text also goes to `write` under the
+    path its resource will have, so the files too are written while reading; `render` is
+    still what says which files the tree holds (the writer of the tree reconciles).
+    """
+
+    def __init__(self, write: Callable[[str, str], None] | None = None) -> None:
+        self.by_key: dict[ResourceKey, tuple[JsonDict, str]] = {}
+        self.write = write
+        self.places: dict[ResourceKey, str] = {}
+
+    def expect(self, keys: Iterable[ResourceKey]) -> None:
+        """The resources the snapshot will most likely hold: their paths are known now."""
+        self.places = paths(sorted(set(keys)))
+
+    def add(self, key: ResourceKey, document: JsonDict) -> None:
+        try:
+            text = yamlio.dumps(document)
+        except yamlio.YamlError:
+            return  # `render` says so, naming the resource
+        self.by_key[key] = (document, text)
+        place = self.places.get(key)
+        if self.write is not None and place is not None:
+            self.write(place, text)
+
+    def of(self, key: ResourceKey, document: JsonDict) -> str:
+        """The text of `document`: the one written ahead when it was this very document."""
+        ahead = self.by_key.get(key)
+        if ahead is not None and ahead[0] is document:
+            return ahead[1]
+        return yamlio.dumps(document)
+
+
+def render(snapshot: Snapshot, texts: Texts | None = None) -> dict[str, str]:
     """Every file of the snapshot tree: relative path -> YAML text."""
+    texts = texts or Texts()
     files = {META_FILE: yamlio.dumps(dict(snapshot.meta))}
     keys = sorted(snapshot.resources)
     for key, path in paths(keys).items():
         try:
-            files[path] = yamlio.dumps(snapshot.resources[key])
+            files[path] = texts.of(key, snapshot.resources[key])
         except yamlio.YamlError as error:
             raise LayoutError(f"{key}: {error}") from None
     shortened = long_names(keys)

@@ -3,15 +3,23 @@
 Ids become names (the `Ref`s of `octopus.kinds`), server fields and ids are stripped,
 unordered lists sorted, secrets replaced by `SENSITIVE`. Export writes this form to
 `snapshot/`; plan reads the destination into it; push compares documents in it.
+
+`Normalizing` does it one document at a time, as the reader hands them over, so the work
+hides in the time the remaining GETs are in flight. Every name is known once the
+collections are read, but for the steps and actions, which live in the processes: a
+document normalized early remembers each id it looked up, and `finish` checks those
+against the full map (`names_by_id` of everything read) and normalizes again the few that
+looked up a name not known yet. The result is what normalizing everything at the end gives,
+whatever order the documents came in.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from snapshotsync import tenantvars
@@ -25,15 +33,36 @@ from snapshotsync.octopus.kinds import (
     KINDS,
     STEPS,
     Kind,
+    Path,
     is_expression,
     is_version_controlled,
-    walk,
 )
 
 _log = get_logger("normalize")
 ID_SHAPE = re.compile(r"^[A-Za-z]+-\d+$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SCRIPT_MODULE = re.compile(r"^Octopus\.Script\.Module(\.Language)?\[(?P<name>.*)\]$")
+
+
+def _source_ids(ids: dict[str, dict[str, list[str]]], key: ResourceKey, source: JsonDict) -> None:
+    """Remember the source's own id of a resource (of each step, for a process)."""
+    kind, name = key.kind, key.name
+    if not KINDS[kind].singleton and source.get("Id"):
+        ids.setdefault(kind, {})[str(source["Id"])] = list(name)
+    elif kind in PROCESS_KINDS:
+        for _, _, step in matches(source, STEPS):
+            if step.get("Id"):
+                ids.setdefault("steps", {})[str(step["Id"])] = [*name, str(step["Name"])]
+
+
+PROCESS_KINDS = frozenset({"deployment-processes", "runbook-processes"})
+# Kinds that refer to steps or actions of other documents by id: normalized once every
+# process is in (a process names its own steps, known as soon as it arrives).
+_NAMES_STEPS = frozenset(
+    kind.name
+    for kind in KINDS.values()
+    if kind.name not in PROCESS_KINDS and any(ref.target == "actions" for ref in kind.refs)
+)
 
 
 @dataclass
@@ -47,45 +76,229 @@ class Normalized:
 
 def names_by_id(raw: Raw) -> dict[str, tuple[str, str]]:
     """Id -> (kind, name) for everything read: ids are unique within an instance."""
+    by_id = _collection_names(raw)
+    for document in raw.documents.values():
+        _learn_steps(by_id, document)
+    return by_id
+
+
+def _collection_names(raw: Raw) -> dict[str, tuple[str, str]]:
     by_id: dict[str, tuple[str, str]] = {}
     for collection, kind in KIND_OF_COLLECTION.items():
         for item in raw.items(collection):
             by_id[str(item["Id"])] = (kind, str(item["Name"]))
-    for document in raw.documents.values():
-        for path in (STEPS, ACTIONS):  # release versioning names a step by its id
-            for _, _, item in walk(document, path):
-                by_id[str(item["Id"])] = ("actions", str(item["Name"]))
     return by_id
 
 
-class _Names:
-    """Id -> (kind, name) lookups for normalizing."""
+def _learn_steps(by_id: dict[str, tuple[str, str]], document: JsonDict) -> None:
+    for path in (STEPS, ACTIONS):  # release versioning names a step by its id
+        for _, _, item in matches(document, path):
+            by_id[str(item["Id"])] = ("actions", str(item["Name"]))
 
-    def __init__(self, raw: Raw | None = None, by_id: dict[str, tuple[str, str]] | None = None):
-        self.by_id = by_id if by_id is not None else names_by_id(raw or Raw())
+
+def matches(document: Any, path: Path) -> list[tuple[Any, Any, Any]]:
+    """`list(kinds.walk(document, path))` for a non-empty path, without a generator per
+    level (normalizing walks every reference path of every document)."""
+    return _descend([(None, None, document)], path)
+
+
+def _descend(level: list[tuple[Any, Any, Any]], path: Path) -> list[tuple[Any, Any, Any]]:
+    """The matches of `path` below each node of `level`, in order."""
+    for step in path:
+        found: list[tuple[Any, Any, Any]] = []
+        for _, _, node in level:
+            if step == "*":
+                if isinstance(node, list):
+                    found.extend((node, index, item) for index, item in enumerate(node))
+            elif step == "~values":
+                if isinstance(node, dict):
+                    found.extend((node, key, item) for key, item in node.items())
+            elif step == "~keys":
+                if isinstance(node, dict):
+                    found.extend((node, key, key) for key in node)
+            elif isinstance(node, dict) and step in node:
+                found.append((node, step, node[step]))
+        if step == "~keys":
+            return found  # `walk` ignores what follows the keys
+        level = found
+    return list(level)
+
+
+class _Walker:
+    """`matches` in one document being normalized, finding its actions once: translating,
+    stripping and sorting change what is inside an action, never which actions there are."""
+
+    def __init__(self, document: JsonDict) -> None:
+        self.document = document
+        self.actions: list[tuple[Any, Any, Any]] | None = None
+
+    def __call__(self, path: Path) -> list[tuple[Any, Any, Any]]:
+        if path[: len(ACTIONS)] != ACTIONS:
+            return matches(self.document, path)
+        if self.actions is None:
+            self.actions = matches(self.document, ACTIONS)
+        return _descend(self.actions, path[len(ACTIONS) :])
+
+
+class _Names:
+    """Id -> (kind, name) lookups for normalizing; with `seen`, every lookup is remembered
+    (id -> what it found), so `Normalizing.finish` can check them against the full map."""
+
+    def __init__(
+        self,
+        by_id: dict[str, tuple[str, str]],
+        seen: dict[str, tuple[str, str] | None] | None = None,
+    ) -> None:
+        self.by_id = by_id
+        self.seen = seen
+
+    def lookup(self, value: str) -> tuple[str, str] | None:
+        found = self.by_id.get(value)
+        if self.seen is not None:
+            self.seen[value] = found
+        return found
 
     def name(self, value: str) -> str | None:
-        found = self.by_id.get(value)
+        found = self.lookup(value)
         return found[1] if found else None
 
 
 def normalize(raw: Raw, space_id: str) -> Normalized:
     """Turn what `read` returned into normal-form documents keyed by name."""
-    names = _Names(raw)
-    out = Normalized({}, [])
+    normalizing = Normalizing(raw, space_id)
+    for path, document in raw.documents.items():
+        normalizing.add(path, document)
+    return normalizing.finish(raw)
+
+
+Documents = Mapping[str, JsonDict]  # by API path
+# What a unit does once its documents are in: the document it makes, or None.
+Build = Callable[[Documents, _Names, list[Problem]], JsonDict | None]
+OnResource = Callable[[ResourceKey, JsonDict], None]
+# Hears the keys of the resources normalizing will most likely make (the tenants without
+# variables make none).
+OnKeys = Callable[[list[ResourceKey]], None]
+
+
+@dataclass
+class _Unit:
+    """One step of normalizing, in the order `normalize` takes them: a resource (or only a
+    note, `key` None) made from collection items and the documents at `needs`."""
+
+    key: ResourceKey | None
+    needs: tuple[str, ...]
+    build: Build
+    names_steps: bool = False  # refers to steps or actions: waits for every process
+    source: JsonDict | str | None = None  # the item, or the path of the document, it is of
+    document: JsonDict | None = None
+    problems: list[Problem] = field(default_factory=list)
+    seen: dict[str, tuple[str, str] | None] | None = None  # None until it ran
+
+    def run(self, documents: Documents, names: _Names) -> JsonDict | None:
+        self.problems = []
+        self.document = self.build(documents, names, self.problems)
+        self.seen = names.seen
+        return self.document
+
+
+class Normalizing:
+    """`normalize`, one document at a time as the reader hands them over. Pure.
+
+    Made once the collections are read (`raw`, documents or not); `add` each document as it
+    arrives; `finish` with everything read. `on_resource` hears each document made, as it
+    is made: a resource may be heard twice (made early, then again by `finish`), the last
+    time counts. `on_keys` hears first which resources are to come.
+    """
+
+    def __init__(
+        self,
+        raw: Raw,
+        space_id: str,
+        on_resource: OnResource | None = None,
+        on_keys: OnKeys | None = None,
+    ) -> None:
+        self.on_resource = on_resource
+        self.units = _units(raw, space_id)
+        if on_keys is not None:  # before any resource is heard
+            on_keys([unit.key for unit in self.units if unit.key is not None])
+        self.documents: dict[str, JsonDict] = {}
+        self.by_id = _collection_names(raw)
+        self.processes = {
+            need
+            for unit in self.units
+            if unit.key is not None and unit.key.kind in PROCESS_KINDS
+            for need in unit.needs
+        }
+        self.waiting: dict[str, list[_Unit]] = {}
+        for unit in self.units:
+            for need in unit.needs:
+                self.waiting.setdefault(need, []).append(unit)
+        self.held: list[_Unit] = []  # ready, but naming steps while processes are missing
+        for unit in self.units:
+            if not unit.needs:
+                self._ready(unit)
+
+    def add(self, path: str, document: JsonDict) -> None:
+        """One document read (at its API path)."""
+        self.documents[path] = document
+        _learn_steps(self.by_id, document)
+        for unit in self.waiting.pop(path, ()):
+            if all(need in self.documents for need in unit.needs):
+                self._ready(unit)
+        self.processes.discard(path)
+        if not self.processes and self.held:
+            held, self.held = self.held, []
+            for unit in held:
+                self._run(unit, self.documents, _Names(self.by_id, {}))
+
+    def _ready(self, unit: _Unit) -> None:
+        if unit.names_steps and self.processes:
+            self.held.append(unit)
+        else:
+            self._run(unit, self.documents, _Names(self.by_id, {}))
+
+    def _run(self, unit: _Unit, documents: Documents, names: _Names) -> None:
+        document = unit.run(documents, names)
+        if document is not None and unit.key is not None and self.on_resource is not None:
+            self.on_resource(unit.key, document)
+
+    def finish(self, raw: Raw) -> Normalized:
+        """Everything normalized, as `normalize(raw)` would: early work whose lookups the
+        full map of names answers the same way is kept, the rest done again."""
+        full = _Names(names_by_id(raw))
+        out = Normalized({}, [])
+        for unit in self.units:
+            seen = unit.seen
+            if seen is None or any(full.by_id.get(value) != found for value, found in seen.items()):
+                self._run(unit, raw.documents, full)
+            if unit.key is not None and unit.document is not None:
+                out.resources[unit.key] = unit.document
+                if unit.source is not None:
+                    source = unit.source
+                    _source_ids(
+                        out.ids,
+                        unit.key,
+                        raw.documents[source] if isinstance(source, str) else source,
+                    )
+            out.problems.extend(unit.problems)
+        for problem in out.problems:
+            _log.info("normalize: %s", problem)
+        return out
+
+
+def _units(raw: Raw, space_id: str) -> list[_Unit]:
+    """What `normalize` does, in its order, as units that wait for their documents."""
+    units: list[_Unit] = []
     base = f"api/{space_id}"
     projects = {p["Id"]: p for p in raw.items("projects")}
     runbooks = {r["Id"]: r for r in raw.items("runbooks")}
 
-    def add(kind: str, name: tuple[str, ...], document: JsonDict) -> None:
+    def add(kind: str, name: tuple[str, ...], source: JsonDict | str) -> None:
+        """A resource from a collection item, or from the document at the path `source`."""
         key = ResourceKey(kind, name)
-        out.resources[key] = _normal(KINDS[kind], document, names, out.problems, str(key))
-        if not KINDS[kind].singleton and document.get("Id"):
-            out.ids.setdefault(kind, {})[str(document["Id"])] = list(name)
-        elif kind in ("deployment-processes", "runbook-processes"):
-            for _, _, step in walk(document, STEPS):
-                if step.get("Id"):
-                    out.ids.setdefault("steps", {})[str(step["Id"])] = [*name, str(step["Name"])]
+        needs = (source,) if isinstance(source, str) else ()
+        build = partial(_resource, KINDS[kind], source, str(key))
+        units.append(_Unit(key, needs, build, kind in _NAMES_STEPS, source))
 
     simple = {
         "environments": "environments",
@@ -112,37 +325,31 @@ def normalize(raw: Raw, space_id: str) -> Normalized:
     teams = {t["Id"]: t for t in raw.items("teams") if t.get("CanBeDeleted", True)}
     for team in teams.values():
         add("teams", (team["Name"],), team)
-    _team_permissions(raw, teams, add)
+    for team_id, roles in _team_roles(raw, teams).items():
+        add("team-permissions", (teams[team_id]["Name"],), {"ScopedUserRoles": roles})
 
     for library_set in raw.items("libraryvariablesets"):
-        variable_set = raw.documents[f"{base}/variables/{library_set['VariableSetId']}"]
+        path = f"{base}/variables/{library_set['VariableSetId']}"
         if library_set.get("ContentType") == "ScriptModule":
-            add("script-modules", (library_set["Name"],), _script_module(library_set, variable_set))
+            key = ResourceKey("script-modules", (library_set["Name"],))
+            build = partial(_script_module_resource, library_set, path, str(key))
+            units.append(_Unit(key, (path,), build))
         else:
             add("library-variable-sets", (library_set["Name"],), library_set)
-            add("library-variables", (library_set["Name"],), variable_set)
+            add("library-variables", (library_set["Name"],), path)
 
     for project in projects.values():
         name = project["Name"]
         if is_version_controlled(project):
-            out.problems.append(
-                Problem(
-                    f"projects {name}",
-                    "config-as-code project: its process "
-                    "and variables live in git and are not exported",
-                )
+            note = Problem(
+                f"projects {name}",
+                "config-as-code project: its process and variables live in git and are not "
+                "exported",
             )
+            units.append(_Unit(None, (), partial(_note, note)))
             continue
-        add(
-            "deployment-processes",
-            (name,),
-            raw.documents[f"{base}/projects/{project['Id']}/deploymentprocesses"],
-        )
-        add(
-            "project-variables",
-            (name,),
-            raw.documents[f"{base}/variables/{project['VariableSetId']}"],
-        )
+        add("deployment-processes", (name,), f"{base}/projects/{project['Id']}/deploymentprocesses")
+        add("project-variables", (name,), f"{base}/variables/{project['VariableSetId']}")
     for collection, kind in (("channels", "channels"), ("projecttriggers", "triggers")):
         for item in raw.items(collection):
             owner = projects.get(item["ProjectId"])
@@ -153,47 +360,87 @@ def normalize(raw: Raw, space_id: str) -> Normalized:
         if owner is None:
             continue
         add("runbooks", (owner["Name"], runbook["Name"]), runbook)
-        process = raw.documents[f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"]
+        process = f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"
         add("runbook-processes", (owner["Name"], runbook["Name"]), process)
 
     templates = _template_names(raw)
     for tenant in raw.items("tenants"):
         tenant_base = f"{base}/tenants/{tenant['Id']}"
-        if f"{tenant_base}/variables" in raw.documents:
-            values = _legacy_tenant_variables(
-                raw.documents[f"{tenant_base}/variables"], names, templates
-            )
-        else:
-            values = _scoped_tenant_variables(
-                raw.documents.get(f"{tenant_base}/projectvariables") or {},
-                raw.documents.get(f"{tenant_base}/commonvariables") or {},
-                names,
-                templates,
-            )
-        if values:
-            out.resources[ResourceKey("tenant-variables", (tenant["Name"],))] = values
-    for problem in out.problems:
-        _log.info("normalize: %s", problem)
-    return out
+        needs = (
+            (f"{tenant_base}/projectvariables", f"{tenant_base}/commonvariables")
+            if raw.scoped_tenant_variables
+            else (f"{tenant_base}/variables",)
+        )
+        key = ResourceKey("tenant-variables", (tenant["Name"],))
+        units.append(_Unit(key, needs, partial(_tenant_variables, tenant_base, templates)))
+    return units
+
+
+def _resource(
+    kind: Kind,
+    source: JsonDict | str,
+    where: str,
+    documents: Documents,
+    names: _Names,
+    problems: list[Problem],
+) -> JsonDict:
+    document = documents[source] if isinstance(source, str) else source
+    return _normal(kind, document, names, problems, where)
+
+
+def _script_module_resource(
+    library_set: JsonDict,
+    path: str,
+    where: str,
+    documents: Documents,
+    names: _Names,
+    problems: list[Problem],
+) -> JsonDict:
+    module = _script_module(library_set, documents[path])
+    return _normal(KINDS["script-modules"], module, names, problems, where)
+
+
+def _note(note: Problem, _documents: Documents, _names: _Names, problems: list[Problem]) -> None:
+    problems.append(note)
+
+
+def _tenant_variables(
+    tenant_base: str,
+    templates: dict[str, str],
+    documents: Documents,
+    names: _Names,
+    _problems: list[Problem],
+) -> JsonDict | None:
+    if f"{tenant_base}/variables" in documents:
+        values = _legacy_tenant_variables(documents[f"{tenant_base}/variables"], names, templates)
+    else:
+        values = _scoped_tenant_variables(
+            documents.get(f"{tenant_base}/projectvariables") or {},
+            documents.get(f"{tenant_base}/commonvariables") or {},
+            names,
+            templates,
+        )
+    return values or None
 
 
 def _normal(
     kind: Kind, source: JsonDict, names: _Names, problems: list[Problem], where: str
 ) -> JsonDict:
-    document: JsonDict = copy.deepcopy(source)
-    _translate_refs(kind, document, names, problems, where)
-    if kind.name in ("deployment-processes", "runbook-processes"):
-        _translate_hidden_ids(document, names)
-    document = dict(_secrets(document))
+    # `_secrets` copies every dict and list (the raw data stays as read: push needs it).
+    document: JsonDict = dict(_secrets(source))
+    walk = _Walker(document)
+    _translate_refs(kind, walk, names, problems, where)
+    if kind.name in PROCESS_KINDS:
+        _translate_hidden_ids(walk, names)
     for name in COMMON_VOLATILE | kind.strip:
         document.pop(name, None)
     for path, fields in kind.strip_nested.items():
-        for _, _, item in walk(document, path):
+        for _, _, item in walk(path):
             if isinstance(item, dict):
                 for name in fields:
                     item.pop(name, None)
     for path in kind.unordered:
-        for container, key, value in list(walk(document, path)):
+        for container, key, value in walk(path):
             if isinstance(value, list):
                 container[key] = sorted(value, key=_sort_key)
     if kind.name in ("project-variables", "library-variables"):
@@ -202,11 +449,11 @@ def _normal(
 
 
 def _translate_refs(
-    kind: Kind, document: JsonDict, names: _Names, problems: list[Problem], where: str
+    kind: Kind, walk: _Walker, names: _Names, problems: list[Problem], where: str
 ) -> None:
     for ref in kind.refs:
         if ref.path[-1] == "~keys":
-            for container, _, _ in list(walk(document, ref.path))[:1]:
+            for container, _, _ in walk(ref.path)[:1]:
                 renamed = {}
                 for key, value in container.items():
                     name = names.name(key)
@@ -218,7 +465,7 @@ def _translate_refs(
                 container.update(renamed)
             continue
         doomed: list[tuple[Any, Any]] = []
-        for container, key, value in list(walk(document, ref.path)):
+        for container, key, value in walk(ref.path):
             if ref.when is not None and not ref.when(container):
                 continue
             if not isinstance(value, str) or not value:
@@ -254,7 +501,7 @@ def _translate_refs(
                 container[key] = None
 
 
-def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
+def _translate_hidden_ids(walk: _Walker, names: _Names) -> None:
     """Ids in action properties that no `Ref` names: written as typed references.
 
     Step packages and templates keep ids of accounts, feeds or worker pools under property
@@ -262,7 +509,7 @@ def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
     another instance, so any property value that is exactly a known id becomes
     `{"Ref": {"kind": ..., "name": ...}}`.
     """
-    for _, _, action in walk(document, ACTIONS):
+    for _, _, action in walk(ACTIONS):
         properties = action.get("Properties") or {}
         for name in ACTION_VOLATILE_PROPERTIES:
             properties.pop(name, None)
@@ -270,15 +517,17 @@ def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
             if isinstance(value, str) and _known_id(value, names):
                 properties[key] = _typed_ref(value, names)
             elif isinstance(value, str) and value.startswith("{"):
-                properties[key] = _json_with_refs(value, names)
+                properties[key] = _secrets(_json_with_refs(value, names))
 
 
 def _known_id(value: str, names: _Names) -> bool:
-    return bool(ID_SHAPE.match(value)) and value in names.by_id
+    return bool(ID_SHAPE.match(value)) and names.lookup(value) is not None
 
 
 def _typed_ref(value: str, names: _Names) -> JsonDict:
-    kind, target = names.by_id[value]
+    found = names.lookup(value)
+    assert found is not None  # `_known_id` said so
+    kind, target = found
     return {"Ref": {"kind": kind, "name": target}}
 
 
@@ -307,12 +556,18 @@ def _json_with_refs(value: str, names: _Names) -> Any:
 def _secrets(value: Any) -> Any:
     """`{HasValue, NewValue}` objects become `SENSITIVE` (or None when there is no value)."""
     if isinstance(value, dict):
-        if "HasValue" in value and set(value) <= {"HasValue", "NewValue", "Hint"}:
+        if "HasValue" in value and set(value) <= _SECRET_FIELDS:
             return dict(SENSITIVE) if value.get("HasValue") else None
-        return {key: _secrets(item) for key, item in value.items()}
+        return {
+            key: _secrets(item) if isinstance(item, dict | list) else item
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_secrets(item) for item in value]
+        return [_secrets(item) if isinstance(item, dict | list) else item for item in value]
     return value
+
+
+_SECRET_FIELDS = frozenset({"HasValue", "NewValue", "Hint"})
 
 
 def _sort_key(value: Any) -> str:
@@ -362,16 +617,13 @@ def _script_module(library_set: JsonDict, variable_set: JsonDict) -> JsonDict:
     }
 
 
-def _team_permissions(
-    raw: Raw, teams: dict[str, JsonDict], add: Callable[[str, tuple[str, ...], JsonDict], None]
-) -> None:
-    """A team's scoped user roles, together, in one document (pushed last)."""
+def _team_roles(raw: Raw, teams: dict[str, JsonDict]) -> dict[str, list[JsonDict]]:
+    """A team's scoped user roles, together: one document per team (pushed last)."""
     by_team: dict[str, list[JsonDict]] = {}
     for role in raw.items("scopeduserroles"):
         if role.get("TeamId") in teams:
             by_team.setdefault(role["TeamId"], []).append(role)
-    for team_id, roles in by_team.items():
-        add("team-permissions", (teams[team_id]["Name"],), {"ScopedUserRoles": roles})
+    return by_team
 
 
 def _template_names(raw: Raw) -> dict[str, str]:
@@ -463,16 +715,21 @@ def renames(
 
 def to_snapshot(raw: Raw, space_id: str, meta: dict[str, Any]) -> tuple[Snapshot, list[Problem]]:
     """Read data -> Snapshot (with the version in `meta`) and the problems found."""
-    normalized = normalize(raw, space_id)
-    return Snapshot(
-        normalized.resources, {**meta, "octopus_version": raw.version}
-    ), normalized.problems
+    return snapshot_of(raw, normalize(raw, space_id), meta)
+
+
+def snapshot_of(
+    raw: Raw, normalized: Normalized, meta: dict[str, Any]
+) -> tuple[Snapshot, list[Problem]]:
+    """What `to_snapshot` gives, from what `Normalizing` (or `normalize`) made of `raw`."""
+    snapshot = Snapshot(normalized.resources, {**meta, "octopus_version": raw.version})
+    return snapshot, normalized.problems
 
 
 def facts(raw: Raw) -> dict[str, frozenset[str]]:
     """Names of everything on an instance, built-ins included, by snapshot kind."""
     names: dict[str, set[str]] = {}
-    for kind, name in _Names(raw).by_id.values():
+    for kind, name in names_by_id(raw).values():
         names.setdefault(kind, set()).add(name)
     for library_set in raw.items("libraryvariablesets"):
         kind = (
@@ -488,4 +745,4 @@ def normalize_document(
     kind: str, document: JsonDict, by_id: dict[str, tuple[str, str]]
 ) -> JsonDict:
     """One document in normal form (push re-reads a document and compares it again)."""
-    return _normal(KINDS[kind], document, _Names(by_id=by_id), [], kind)
+    return _normal(KINDS[kind], document, _Names(by_id), [], kind)

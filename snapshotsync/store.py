@@ -17,12 +17,14 @@ repo into a push, and a FIFO would block the read forever.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -228,29 +230,12 @@ class Store:
 
     def write_tree(self, subdir: str, files: Mapping[str, str]) -> None:
         """Replace `subdir` with exactly `files`, atomically: all of them or none."""
-        scratch_root = self.path / STATE_DIR
-        try:
-            scratch_root.mkdir(exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
-        except OSError as error:
-            raise _write_error(error, self.path / subdir) from None
-        try:
-            fresh = scratch / "new"
-            for relative, text in files.items():
-                target = fresh / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8", newline="\n")
-            destination = self.path / subdir
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if destination.exists():
-                destination.replace(scratch / "old")
-            (fresh if fresh.exists() else _empty(scratch)).replace(destination)
-        except OSError as error:
-            if error.errno not in _ENVIRONMENT_ERRORS:
-                raise
-            raise _write_error(error, self.path / subdir) from None
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with self.tree_writer(subdir) as tree:
+            tree.finish(files)
+
+    def tree_writer(self, subdir: str) -> TreeWriter:
+        """`write_tree` in steps: files written as they come, the tree swapped in at the end."""
+        return TreeWriter(self, subdir)
 
     def write_file(self, relative: str, text: str | None) -> None:
         """Write one file atomically (None: remove it), creating folders as needed."""
@@ -407,6 +392,123 @@ class Store:
                 sha, date, message = record.strip("\n").split("\x1f", 2)
                 entries.append((sha, date, message.strip()))
         return entries
+
+
+class TreeWriter:
+    """A new tree for `subdir`, written file by file into a scratch folder while the caller
+    is still making it (export writes each file while the rest is being read), then swapped
+    in whole by `finish`: all of it or nothing, as `Store.write_tree`.
+
+    Alongside, git stores each file's content as it is written (`git fast-import`, one pack
+    of the contents it does not hold yet), so the `stage` that follows finds them there
+    instead of writing thousands of loose objects after the last file. Nothing refers to
+    them until that commit; a tree never finished leaves them for git's garbage collection.
+    """
+
+    def __init__(self, store: Store, subdir: str) -> None:
+        self.store = store
+        self.subdir = subdir
+        scratch_root = store.path / STATE_DIR
+        try:
+            scratch_root.mkdir(exist_ok=True)
+            self.scratch = Path(tempfile.mkdtemp(prefix="write-", dir=scratch_root))
+        except OSError as error:
+            raise _write_error(error, store.path / subdir) from None
+        self.fresh = self.scratch / "new"
+        self.written: dict[str, str] = {}
+        self.made: set[Path] = set()  # folders made so far: one mkdir each, not one a file
+        self.hasher: subprocess.Popen[bytes] | None = None
+        self.hashing = True  # until git fails to take a path: the head start is optional
+
+    def __enter__(self) -> TreeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, relative: str, text: str) -> None:
+        """One file of the new tree (again, when it changed)."""
+        target = self.fresh / relative
+        content = text.encode("utf-8")
+        with self._environment_errors():
+            if target.parent not in self.made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.made.add(target.parent)
+            target.write_text(text, encoding="utf-8", newline="\n")
+        self.written[relative] = text
+        self._store_object(content)
+
+    def finish(self, files: Mapping[str, str]) -> None:
+        """Make the tree exactly `files` (written ahead or not) and swap it in."""
+        with self._environment_errors():
+            for relative in set(self.written) - set(files):
+                self._remove(relative)
+            for relative, text in files.items():
+                ahead = self.written.get(relative)
+                if ahead is not text and ahead != text:
+                    self.write(relative, text)
+            self._stop_hasher()
+            destination = self.store.path / self.subdir
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if destination.exists():
+                destination.replace(self.scratch / "old")
+            (self.fresh if self.fresh.exists() else _empty(self.scratch)).replace(destination)
+
+    @contextlib.contextmanager
+    def _environment_errors(self) -> Iterator[None]:
+        """A full disk, a read-only file system...: one clear line, the old tree intact."""
+        try:
+            yield
+        except OSError as error:
+            if error.errno not in _ENVIRONMENT_ERRORS:
+                raise
+            raise _write_error(error, self.store.path / self.subdir) from None
+
+    def close(self) -> None:
+        """Forget the scratch folder (after `finish`, or when it never came)."""
+        self._stop_hasher()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _remove(self, relative: str) -> None:
+        """A file written ahead that the tree does not hold after all, and its empty folders."""
+        del self.written[relative]
+        target = self.fresh / relative
+        target.unlink()
+        for folder in target.parents:
+            if folder == self.fresh:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty
+            self.made.discard(folder)
+
+    def _store_object(self, content: bytes) -> None:
+        if not self.hashing:
+            return
+        if self.hasher is None:
+            self.hasher = subprocess.Popen(
+                ["git", "fast-import", "--quiet"],
+                cwd=self.store.path,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        assert self.hasher.stdin is not None
+        try:
+            self.hasher.stdin.write(b"blob\ndata %d\n%b\n" % (len(content), content))
+        except OSError:
+            self.hashing = False  # only a head start: `stage` writes whatever is missing
+            self._stop_hasher()
+
+    def _stop_hasher(self) -> None:
+        """Let git write what it was given (the end of its input ends it)."""
+        hasher, self.hasher = self.hasher, None
+        if hasher is not None:
+            with contextlib.suppress(OSError):
+                assert hasher.stdin is not None
+                hasher.stdin.close()
+            hasher.wait()
 
 
 def _empty(scratch: Path) -> Path:

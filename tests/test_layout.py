@@ -168,3 +168,31 @@ def test_names_that_clash_only_by_a_capital_outside_ascii_get_files_of_their_own
     paths = layout.paths(keys)
     assert len({p.lower() for p in paths.values()}) == len(keys)
     assert all(layout.key_of(path) == key for key, path in paths.items())
+
+
+# Names around the size where shortening starts: 250 bytes of file name, or three times as
+# many bytes as the name has when every character is escaped (capitals clashing by case).
+_around_the_limit = st.one_of(
+    st.integers(70, 90).map(lambda n: "A" * n),
+    st.integers(70, 90).map(lambda n: "a" * n),
+    st.integers(240, 260).map(lambda n: "x" * n),
+    st.integers(20, 30).map(lambda n: "東" * n),
+    st.integers(75, 90).map(lambda n: "/" * n),
+    st.text(st.sampled_from("aA/%東."), min_size=1, max_size=120),
+)
+
+
+@given(st.lists(_around_the_limit, min_size=1, max_size=5, unique=True))
+def test_long_names_finds_every_shortened_name_and_only_those(names: list[str]) -> None:
+    keys = sorted(
+        {ResourceKey("environments", (n,)) for n in names}
+        | {ResourceKey("environments", (n.swapcase(),)) for n in names}  # clash by case
+        | {ResourceKey("channels", (n, n)) for n in names}
+    )
+    shortened = {
+        part.removesuffix(".yaml")
+        for path in layout.paths(keys).values()
+        for part in path.split("/")
+        if "%~" in part
+    }
+    assert set(layout.long_names(keys)) == shortened

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from snapshotsync.model import SENSITIVE, Raw, ResourceKey
-from snapshotsync.normalize import normalize
+from snapshotsync.normalize import Normalizing, matches, normalize
+from snapshotsync.octopus.kinds import KINDS, Path, walk
 
 SPACE = "Spaces-9"
 
@@ -384,3 +390,107 @@ def test_trigger_actions_name_their_runbook_environments_and_tenants() -> None:
     assert action["RunbookId"] == "Nightly"
     assert action["EnvironmentIds"] == ["Dev", "Prod"]
     assert action["TenantIds"] == ["Internal"]
+
+
+# ---------------------------------------------------------------- one document at a time
+
+
+def _steps_everywhere() -> Raw:
+    """A project whose release versioning, variables and a step property name steps by id,
+    a dangling reference (a problem) and a config-as-code project (a note)."""
+    step = {
+        "Id": "s1",
+        "Name": "Build",
+        "Actions": [
+            {
+                "Id": "a1",
+                "Name": "Build",
+                "ActionType": "Octopus.Script",
+                "Environments": ["Environments-1", "Environments-404"],
+                "Properties": {"Octopus.Action.Docker.RemoveSteps": "a1"},
+            }
+        ],
+    }
+    project = _project(VersioningStrategy={"DonorPackageStepId": "s1", "Template": None})
+    cac = _project(
+        Id="Projects-2",
+        Name="Git",
+        PersistenceSettings={"Type": "VersionControlled"},
+        IsVersionControlled=True,
+    )
+    variables = [
+        {"Id": "v1", "Name": "A", "Value": "1", "Scope": {"Action": ["a1"], "Environment": []}},
+        {"Id": "v2", "Name": "B", "Value": "2", "Scope": {"Environment": ["Environments-2"]}},
+    ]
+    return _raw(
+        **BASE,
+        projects=[project, cac],
+        documents=[_process([step]), _variables(variables)],
+    )
+
+
+def _hear(heard: dict[ResourceKey, list[dict[str, Any]]], key: ResourceKey, doc: Any) -> None:
+    heard.setdefault(key, []).append(doc)
+
+
+def test_documents_normalize_alike_in_any_order_they_arrive() -> None:
+    raw = _steps_everywhere()
+    expected = normalize(raw, SPACE)
+    assert expected.resources[ResourceKey("projects", ("Web",))]["VersioningStrategy"] == {
+        "DonorPackageStepId": "Build",
+        "Template": None,
+    }
+    assert len(expected.problems) == 2
+    for order in itertools.permutations(raw.documents):
+        heard: dict[ResourceKey, list[dict[str, Any]]] = {}
+        bare = Raw(raw.version, raw.scoped_tenant_variables, raw.collections, {})
+        normalizing = Normalizing(bare, SPACE, functools.partial(_hear, heard))
+        for path in order:
+            normalizing.add(path, raw.documents[path])
+        result = normalizing.finish(raw)
+        assert list(result.resources.items()) == list(expected.resources.items())
+        assert result.problems == expected.problems
+        assert result.ids == expected.ids and result.ids["steps"] == {"s1": ["Web", "Build"]}
+        for key, document in result.resources.items():
+            assert heard[key][-1] is document  # the last one heard is the one that counts
+
+
+def test_a_document_normalized_before_the_steps_it_names_is_normalized_again() -> None:
+    """Variables that arrive before the process whose step they are scoped to: the early
+    result (the step unknown, so not named) is redone by `finish`."""
+    raw = _steps_everywhere()
+    variables_path, process_path = [p for p in raw.documents if "/variables/" in p] + [
+        p for p in raw.documents if p.endswith("/deploymentprocesses")
+    ]
+    heard: list[dict[str, Any]] = []
+    key = ResourceKey("project-variables", ("Web",))
+    bare = Raw(raw.version, raw.scoped_tenant_variables, raw.collections, {})
+    normalizing = Normalizing(bare, SPACE, lambda k, d: heard.append(d) if k == key else None)
+    normalizing.processes.clear()  # as if every process were in: no waiting for them
+    normalizing.add(variables_path, raw.documents[variables_path])
+    assert heard and heard[-1]["Variables"][0]["Scope"] != {"Action": ["Build"]}  # unknown
+    normalizing.add(process_path, raw.documents[process_path])
+    result = normalizing.finish(raw)
+    assert result.resources[key]["Variables"][0]["Scope"] == {"Action": ["Build"]}
+    assert heard[-1] is result.resources[key]
+    assert result.resources == normalize(raw, SPACE).resources
+
+
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["x", "Id", "Steps"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["Steps", "Actions", "Id", "Name", "Scope"]), inner),
+    ),
+    max_leaves=30,
+)
+_paths = sorted(
+    {ref.path for kind in KINDS.values() for ref in kind.refs}
+    | {path for kind in KINDS.values() for path in (*kind.unordered, *kind.strip_nested)}
+)
+
+
+@settings(max_examples=200)
+@given(_json, st.sampled_from(_paths))
+def test_matches_finds_what_walk_finds_in_the_same_order(document: Any, path: Path) -> None:
+    assert matches(document, path) == list(walk(document, path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -131,6 +132,49 @@ def test_a_dirty_path_with_a_space_is_named_exactly(tmp_path: Path) -> None:
     (store.path / "targets" / "prod" / "My Notes.yaml").write_text("a: 2\n")
     with pytest.raises(DirtyStoreError, match=r"\(e\.g\. targets/prod/My Notes\.yaml\): commit"):
         store.ensure_clean("targets/prod")
+
+
+def test_a_tree_written_file_by_file_ends_up_exactly_as_finished(tmp_path: Path) -> None:
+    """Files written ahead that the tree does not hold after all go, with their folders;
+    files whose text changed are written again; the tree is swapped in only at `finish`."""
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"keep.yaml": "x\n"})
+    with store.tree_writer("snapshot") as tree:
+        tree.write("a.yaml", "a: 1\n")
+        tree.write("gone/deep/b.yaml", "b: 1\n")
+        tree.write("c/c.yaml", "c: old\n")
+        assert store.read_tree("snapshot") == {"keep.yaml": "x\n"}  # nothing swapped in yet
+        tree.finish({"a.yaml": "a: 1\n", "c/c.yaml": "c: new\n", "d.yaml": "d: 1\n"})
+    assert store.read_tree("snapshot") == {
+        "a.yaml": "a: 1\n",
+        "c/c.yaml": "c: new\n",
+        "d.yaml": "d: 1\n",
+    }
+    assert not (store.path / "snapshot" / "gone").exists()
+    assert not list((store.path / ".snapshotsync").iterdir())  # no scratch left behind
+
+
+def test_the_contents_of_files_written_ahead_are_in_git_before_staging(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    text = "written: ahead\n"
+    with store.tree_writer("snapshot") as tree:
+        tree.write("ahead.yaml", text)
+        tree.finish({"ahead.yaml": text})
+    content = text.encode()
+    blob = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+    git(store.path, "cat-file", "-e", blob)  # stored, though nothing was staged yet
+    first = store.commit(["snapshot"], "export")
+    assert first is not None and str(first[1]) == "+1 ~0 -0"
+
+
+def test_a_tree_never_finished_leaves_the_previous_one(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.write_tree("snapshot", {"keep.yaml": "x\n"})
+    with pytest.raises(RuntimeError), store.tree_writer("snapshot") as tree:
+        tree.write("half.yaml", "h: 1\n")
+        raise RuntimeError("the read failed half-way")
+    assert store.read_tree("snapshot") == {"keep.yaml": "x\n"}
+    assert not list((store.path / ".snapshotsync").iterdir())
 
 
 # ---------------------------------------------------------------- only regular files

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshotsync import yamlio
+from benchmarks.generate import Size, write_seeds
+from snapshotsync import export, layout, normalize, yamlio
+from snapshotsync.model import JsonDict
+from snapshotsync.octopus.client import OctopusClient
+from tests.helpers import API_KEY, running_emulator
 
 
 def test_dump_is_deterministic_and_keeps_key_order() -> None:
@@ -98,6 +104,210 @@ def test_snapshot_yaml_round_trips_exactly(document: dict[str, object]) -> None:
     assert yamlio.loads_fast(text) == document
     assert yamlio.plain(yamlio.loads(text)) == document  # the round-trip reader agrees
     assert list(yamlio.loads_fast(text)) == list(document)  # key order kept
+
+
+# ---------------------------------------------------------------- the fast writer and reader
+# `dumps` writes what the libyaml writer (`dumps_libyaml`) writes, byte for byte; `loads_fast`
+# reads what the libyaml reader (`loads_libyaml`) reads. Proven here on every sample snapshot,
+# on a generated instance, and on arbitrary documents of the snapshot's subset of YAML.
+
+SAMPLE_SNAPSHOTS = Path(__file__).resolve().parent.parent / "sample-snapshots"
+
+
+def _same(left: object, right: object) -> bool:
+    """Equal, type for type (True is not 1, 1.0 is not 1) and key order included; NaN is
+    itself."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        assert isinstance(right, dict)
+        return list(left) == list(right) and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list | tuple):
+        assert isinstance(right, list | tuple)
+        return len(left) == len(right) and all(map(_same, left, right))
+    if isinstance(left, float) and left != left:
+        return right != right
+    return left == right
+
+
+def _outcome(read: Callable[[str, str], object], text: str) -> tuple[str, object]:
+    """What a reader makes of `text`: its data, or its error (libyaml's reader can fail with
+    more than `YamlError`, e.g. a list as a key: the fast reader must fail alike)."""
+    try:
+        return "data", read(text, "snapshot/x.yaml")
+    except Exception as error:
+        return type(error).__name__, str(error)
+
+
+@pytest.fixture(scope="module")
+def generated_instance(tmp_path_factory: pytest.TempPathFactory) -> dict[str, JsonDict]:
+    """The benchmark's generated instance, at a size that keeps the test quick, as export
+    normalizes it (every kind of document: processes, variables, tenants...)."""
+    seeds = write_seeds(tmp_path_factory.mktemp("seeds"), Size(12, 6, 3))[0]
+    with (
+        running_emulator(seed=seeds, id_offset=9000) as emulator,
+        OctopusClient(emulator.url, API_KEY) as client,
+    ):
+        space_id = client.space_id("Default")
+        raw = export.read(client, space_id)
+    snapshot, _ = normalize.to_snapshot(raw, space_id, {"format_version": 1})
+    paths = layout.paths(sorted(snapshot.resources))
+    documents = {paths[key]: document for key, document in snapshot.resources.items()}
+    return {layout.META_FILE: dict(snapshot.meta), **documents}
+
+
+def test_a_generated_instance_is_written_and_read_alike_by_both(
+    generated_instance: dict[str, JsonDict],
+) -> None:
+    assert len(generated_instance) > 150
+    for path, document in generated_instance.items():
+        text = yamlio.dumps_libyaml(document)
+        assert yamlio.dumps(document) == text, path
+        assert _same(yamlio.loads_fast(text, path), yamlio.loads_libyaml(text, path)), path
+        assert _same(yamlio.loads_fast(text, path), document), path
+
+
+def test_the_sample_snapshots_are_written_and_read_alike_by_both() -> None:
+    files = sorted(SAMPLE_SNAPSHOTS.rglob("*.yaml"))
+    assert len(files) > 50
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        data = yamlio.loads_libyaml(text, str(path))
+        assert yamlio.dumps_libyaml(data) == text, path
+        assert yamlio.dumps(data) == text, path
+        assert _same(yamlio.loads_fast(text, str(path)), data), path
+
+
+# Every kind of string the writer treats apart: look-alikes of other types, indicators,
+# quotes, leading and trailing blanks, line breaks of every kind, the unprintable.
+_TRICKY_STRINGS = [
+    *("", " ", "yes", "no", "on", "y", "null", "Null", "NULL", "~", "true", "True", "FALSE"),
+    *("0", "-0", "007", "0777", "0x1F", "0o17", "0b11", "+1", "1_000", "1e3", "1.5", ".5"),
+    *(".inf", "-.inf", ".nan", "12:30", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "="),
+    *("<<", "-", "- x", "-x", "--- a", "---", "...", "a: b", "a:", "a:b", ":a", "::", "a #b"),
+    *("#x", "x#", "&a", "*a", "!a", "|", ">", "%", "@", "`", "[a]", "{a}", ",", "?", "? a"),
+    *("'q'", '"dq"', "a'b", 'a"b', "back\\slash", " lead", "trail ", "\t", "a\tb", "tab\t"),
+    *("line\nline", "tail \nx", "x\n", "\n", "\n\n", "a\n\n", " \n", "a\n b", "a\n\nb "),
+    *("a\nb ", "\na", " a\nb", "a\n\n\nb", "'\n'", "#\n", "a\rb", "a\r\nb", "\x85", "a\x85b"),
+    *("\u2028", "a\u2028b", "a\u2029b\n", "\ufeff", "\ufeffbom", "\x00", "\x7f", "\x1b"),
+    *("\U0001f600", "\xa0", "a\xa0", "Zürich · 東京", "\ufffe", "\uffff", "\ue000"),
+]
+_ALPHABET = "\n\r\x85\u2028\u2029\ufeff\t\x00\x07 a#:-'\"&*|!>%@`[]{},?.~=<0123456789eE+_x\\é"
+_strings = st.one_of(
+    st.sampled_from(_TRICKY_STRINGS),
+    st.text(st.sampled_from(_ALPHABET), max_size=12),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=24),
+    st.lists(st.text(st.sampled_from("ab #:' "), max_size=6), min_size=2, max_size=4).map(
+        "\n".join
+    ),  # scripts: lines with and without trailing spaces
+)
+_keys = st.one_of(
+    _strings,
+    st.text(st.sampled_from("aé東 :"), min_size=30, max_size=80),  # around 128 bytes
+)
+_leaves = st.one_of(
+    _strings,
+    st.integers(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+)
+_subset_documents = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(_keys, inner, max_size=4),
+    ),
+    max_leaves=25,
+)
+_snapshot_files = st.dictionaries(_keys, _subset_documents, min_size=1, max_size=5)
+
+
+@settings(max_examples=500)
+@given(_snapshot_files)
+def test_the_fast_writer_writes_what_libyaml_writes(document: dict[str, object]) -> None:
+    assert yamlio.dumps(document) == yamlio.dumps_libyaml(document)
+
+
+@settings(max_examples=300)
+@given(_snapshot_files)
+def test_the_fast_reader_reads_what_libyaml_reads(document: dict[str, object]) -> None:
+    """And what was written: the subset round-trips, type for type."""
+    text = yamlio.dumps(document)
+    fast = _outcome(yamlio.loads_fast, text)
+    assert _same(fast, _outcome(yamlio.loads_libyaml, text))
+    assert _same(fast, ("data", document))
+
+
+@settings(max_examples=300)
+@given(_snapshot_files, st.data())
+def test_hand_edited_files_are_read_as_libyaml_reads_them(
+    document: dict[str, object], data: st.DataObject
+) -> None:
+    """Anything but the canonical form (an edit anywhere: a character dropped, doubled,
+    replaced) reads exactly as libyaml reads it, data or error."""
+    text = yamlio.dumps(document)
+    at = data.draw(st.integers(0, len(text)))
+    edit = data.draw(
+        st.sampled_from(["drop", "double", "replace", "insert"])
+        if at < len(text)
+        else st.just("insert")
+    )
+    char = data.draw(st.sampled_from(" \n-:'\"#|>&*!{}[],?\\\tx1"))
+    if edit == "drop":
+        text = text[:at] + text[at + 1 :]
+    elif edit == "double":
+        text = text[:at] + text[at] + text[at:]
+    elif edit == "replace":
+        text = text[:at] + char + text[at + 1 :]
+    else:
+        text = text[:at] + char + text[at:]
+    assert _same(_outcome(yamlio.loads_fast, text), _outcome(yamlio.loads_libyaml, text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1 # a comment\n",
+        "# a comment\na: 1\n",
+        "a: {b: 1}\n",
+        "a: [1, 2]\n",
+        "a:\n    b: 1\n",
+        "a:\n  - 1\n",
+        "a: 0x1F\n",
+        "a: 2024-01-01\n",
+        "1: a\n",
+        "a: 1\na: 2\n",
+        "a: 'multi\n\n  line '\n",
+        'a: "x\\\n  y"\n',
+        "a: |\n  x\n\n",
+        "a: |4\n      x\n",
+        "a: b: c\n",
+        "a:\n",
+        "---\na: 1\n",
+        "a: 1\n...\n",
+        "? a\n: 1\n",
+        "a: !!str 1\n",
+        "a: &x 1\nb: *x\n",
+    ],
+)
+def test_texts_outside_the_canonical_form_are_read_by_libyaml(text: str) -> None:
+    assert _same(_outcome(yamlio.loads_fast, text), _outcome(yamlio.loads_libyaml, text))
+
+
+def test_what_the_fast_writer_leaves_to_libyaml_is_written_alike() -> None:
+    for document in (
+        {"k" * 129: 1},  # a key of more than 128 bytes: `? key`
+        {"a\nb": 1},  # a key spanning lines
+        {"v": "x " * 60_000},  # long enough to reach libyaml's width
+        {"d": datetime.date(2024, 1, 1)},
+        {"b": b"bytes"},
+        {},
+    ):
+        assert yamlio.dumps(document) == yamlio.dumps_libyaml(document)
+    for not_a_mapping in ([1, 2], "text", None, 3):
+        assert yamlio.dumps(not_a_mapping) == yamlio.dumps_libyaml(not_a_mapping)
 
 
 # Any Unicode text the API could send (a lone surrogate is not Unicode: tested below), with

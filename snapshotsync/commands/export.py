@@ -6,7 +6,6 @@ from snapshotsync import export, layout, normalize, report, yamlio
 from snapshotsync.commands import recover
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.log import get_logger
-from snapshotsync.model import Snapshot
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
 from snapshotsync.settings import FORMAT_VERSION, Config, Http, Instance, Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
@@ -65,34 +64,48 @@ def run(settings: Settings) -> ExitCode:
 def _export(settings: Settings, config: Config, store: Store) -> ExitCode:
     source = config.source
     key = source.api_key()
-    try:
-        with (
-            client_for(source, key, config.http, settings.concurrency, settings.max_rps) as client,
-            report.progress(f"export {source.url}") as tick,
-        ):
-            space_id = client.space_id(source.space)
-            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
-            calls = dict(client.stats.by_method)
-            if client.throttle.waited:
-                _log.info("the rate limit held calls back %.2f s in all", client.throttle.waited)
-    except OctopusApiError as error:
-        raise explain(error, source) from None
-    meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
-    normalized = normalize.normalize(raw, space_id)
-    snapshot = Snapshot(normalized.resources, {**meta, "octopus_version": raw.version})
-    for problem in normalized.problems:
-        report.line(f"note: {problem}")
-    files = layout.render(snapshot)
-    index = INDEX_NOTE + yamlio.dumps(normalize.source_index(normalized))
-    # Announced first: a run killed before its commit is recovered by the next one.
-    store.begin_write(recover.EXPORT, SNAPSHOT_DIR, files)
-    store.begin_write(
-        recover.EXPORT_INDEX,
-        INDEX_DIR,
-        {INDEX_NAME: index},
-        "export: the index of source ids\n\nSnapshotsync-Event: export-index",
-    )
-    store.write_tree(SNAPSHOT_DIR, files)
+    with store.tree_writer(SNAPSHOT_DIR) as tree:
+        try:
+            with (
+                client_for(
+                    source, key, config.http, settings.concurrency, settings.max_rps
+                ) as client,
+                report.progress(f"export {source.url}") as tick,
+            ):
+                space_id = client.space_id(source.space)
+                # Each document is normalized, turned into text and written to its file (in
+                # the scratch tree) as it arrives, while the rest is still being read.
+                texts = layout.Texts(tree.write)
+                raw, normalized = export.read_normalized(
+                    client,
+                    space_id,
+                    concurrency=settings.concurrency,
+                    progress=tick,
+                    on_resource=texts.add,
+                    on_keys=texts.expect,
+                )
+                calls = dict(client.stats.by_method)
+                if client.throttle.waited:
+                    _log.info(
+                        "the rate limit held calls back %.2f s in all", client.throttle.waited
+                    )
+        except OctopusApiError as error:
+            raise explain(error, source) from None
+        meta = {"format_version": FORMAT_VERSION, "source": source.url, "space": source.space}
+        snapshot, problems = normalize.snapshot_of(raw, normalized, meta)
+        for problem in problems:
+            report.line(f"note: {problem}")
+        files = layout.render(snapshot, texts)
+        index = INDEX_NOTE + yamlio.dumps(normalize.source_index(normalized))
+        # Announced first: a run killed before its commit is recovered by the next one.
+        store.begin_write(recover.EXPORT, SNAPSHOT_DIR, files)
+        store.begin_write(
+            recover.EXPORT_INDEX,
+            INDEX_DIR,
+            {INDEX_NAME: index},
+            "export: the index of source ids\n\nSnapshotsync-Event: export-index",
+        )
+        tree.finish(files)
     store.write_tree(INDEX_DIR, {INDEX_NAME: index})
     count = len(snapshot.resources)
     version = snapshot.meta["octopus_version"]

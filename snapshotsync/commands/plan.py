@@ -256,7 +256,9 @@ def read_destination(
     try:
         with report.progress(f"read {target.url}") as tick:
             space_id = client.space_id(target.space)
-            raw = export.read(client, space_id, concurrency=settings.concurrency, progress=tick)
+            raw, normalized = export.read_normalized(
+                client, space_id, concurrency=settings.concurrency, progress=tick
+            )
     except OctopusApiError as error:
         raise explain(error, target) from None
     meta = {
@@ -265,7 +267,7 @@ def read_destination(
         "space": target.space,
         "tenant_variables": "scoped" if raw.scoped_tenant_variables else "legacy",
     }
-    live, _ = normalize.to_snapshot(raw, space_id, meta)
+    live, _ = normalize.snapshot_of(raw, normalized, meta)
     return live, raw, space_id
 
 
