@@ -237,6 +237,15 @@ class Store:
         """`write_tree` in steps: files written as they come, the tree swapped in at the end."""
         return TreeWriter(self, subdir)
 
+    def append_file(self, relative: str, text: str) -> None:
+        """Append `text` to a file (made if need be), flushed to disk before returning."""
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+
     def write_file(self, relative: str, text: str | None) -> None:
         """Write one file atomically (None: remove it), creating folders as needed."""
         target = self.path / relative

@@ -97,8 +97,7 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
-    recorded = store.read_tree(base_dir(target_name))
-    base = layout.parse(recorded, base_dir(target_name)) if recorded else None
+    base = read_base(store, target_name)
     return Inputs(
         config,
         target,
@@ -109,6 +108,26 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         base,
         _renames(store, target_name) if base is not None else {},
     )
+
+
+def read_base(store: Store, target_name: str) -> Snapshot | None:
+    """`targets/<T>/base/` (None before the first push), with the journal of a push that
+    was killed before folding it (`commands.push.BaseRecord`) folded in."""
+    files = store.read_tree(base_dir(target_name))
+    if not files:
+        return None
+    journal = files.pop("_journal.yaml", None)
+    base = layout.parse(files, base_dir(target_name))
+    if not journal:
+        return base
+    created = {tuple(item) for item in base.meta.get("created") or []}
+    for event in yamlio.loads_fast(journal, f"{base_dir(target_name)}/_journal.yaml") or []:
+        what, *key = (str(part) for part in event)
+        if what == "created":
+            created.add(tuple(key))
+        else:
+            created.discard(tuple(key))
+    return Snapshot(base.resources, {**base.meta, "created": [list(k) for k in sorted(created)]})
 
 
 def _renames(store: Store, target_name: str) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:

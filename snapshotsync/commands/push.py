@@ -9,6 +9,7 @@ says so; running it again plans from the destination's new state and finishes th
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,10 @@ class BaseRecord:
 
     Resources whose change makes no write (the same, a conflict kept, an orphan left) take
     their new base before the first write; the others once all their writes are made.
-    `_meta.yaml` lists the resources snapshotsync created (only those may ever be deleted).
+    `_meta.yaml` lists the resources snapshotsync created (only those may ever be deleted);
+    during a push, what it creates or deletes is appended to `_journal.yaml` (a line a
+    resource, so the cost of a write does not grow with the instance), folded into
+    `_meta.yaml` when the push ends, or by the next run if this one is killed.
     """
 
     def __init__(self, inputs: Inputs, plan: Plan) -> None:
@@ -235,61 +239,86 @@ class BaseRecord:
         self.plan = plan
         old = inputs.base or Snapshot({}, {})
         self.documents: dict[ResourceKey, JsonDict] = dict(old.resources)
-        self.created = {
-            ResourceKey(str(item[0]), tuple(str(p) for p in item[1:]))
-            for item in old.meta.get("created") or []
-        }
-        keys = {*self.documents, *(r.key for r in plan.records.values())}
-        self.paths = layout.paths(sorted(keys))
+        self.by_name = {_lowered(key): key for key in self.documents}
+        self.created = {_lowered(key): key for key in created_of(old)}
+        keys = sorted({*self.documents, *(r.key for r in plan.records.values())})
+        self.paths = layout.paths(keys)
         writing = {change.key for change in plan.writes}
         for key in plan.records:
             if key not in writing:
                 self._apply(key)
-        self._write_meta()
+        self._write_meta(layout.long_names(keys))
+        self.store.write_file(f"{self.folder}/{JOURNAL_FILE}", None)
 
     def written(self, key: ResourceKey) -> None:
         """Every write of `key`'s change has been made."""
-        self._apply(key)
-        self._write_meta()
+        event = self._apply(key)
+        if event is not None:
+            self.store.append_file(f"{self.folder}/{JOURNAL_FILE}", event)
 
-    def _apply(self, change_key: ResourceKey) -> None:
+    def _apply(self, change_key: ResourceKey) -> str | None:
+        """Record `change_key`'s new base; the journal line of a creation or deletion."""
         record = self.plan.records.get(change_key)
         if record is None:
-            return
+            return None
         for old in (change_key, record.key):
-            found = next((k for k in self.documents if _same(k, old)), None)
+            found = self.by_name.get(_lowered(old))
             if found is not None and (found != record.key or record.document is None):
                 del self.documents[found]
+                del self.by_name[_lowered(found)]
                 self.store.write_file(f"{self.folder}/{self.paths[found]}", None)
         if record.document is None:
-            self.created = {k for k in self.created if not _same(k, record.key)}
-            return
+            if self.created.pop(_lowered(record.key), None) is not None:
+                return _event("gone", record.key)
+            return None
         # Every secret the run knows (values the overlay read from the environment, API
         # keys) masked: the repo never holds one. A masked value no longer reads as
         # unchanged since the last push, so it is never overwritten or removed on that
         # ground; explicit values are written whatever the base says.
         document = mask_secrets(record.document)
         self.documents[record.key] = document
+        self.by_name[_lowered(record.key)] = record.key
         text = yamlio.dumps(document)
         self.store.write_file(f"{self.folder}/{self.paths[record.key]}", text)
-        if record.key in self.plan.created:
-            self.created.add(record.key)
+        if record.key in self.plan.created and _lowered(record.key) not in self.created:
+            self.created[_lowered(record.key)] = record.key
+            return _event("created", record.key)
+        return None
 
-    def _write_meta(self) -> None:
-        created = [[key.kind, *key.name] for key in sorted(self.created)]
+    def _write_meta(self, shortened: dict[str, str]) -> None:
+        created = [[key.kind, *key.name] for key in sorted(self.created.values())]
         self.store.write_file(
             f"{self.folder}/{layout.META_FILE}", yamlio.dumps({"created": created})
         )
-        shortened = layout.long_names(sorted(self.documents))
         if shortened:  # names too long for a file name, as `layout.render` keeps them
             self.store.write_file(
                 f"{self.folder}/{layout.NAMES_FILE}", yamlio.dumps({"names": shortened})
             )
 
     def finish(self) -> None:
-        """The whole record, rewritten in one go (file names settle on the final set)."""
-        meta = {"created": [[key.kind, *key.name] for key in sorted(self.created)]}
+        """The whole record, rewritten in one go (file names settle on the final set, the
+        journal folded into `_meta.yaml`)."""
+        meta = {"created": [[key.kind, *key.name] for key in sorted(self.created.values())]}
         self.store.write_tree(self.folder, layout.render(Snapshot(self.documents, meta)))
+
+
+JOURNAL_FILE = "_journal.yaml"
+
+
+def _event(what: str, key: ResourceKey) -> str:
+    return "- " + json.dumps([what, key.kind, *key.name], ensure_ascii=False) + "\n"
+
+
+def created_of(base: Snapshot) -> list[ResourceKey]:
+    """The resources snapshotsync created, as a base records them."""
+    return [
+        ResourceKey(str(item[0]), tuple(str(p) for p in item[1:]))
+        for item in base.meta.get("created") or []
+    ]
+
+
+def _lowered(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, tuple(part.lower() for part in key.name)
 
 
 def _same(a: ResourceKey, b: ResourceKey) -> bool:

@@ -303,6 +303,9 @@ def test_a_killed_push_leaves_the_base_of_what_it_wrote_and_the_rerun_converges(
     # Scaffolding written before the kill is recorded; what comes last was never reached.
     assert "project-groups/Trading Apps.yaml" in recorded
     assert "projects/OctoFX/variables.yaml" not in recorded
+    # What it created is in the journal (the list in _meta.yaml is folded in at the end).
+    journal = (base / "_journal.yaml").read_text()
+    assert '- ["created", "project-groups", "Trading Apps"]' in journal
     before = {p["Name"] for p in destination_emulator.get("projects/all")}
 
     for _ in range(3):
@@ -319,6 +322,8 @@ def test_a_killed_push_leaves_the_base_of_what_it_wrote_and_the_rerun_converges(
     assert "projects/OctoFX/variables.yaml" in {
         p.relative_to(base).as_posix() for p in base.rglob("*.yaml")
     }
+    assert not (base / "_journal.yaml").exists()
+    assert "- - project-groups\n  - Trading Apps\n" in (base / "_meta.yaml").read_text()
     assert git(repo, "status", "--porcelain", "--", "targets") == ""
 
 

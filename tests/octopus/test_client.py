@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pathlib
 import socket
 import threading
 import time
@@ -946,3 +947,26 @@ def test_calls_within_their_deadline_are_untouched_and_the_connection_is_reused(
             assert client.server_version() == "1.2.3"
     finally:
         server.close()
+
+
+def test_proxy_and_certificate_settings_come_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    from snapshotsync.octopus.client import OctopusClient
+
+    key = "API-TESTKEY0000000000000000000"
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with OctopusClient("https://octopus.example.com", key) as out:
+        session = out._session
+        assert session.proxies.get("https") == "http://proxy.corp.example:3128"
+        assert session.verify == str(bundle)
+        assert session.trust_env is False  # not looked up again on every call
+    with OctopusClient(
+        "https://octopus.internal.example", "API-TESTKEY0000000000000000000"
+    ) as inside:
+        assert not inside._session.proxies.get("https")  # NO_PROXY holds
