@@ -1,4 +1,4 @@
-"""The synthetic "large" Octopus instance of design.md, as emulator seeds (dicts by names).
+"""The synthetic "large" Octopus instance (benchmarks/README.md), as emulator seeds by names.
 
 `source_seed()` builds the source: Development/Test/Staging/Production, `projects` projects
 (each with a 10-step deployment process, 2 runbooks, 3 channels and 60 variable values),

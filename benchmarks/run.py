@@ -1,4 +1,4 @@
-"""Measure snapshotsync against design.md's performance targets, in one command.
+"""Measure snapshotsync against its performance targets (benchmarks/README.md). in one command.
 
     python benchmarks/run.py [--latency-ms 20] [--projects 200] [--tenants 100]
                              [--library-sets 20] [--quick] [--output results.json] [--keep]
@@ -67,7 +67,7 @@ HTTP_TIMEOUT = 30.0
 POLL_S = 0.02  # how often a running step's peak memory is read
 MB = 1024 * 1024
 
-# design.md, "Performance targets".
+# The performance targets (benchmarks/README.md).
 TARGET_EXPORT_BOUND_RATIO = 1.5  # export wall <= 1.5 x (GETs x latency / concurrency)
 TARGET_CONCURRENCY_SPEEDUP = 6.0  # concurrency 1 wall >= 6 x concurrency 8 wall
 TARGET_TRANSFORM_PLAN_CPU_S = 5.0
@@ -646,7 +646,7 @@ def print_results(results: Results) -> None:
         f"this process's peak RSS (ru_maxrss): {results.self_peak_mb:.0f} MB"
     )
 
-    print_verdicts(results.verdicts, "design.md performance targets")
+    print_verdicts(results.verdicts, "performance targets")
 
 
 def print_verdicts(found: list[Verdict], title: str) -> None:
@@ -996,7 +996,7 @@ def print_scale(results: ScaleResults) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python benchmarks/run.py",
-        description="Measure snapshotsync against design.md's performance targets.",
+        description="Measure snapshotsync against its performance targets (benchmarks/README.md).",
     )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="per request (20)")
     parser.add_argument("--projects", type=int, default=Size.projects)

@@ -1,7 +1,7 @@
 """The variable merge engine: desired values of one variable set against the live ones. Pure.
 
 For each desired value (after transform mapped its scope), in this order of preference
-(design.md, "Variables"):
+(the Octopus guide "Sync multiple instances", "Variable scoping"):
 
 1. same name, type, value and scope on the destination: unchanged;
 2. same name, type and value, and the scope differs only in the dimensions that are the

@@ -13,7 +13,7 @@ but was in an earlier snapshot (a tenant deleted since, a step renamed) is a war
 is an error (a typo), with the closest real name as a hint. The caller passes the names of
 earlier snapshots (`history`); this module reads no git.
 
-Extensions of the overlay format (design.md allows extending it):
+Extensions of the overlay format beyond its first version:
 
 - `environments:` maps a source environment to one destination name or to a list
   (`Prod: [Production, DR]`); the first name of a list is the *primary* one, used where a

@@ -11,7 +11,7 @@ from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 from tests.helpers import run_cli
 
-# design.md, "Contract: command line", with its round 2 addition (drift).
+# The command line's contract (docs/commands.md), with drift.
 CONTRACT_COMMANDS = [
     "init",
     "export",

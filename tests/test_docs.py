@@ -68,9 +68,12 @@ def _rel(path: Path) -> str:
 # (Spelled in pieces, so that this file does not match itself.)
 _NOTES = "sha" + "red"
 _MACHINE = "/" + "work" + "/"
+_DEVELOPER_NOTES = "(" + "design|style|octopus-" + "api)" + r"\.md"
 OUTSIDE = re.compile(
-    rf"\.\./{_NOTES}\b|{_MACHINE}|(?<![\w.-]){_NOTES}/(design|style|octopus-api)\.md"
+    rf"\.\./{_NOTES}\b|{_MACHINE}|(?<![\w.-]){_NOTES}/{_DEVELOPER_NOTES}"
     rf"|{_NOTES}/(seed|reference)/"
+    # The developers' notes by their bare names too: a user has none of them.
+    rf"|(?<![\w/.-]){_DEVELOPER_NOTES}"
 )
 
 

@@ -417,7 +417,8 @@ class Instance:
     # ----------------------------------------------------------------- defaults
 
     def _install_defaults(self) -> None:
-        """What a fresh Octopus instance already holds (octopus-api.md, "A fresh instance")."""
+        """What a fresh Octopus instance already holds: the Default space, project group,
+        lifecycle, machine policy and worker pool, the built-in feeds and user roles."""
         space = self._insert(None, "spaces", {"Name": "Default", "IsDefault": True})
         sid = space["Id"]
         self._insert(sid, "projectgroups", {"Name": "Default Project Group"})

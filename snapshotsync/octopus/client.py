@@ -519,7 +519,7 @@ class OctopusClient:
 
     def space_id(self, name: str) -> str:
         """The id of the space called `name` (exact, case-insensitive match)."""
-        # partialName is a substring filter (octopus-api.md): match the name exactly here.
+        # partialName is a substring filter on a real server: match the name exactly here.
         spaces = self.list_all("api/spaces", {"partialName": name})
         matches = [s for s in spaces if str(s.get("Name", "")).lower() == name.lower()]
         if not matches:

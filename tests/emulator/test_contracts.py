@@ -35,7 +35,7 @@ NEWER_FIELDS: dict[str, set[str]] = {
     # Tag set type and scopes (2025.x "tag sets for more than tenants").
     "TagSetResource": {"Type", "Scopes"},
     # Project settings that live on the project document in 2024.x (api-client
-    # features/projects), and the config-as-code marker (octopus-api.md: PersistenceSettings).
+    # features/projects), and the config-as-code marker (PersistenceSettings).
     # The rest are fields of a 2025 server: go-octopusdeploy pkg/projects/project.go
     # (Project.DeploymentChangesTemplate, .AllowIgnoreChannelRules,
     # .CombineHealthAndSyncStatusInDashboardLiveStatus, .ProjectTags, .ProvisioningRunbookID,
