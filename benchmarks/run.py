@@ -12,7 +12,9 @@ What it does:
    request delayed by `--latency-ms`), on loopback;
 3. runs the `snapshotsync` command line as a subprocess for each step: export with
    `--concurrency 8` and, in a second fresh repo, with `--concurrency 1`; a re-export of
-   the unchanged source; the initial push; a no-op push; a plan. Each step's wall time
+   the unchanged source; the initial push; a no-op push; a plan; and the same initial
+   push at `--concurrency 1`, from the second repo onto a third emulator seeded like the
+   destination. Each step's wall time
    (`time.perf_counter`), CPU (user + sys, `getrusage(RUSAGE_CHILDREN)` delta, git
    included), peak RSS (`VmHWM`, polled while it runs; `ru_maxrss` from `os.wait4` is in
    the JSON too), the emulators' own CPU, the reading phase (first to last GET, from the
@@ -72,6 +74,12 @@ TARGET_EXPORT_BOUND_RATIO = 1.5  # export wall <= 1.5 x (GETs x latency / concur
 TARGET_CONCURRENCY_SPEEDUP = 6.0  # concurrency 1 wall >= 6 x concurrency 8 wall
 TARGET_TRANSFORM_PLAN_CPU_S = 5.0
 TARGET_PEAK_MB = 500.0
+# Issue 13's round (README, "The targets").
+TARGET_PUSH_BOUND_RATIO = 2.0  # initial push wall <= 2 x (requests x latency / concurrency)
+TARGET_PUSH_SPEEDUP = 5.0  # the initial push at concurrency 1 >= 5 x slower than at 8
+TARGET_EXPORT_CPU_S = 2.5
+TARGET_SNAPSHOT_PARSE_CPU_S = 1.0
+TARGET_READ_OVER_EXPORT = 1.3  # plan and the no-op push wall <= 1.3 x the export's
 # The scaling targets: per-resource cost within 20 % from the smallest size to the largest,
 # peak RSS under 300 MB at the largest (400 projects).
 TARGET_SCALE_GROWTH = 1.2
@@ -521,6 +529,7 @@ class Results:
 def verdicts(
     steps: dict[str, Step],
     cases: list[InProcess],
+    loading: dict[str, float],
     latency_ms: float,
     re_export_committed: bool,
     no_op_head_moved: bool,
@@ -542,6 +551,7 @@ def verdicts(
         "transform_plan_cpu_s": cpu,
         "transform_plan_peak_mb": peak,
     }
+    round_two = issue_13_verdicts(steps, loading, latency_ms, ratios)
     found = [
         Verdict(
             f"export wall <= {TARGET_EXPORT_BOUND_RATIO}x round-trip bound",
@@ -576,8 +586,58 @@ def verdicts(
             ", ".join(f"{c.case.split(':')[0]} {c.traced_peak_mb:.0f} MB traced" for c in cases),
             peak < TARGET_PEAK_MB,
         ),
+        *round_two,
     ]
     return found, ratios
+
+
+def issue_13_verdicts(
+    steps: dict[str, Step], loading: dict[str, float], latency_ms: float, ratios: dict[str, float]
+) -> list[Verdict]:
+    """The second round's targets (the concurrent push, export CPU, reading the snapshot
+    back, plan and no-op push against the export); adds their ratios to `ratios`."""
+    export8, push8, push1 = steps["export c8"], steps["push (initial)"], steps["push (initial) c1"]
+    bound = push8.requests * latency_ms / 1000 / 8
+    ratios["push_round_trip_bound_s"] = bound
+    ratios["push_wall_over_bound"] = push8.wall_s / bound if bound else float("inf")
+    ratios["push_c1_over_c8"] = push1.wall_s / push8.wall_s
+    ratios["export_cpu_s"] = export8.cpu_s
+    ratios["snapshot_parse_cpu_s"] = loading["snapshot_parse_cpu_s"]
+    found = [
+        Verdict(
+            f"initial push wall <= {TARGET_PUSH_BOUND_RATIO:g}x round-trip bound",
+            f"{push8.wall_s:.2f} s / {bound:.2f} s = {ratios['push_wall_over_bound']:.2f}x "
+            f"({push8.requests} requests x {latency_ms:g} ms / 8)",
+            ratios["push_wall_over_bound"] <= TARGET_PUSH_BOUND_RATIO,
+        ),
+        Verdict(
+            f"initial push concurrency 1 >= {TARGET_PUSH_SPEEDUP:g}x slower than 8",
+            f"{push1.wall_s:.2f} s / {push8.wall_s:.2f} s = {ratios['push_c1_over_c8']:.2f}x",
+            ratios["push_c1_over_c8"] >= TARGET_PUSH_SPEEDUP,
+        ),
+        Verdict(
+            f"export CPU <= {TARGET_EXPORT_CPU_S:g} s",
+            f"{export8.cpu_s:.2f} s (the CLI and its git children)",
+            export8.cpu_s <= TARGET_EXPORT_CPU_S,
+        ),
+        Verdict(
+            f"reading the committed snapshot back <= {TARGET_SNAPSHOT_PARSE_CPU_S:g} s",
+            f"{loading['snapshot_parse_cpu_s']:.2f} s CPU "
+            f"({loading['snapshot_files']:.0f} files, in process)",
+            loading["snapshot_parse_cpu_s"] <= TARGET_SNAPSHOT_PARSE_CPU_S,
+        ),
+    ]
+    for name in ("plan", "push (no-op)"):
+        ratio = steps[name].wall_s / export8.wall_s
+        ratios[f"{name}_over_export"] = ratio
+        found.append(
+            Verdict(
+                f"{name} wall <= {TARGET_READ_OVER_EXPORT:g}x the export's",
+                f"{steps[name].wall_s:.2f} s / {export8.wall_s:.2f} s = {ratio:.2f}x",
+                ratio <= TARGET_READ_OVER_EXPORT,
+            )
+        )
+    return found
 
 
 # ====================================================================== report
@@ -693,6 +753,7 @@ def run(args: argparse.Namespace) -> Results:
         progress.print(f"[bold]benchmark[/] {size.describe()}, latency {latency:g} ms")
         progress.print(f"working in {scratch}")
         cli, source, destination = start_instance(stack, scratch, size, latency)
+        destination_c1 = second_destination(stack, scratch, latency)
         both = [source, destination]
         steps: dict[str, Step] = {}
 
@@ -713,7 +774,7 @@ def run(args: argparse.Namespace) -> Results:
         step.read_s = read_phase_s(repo, "export")
         steps[step.name] = step
 
-        repo_c1 = new_repo(cli, scratch / "sync-c1", source, destination)
+        repo_c1 = new_repo(cli, scratch / "sync-c1", source, destination_c1)
         step, result = measured(
             "export c1", cli, both, "export", "--repo", str(repo_c1), "--concurrency", "1"
         )
@@ -765,9 +826,30 @@ def run(args: argparse.Namespace) -> Results:
         step.read_s = read_phase_s(repo, "plan")
         steps[step.name] = step
 
+        # The same first sync one call at a time: the second repo holds the same snapshot
+        # (exported at concurrency 1) and targets a destination nothing was pushed to yet.
+        step, result = measured(
+            "push (initial) c1",
+            cli,
+            [source, destination_c1],
+            "push",
+            "--target",
+            "prod",
+            "--repo",
+            str(repo_c1),
+            "--yes",
+            "--concurrency",
+            "1",
+        )
+        summary = next((ln for ln in result.stdout.splitlines() if ln.startswith("push:")), "")
+        step.notes = summary.split(", committed")[0]
+        steps[step.name] = step
+
         progress.print("[dim]running[/] transform + plan in process")
         cases, loading = transform_and_plan(repo, destination)
-        found, ratios = verdicts(steps, cases, latency, re_export_committed, no_op_head_moved)
+        found, ratios = verdicts(
+            steps, cases, loading, latency, re_export_committed, no_op_head_moved
+        )
         self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
         return Results(
             machine={
@@ -794,7 +876,8 @@ def run(args: argparse.Namespace) -> Results:
 def start_instance(
     stack: contextlib.ExitStack, scratch: Path, size: Size, latency: float
 ) -> tuple[Cli, Emulator, Emulator]:
-    """Seeds for `size`, the two emulators (stopped when `stack` closes), and a CLI runner."""
+    """Seeds for `size`, the two emulators (stopped when `stack` closes), and a CLI runner.
+    The seeds stay in `scratch / "seeds"` (`second_destination` starts another from them)."""
     source_seed, destination_seed = generate_seeds(scratch / "seeds", size)
     emulators: list[Emulator] = []
     stack.callback(stop_all, emulators)
@@ -815,6 +898,16 @@ def start_instance(
 
 
 # ====================================================================== scaling
+
+
+def second_destination(stack: contextlib.ExitStack, scratch: Path, latency: float) -> Emulator:
+    """A third emulator seeded like the destination (ids of its own), for the initial push
+    at concurrency 1: it needs a destination nothing was pushed to yet."""
+    emulator = start_emulator(
+        "destination-c1", scratch / "seeds" / "destination.yaml", latency, 7_000_000, scratch
+    )
+    stack.callback(emulator.stop)
+    return emulator
 
 
 def scaled(projects: int) -> Size:
