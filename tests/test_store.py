@@ -167,6 +167,37 @@ def test_the_contents_of_files_written_ahead_are_in_git_before_staging(tmp_path:
     assert first is not None and str(first[1]) == "+1 ~0 -0"
 
 
+def _loose_objects(repo: Path) -> set[str]:
+    folders = (repo / ".git" / "objects").glob("[0-9a-f][0-9a-f]")
+    return {folder.name + entry.name for folder in folders for entry in folder.iterdir()}
+
+
+def test_the_folders_trees_are_in_git_before_the_commit_and_no_ref_is_left(
+    tmp_path: Path,
+) -> None:
+    """The commit after a tree writer finds every folder's tree stored already (it would
+    otherwise write one loose object per folder), whatever the names hold; the scratch ref
+    fast-import built them on is gone again."""
+    store = make_store(tmp_path)
+    names = ['a b/"quoted" \\ back.yaml', "ctl/\x01\x7f.yaml", "ünï/😀.yaml", "x/y/z/deep.yaml"]
+    # Enough folders that fast-import keeps its pack (it unpacks fewer than 100 objects).
+    files = {f"p{n:03d}/{name}": f"n: {n}\n" for n in range(40) for name in names}
+    with store.tree_writer("snapshot") as tree:
+        for relative, text in files.items():
+            tree.write(relative, text)
+        tree.finish(files)
+    before = _loose_objects(store.path)
+    committed = store.commit(["snapshot"], "export")
+    assert committed is not None and str(committed[1]) == f"+{len(files)} ~0 -0"
+    made = _loose_objects(store.path) - before
+    # The commit and the repo's root tree (it holds more than snapshot/): no folder's tree.
+    root = git(store.path, "rev-parse", "HEAD^{tree}").strip()
+    assert made == {committed[0], root}
+    assert store.read_tree("snapshot") == files
+    assert git(store.path, "for-each-ref") == git(store.path, "for-each-ref", "refs/heads")
+    assert git(store.path, "fsck", "--no-dangling") == ""
+
+
 def test_a_tree_never_finished_leaves_the_previous_one(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     store.write_tree("snapshot", {"keep.yaml": "x\n"})
