@@ -31,7 +31,6 @@ placeholder, or skip.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from snapshotsync.model import (
     OUT_OF_SCOPE,
     SENSITIVE,
     JsonDict,
+    copy_json,
     is_sensitive_marker,
 )
 from snapshotsync.overlay import VariablePolicy
@@ -204,7 +204,7 @@ def _new_out_of_scope(
         return [placeholder]
     cloned = []
     for value in values:
-        copy_ = copy.deepcopy(value)
+        copy_ = copy_json(value)
         scope = _scope(copy_)
         scope.pop("Environment", None)
         copy_.pop("Scope", None)
@@ -240,7 +240,7 @@ def _match(
     force: bool,
     held: set[str],
 ) -> Merged:
-    result = [copy.deepcopy(v) for v in live]
+    result = [copy_json(v) for v in live]
     ours: list[JsonDict] = []  # the new base
     used: set[int] = set()
     pending = list(range(len(candidates)))
@@ -388,7 +388,7 @@ def _act(
     force: bool,
 ) -> ValueAction:
     name = str(value["Name"])
-    before = copy.deepcopy(existing)
+    before = copy_json(existing)
     if outcome == "same":
         return ValueAction("same", name, before, before)
     if outcome == "update-scope":

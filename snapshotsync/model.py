@@ -8,11 +8,13 @@ source; plan reads the destination into the same form, so comparing the two is a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 JsonDict = dict[str, Any]
+T = TypeVar("T")
 
 # What a secret looks like in the snapshot: the API never reveals it, so the snapshot says
 # a value exists and nothing more.
@@ -23,6 +25,23 @@ SENSITIVE: Mapping[str, str] = {SENSITIVE_KEY: "value unknown"}
 # Working markers on desired variable values, set by transform and read by the merge engine.
 OUT_OF_SCOPE = "~OutOfScope"  # every environment of the value was excluded
 EXPLICIT = "~Explicit"  # the value comes from the overlay's `variables.values`
+
+
+def copy_json(value: T) -> T:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): what `copy.deepcopy` makes,
+    several times faster, with no memo to keep (documents share no inner objects). Anything
+    else inside is handed to `copy.deepcopy`."""
+    return cast(T, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if value is None or isinstance(value, str | int | float):
+        return value  # immutable (bool is an int)
+    return copy.deepcopy(value)
 
 
 def is_sensitive_marker(value: Any) -> bool:

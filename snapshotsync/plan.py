@@ -27,7 +27,6 @@ a change or adds a second value.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,7 +37,7 @@ import dictdiffer
 from snapshotsync import prune as pruning
 from snapshotsync import tenantvars, threeway
 from snapshotsync.merge import ValueAction, merge, strip_markers
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json, is_sensitive_marker
 from snapshotsync.octopus.kinds import (
     ACTIONS,
     KINDS,
@@ -620,7 +619,7 @@ def _steps(
     they followed there (never removed by a sync). `renamed`: old name -> new name of the
     steps the source renamed (a step that followed one of them follows it still)."""
     renamed = renamed or {}
-    result = [copy.deepcopy(step) for step in desired]
+    result = [copy_json(step) for step in desired]
     names = [str(step.get("Name", "")).lower() for step in result]
     for position, step in enumerate(live):
         name = str(step.get("Name", "")).lower()
@@ -633,7 +632,7 @@ def _steps(
             if previous_name in names:
                 anchor = names.index(previous_name) + 1
                 break
-        result.insert(anchor, copy.deepcopy(step))
+        result.insert(anchor, copy_json(step))
         names.insert(anchor, name)
     return result
 
@@ -981,7 +980,7 @@ def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[s
     spelling = _spellings(live, facts)
     resources: dict[ResourceKey, JsonDict] = {}
     for key, document in desired.resources.items():
-        document = copy.deepcopy(document)
+        document = copy_json(document)
         project = key.name[0] if KINDS[key.kind].parent == "projects" else None
         _respell_refs(key.kind, document, spelling, project)
         if key.kind == "tenant-variables":

@@ -14,7 +14,6 @@ job without duplicates.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import threading
@@ -28,7 +27,7 @@ from typing import Any
 from snapshotsync import schedule, tenantvars
 from snapshotsync.errors import OctopusApiError, UserError
 from snapshotsync.log import get_logger
-from snapshotsync.model import JsonDict, Raw, ResourceKey, is_sensitive_marker
+from snapshotsync.model import JsonDict, Raw, ResourceKey, copy_json, is_sensitive_marker
 from snapshotsync.normalize import names_by_id, normalize_document
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import (
@@ -201,7 +200,7 @@ class _Pusher:
 
     def to_ids(self, kind: str, document: JsonDict, project: str | None) -> JsonDict:
         """Names in reference fields -> destination ids (the inverse of export)."""
-        document = copy.deepcopy(document)
+        document = copy_json(document)
         for ref in KINDS[kind].refs:
             if ref.path[-1] == "~keys":
                 for container, _, _ in list(walk(document, ref.path))[:1]:
@@ -344,7 +343,7 @@ class _Pusher:
         collection = COLLECTION.get(kind)
         global_route = kind == "user-roles"
         base_path = "api/userroles" if global_route else self.path(collection or kind)
-        after = copy.deepcopy(after)
+        after = copy_json(after)
         if kind == "library-variable-sets":
             after["ContentType"] = "Variables"
         existing_id = self.ids.find(kind, change.key.name)
@@ -644,7 +643,7 @@ class _Pusher:
         values: Iterable[tenantvars.Value],
         removed: Iterable[tenantvars.Value] = (),
     ) -> JsonDict:
-        body = copy.deepcopy(current)
+        body = copy_json(current)
         for item in removed:
             owner_id = self._owner_id(item.kind, item.owner)
             template_id = self._template_id(item.kind, owner_id, item.template)
@@ -855,7 +854,7 @@ def _key(role: JsonDict) -> str:
 
 def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
     """`document`'s fields over `base`'s, matching named list items to keep their ids."""
-    result = copy.deepcopy(base)
+    result = copy_json(base)
     for key, value in document.items():
         result[key] = _merge_value(value, base.get(key))
     return result
@@ -863,7 +862,7 @@ def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
 
 def _merge_value(value: Any, base: Any) -> Any:
     if is_sensitive_marker(value):  # atomic: `secrets()` decides what to send for it
-        return copy.deepcopy(value)
+        return copy_json(value)
     if (
         isinstance(value, dict)
         and isinstance(base, dict)
@@ -872,7 +871,7 @@ def _merge_value(value: Any, base: Any) -> Any:
         return _overlaid(base, value)
     if isinstance(value, list) and isinstance(base, list):
         return _merge_named(value, base)
-    return copy.deepcopy(value)
+    return copy_json(value)
 
 
 def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
@@ -884,9 +883,9 @@ def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, dict) and "Name" in item:
             match = by_name.get(str(item["Name"]).lower())
-            merged.append(_overlaid(match, item) if match else copy.deepcopy(item))
+            merged.append(_overlaid(match, item) if match else copy_json(item))
         else:
-            merged.append(copy.deepcopy(item))
+            merged.append(copy_json(item))
     return merged
 
 

@@ -18,12 +18,11 @@ change nothing.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapshotsync.model import JsonDict, ResourceKey
+from snapshotsync.model import JsonDict, ResourceKey, copy_json
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.plan import Change, Plan
 
@@ -102,7 +101,7 @@ def _order(write: Write) -> int:
 
 def _with(document: JsonDict, paths: Mapping[Path, Any], source: JsonDict | None) -> JsonDict:
     """`document` with each path's value taken from `source` (its empty value if none)."""
-    result = copy.deepcopy(document)
+    result = copy_json(document)
     for path, empty in paths.items():
         if _get(document, path) is _MISSING:
             continue
@@ -130,7 +129,7 @@ def _get(document: Any, path: Path) -> Any:
 def _set(document: JsonDict, path: Path, value: Any) -> None:
     for part in path[:-1]:
         document = document.setdefault(part, {})
-    document[path[-1]] = copy.deepcopy(value)
+    document[path[-1]] = copy_json(value)
 
 
 # ---------------------------------------------------------------------------------- waves

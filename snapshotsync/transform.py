@@ -35,7 +35,6 @@ The rules come from the guide's "Handling different environments", "Variable sco
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from typing import Any
 
 from snapshotsync import tenantvars
 from snapshotsync.merge import describe
-from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot
+from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, JsonDict, ResourceKey, Snapshot, copy_json
 from snapshotsync.octopus.kinds import (
     ENVIRONMENT_PROPERTIES,
     is_expression,
@@ -240,7 +239,7 @@ def _environments(
         context.decide(str(key), "not mapped by the overlay: excluded")
         return {}
     return {
-        ResourceKey("environments", (target,)): {**copy.deepcopy(document), "Name": target}
+        ResourceKey("environments", (target,)): {**copy_json(document), "Name": target}
         for target in targets
     }
 
@@ -255,7 +254,7 @@ def _one(
     context: _Context, key: ResourceKey, source: JsonDict, projects: set[str], snapshot: Snapshot
 ) -> JsonDict | None:
     where = str(key)
-    document = copy.deepcopy(source)
+    document = copy_json(source)
     kind = key.kind
     project = (
         key.name[0]
@@ -620,7 +619,7 @@ def _action(
     action: JsonDict,
     snapshot: Snapshot,
 ) -> JsonDict | None:
-    action = copy.deepcopy(action)
+    action = copy_json(action)
     # An explicit rescope wins over the source's scoping: the guide's "QA signs off in
     # Staging" case keeps a step whose own environments are all excluded.
     rescope = context.overlay.rescope_of(step_label)
@@ -711,7 +710,7 @@ def _variables(
     owner = key.name[0]
     project = owner if key.kind == "project-variables" else None
     plain, scoped = _explicit(context, owner)
-    source_values = [copy.deepcopy(v) for v in document.get("Variables") or []]
+    source_values = [copy_json(v) for v in document.get("Variables") or []]
     for value in source_values:
         entries = scoped.get(str(value["Name"]).lower())
         if entries:  # the overlay's value applies there instead
@@ -929,7 +928,7 @@ def _shown(value: JsonDict) -> str:
 def _value(
     context: _Context, where: str, project: str | None, value: JsonDict, snapshot: Snapshot
 ) -> JsonDict | None:
-    value = copy.deepcopy(value)
+    value = copy_json(value)
     loses = set(value.pop(LOSES, []))
     scope: dict[str, list[str]] = dict(value.get("Scope") or {})
     out_of_scope = False
