@@ -407,13 +407,22 @@ def loads_fast(text: str, source: str = "<string>") -> Any:
 
     Text in the form `dumps` writes is read by `_read_canonical`, and what it read counts
     only when `dumps` writes it back to the very same text: then libyaml would have read the
-    same data (what `dumps` writes reads back exactly, tests/test_yamlio.py). Anything else,
-    a hand edit, a comment, a different style, goes to libyaml.
+    same data (what `dumps` writes reads back exactly, tests/test_yamlio.py). Whole-line
+    comments at the head (the header of `index/source-ids.yaml`) are skipped first: YAML
+    ignores them. Anything else, a hand edit, a comment further down, a different style,
+    goes to libyaml.
     """
-    data = _read_canonical(text)
-    if data is not None and _writes_back(data, text):
+    body = _HEAD_COMMENTS.sub("", text, count=1)
+    data = _read_canonical(body)
+    if data is not None and _writes_back(data, body):
         return data
     return loads_libyaml(text, source)
+
+
+# Comment lines of YAML's printable characters (YAML 1.2, c-printable) but line separators
+# and the byte order mark: anything else (a control character...) goes to libyaml.
+_COMMENT_CHARS = "\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+_HEAD_COMMENTS = re.compile(f"\\A(?:#[{_COMMENT_CHARS}\U00010000-\U0010ffff]*\n)+")
 
 
 def loads_libyaml(text: str, source: str = "<string>") -> Any:
