@@ -4,6 +4,7 @@ Each command turns its options into `Settings` and calls `commands.<verb>.run`, 
 returns an `ExitCode`. `_run` is the one place that turns errors into exit codes: a
 `UserError` is one line on stderr (exit 1), anything else a traceback in the log file (exit 3).
 A usage error (unknown option, bad value) exits 1 too, never click's 2 (`_Commands`).
+Each command imports its module when it runs: a command pays only for the code it uses.
 """
 
 from __future__ import annotations
@@ -20,16 +21,6 @@ from typer.core import TyperGroup
 
 from snapshotsync import __version__
 from snapshotsync import log as logs
-from snapshotsync.commands import cleanup as cleanup_command
-from snapshotsync.commands import demo as demo_command
-from snapshotsync.commands import drift as drift_command
-from snapshotsync.commands import export as export_command
-from snapshotsync.commands import history as history_command
-from snapshotsync.commands import init as init_command
-from snapshotsync.commands import plan as plan_command
-from snapshotsync.commands import push as push_command
-from snapshotsync.commands import validate as validate_command
-from snapshotsync.commands.init import InitOptions
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.settings import Settings
 
@@ -170,8 +161,10 @@ def init(
     verbose: VerboseOption = 0,
 ) -> None:
     """Create a sync repo: snapshotsync.yaml template, overlays/, .gitignore, first commit."""
+    from snapshotsync.commands import init as init_command
+
     targets = tuple(_name_url(t) for t in target or ["prod=https://octopus-prod.example.com"])
-    options = InitOptions(
+    options = init_command.InitOptions(
         directory, source_url, space, source_api_key_env, targets, discover=discover
     )
     _run(
@@ -198,6 +191,8 @@ def export(
 ) -> None:
     """Read the source instance, rewrite snapshot/ and commit when anything changed."""
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    from snapshotsync.commands import export as export_command
+
     _run("export", settings, lambda: export_command.run(settings))
 
 
@@ -223,6 +218,8 @@ def plan(
     verbose: VerboseOption = 0,
 ) -> None:
     """Show what a push to TARGET would change."""
+    from snapshotsync.commands import plan as plan_command
+
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     _run(
         "plan",
@@ -256,6 +253,8 @@ def push(
     verbose: VerboseOption = 0,
 ) -> None:
     """Apply the plan to TARGET, record the result and commit it."""
+    from snapshotsync.commands import push as push_command
+
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     _run(
         "push",
@@ -286,6 +285,8 @@ def drift(
     """What changed by hand on TARGET since the last push. Read-only; exit 2 when anything
     did (like plan --detailed-exitcode), 0 when nothing did."""
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    from snapshotsync.commands import drift as drift_command
+
     _run("drift", settings, lambda: drift_command.run(settings, target, output.value))
 
 
@@ -297,6 +298,8 @@ def history(
 ) -> None:
     """The audit trail: exports and pushes from git log, one line each."""
     settings = Settings(repo=repo, verbose=verbose)
+    from snapshotsync.commands import history as history_command
+
     _run("history", settings, lambda: history_command.run(settings, target))
 
 
@@ -304,6 +307,8 @@ def history(
 def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
     """The placeholder ledger of TARGET, and which placeholders are still there."""
     settings = Settings(repo=repo, verbose=verbose)
+    from snapshotsync.commands import cleanup as cleanup_command
+
     _run("cleanup", settings, lambda: cleanup_command.run(settings, target))
 
 
@@ -311,6 +316,8 @@ def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOpt
 def validate(repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
     """Check snapshotsync.yaml and the overlays without contacting any instance."""
     settings = Settings(repo=repo, verbose=verbose)
+    from snapshotsync.commands import validate as validate_command
+
     _run("validate", settings, lambda: validate_command.run(settings))
 
 
@@ -322,6 +329,8 @@ def demo(
     verbose: VerboseOption = 0,
 ) -> None:
     """Run init, export, plan and push between two local emulator instances."""
+    from snapshotsync.commands import demo as demo_command
+
     repo = directory or Path(tempfile.gettempdir())
     _run(
         "demo",
