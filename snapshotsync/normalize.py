@@ -34,8 +34,10 @@ from snapshotsync.octopus.kinds import (
     STEPS,
     Kind,
     Path,
+    descend,
     is_expression,
     is_version_controlled,
+    walk,
 )
 
 _log = get_logger("normalize")
@@ -50,7 +52,7 @@ def _source_ids(ids: dict[str, dict[str, list[str]]], key: ResourceKey, source: 
     if not KINDS[kind].singleton and source.get("Id"):
         ids.setdefault(kind, {})[str(source["Id"])] = list(name)
     elif kind in PROCESS_KINDS:
-        for _, _, step in matches(source, STEPS):
+        for _, _, step in walk(source, STEPS):
             if step.get("Id"):
                 ids.setdefault("steps", {})[str(step["Id"])] = [*name, str(step["Name"])]
 
@@ -92,40 +94,12 @@ def _collection_names(raw: Raw) -> dict[str, tuple[str, str]]:
 
 def _learn_steps(by_id: dict[str, tuple[str, str]], document: JsonDict) -> None:
     for path in (STEPS, ACTIONS):  # release versioning names a step by its id
-        for _, _, item in matches(document, path):
+        for _, _, item in walk(document, path):
             by_id[str(item["Id"])] = ("actions", str(item["Name"]))
 
 
-def matches(document: Any, path: Path) -> list[tuple[Any, Any, Any]]:
-    """`list(kinds.walk(document, path))` for a non-empty path, without a generator per
-    level (normalizing walks every reference path of every document)."""
-    return _descend([(None, None, document)], path)
-
-
-def _descend(level: list[tuple[Any, Any, Any]], path: Path) -> list[tuple[Any, Any, Any]]:
-    """The matches of `path` below each node of `level`, in order."""
-    for step in path:
-        found: list[tuple[Any, Any, Any]] = []
-        for _, _, node in level:
-            if step == "*":
-                if isinstance(node, list):
-                    found.extend((node, index, item) for index, item in enumerate(node))
-            elif step == "~values":
-                if isinstance(node, dict):
-                    found.extend((node, key, item) for key, item in node.items())
-            elif step == "~keys":
-                if isinstance(node, dict):
-                    found.extend((node, key, key) for key in node)
-            elif isinstance(node, dict) and step in node:
-                found.append((node, step, node[step]))
-        if step == "~keys":
-            return found  # `walk` ignores what follows the keys
-        level = found
-    return list(level)
-
-
 class _Walker:
-    """`matches` in one document being normalized, finding its actions once: translating,
+    """`walk` in one document being normalized, finding its actions once: translating,
     stripping and sorting change what is inside an action, never which actions there are."""
 
     def __init__(self, document: JsonDict) -> None:
@@ -134,10 +108,10 @@ class _Walker:
 
     def __call__(self, path: Path) -> list[tuple[Any, Any, Any]]:
         if path[: len(ACTIONS)] != ACTIONS:
-            return matches(self.document, path)
+            return walk(self.document, path)
         if self.actions is None:
-            self.actions = matches(self.document, ACTIONS)
-        return _descend(self.actions, path[len(ACTIONS) :])
+            self.actions = walk(self.document, ACTIONS)
+        return descend(self.actions, path[len(ACTIONS) :])
 
 
 class _Names:
@@ -428,19 +402,19 @@ def _normal(
 ) -> JsonDict:
     # `_secrets` copies every dict and list (the raw data stays as read: push needs it).
     document: JsonDict = dict(_secrets(source))
-    walk = _Walker(document)
-    _translate_refs(kind, walk, names, problems, where)
+    find = _Walker(document)
+    _translate_refs(kind, find, names, problems, where)
     if kind.name in PROCESS_KINDS:
-        _translate_hidden_ids(walk, names)
+        _translate_hidden_ids(find, names)
     for name in COMMON_VOLATILE | kind.strip:
         document.pop(name, None)
     for path, fields in kind.strip_nested.items():
-        for _, _, item in walk(path):
+        for _, _, item in find(path):
             if isinstance(item, dict):
                 for name in fields:
                     item.pop(name, None)
     for path in kind.unordered:
-        for container, key, value in walk(path):
+        for container, key, value in find(path):
             if isinstance(value, list):
                 container[key] = sorted(value, key=_sort_key)
     if kind.name in ("project-variables", "library-variables"):
@@ -449,11 +423,11 @@ def _normal(
 
 
 def _translate_refs(
-    kind: Kind, walk: _Walker, names: _Names, problems: list[Problem], where: str
+    kind: Kind, find: _Walker, names: _Names, problems: list[Problem], where: str
 ) -> None:
     for ref in kind.refs:
         if ref.path[-1] == "~keys":
-            for container, _, _ in walk(ref.path)[:1]:
+            for container, _, _ in find(ref.path)[:1]:
                 renamed = {}
                 for key, value in container.items():
                     name = names.name(key)
@@ -465,7 +439,7 @@ def _translate_refs(
                 container.update(renamed)
             continue
         doomed: list[tuple[Any, Any]] = []
-        for container, key, value in walk(ref.path):
+        for container, key, value in find(ref.path):
             if ref.when is not None and not ref.when(container):
                 continue
             if not isinstance(value, str) or not value:
@@ -501,7 +475,7 @@ def _translate_refs(
                 container[key] = None
 
 
-def _translate_hidden_ids(walk: _Walker, names: _Names) -> None:
+def _translate_hidden_ids(find: _Walker, names: _Names) -> None:
     """Ids in action properties that no `Ref` names: written as typed references.
 
     Step packages and templates keep ids of accounts, feeds or worker pools under property
@@ -509,7 +483,7 @@ def _translate_hidden_ids(walk: _Walker, names: _Names) -> None:
     another instance, so any property value that is exactly a known id becomes
     `{"Ref": {"kind": ..., "name": ...}}`.
     """
-    for _, _, action in walk(ACTIONS):
+    for _, _, action in find(ACTIONS):
         properties = action.get("Properties") or {}
         for name in ACTION_VOLATILE_PROPERTIES:
             properties.pop(name, None)

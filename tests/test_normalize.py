@@ -6,12 +6,8 @@ import functools
 import itertools
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from snapshotsync.model import SENSITIVE, Raw, ResourceKey
-from snapshotsync.normalize import Normalizing, matches, normalize
-from snapshotsync.octopus.kinds import KINDS, Path, walk
+from snapshotsync.normalize import Normalizing, normalize
 
 SPACE = "Spaces-9"
 
@@ -474,23 +470,3 @@ def test_a_document_normalized_before_the_steps_it_names_is_normalized_again() -
     assert result.resources[key]["Variables"][0]["Scope"] == {"Action": ["Build"]}
     assert heard[-1] is result.resources[key]
     assert result.resources == normalize(raw, SPACE).resources
-
-
-_json = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["x", "Id", "Steps"])),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["Steps", "Actions", "Id", "Name", "Scope"]), inner),
-    ),
-    max_leaves=30,
-)
-_paths = sorted(
-    {ref.path for kind in KINDS.values() for ref in kind.refs}
-    | {path for kind in KINDS.values() for path in (*kind.unordered, *kind.strip_nested)}
-)
-
-
-@settings(max_examples=200)
-@given(_json, st.sampled_from(_paths))
-def test_matches_finds_what_walk_finds_in_the_same_order(document: Any, path: Path) -> None:
-    assert matches(document, path) == list(walk(document, path))

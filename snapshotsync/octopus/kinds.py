@@ -13,7 +13,7 @@ dict and `~values` for its values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -497,30 +497,39 @@ def is_version_controlled(project: JsonDict | None) -> bool:
     return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
 
 
-def walk(document: Any, path: Path) -> Iterator[tuple[Any, Any, Any]]:
-    """Yield `(container, key, value)` wherever `path` matches inside `document`."""
-    if not path:
-        return
-    step, rest = path[0], path[1:]
-    if step == "*":
-        children: list[tuple[Any, Any]] = (
-            list(enumerate(document)) if isinstance(document, list) else []
-        )
-    elif step == "~keys":
-        if isinstance(document, dict):
-            yield from ((document, key, key) for key in list(document))
-        return
-    elif step == "~values":
-        children = list(document.items()) if isinstance(document, dict) else []
-    else:
-        children = (
-            [(step, document[step])] if isinstance(document, dict) and step in document else []
-        )
-    for key, value in children:
-        if rest:
-            yield from walk(value, rest)
-        else:
-            yield document, key, value
+Match = tuple[Any, Any, Any]  # (container, key, value)
+
+
+def walk(document: Any, path: Path) -> list[Match]:
+    """Every `(container, key, value)` where `path` matches inside `document`, in document
+    order. `*` is each item of a list, `~values` each value of a mapping, `~keys` each key
+    of one (as key and value: the end of the path), anything else that key of a mapping.
+
+    Built a level at a time, without a generator per level: normalizing and planning walk
+    every reference path of every document."""
+    return descend([(None, None, document)], path) if path else []
+
+
+def descend(level: list[Match], path: Path) -> list[Match]:
+    """The matches of `path` below each node of `level`, in order."""
+    for step in path:
+        found: list[Match] = []
+        for _, _, node in level:
+            if step == "*":
+                if isinstance(node, list):
+                    found.extend((node, index, item) for index, item in enumerate(node))
+            elif step == "~values":
+                if isinstance(node, dict):
+                    found.extend((node, key, item) for key, item in node.items())
+            elif step == "~keys":
+                if isinstance(node, dict):
+                    found.extend((node, key, key) for key in node)
+            elif isinstance(node, dict) and step in node:
+                found.append((node, step, node[step]))
+        if step == "~keys":
+            return found  # nothing is below a key
+        level = found
+    return list(level)
 
 
 def sync_order() -> list[Kind]:
