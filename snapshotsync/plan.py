@@ -466,6 +466,8 @@ def _by_sort_order(snapshot: Snapshot) -> list[ResourceKey]:
 
 
 def _diff(before: JsonDict, after: JsonDict) -> tuple[Any, ...]:
+    if before == after:
+        return ()  # most documents of a recurring sync: compared in C, not walked
     return tuple(dictdiffer.diff(before, after))
 
 

@@ -25,7 +25,7 @@ unknown, so two of them are never known to be equal.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +45,13 @@ def _key(entry: Entry) -> tuple[tuple[str, ...], str]:
 
 def canonical(entries: Iterable[Entry]) -> list[Entry]:
     """One entry per distinct non-secret scoped value; sorted; no duplicates."""
-    merged: dict[str, set[str]] = {}
+    merged: dict[Hashable, set[str]] = {}
     order: list[Entry] = []
     for entry in entries:
         value = entry.get("Value")
         scope = environments(entry)
         if scope and not is_sensitive_marker(value):
-            shown = json.dumps(value, sort_keys=True)
+            shown = _identity(value)
             if shown not in merged:
                 merged[shown] = set()
                 order.append({"Value": value, "Environments": []})
@@ -61,10 +61,16 @@ def canonical(entries: Iterable[Entry]) -> list[Entry]:
     result = []
     for entry in order:
         if "Environments" in entry and not entry["Environments"]:
-            entry = _entry(entry["Value"], merged[json.dumps(entry["Value"], sort_keys=True)])
+            entry = _entry(entry["Value"], merged[_identity(entry["Value"])])
         if entry not in result or is_sensitive_marker(entry.get("Value")):
             result.append(entry)
     return sorted(result, key=_key)
+
+
+def _identity(value: Any) -> Hashable:
+    """Equal for equal values (JSON's equality): a text as it is, anything else as its
+    JSON (a tuple, so never equal to a text)."""
+    return value if isinstance(value, str) else (json.dumps(value, sort_keys=True),)
 
 
 def _entry(value: Any, scope: Iterable[str]) -> Entry:
@@ -130,15 +136,15 @@ def per_environment(document_: JsonDict, origin: str = "") -> dict[Key, Value]:
 
 def from_values(values: Iterable[Value]) -> JsonDict:
     """The normal-form document holding `values` (secrets grouped as their entries were)."""
-    grouped: dict[tuple[str, str, str, str], tuple[Any, list[str]]] = {}
+    grouped: dict[tuple[str, str, str, Hashable], tuple[Any, list[str]]] = {}
     for value in values:
-        group = (
-            json.dumps(value.entry)
+        group: Hashable = (
+            ("secret", json.dumps(value.entry))
             if is_sensitive_marker(value.value)
-            else json.dumps(value.value, sort_keys=True)
+            else _identity(value.value)
         )
         if value.environment is None:
-            group = f"unscoped:{group}"
+            group = ("unscoped", group)
         key = (value.kind, value.owner, value.template, group)
         grouped.setdefault(key, (value.value, []))[1].extend(
             [value.environment] if value.environment else []
