@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
+from snapshotsync.aside import aside
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
@@ -69,6 +70,11 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     config = load_config(settings.repo)
     target = config.target(target_name)
     store = Store(settings.repo)
+    base_files = store.read_tree(base_dir(target_name))
+    indexes = _indexes(store, target_name) if base_files else None
+    # What the last push recorded is parsed on another core while this one parses the
+    # snapshot (`aside`).
+    recorded = aside(lambda: (parse_base(base_files, target_name), _renames(indexes)))
     snapshot = layout.parse(store.read_tree(SNAPSHOT_DIR), str(settings.repo / SNAPSHOT_DIR))
     if not snapshot.resources:
         raise UserError(f"{settings.repo / SNAPSHOT_DIR} is empty: run `snapshotsync export` first")
@@ -97,25 +103,16 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
-    base = read_base(store, target_name)
-    return Inputs(
-        config,
-        target,
-        store,
-        snapshot,
-        loaded,
-        tuple(warnings),
-        base,
-        _renames(store, target_name) if base is not None else {},
-    )
+    base, renames = recorded()
+    return Inputs(config, target, store, snapshot, loaded, tuple(warnings), base, renames)
 
 
-def read_base(store: Store, target_name: str) -> Snapshot | None:
-    """`targets/<T>/base/` (None before the first push), with the journal of a push that
-    was killed before folding it (`commands.push.BaseRecord`) folded in."""
-    files = store.read_tree(base_dir(target_name))
+def parse_base(files: Mapping[str, str], target_name: str) -> Snapshot | None:
+    """`targets/<T>/base/` from its files (None before the first push), with the journal
+    of a push that was killed before folding it (`commands.push.BaseRecord`) folded in."""
     if not files:
         return None
+    files = dict(files)
     journal = files.pop("_journal.yaml", None)
     base = layout.parse(files, base_dir(target_name))
     if not journal:
@@ -130,18 +127,26 @@ def read_base(store: Store, target_name: str) -> Snapshot | None:
     return Snapshot(base.resources, {**base.meta, "created": [list(k) for k in sorted(created)]})
 
 
-def _renames(store: Store, target_name: str) -> dict[str, dict[tuple[str, ...], tuple[str, ...]]]:
-    """Renames on the source between the snapshot the last push used and the current one,
-    from the export's index of source ids."""
-    last_push = store.read_tree(f"targets/{target_name}").get("last-push.yaml")
+Renames = dict[str, dict[tuple[str, ...], tuple[str, ...]]]
+
+
+def _indexes(store: Store, target_name: str) -> tuple[str, str] | None:
+    """The export's index of source ids as of the snapshot the last push used, and as it
+    is now (None when either is missing)."""
+    last_push = store.read_file(f"targets/{target_name}/last-push.yaml")
     if not last_push:
-        return {}
+        return None
     commit = str((yamlio.loads_fast(last_push, "last-push.yaml") or {}).get("snapshot_commit"))
     then = store.show(commit, INDEX_FILE) if commit else None
-    index = store.path / INDEX_FILE
-    now = index.read_text(encoding="utf-8") if index.is_file() else None
-    if not then or not now:
+    now = store.read_file(INDEX_FILE)
+    return (then, now) if then and now else None
+
+
+def _renames(indexes: tuple[str, str] | None) -> Renames:
+    """Renames on the source between the two versions of the index (`_indexes`)."""
+    if indexes is None:
         return {}
+    then, now = indexes
     return normalize.renames(
         yamlio.loads_fast(then, INDEX_FILE) or {}, yamlio.loads_fast(now, INDEX_FILE) or {}
     )
