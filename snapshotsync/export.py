@@ -117,11 +117,18 @@ def _read(
             pool, {name: (client.list_all, path) for name, path in lists.items()}, counter
         )
         raw.collections = {name: list(items) for name, items in listed.items()}
-        take = start(raw) if start is not None else None
         paths = list(_document_paths(raw, space_id))
         counter.known(len(paths))
         first = sorted(paths, key=lambda path: not _is_process(path))
-        read = _run_all(pool, {path: (client.get, path) for path in first}, counter, take)
+        # The documents are asked for before `start`: it normalizes (and export writes)
+        # every resource the collections hold, a second of work on a large space that
+        # their reading hides.
+        read = _run_all(
+            pool,
+            {path: (client.get, path) for path in first},
+            counter,
+            (lambda: start(raw)) if start is not None else None,
+        )
         raw.documents = {path: read[path] for path in paths}
     return raw
 
@@ -149,11 +156,11 @@ def _run_all(
     pool: ThreadPoolExecutor,
     calls: dict[str, tuple[Callable[[str], Any], str]],
     counter: _Counter,
-    take: Callable[[str, Any], None] | None = None,
+    taker: Callable[[], Callable[[str, Any], None]] | None = None,
 ) -> dict[str, Any]:
-    """Run the calls concurrently, handing each result to `take` (in this thread) as it
-    comes; the first failure cancels the calls not started and is raised once the running
-    ones are done."""
+    """Run the calls concurrently; once they are all asked for, `taker` (in this thread)
+    gives what takes each result as it comes. The first failure cancels the calls not
+    started and is raised once the running ones are done."""
     futures: dict[Future[Any], str] = {
         pool.submit(fn, arg): key for key, (fn, arg) in calls.items()
     }
@@ -161,6 +168,7 @@ def _run_all(
         future.add_done_callback(lambda _: counter.one_done())
     results: dict[str, Any] = {}
     try:
+        take = taker() if taker is not None else None
         for future in as_completed(futures):
             key = futures[future]
             results[key] = future.result()

@@ -81,3 +81,51 @@ def test_reading_while_normalizing_gives_what_normalizing_at_the_end_gives(seed:
     assert list(raw.documents) == list(again.documents)  # in the order they are listed
     assert layout.render(snapshot, texts) == layout.render(expected)
     assert texts.by_key  # the texts were written ahead, as the documents came
+
+
+class _Watching(OctopusClient):
+    """Says when the first document (not a collection) is asked for."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, API_KEY)
+        self.document_asked = threading.Event()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if path.endswith("/deploymentprocesses") or "/variables/" in path:
+            self.document_asked.set()
+        return super().get(path, params)
+
+
+def test_the_documents_are_asked_for_before_the_collections_are_normalized(
+    source_emulator: Emulator,
+) -> None:
+    """Normalizing (and writing) what the collections hold is a second of work on a large
+    space: it is done while the documents are being read, not before they are asked for.
+    `on_keys` is heard before anything is normalized; it waits for a document's GET."""
+    asked_first: list[bool] = []
+
+    with _Watching(source_emulator.url) as client:
+
+        def on_keys(keys: list[ResourceKey]) -> None:
+            asked_first.append(client.document_asked.wait(GATE_TIMEOUT))
+
+        space_id = client.space_id("Default")
+        raw, normalized = export.read_normalized(client, space_id, on_keys=on_keys)
+    assert asked_first == [True]
+    assert normalized.resources == normalize.normalize(raw, space_id).resources
+
+
+def test_a_failure_while_normalizing_is_raised_once_the_calls_in_flight_are_done(
+    source_emulator: Emulator,
+) -> None:
+    class Broken(Exception):
+        pass
+
+    def on_keys(keys: list[ResourceKey]) -> None:
+        raise Broken
+
+    with OctopusClient(source_emulator.url, API_KEY) as client:
+        space_id = client.space_id("Default")
+        with pytest.raises(Broken):
+            export.read_normalized(client, space_id, on_keys=on_keys)
+        assert client.space_id("Default") == space_id  # the client is still usable
