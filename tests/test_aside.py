@@ -98,3 +98,13 @@ def test_with_another_thread_running_nothing_is_forked() -> None:
         stop.set()
     """)
     assert out == "True"
+
+
+def test_output_not_yet_flushed_before_the_fork_is_printed_once() -> None:
+    """stdout to a pipe is block-buffered: a child holding a copy of the buffer must not
+    print it again (multiprocessing flushes the standard streams before it forks)."""
+    out = run("""
+        print("printed before the fork")
+        print(aside(lambda: os.getpid() != here)())
+    """)
+    assert out.splitlines() == ["printed before the fork", "True"]
