@@ -740,16 +740,18 @@ def terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def scratch_dir(stack: contextlib.ExitStack, prefix: str, *, keep: bool) -> Path:
+    """A temporary directory, removed when `stack` closes unless `keep` (`--keep`)."""
+    if keep:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+
+
 def run(args: argparse.Namespace) -> Results:
     size = Size(args.projects, args.tenants, args.library_sets)
     latency: float = args.latency_ms
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            scratch = Path(tempfile.mkdtemp(prefix="snapshotsync-bench-"))
-        else:
-            scratch = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="snapshotsync-bench-"))
-            )
+        scratch = scratch_dir(stack, "snapshotsync-bench-", keep=args.keep)
         progress.print(f"[bold]benchmark[/] {size.describe()}, latency {latency:g} ms")
         progress.print(f"working in {scratch}")
         cli, source, destination = start_instance(stack, scratch, size, latency)
@@ -975,12 +977,7 @@ def run_scale(args: argparse.Namespace) -> ScaleResults:
     latency: float = args.latency_ms
     points = []
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            root = Path(tempfile.mkdtemp(prefix="snapshotsync-scale-"))
-        else:
-            root = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="snapshotsync-scale-"))
-            )
+        root = scratch_dir(stack, "snapshotsync-scale-", keep=args.keep)
         progress.print(f"working in {root}")
         for projects in args.scale_projects:
             scratch = root / f"p{projects}"

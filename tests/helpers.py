@@ -133,6 +133,13 @@ def init_repo(tmp_path: Path, source: Emulator, target: Emulator | None = None) 
     return repo
 
 
+def export_with_overlay(repo: Path, overlay: str, message: str = "overlay for prod") -> None:
+    """Write and commit the overlay of target "prod", then export the source."""
+    (repo / "overlays" / "prod.yaml").write_text(overlay)
+    git(repo, "commit", "-qam", message)
+    run_cli("export", "--repo", str(repo))
+
+
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return its output (for assertions on history and diffs)."""
     import subprocess

@@ -16,7 +16,7 @@ from tests.helpers import (
     API_KEY,
     SOURCE_KEY_ENV,
     Emulator,
-    git,
+    export_with_overlay,
     init_repo,
     run_cli,
     running_emulator,
@@ -56,9 +56,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Emul
         running_emulator(seed=destination_seed, id_offset=5000) as destination,
     ):
         repo = init_repo(tmp_path, source, destination)
-        (repo / "overlays" / "prod.yaml").write_text("environments:\n  Production: Production\n")
-        git(repo, "commit", "-qam", "overlay for prod")
-        run_cli("export", "--repo", str(repo))
+        export_with_overlay(repo, "environments:\n  Production: Production\n")
         yield destination, repo
 
 

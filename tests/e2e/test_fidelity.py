@@ -23,6 +23,7 @@ from tests.helpers import (
     SAMPLES,
     SOURCE_KEY_ENV,
     Emulator,
+    export_with_overlay,
     git,
     init_repo,
     run_cli,
@@ -50,9 +51,7 @@ def pair(
         running_emulator(id_offset=5000, server_version=version) as destination,
     ):
         repo = init_repo(tmp_path, source, destination)
-        (repo / "overlays" / "prod.yaml").write_text(OVERLAY)
-        git(repo, "commit", "-qam", "overlay for prod")
-        run_cli("export", "--repo", str(repo))
+        export_with_overlay(repo, OVERLAY)
         yield source, destination, repo
 
 
@@ -248,9 +247,7 @@ environments:
         ) as destination,
     ):
         repo = init_repo(tmp_path, source, destination)
-        (repo / "overlays" / "prod.yaml").write_text("environments:\n  Production: Production\n")
-        git(repo, "commit", "-qam", "overlay for prod")
-        run_cli("export", "--repo", str(repo))
+        export_with_overlay(repo, "environments:\n  Production: Production\n")
         yield source, destination, repo
 
 

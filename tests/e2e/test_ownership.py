@@ -17,6 +17,7 @@ from snapshotsync.errors import ExitCode
 from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
     Emulator,
+    export_with_overlay,
     git,
     init_repo,
     kill_push_after,
@@ -30,9 +31,7 @@ def repo(
 ) -> Path:
     """A sync repo after its first push of the guide's scenario."""
     repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
     _push(repo)
     return repo
 
@@ -294,9 +293,7 @@ def test_a_killed_push_leaves_the_base_of_what_it_wrote_and_the_rerun_converges(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> None:
     repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
     kill_push_after(repo, destination_emulator, writes=12)
     base = repo / "targets" / "prod" / "base"
     recorded = {p.relative_to(base).as_posix() for p in base.rglob("*.yaml")}
@@ -392,9 +389,7 @@ def test_drift_is_quiet_after_a_push_that_wrote_a_value_from_the_environment(
     overlay = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + (
         '  values:\n    "OctoFX/ConnectionString": "Database=${env:PROD_DB_NAME}"\n'
     )
-    (repo / "overlays" / "prod.yaml").write_text(overlay)
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, overlay)
     _push(repo)
     assert _values(destination_emulator, "ConnectionString")[:1] == ["Database=octofx-prod-db-7"]
     quiet = run_cli("drift", "--target", "prod", "--repo", str(repo))

@@ -17,7 +17,7 @@ from snapshotsync.commands.demo import CHANGED_VARIABLES
 from snapshotsync.commands.demo import OVERLAY as GUIDE_OVERLAY
 from snapshotsync.emulator.seed import load
 from snapshotsync.errors import ExitCode
-from tests.helpers import Emulator, git, init_repo, run_cli
+from tests.helpers import Emulator, export_with_overlay, init_repo, run_cli
 
 # The guide's overlay, as the demo uses it, with the new-out-of-scope policy left open.
 OVERLAY = GUIDE_OVERLAY.replace("new-out-of-scope: clone", "new-out-of-scope: NEW_OUT_OF_SCOPE")
@@ -32,9 +32,7 @@ def _repo(
     overlay: str = OVERLAY,
 ) -> Path:
     repo = init_repo(tmp_path, source, destination)
-    (repo / "overlays" / "prod.yaml").write_text(overlay.replace("NEW_OUT_OF_SCOPE", mode))
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, overlay.replace("NEW_OUT_OF_SCOPE", mode))
     return repo
 
 

@@ -11,7 +11,15 @@ from markdown_it import MarkdownIt
 
 from snapshotsync.commands.demo import OVERLAY as GUIDE_OVERLAY
 from snapshotsync.errors import ExitCode
-from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
+from tests.helpers import (
+    API_KEY,
+    SOURCE_KEY_ENV,
+    Emulator,
+    export_with_overlay,
+    git,
+    init_repo,
+    run_cli,
+)
 
 # Values the overlay reads from the environment: secrets, whatever the variable's type.
 PRICING_KEY = "pricing-key-from-ci-7f3a9c"
@@ -38,9 +46,7 @@ def repo(
     monkeypatch.setenv("PRICING_KEY", PRICING_KEY)
     monkeypatch.setenv("DB_CONNECTION", CONNECTION)
     repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    (repo / "overlays" / "prod.yaml").write_text(OVERLAY)
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY)
     return repo
 
 

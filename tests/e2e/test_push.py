@@ -15,6 +15,7 @@ from tests.e2e.test_export import ID_PATTERN
 from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
     Emulator,
+    export_with_overlay,
     git,
     init_repo,
     run_cli,
@@ -24,9 +25,7 @@ from tests.helpers import (
 
 def _repo(tmp_path: Path, source: Emulator, destination: Emulator, mode: str = "clone") -> Path:
     repo = init_repo(tmp_path, source, destination)
-    (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", mode))
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY.replace("NEW_OUT_OF_SCOPE", mode))
     return repo
 
 
@@ -314,9 +313,7 @@ def test_an_explicit_secret_from_the_environment_is_written_but_never_printed(
     overlay = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + (
         '  values:\n    "OctoFX/Api.Key": "${env:PRICING_API_KEY}"\n'
     )
-    (repo / "overlays" / "prod.yaml").write_text(overlay)
-    git(repo, "commit", "-qam", "overlay with an explicit secret")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, overlay, "overlay with an explicit secret")
     text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
     as_json = run_cli("plan", "--target", "prod", "--repo", str(repo), "--output", "json").stdout
     pushed = _push(repo)
@@ -382,9 +379,7 @@ def test_names_holding_a_slash_never_share_an_id(
     seed.write_text(SLASHED_NAMES)
     with running_emulator(seed=seed, id_offset=3000) as source:
         repo = init_repo(tmp_path, source, emulator)
-        (repo / "overlays" / "prod.yaml").write_text("environments: {}\n")
-        git(repo, "commit", "-qam", "overlay for prod")
-        run_cli("export", "--repo", str(repo))
+        export_with_overlay(repo, "environments: {}\n")
         _push(repo)
     for project, runbook, channel, step in (
         ("a", "b/r", "b/c", "Step of a's runbook b/r"),

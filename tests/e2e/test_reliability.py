@@ -20,6 +20,7 @@ from tests.helpers import (
     API_KEY,
     SAMPLES,
     Emulator,
+    export_with_overlay,
     git,
     init_repo,
     kill_push_after,
@@ -38,9 +39,7 @@ def reference_destination() -> Iterator[Emulator]:
 
 def _repo(tmp_path: Path, source: Emulator, destination: Emulator) -> Path:
     repo = init_repo(tmp_path, source, destination)
-    (repo / "overlays" / "prod.yaml").write_text(OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone"))
     return repo
 
 

@@ -23,18 +23,22 @@ import pytest
 
 from snapshotsync.errors import ExitCode
 from tests.e2e.test_plan import OVERLAY
-from tests.helpers import API_KEY, SOURCE_KEY_ENV, Emulator, git, init_repo, run_cli
+from tests.helpers import (
+    API_KEY,
+    SOURCE_KEY_ENV,
+    Emulator,
+    export_with_overlay,
+    git,
+    init_repo,
+    run_cli,
+)
 
 PROD_KEY_ENV = "PROD_OCTOPUS_API_KEY"
 
 
 def _repo(tmp_path: Path, source: Emulator, destination: Emulator, overlay: str = "") -> Path:
     repo = init_repo(tmp_path, source, destination)
-    (repo / "overlays" / "prod.yaml").write_text(
-        OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + overlay
-    )
-    git(repo, "commit", "-qam", "overlay for prod")
-    run_cli("export", "--repo", str(repo))
+    export_with_overlay(repo, OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone") + overlay)
     return repo
 
 
@@ -415,13 +419,13 @@ def test_a_name_too_long_for_a_file_name_is_exported_planned_and_pushed(
     source_emulator.create("environments", {"Name": long_name})
     overlay = f'  "{long_name}": "{long_name}"\n'
     repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    (repo / "overlays" / "prod.yaml").write_text(
+    export_with_overlay(
+        repo,
         OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone").replace(
             "environments:\n", f"environments:\n{overlay}", 1
-        )
+        ),
+        "overlay",
     )
-    git(repo, "commit", "-qam", "overlay")
-    run_cli("export", "--repo", str(repo))
     names = (repo / "snapshot" / "_names.yaml").read_text(encoding="utf-8")
     assert long_name.strip() in names
     for path in (repo / "snapshot").rglob("*"):
