@@ -1039,14 +1039,14 @@ def _respell_refs(
         if ref.target == "process-owners":
             continue
         if ref.path[-1] == "~keys":
-            for container, _, _ in list(walk(document, ref.path))[:1]:
+            for container, _, _ in walk(document, ref.path)[:1]:
                 renamed = {
                     _respell(ref.target, k, spelling, project): v for k, v in container.items()
                 }
                 container.clear()
                 container.update(renamed)
             continue
-        for container, field_name, value in list(walk(document, ref.path)):
+        for container, field_name, value in walk(document, ref.path):
             if ref.when is not None and not ref.when(container):
                 continue
             if ref.separator and isinstance(value, str):

@@ -203,12 +203,12 @@ class _Pusher:
         document = copy_json(document)
         for ref in KINDS[kind].refs:
             if ref.path[-1] == "~keys":
-                for container, _, _ in list(walk(document, ref.path))[:1]:
+                for container, _, _ in walk(document, ref.path)[:1]:
                     renamed = {self.ids.get(ref.target, (k,)): v for k, v in container.items()}
                     container.clear()
                     container.update(renamed)
                 continue
-            for container, key, value in list(walk(document, ref.path)):
+            for container, key, value in walk(document, ref.path):
                 if ref.when is not None and not ref.when(container):
                     continue
                 if not isinstance(value, str) or not value:
