@@ -8,7 +8,11 @@ derived from those files (`tests/contracts/octopus_fields.json`).
 
 Each kind lists every property the server returns. A write may carry any of them (real
 clients PUT back what they GET); a property that is not listed is an unknown property and
-is rejected with 400, as ASP.NET-era Octopus servers do. Fields in `server_owned` are
+is rejected with 400. That is stricter than any source shows a real server to be: no issue,
+client or API reference page found says Octopus refuses an unknown property (Octopus.Client
+marks what the server copies with `[Writeable]`, which suggests the rest is ignored). It is
+kept on purpose, so a misspelt or misplaced field in what the tool sends fails a test
+instead of vanishing silently on a real server. Fields in `server_owned` are
 returned but ignored on write. `refs` name every field that holds the id of another
 resource: the emulator rejects writes whose ids do not exist, and the seed loader lets a
 hand-written fixture give names there instead of ids.
@@ -444,8 +448,48 @@ _register(
                 "SecretKey": SENSITIVE_EMPTY,
                 "Region": "",
                 **_FEED_RETRIES,
+                "OidcAuthentication": None,
             },
             "OctopusProject": {},
+            # The 2025 feed types, with the fields go-octopusdeploy gives each
+            # (pkg/feeds/feed_utilities.go ToFeed/ToFeedResource, gcs_storage_feed.go,
+            # feed_types.go for the FeedType spellings).
+            "AzureContainerRegistry": {
+                **_FEED_CREDENTIALS,
+                **_FEED_RETRIES,
+                "ApiVersion": None,
+                "RegistryPath": "",
+                "OidcAuthentication": None,
+            },
+            "GoogleContainerRegistry": {
+                **_FEED_CREDENTIALS,
+                **_FEED_RETRIES,
+                "ApiVersion": None,
+                "RegistryPath": "",
+                "OidcAuthentication": None,
+            },
+            "OciRegistry": {**_FEED_CREDENTIALS},
+            "ArtifactoryGeneric": {**_FEED_CREDENTIALS, "Repository": "", "LayoutRegex": ""},
+            "S3": {
+                "Username": None,
+                "Password": SENSITIVE_EMPTY,
+                "AccessKey": "",
+                "SecretKey": SENSITIVE_EMPTY,
+                "UseMachineCredentials": False,
+            },
+            "Npm": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
+            "GcsStorage": {
+                "Username": None,
+                "Password": SENSITIVE_EMPTY,
+                "UseServiceAccountKey": False,
+                "ServiceAccountJsonKey": SENSITIVE_EMPTY,
+                "Project": "",
+                "OidcAuthentication": None,
+                **_FEED_RETRIES,
+            },
+            # Not confirmed from a client's source: no go-octopusdeploy or Octopus.Client type
+            # was found for PyPi. Given the fields of the other URI feeds (NuGet, Npm).
+            "PyPi": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
         },
     )
 )
@@ -510,6 +554,12 @@ _register(
         server_owned=_keys("IsDefault", "CanAddWorkers"),
     )
 )
+_OIDC_SUBJECTS: Mapping[str, Any] = {
+    "Audience": "",
+    "DeploymentSubjectKeys": [],
+    "HealthCheckSubjectKeys": [],
+    "AccountTestSubjectKeys": [],
+}
 _register(
     Kind(
         "accounts",
@@ -542,6 +592,39 @@ _register(
                 "Username": "",
                 "PrivateKeyFile": SENSITIVE_EMPTY,
                 "PrivateKeyPassphrase": SENSITIVE_EMPTY,
+            },
+            # The 2025 account types: the spellings are the API reference's AccountType enum
+            # (OctopusDeploy/docs src/pages/docs/api/, Accounts: "AmazonWebServicesOidcAccount,
+            # AzureOidc, ..., GoogleCloudOidcAccount"); the fields are go-octopusdeploy's
+            # pkg/accounts/account_resource.go JSON names, and Octopus.Client
+            # Model/Accounts/GoogleCloudOidcAccountResource.cs for the Google OIDC account.
+            "AzureSubscription": {
+                "SubscriptionNumber": "",
+                "CertificateBytes": SENSITIVE_EMPTY,
+                "CertificateThumbprint": "",
+                "AzureEnvironment": "",
+                "ServiceManagementEndpointBaseUri": "",
+                "ServiceManagementEndpointSuffix": "",
+            },
+            "AzureOidc": {
+                "SubscriptionNumber": "",
+                "ClientId": "",
+                "TenantId": "",
+                "AzureEnvironment": "",
+                "ResourceManagementEndpointBaseUri": "",
+                "ActiveDirectoryEndpointBaseUri": "",
+                **_OIDC_SUBJECTS,
+            },
+            "AmazonWebServicesOidcAccount": {
+                "RoleArn": "",
+                "SessionDuration": "",
+                **_OIDC_SUBJECTS,
+            },
+            "GenericOidcAccount": {"Audience": "", "DeploymentSubjectKeys": []},
+            "GoogleCloudOidcAccount": {
+                **_OIDC_SUBJECTS,
+                "TokenLifetimeSeconds": None,
+                "CustomClaims": {},
             },
         },
         refs=(

@@ -1025,8 +1025,20 @@ class Instance:
                 "You cannot use a role without any Space level permissions at the Space level."
             )
         if space_id is None:
+            space_permissions = sorted(user_role["GrantedSpacePermissions"])
+            if space_permissions:
+                # The server's words, for a role granting space permissions used at system
+                # level: terraform-provider-octopusdeploy `octopusdeploy/resource_team_test.go`
+                # (TestAccTeamUserRole's skip note quotes the API's answer: "You cannot use a
+                # role with Space level permissions at the System level. Space level
+                # permissions: AccountCreate").
+                raise bad_request(
+                    "You cannot use a role with Space level permissions at the System level. "
+                    f"Space level permissions: {', '.join(space_permissions)}"
+                )
             if not user_role["GrantedSystemPermissions"]:
-                # Inferred: the system-level mirror of the tfl#330 message.
+                # Not confirmed (a role that grants nothing): the stricter reading, in the
+                # words of the space-level rule (tfl#330).
                 raise bad_request(
                     "You cannot use a role without any System level permissions at the "
                     "System level."
