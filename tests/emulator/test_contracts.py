@@ -123,6 +123,9 @@ NEWER_FIELDS: dict[str, set[str]] = {
     # Optimistic concurrency on the legacy tenant variables document (2022.2; Octopus.Client
     # source/Octopus.Server.Client/Model/TenantVariableResource.cs, commit 41204fdb).
     "TenantVariableResource": {"ConcurrencyToken"},
+    # OIDC sign-in for ECR feeds (go-octopusdeploy pkg/feeds/feed_utilities.go, ToFeed:
+    # `feedResource.OidcAuthentication` for AwsElasticContainerRegistry).
+    "AwsElasticContainerRegistryFeedResource": {"OidcAuthentication"},
 }
 
 # Fields the UI contracts type as never null that real servers do return as null when
