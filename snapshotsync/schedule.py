@@ -8,7 +8,10 @@ in two, as the guide's "Tenants (Tenant name only)" ... "Tenant / Project relati
 - a project's versioning and release-creation strategies name its own steps and channels,
   and its provisioning runbooks its own runbooks: the project is written before any of them
   exists (the Terraform provider keeps these in a resource of their own,
-  `octopusdeploy_project_versioning_strategy`, for the same reason).
+  `octopusdeploy_project_versioning_strategy`, for the same reason);
+- a channel's version rules name steps of its project's deployment process, which is written
+  after the channels (octoterra makes channels depend on the process: "Octopus will reject
+  the channel rules" otherwise, `channel_converter.go`).
 
 The first part writes everything else, with the deferred fields as the destination has them
 (empty for a new resource); the second, just before the tenants' variables (after every
@@ -44,6 +47,8 @@ DEFERRED: Mapping[str, Mapping[Path, Any]] = {
         ("ProvisioningRunbookId",): None,
         ("DeprovisioningRunbookId",): None,
     },
+    # Version rules name steps (and their package references) of the deployment process.
+    "channels": {("Rules",): []},
 }
 # The deferred parts go out right before the first write of this kind or a later one.
 LINKS_BEFORE = KINDS["tenant-variables"].order
@@ -181,6 +186,7 @@ TAGGED = frozenset(
 LINK_NEEDS: Mapping[str, tuple[str, ...]] = {
     "tenants": ("projects", "environments"),
     "projects": ("deployment-processes", "runbook-processes", "channels", "runbooks"),
+    "channels": ("deployment-processes",),
 }
 
 

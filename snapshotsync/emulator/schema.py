@@ -239,6 +239,14 @@ TAG_DEFAULTS: Mapping[str, Any] = {
     "CanonicalTagName": "",
 }
 
+CHANNEL_RULE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "VersionRange": "",
+    "Tag": "",
+    "ActionPackages": [],
+    "Links": {},
+}
+
 STEPS = ("Steps", "*")
 ACTIONS = (*STEPS, "Actions", "*")
 
@@ -882,6 +890,9 @@ _register(
             "GitResourceRules": [],
         },
         unique_within="ProjectId",
+        # A version rule (message-contracts channelVersionRuleResource.d.ts; each package as
+        # deploymentActionPackageResource.d.ts: DeploymentAction, PackageReference).
+        nested={("Rules", "*"): CHANNEL_RULE_DEFAULTS},
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("LifecycleId",), "lifecycles"),

@@ -9,7 +9,8 @@ separate documents:
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
   `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
   `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
-  after its channels, process and runbooks exist, as a real server needs; their channel and
+  after its channels, process and runbooks exist, as a real server needs, and so are its
+  channels' version `Rules` (they name steps of the process); their channel and
   runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
   Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
   database with its children, then converted as a real client does;
@@ -259,8 +260,13 @@ class _Loader:
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:
         pid = project["Id"]
+        ruled = []
         for channel in item.get("Channels") or []:
-            self._child("channels", channel, pid)
+            # Version rules name steps of the process: written once it exists, as a real
+            # server needs (see `Instance._check_channel_rules`).
+            created = self._child("channels", {**channel, "Rules": []}, pid)
+            if channel.get("Rules"):
+                ruled.append((created, channel["Rules"]))
         runbooks = []
         for runbook in item.get("Runbooks") or []:
             body = {k: v for k, v in runbook.items() if k != "Process"}
@@ -271,6 +277,11 @@ class _Loader:
         for runbook, process in runbooks:
             if process:
                 self._process("runbookprocesses", runbook["RunbookProcessId"], process, pid)
+        for channel, rules in ruled:
+            current = self.instance.find(self.space_id, "channels", channel["Id"])
+            self.instance.update(
+                self.space_id, "channels", channel["Id"], {**_visible(current), "Rules": rules}
+            )
         if "Variables" in item:
             self._variables(project["VariableSetId"], item["Variables"], pid)
         for trigger in item.get("Triggers") or []:

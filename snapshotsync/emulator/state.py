@@ -116,6 +116,7 @@ _GUID_PATHS: dict[str, tuple[Path, ...]] = {
     "projects": (("Templates", "*"),),
     "libraryvariablesets": (("Templates", "*"),),
     "actiontemplates": (("Parameters", "*"), ("Packages", "*")),
+    "channels": (("Rules", "*"),),
 }
 
 # The built-in roles with the permissions they grant at each level. Inferred: the server's
@@ -768,6 +769,8 @@ class Instance:
                 raise bad_request(f"A {kind.item_type} cannot be moved to another project.")
             if name == "projecttriggers":
                 self._check_trigger(doc)
+            if name == "channels":
+                self._check_channel_rules(doc)
         elif name in ("machines", "workers"):
             if not doc.get("MachinePolicyId"):  # the server assigns its default policy
                 policies = self.space_items(space_id, "machinepolicies")
@@ -899,6 +902,49 @@ class Instance:
                     f"belongs to another project than the trigger's ({project_id})."
                 )
         errors += self._trigger_packages(doc)
+        if errors:
+            raise bad_request(*errors)
+
+    def _check_channel_rules(self, channel: JsonDict) -> None:
+        """A version rule names steps of the project's deployment process by name, with the
+        package reference of each: the process must have them when the channel is written.
+
+        Confirmed that the server checks them against the process: octoterra makes every
+        channel depend on the deployment process because "Octopus will reject the channel
+        rules" otherwise (OctopusTerraformExport `cmd/internal/converters/
+        channel_converter.go`). Inferred: the wording, that a step's own name or one of its
+        actions' names is accepted (`DeploymentAction` is "name (or id)" as for ARC packages,
+        Octopus.Client `Model/DeploymentActionPackageResource.cs`), and that a config-as-code
+        project's rules are not checked here (its process lives in git).
+        """
+        project = self.docs["projects"].get(str(channel.get("ProjectId")))
+        if project is None or is_version_controlled(project):
+            return
+        process = self.docs["deploymentprocesses"].get(str(project["DeploymentProcessId"]))
+        steps = (process or {}).get("Steps") or []
+        errors: list[str] = []
+        for rule in channel.get("Rules") or []:
+            if not isinstance(rule, dict):
+                errors.append("Every channel version rule must be an object.")
+                continue
+            for item in rule.get("ActionPackages") or []:
+                wanted = str((item or {}).get("DeploymentAction") or "")
+                reference = str((item or {}).get("PackageReference") or "")
+                actions = _named_actions(steps, wanted)
+                if not actions:
+                    errors.append(
+                        f"The channel version rule names the step '{wanted}', which is not in "
+                        f"the deployment process of project '{project['Name']}'."
+                    )
+                    continue
+                references = {
+                    str(p.get("Name") or "") for a in actions for p in a.get("Packages") or []
+                }
+                if reference not in references:
+                    errors.append(
+                        f"The channel version rule names the package reference '{reference}' "
+                        f"of step '{wanted}', which that step does not have."
+                    )
         if errors:
             raise bad_request(*errors)
 
@@ -1309,6 +1355,20 @@ def _action_package(
         "not have."
     )
     return None
+
+
+def _named_actions(steps: list[JsonDict], wanted: str) -> list[JsonDict]:
+    """The actions a step-or-action name (or id) means: a step's actions, or one action."""
+    key = wanted.lower()
+    for step in steps:
+        if str(step.get("Name", "")).lower() == key or step.get("Id") == wanted:
+            return list(step.get("Actions") or [])
+    return [
+        action
+        for step in steps
+        for action in step.get("Actions") or []
+        if str(action.get("Name", "")).lower() == key or action.get("Id") == wanted
+    ]
 
 
 def _names_process_item(steps: list[JsonDict], actions: list[JsonDict], value: str) -> bool:

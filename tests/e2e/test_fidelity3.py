@@ -1,0 +1,80 @@
+"""Real-server fidelity, round 3, end to end (`seeds/fidelity3-source.yaml`): write order and
+the ids hidden where no reference field names them, pushed to an empty destination under both
+server profiles (before 2025.2, and 2025.2 and later). Every reference reads back as the
+destination's own id, and a second plan is empty."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    API_KEY,
+    SOURCE_KEY_ENV,
+    Emulator,
+    export_with_overlay,
+    init_repo,
+    run_cli,
+    running_emulator,
+)
+
+SEED = Path(__file__).parent / "seeds" / "fidelity3-source.yaml"
+PROFILES = ["2024.4.7000", "2025.2.9000"]
+OVERLAY = """\
+environments:
+  Staging: Staging
+  Production: Production
+"""
+
+
+@pytest.fixture(params=PROFILES)
+def pushed(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Emulator, Path]]:
+    """The scenario exported, and pushed once to an empty destination."""
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+    version = str(request.param)
+    with (
+        running_emulator(seed=SEED, id_offset=1000, server_version=version) as source,
+        running_emulator(id_offset=5000, server_version=version) as destination,
+    ):
+        repo = init_repo(tmp_path, source, destination)
+        export_with_overlay(repo, OVERLAY)
+        first = _plan(repo)
+        assert first["errors"] == []
+        run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+        yield destination, repo
+
+
+def _plan(repo: Path) -> dict[str, Any]:
+    out = run_cli("plan", "--target", "prod", "--repo", str(repo), "--output", "json").stdout
+    return dict(json.loads(out[out.index("{") :]))
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(item["Name"]): item for item in items}
+
+
+def test_a_second_plan_is_empty(pushed: tuple[Emulator, Path]) -> None:
+    _, repo = pushed
+    second = _plan(repo)
+    assert second["errors"] == []
+    assert second["has_changes"] is False, [
+        (c["action"], c["kind"], c["name"], c["diff"], c["values"])
+        for c in second["changes"]
+        if c["action"] in ("create", "update")
+    ]
+
+
+def test_channel_rules_name_the_destination_process(pushed: tuple[Emulator, Path]) -> None:
+    dest, _ = pushed
+    web = _by_name(dest.get("projects/all"))["Web"]
+    beta = _by_name(dest.get(f"projects/{web['Id']}/channels")["Items"])["Beta"]
+    (rule,) = beta["Rules"]
+    assert rule["VersionRange"] == "[1.0,2.0)"
+    assert rule["ActionPackages"] == [{"DeploymentAction": "Deploy Web", "PackageReference": ""}]
