@@ -32,6 +32,7 @@ SPACE_COLLECTIONS = (
     "projectgroups",
     "tagsets",
     "feeds",
+    "git-credentials",
     "teams",
     "machinepolicies",
     "workerpools",

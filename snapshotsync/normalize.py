@@ -278,6 +278,7 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
         "environments": "environments",
         "projectgroups": "project-groups",
         "tagsets": "tag-sets",
+        "git-credentials": "git-credentials",
         "machinepolicies": "machine-policies",
         "workerpools": "worker-pools",
         "accounts": "accounts",
@@ -405,7 +406,10 @@ def _normal(
     find = _Walker(document)
     _translate_refs(kind, find, names, problems, where)
     if kind.name in PROCESS_KINDS:
-        _translate_hidden_ids(find, names)
+        for _, _, action in find(ACTIONS):
+            properties = action.get("Properties") or {}
+            for name in ACTION_VOLATILE_PROPERTIES:
+                properties.pop(name, None)
     for name in COMMON_VOLATILE | kind.strip:
         document.pop(name, None)
     for path, fields in kind.strip_nested.items():
@@ -413,6 +417,8 @@ def _normal(
             if isinstance(item, dict):
                 for name in fields:
                     item.pop(name, None)
+    if kind.name not in _OWN_VALUES:
+        _translate_hidden_ids(document, names)
     for path in kind.unordered:
         for container, key, value in find(path):
             if isinstance(value, list):
@@ -475,23 +481,47 @@ def _translate_refs(
                 container[key] = None
 
 
-def _translate_hidden_ids(find: _Walker, names: _Names) -> None:
-    """Ids in action properties that no `Ref` names: written as typed references.
+# Kinds whose values are the user's data, typed where they hold ids (a variable's `Type`
+# says when its value is an account, certificate or worker pool): no value is guessed at.
+_OWN_VALUES = frozenset({"project-variables", "library-variables"})
+# Fields that are never an id, whatever they look like: names, and package names (a package
+# may be called `Projects-2`; a deploy-a-release package is a project by the registry's `Ref`).
+_NEVER_IDS = frozenset(
+    {"Name", "Description", "Notes", "PackageId", "Octopus.Action.Package.PackageId"}
+)
 
-    Step packages and templates keep ids of accounts, feeds or worker pools under property
-    names nobody lists in advance; an id left in the snapshot would point at nothing on
-    another instance, so any property value that is exactly a known id becomes
-    `{"Ref": {"kind": ..., "name": ...}}`.
+
+def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
+    """Ids no `Ref` names, anywhere in a document of any kind, written as typed references.
+
+    Ids hide where nobody lists them in advance: step packages and step templates keep ids of
+    accounts, feeds or worker pools under property names of their own (in a process and in a
+    step template's own `Properties`), a Git dependency names its git credential, and newer
+    servers add fields. An id left in the snapshot would point at nothing on another
+    instance (or at another resource), so every value that is exactly an id of something
+    read becomes `{"Ref": {"kind": ..., "name": ...}}`, and a JSON object in a string that
+    holds such ids becomes `{"Json": {...}}` with typed references inside. Runs after the
+    registry's references are names and the server's own fields are stripped, so only the
+    ids nothing else accounts for are left. Push turns both back (`push.Ids`).
     """
-    for _, _, action in find(ACTIONS):
-        properties = action.get("Properties") or {}
-        for name in ACTION_VOLATILE_PROPERTIES:
-            properties.pop(name, None)
-        for key, value in list(properties.items()):
-            if isinstance(value, str) and _known_id(value, names):
-                properties[key] = _typed_ref(value, names)
-            elif isinstance(value, str) and value.startswith("{"):
-                properties[key] = _secrets(_json_with_refs(value, names))
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, dict | list):
+                if not (isinstance(value, dict) and _is_marker(value)):
+                    stack.append(value)
+            elif isinstance(value, str) and key not in _NEVER_IDS:
+                if _known_id(value, names):
+                    node[key] = _typed_ref(value, names)
+                elif value.startswith("{"):
+                    node[key] = _secrets(_json_with_refs(value, names))
+
+
+def _is_marker(value: JsonDict) -> bool:
+    """A typed reference, or a masked secret: nothing inside is an id to translate."""
+    return ("Ref" in value and len(value) == 1) or "HasValue" in value
 
 
 def _known_id(value: str, names: _Names) -> bool:

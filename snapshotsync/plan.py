@@ -53,6 +53,7 @@ BEHAVIOUR = {
     "environments": "exists",
     "project-groups": "exists",
     "feeds": "exists",
+    "git-credentials": "exists",
     "teams": "exists",
     "machine-policies": "exists",
     "worker-pools": "exists",

@@ -50,6 +50,7 @@ COLLECTION = {
     "project-groups": "projectgroups",
     "tag-sets": "tagsets",
     "feeds": "feeds",
+    "git-credentials": "git-credentials",
     "teams": "teams",
     "machine-policies": "machinepolicies",
     "worker-pools": "workerpools",
@@ -219,23 +220,34 @@ class _Pusher:
                     for n in names
                 ]
                 container[key] = (ref.separator or "").join(translated)
+        self._hidden_ids(document)
         for _, _, action in walk(document, ACTIONS):
             properties = action.get("Properties") or {}
-            for name, value in list(properties.items()):
-                if _is_typed_ref(value):
-                    properties[name] = self._typed_ref(value)
-                elif isinstance(value, dict) and isinstance(value.get("Json"), dict):
-                    inner = {
-                        k: self._typed_ref(v) if _is_typed_ref(v) else v
-                        for k, v in value["Json"].items()
-                    }
-                    properties[name] = json.dumps(inner, separators=(",", ":"))
             template = properties.get("Octopus.Action.Template.Id")
             if template:
                 properties["Octopus.Action.Template.Version"] = str(
                     self.ids.template_versions.get(template, 0)
                 )
         return document
+
+    def _hidden_ids(self, document: Any) -> None:
+        """Typed references anywhere in `document` -> the destination's ids, and JSON held in
+        a string written back as that string (the inverse of `normalize`'s hidden-id pass)."""
+        stack: list[Any] = [document]
+        while stack:
+            node = stack.pop()
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in list(items):
+                if _is_typed_ref(value):
+                    node[key] = self._typed_ref(value)
+                elif isinstance(value, dict) and set(value) == {"Json"}:
+                    inner = {
+                        k: self._typed_ref(v) if _is_typed_ref(v) else v
+                        for k, v in value["Json"].items()
+                    }
+                    node[key] = json.dumps(inner, separators=(",", ":"))
+                elif isinstance(value, dict | list):
+                    stack.append(value)
 
     def _typed_ref(self, value: JsonDict) -> str:
         ref = value["Ref"]
@@ -835,7 +847,7 @@ def _without_deployment_settings(body: JsonDict) -> None:
 
 
 def _is_typed_ref(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("Ref"), dict)
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("Ref"), dict)
 
 
 def _identity(value: JsonDict) -> tuple[str, str, str, str]:

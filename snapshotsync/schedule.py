@@ -207,8 +207,29 @@ def needs(write: Write) -> frozenset[str]:
         found.add(spec.parent)
     for ref in spec.refs:
         found.update(REF_KINDS.get(ref.target, (ref.target,)))
+    for target in _typed_refs(write.document):
+        found.update(REF_KINDS.get(target, (target,)))
     found.discard(kind)
     return frozenset(found)
+
+
+def _typed_refs(document: Any) -> set[str]:
+    """The kinds a document names through typed references (`{"Ref": {kind, name}}`: the ids
+    normalizing found where no registry reference is, e.g. a step template's own properties
+    or a Git dependency's credential)."""
+    found: set[str] = set()
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("Ref")
+            if len(node) == 1 and isinstance(ref, dict) and "kind" in ref:
+                found.add(str(ref["kind"]))
+                continue
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:

@@ -266,6 +266,15 @@ def _property(name: str) -> Path:
     return (*ACTIONS, "Properties", name)
 
 
+# Properties of a step template that hold ids, as an action's (below) do.
+ACTION_PROPERTY_REFS: tuple[tuple[str, str, str | None], ...] = (
+    ("Octopus.Action.Package.FeedId", "feeds", None),
+    ("Octopus.Action.Package.NuGetFeedId", "feeds", None),
+    ("Octopus.Action.Azure.AccountId", "accounts", None),
+    ("Octopus.Action.Manual.ResponsibleTeamIds", "teams", ","),
+)
+
+
 def _process_refs() -> tuple[Ref, ...]:
     return (
         Ref((*ACTIONS, "Environments", "*"), "environments"),
@@ -311,6 +320,11 @@ def _process_refs() -> tuple[Ref, ...]:
             for field in ("ToTeamIds", "CCTeamIds", "BccTeamIds")
         ),
         Ref(_property("Octopus.Action.Azure.AccountId"), "accounts", expressions=True),
+        # An action's Git dependencies sign in with a library git credential (go-octopusdeploy
+        # pkg/gitdependencies/git_dependency.go `GitCredentialId` with `GitCredentialType`
+        # Library; octoterra maps it through the space's git credentials,
+        # `deployment_process_converter_base.go`).
+        Ref((*ACTIONS, "GitDependencies", "*", "GitCredentialId"), "git-credentials"),
     )
 
 
@@ -542,6 +556,26 @@ _register(
             "PollingRequestMaximumMessageProcessingTimeout": "00:10:00",
         },
         server_owned=_keys("IsDefault"),
+        # The account Tentacle upgrades run with (go-octopusdeploy pkg/machines/
+        # machine_update_policy.go `TentacleUpdateAccountID`, json TentacleUpdateAccountId;
+        # the Terraform provider's machine policy `tentacle_update_account_id`).
+        refs=(Ref(("MachineUpdatePolicy", "TentacleUpdateAccountId"), "accounts"),),
+    )
+)
+_register(
+    Kind(
+        "git-credentials",
+        "GitCredentials",
+        "GitCredential",
+        # go-octopusdeploy pkg/credentials/resource.go (Name, Description, Details) and
+        # username_password.go (Details of Type UsernamePassword: Username, Password); routes
+        # `/api/{spaceId}/git-credentials{/id}` (service.go). The id prefix is inferred.
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "Details": {"Type": "UsernamePassword", "Username": "", "Password": SENSITIVE_EMPTY},
+        },
     )
 )
 _register(
@@ -659,7 +693,17 @@ _register(
             "StepPackageId": None,
         },
         server_owned=_keys("Version"),
-        refs=(Ref(("Packages", "*", "FeedId"), "feeds"),),
+        # A step template's own properties hold ids as an action's do (the Terraform
+        # provider's step template keeps `properties` as written; SpaceCloner
+        # src/Cloners/StepTemplateCloner.ps1 maps them through the action property rules).
+        # Inferred that the server checks them on save, as for a process.
+        refs=(
+            Ref(("Packages", "*", "FeedId"), "feeds"),
+            *(
+                Ref(("Properties", name), target, separator=separator, expressions=True)
+                for name, target, separator in ACTION_PROPERTY_REFS
+            ),
+        ),
         nested={("Packages", "*"): PACKAGE_DEFAULTS, ("Parameters", "*"): TEMPLATE_DEFAULTS},
     )
 )

@@ -49,7 +49,7 @@ ORDER = (
     "projectgroups",
     "tagsets",
     "feeds",
-    "machinepolicies",
+    "git-credentials",
     "workerpools",
     "userroles",
     "teams",
@@ -57,6 +57,8 @@ ORDER = (
     # certificates and targets scoped to tenants name them.
     "tenants",
     "accounts",
+    # After accounts: a policy that updates Tentacles names its account.
+    "machinepolicies",
     "actiontemplates",
     "libraryvariablesets",
     "lifecycles",

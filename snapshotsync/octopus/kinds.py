@@ -216,7 +216,10 @@ _kind(
         ),
     )
 )
-_kind(Kind("machine-policies", 16, strip=frozenset({"IsDefault"})))
+# Git credentials: a library of sign-ins that actions' Git dependencies name
+# (`GitDependencies[].GitCredentialId`). They exist on the destination like feeds: created with
+# a placeholder secret when missing, never overwritten (go-octopusdeploy pkg/credentials).
+_kind(Kind("git-credentials", 12))
 _kind(Kind("worker-pools", 17, strip=frozenset({"IsDefault", "CanAddWorkers"})))
 # ---------------------------------------------------------------- dependencies, in order
 # Tenants by name first (their project links are written once the projects exist, see
@@ -237,6 +240,16 @@ _kind(
     )
 )
 _kind(Kind("accounts", 20, refs=TENANCY_REFS, unordered=TENANCY_UNORDERED))
+# After accounts: a policy that updates Tentacles runs the update with an account
+# (go-octopusdeploy pkg/machines/machine_update_policy.go `TentacleUpdateAccountId`).
+_kind(
+    Kind(
+        "machine-policies",
+        24,
+        strip=frozenset({"IsDefault"}),
+        refs=(Ref(("MachineUpdatePolicy", "TentacleUpdateAccountId"), "accounts"),),
+    )
+)
 _kind(
     Kind(
         "step-templates",
@@ -462,6 +475,7 @@ KIND_OF_COLLECTION = {
     "projectgroups": "project-groups",
     "tagsets": "tag-sets",
     "feeds": "feeds",
+    "git-credentials": "git-credentials",
     "teams": "teams",
     "machinepolicies": "machine-policies",
     "workerpools": "worker-pools",

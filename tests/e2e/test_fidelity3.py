@@ -78,3 +78,48 @@ def test_channel_rules_name_the_destination_process(pushed: tuple[Emulator, Path
     (rule,) = beta["Rules"]
     assert rule["VersionRange"] == "[1.0,2.0)"
     assert rule["ActionPackages"] == [{"DeploymentAction": "Deploy Web", "PackageReference": ""}]
+
+
+def test_machine_policies_name_the_destinations_update_account(
+    pushed: tuple[Emulator, Path],
+) -> None:
+    dest, _ = pushed
+    account = _by_name(dest.get("accounts/all"))["Tentacle Updater"]
+    policy = _by_name(dest.get("machinepolicies/all"))["Updating Policy"]
+    assert policy["MachineUpdatePolicy"]["TentacleUpdateAccountId"] == account["Id"]
+    assert policy["MachineUpdatePolicy"]["TentacleUpdateBehavior"] == "Update"
+
+
+def test_step_template_properties_name_the_destinations_feed_and_account(
+    pushed: tuple[Emulator, Path],
+) -> None:
+    dest, _ = pushed
+    template = _by_name(dest.get("actiontemplates/all"))["Publish To Azure"]
+    account = _by_name(dest.get("accounts/all"))["Deploy Azure"]
+    feed = _by_name(dest.get("feeds/all"))["NuGet"]
+    assert template["Properties"]["Octopus.Action.Azure.AccountId"] == account["Id"]
+    assert template["Properties"]["Octopus.Action.Package.FeedId"] == feed["Id"]
+    assert template["Properties"]["Octopus.Action.Package.PackageId"] == "Web.Site"
+
+
+def test_git_dependencies_name_the_destinations_git_credential(
+    pushed: tuple[Emulator, Path],
+) -> None:
+    dest, _ = pushed
+    credential = _by_name(dest.get("git-credentials")["Items"])["GitHub Scripts"]
+    # Created with the placeholder secret (its value cannot be read from the source).
+    assert credential["Details"]["Username"] == "octobot"
+    assert credential["Details"]["Password"]["HasValue"] is True
+    assert (
+        dest.instance.docs["git-credentials"][credential["Id"]]["Details"]["Password"]["NewValue"]
+        == "CHANGE_ME"
+    )
+    web = _by_name(dest.get("projects/all"))["Web"]
+    process = dest.get(f"projects/{web['Id']}/deploymentprocesses")
+    actions = {a["Name"]: a for s in process["Steps"] for a in s["Actions"]}
+    (dependency,) = actions["Run Scripts"]["GitDependencies"]
+    assert dependency["GitCredentialId"] == credential["Id"]
+    assert (
+        actions["Publish"]["Properties"]["Octopus.Action.Azure.AccountId"]
+        == _by_name(dest.get("accounts/all"))["Deploy Azure"]["Id"]
+    )

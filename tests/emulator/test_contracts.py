@@ -356,5 +356,8 @@ def test_every_emulated_kind_is_checked() -> None:
         "variables",
         "spaces",
         "userroles",
+        # Newer than both contract sources: its shape is go-octopusdeploy's
+        # (pkg/credentials/resource.go), checked in test_git_credentials.py.
+        "git-credentials",
     }
     assert set(KINDS) == checked
