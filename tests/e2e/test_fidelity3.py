@@ -123,3 +123,27 @@ def test_git_dependencies_name_the_destinations_git_credential(
         actions["Publish"]["Properties"]["Octopus.Action.Azure.AccountId"]
         == _by_name(dest.get("accounts/all"))["Deploy Azure"]["Id"]
     )
+
+
+@pytest.mark.parametrize(
+    ("source_version", "destination_version"),
+    [("2024.4.7000", "2025.1.2000"), ("2025.4.100", "2026.1.100")],
+)
+def test_the_last_release_of_a_year_syncs_with_the_first_of_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source_version: str, destination_version: str
+) -> None:
+    """Octopus versions are year.release: 2024.4 and 2025.1 are adjacent releases (under the
+    legacy tenant-variable profile), as are 2025.4 and 2026.1 (under the scoped one)."""
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+    with (
+        running_emulator(seed=SEED, id_offset=1000, server_version=source_version) as source,
+        running_emulator(id_offset=5000, server_version=destination_version) as destination,
+    ):
+        repo = init_repo(tmp_path, source, destination)
+        export_with_overlay(repo, OVERLAY)
+        run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+        assert "Web" in _by_name(destination.get("projects/all"))
+        destination.configure(server_version="2026.2.1" if source_version < "2025" else "2026.3.1")
+        refused = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=1)
+        assert "releases apart" in refused.stderr
