@@ -774,11 +774,18 @@ class _Pusher:
             )
             if environment:
                 group["Scope"]["EnvironmentIds"].append(environment)
-        return {
+        body: JsonDict = {
             "TenantId": tenant_id,
             "SpaceId": self.space,
             "Variables": [*items, *(new[k] for k in sorted(new))],
         }
+        if current.get("ConcurrencyToken"):
+            # Passed back as read, so a save someone made since is refused (and re-read),
+            # never overwritten: Octopus's API reference for these routes, "always pass it
+            # back ... omitting it skips the check and risks silently overwriting their
+            # changes" (OctopusDeploy/docs src/pages/docs/api/_generated/tenants.md).
+            body["ConcurrencyToken"] = current["ConcurrencyToken"]
+        return body
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
         team_id = self.ids.get("teams", change.key.name)

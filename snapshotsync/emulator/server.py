@@ -55,10 +55,10 @@ class Config:
     # Before the Nth PUT of a versioned document (process, variable set) or write of tenant
     # variables, act as if another user had just saved it: a process or variable set gets its
     # stored Version bumped (the PUT then carries a stale Version); the legacy tenant-variable
-    # document gets a new ConcurrencyToken (a write carrying the old one is refused; one
-    # without a token is not checked, as on a real server); a write to the scoped routes
-    # (`/projectvariables`, `/commonvariables`), which carry no token, is refused with the
-    # server's "another user has made changes" answer (OctopusDeploy/Issues#10143).
+    # document and the scoped routes (`/projectvariables`, `/commonvariables`) get a new
+    # ConcurrencyToken (a write carrying the old one is refused, with the "another user has
+    # made changes" answer of OctopusDeploy/Issues#10143 on the scoped routes; one without a
+    # token is not checked, as on a real server).
     concurrent_edit_on_put: int = 0
 
 
@@ -471,9 +471,11 @@ class Handler(BaseHTTPRequestHandler):
                 instance, space_id, tenant_id, route, include_missing=missing
             )
         if method in ("PUT", "POST"):
-            instance.find(space_id, "tenants", tenant_id)
+            tenant = instance.find(space_id, "tenants", tenant_id)
             if self.server.concurrent_edit_due():
-                raise tenant_variables.stale_scoped()
+                # Another user saves the tenant's variables first: the token read before is
+                # stale now (a write without a token is not checked, as the reference says).
+                instance.bump_tenant_concurrency_token(tenant["Id"])
             return 200, tenant_variables.scoped_write(instance, space_id, tenant_id, route, body)
         raise ApiError(405, "Method not allowed.")
 

@@ -32,9 +32,9 @@ environments:
 
 
 @pytest.fixture(params=PROFILES)
-def pushed(
+def pair(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Emulator, Path]]:
+) -> Iterator[tuple[Emulator, Emulator, Path]]:
     """The scenario exported, and pushed once to an empty destination."""
     monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
     monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
@@ -48,7 +48,12 @@ def pushed(
         first = _plan(repo)
         assert first["errors"] == []
         run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
-        yield destination, repo
+        yield source, destination, repo
+
+
+@pytest.fixture
+def pushed(pair: tuple[Emulator, Emulator, Path]) -> tuple[Emulator, Path]:
+    return pair[1], pair[2]
 
 
 def _plan(repo: Path) -> dict[str, Any]:
@@ -147,3 +152,53 @@ def test_the_last_release_of_a_year_syncs_with_the_first_of_the_next(
         destination.configure(server_version="2026.2.1" if source_version < "2025" else "2026.3.1")
         refused = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=1)
         assert "releases apart" in refused.stderr
+
+
+def test_tenant_values_edited_between_read_and_write_are_re_read_not_overwritten(
+    pair: tuple[Emulator, Emulator, Path],
+) -> None:
+    """Someone saves the tenant's variables between the push's read and its write: the write
+    carries the token it read, is refused, and the push re-reads and writes again (the legacy
+    document before 2025.2; the scoped documents and their ConcurrencyToken from 2025.2)."""
+    source, dest, repo = pair
+    tenant = _by_name(dest.get("tenants/all"))["Acme"]
+    web = _by_name(dest.get("projects/all"))["Web"]
+    environments = _by_name(dest.get("environments/all"))
+    if dest.instance.scoped_tenant_variables:
+        values = dest.get(f"tenants/{tenant['Id']}/projectvariables")["Variables"]
+        (url,) = [v for v in values if v["ProjectId"] == web["Id"]]
+        assert sorted(url["Scope"]["EnvironmentIds"]) == sorted(
+            environments[e]["Id"] for e in ("Staging", "Production")
+        )
+    # The source changes a common value; another user saves the destination tenant's
+    # variables just before the push writes them.
+    _set_region(source, "eu-central")
+    run_cli("export", "--repo", str(repo))
+    dest.configure(concurrent_edit_on_put=1)
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    last_push = (repo / "targets" / "prod" / "last-push.yaml").read_text()
+    assert "stale_version_retries: 1" in last_push
+    assert "result: complete" in last_push
+    assert _plan(repo)["has_changes"] is False
+
+
+def _set_region(source: Emulator, value: str) -> None:
+    tenant = _by_name(source.get("tenants/all"))["Acme"]
+    shared = _by_name(source.get("libraryvariablesets/all"))["Shared"]
+    (template,) = shared["Templates"]
+    if source.instance.scoped_tenant_variables:
+        path = f"tenants/{tenant['Id']}/commonvariables"
+        document = source.get(path)
+        for item in document["Variables"]:
+            if item["TemplateId"] == template["Id"]:
+                item["Value"] = value
+        body = {
+            "Variables": document["Variables"],
+            "ConcurrencyToken": document["ConcurrencyToken"],
+        }
+        assert source.put(path, body).status_code == 200
+        return
+    path = f"tenants/{tenant['Id']}/variables"
+    document = source.get(path)
+    document["LibraryVariables"][shared["Id"]]["Variables"][template["Id"]] = value
+    assert source.put(path, document).status_code == 200
