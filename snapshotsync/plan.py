@@ -288,6 +288,8 @@ def make_plan(
                     "destination has (rename.certificates), or leave it out "
                     "(exclude.certificates)"
                 )
+            if kind.name == "accounts" and change.action == "create":
+                errors += _parsed_secrets(change)
             changes.append(change)
             if change.action in WRITES:
                 placeholders += _placeholders(change)
@@ -1028,6 +1030,30 @@ def _respell(
         found = spelling.get(target, {}).get(f"{project}/{name}".lower())
         return found.split("/", 1)[1] if found else name
     return spelling.get(target, {}).get(name.lower(), name)
+
+
+# Account secrets a real server parses when they are written, so no placeholder text will do:
+# an SSH key pair's private key file (the base64 of a key file, OctopusDeployLabs/terraform-
+# provider-octopusdeploy#343) and an Azure subscription's management certificate.
+PARSED_SECRETS = {
+    "SshKeyPair": ("PrivateKeyFile", "an SSH private key file"),
+    "AzureSubscription": ("CertificateBytes", "a management certificate"),
+}
+
+
+def _parsed_secrets(change: Change) -> list[str]:
+    """A new account whose secret the server parses: the plan stops, naming both fixes."""
+    after = change.after or {}
+    found = PARSED_SECRETS.get(str(after.get("AccountType")))
+    if found is None or not is_sensitive_marker(after.get(found[0])):
+        return []
+    field, what = found
+    return [
+        f"{change.key}: not on the destination, and its {field} cannot be written as a "
+        f"placeholder (the source's value cannot be read back, and a real server reads it as "
+        f"{what}): create the account on the destination under this name with its own "
+        "secret, or map it to an account the destination has (rename.accounts)"
+    ]
 
 
 def _respell_refs(

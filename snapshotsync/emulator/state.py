@@ -17,6 +17,8 @@ The behaviours mirror what real Octopus servers do where a sync tool depends on 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 import threading
@@ -796,6 +798,8 @@ class Instance:
             self._check_variables(doc, existing)
         elif name == "certificates":
             self._check_certificate(doc, existing)
+        elif name == "accounts":
+            _check_parsed_account_secrets(doc)
 
     def check_versioning(self, project: JsonDict, versioning: Any) -> None:
         """A versioning strategy written through deployment settings, checked as on the project."""
@@ -1355,6 +1359,50 @@ def _action_package(
         "not have."
     )
     return None
+
+
+_PRIVATE_KEY = re.compile(rb"-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----.+-----END ", re.DOTALL)
+
+
+def _check_parsed_account_secrets(doc: JsonDict) -> None:
+    """Secrets the server parses, not only stores, when they are written.
+
+    An SSH key pair's `PrivateKeyFile` is the base64 of a private key file: "the property
+    `private_key_file` needs to be the Base64-encoded private key; not a path to the key file
+    itself" (OctopusDeployLabs/terraform-provider-octopusdeploy#343, where other values fail).
+    An Azure subscription account's `CertificateBytes` is a management certificate, read as
+    certificates are (go-octopusdeploy pkg/accounts/azure_subscription_account.go keeps it as
+    a sensitive value beside its `CertificateThumbprint`). Inferred: the wording, and that
+    both are checked when a new value is written (a value kept as it is is not re-read).
+    """
+    errors: list[str] = []
+    account_type = doc.get("AccountType")
+    if account_type == "SshKeyPair":
+        sent = (doc.get("PrivateKeyFile") or {}).get("NewValue")
+        if sent is not None and not _is_private_key_file(sent):
+            errors.append(
+                f"The private key file of account '{doc.get('Name')}' could not be read: send "
+                "the base64 of a PEM or OpenSSH private key file."
+            )
+    elif account_type == "AzureSubscription":
+        sent = (doc.get("CertificateBytes") or {}).get("NewValue")
+        if sent is not None:
+            try:
+                certificates.read(str(doc.get("Name")), sent)
+            except certificates.CertificateError as error:
+                errors.append(f"CertificateBytes: {error}")
+    if errors:
+        raise bad_request(*errors)
+
+
+def _is_private_key_file(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        raw = base64.b64decode(re.sub(r"\s+", "", value), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return _PRIVATE_KEY.search(raw) is not None
 
 
 def _named_actions(steps: list[JsonDict], wanted: str) -> list[JsonDict]:

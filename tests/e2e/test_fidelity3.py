@@ -5,6 +5,7 @@ destination's own id, and a second plan is empty."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.emulator.test_http import sample_certificate
 from tests.helpers import (
     API_KEY,
     SOURCE_KEY_ENV,
@@ -202,3 +204,71 @@ def _set_region(source: Emulator, value: str) -> None:
     document = source.get(path)
     document["LibraryVariables"][shared["Id"]]["Variables"][template["Id"]] = value
     assert source.put(path, document).status_code == 200
+
+
+KEY_FILE = base64.b64encode(
+    b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    b"-----END OPENSSH PRIVATE KEY-----\n"
+).decode()
+PARSED_SECRETS_SEED = f"""
+environments:
+  - {{Name: Production, SortOrder: 1}}
+accounts:
+  - Name: Deploy SSH
+    AccountType: SshKeyPair
+    Username: deploy
+    PrivateKeyFile: {{HasValue: true, NewValue: "{KEY_FILE}"}}
+  - Name: Classic Azure
+    AccountType: AzureSubscription
+    SubscriptionNumber: 00000000-0000-0000-0000-000000000009
+    CertificateBytes: {{HasValue: true, NewValue: "CERTIFICATE"}}
+"""
+
+
+@pytest.mark.parametrize("version", PROFILES)
+def test_accounts_whose_secret_the_server_parses_stop_the_plan_naming_both_fixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """An SSH key pair's private key file and an Azure subscription's certificate are read
+    by the server, so a placeholder would be refused half way through a push: the plan stops
+    first and names both ways out."""
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+    certificate = sample_certificate("source").replace("\n", "")
+    seed = tmp_path / "source.yaml"
+    seed.write_text(PARSED_SECRETS_SEED.replace("CERTIFICATE", certificate))
+    with (
+        running_emulator(seed=seed, id_offset=1000, server_version=version) as source,
+        running_emulator(id_offset=5000, server_version=version) as dest,
+    ):
+        repo = init_repo(tmp_path, source, dest)
+        export_with_overlay(repo, "environments:\n  Production: Production\n")
+        dest.session.delete(f"{dest.url}/api/emulator/stats")
+        out = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=1).stdout
+        for name, field in (
+            ("Deploy SSH", "PrivateKeyFile"),
+            ("Classic Azure", "CertificateBytes"),
+        ):
+            assert f"accounts {name}: not on the destination, and its {field} cannot" in out
+        assert "create the account on the destination" in out and "rename.accounts" in out
+        assert dest.stats()["writes"] == 0
+        # The first fix: the accounts made on the destination by hand, with their secrets.
+        dest.create(
+            "accounts",
+            {
+                "Name": "Deploy SSH",
+                "AccountType": "SshKeyPair",
+                "Username": "deploy",
+                "PrivateKeyFile": {"HasValue": True, "NewValue": KEY_FILE},
+            },
+        )
+        dest.create(
+            "accounts",
+            {
+                "Name": "Classic Azure",
+                "AccountType": "AzureSubscription",
+                "CertificateBytes": {"HasValue": True, "NewValue": certificate},
+            },
+        )
+        run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+        assert _plan(repo)["has_changes"] is False

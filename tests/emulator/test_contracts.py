@@ -171,6 +171,7 @@ ACCOUNT_CONTRACTS = {
     "Token": "TokenAccountResource",
     "GoogleCloudAccount": "GoogleCloudAccountResource",
     "SshKeyPair": "SshKeyPairAccountResource",
+    "AzureSubscription": "AzureSubscriptionAccountResource",
 }
 FEED_CONTRACTS = {
     "BuiltIn": "BuiltInFeedResource",

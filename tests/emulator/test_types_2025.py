@@ -4,11 +4,12 @@ kept hidden as for the older types."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 
-from tests.emulator.test_http import HIDDEN, assert_400
+from tests.emulator.test_http import HIDDEN, assert_400, sample_certificate
 from tests.helpers import Emulator
 
 SECRET = {"HasValue": True, "NewValue": "s3cr3t"}
@@ -85,3 +86,43 @@ def test_a_field_of_another_type_is_still_refused(emulator: Emulator) -> None:
     # real server is known to be: see the note at the top of emulator/schema.py.
     body = {"Name": "Oidc", "AccountType": "AzureOidc", "RoleArn": "arn:aws:iam::1:role/x"}
     assert_400(emulator.post("accounts", body), "'RoleArn' is not a known property")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+KEY_FILE = _b64(
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("placeholder", ["CHANGE_ME", _b64("CHANGE_ME"), "not base64 !"])
+def test_an_ssh_key_pair_needs_a_private_key_file_the_server_can_read(
+    emulator: Emulator, placeholder: str
+) -> None:
+    # tfl#343: "private_key_file needs to be the Base64-encoded private key".
+    body = {"Name": "Deploy SSH", "AccountType": "SshKeyPair", "Username": "deploy"}
+    refused = emulator.post(
+        "accounts", {**body, "PrivateKeyFile": {**SECRET, "NewValue": placeholder}}
+    )
+    assert_400(refused, "The private key file of account 'Deploy SSH' could not be read")
+    created = emulator.create(
+        "accounts", {**body, "PrivateKeyFile": {**SECRET, "NewValue": KEY_FILE}}
+    )
+    # Kept as it is on a round trip (the stored key is not sent back).
+    read = emulator.get(f"accounts/{created['Id']}")
+    assert emulator.put(f"accounts/{created['Id']}", read).status_code == 200
+
+
+def test_an_azure_subscription_needs_a_certificate_the_server_can_read(emulator: Emulator) -> None:
+    body = {"Name": "Classic", "AccountType": "AzureSubscription", "SubscriptionNumber": "1"}
+    refused = emulator.post(
+        "accounts", {**body, "CertificateBytes": {**SECRET, "NewValue": "CHANGE_ME"}}
+    )
+    assert_400(refused, "CertificateBytes: Could not parse certificate data")
+    certificate = sample_certificate("source")
+    assert emulator.create(
+        "accounts", {**body, "CertificateBytes": {**SECRET, "NewValue": certificate}}
+    )
