@@ -37,6 +37,7 @@ from snapshotsync.octopus.kinds import (
     descend,
     is_expression,
     is_version_controlled,
+    slug_key,
     walk,
 )
 
@@ -96,6 +97,12 @@ def _learn_steps(by_id: dict[str, tuple[str, str]], document: JsonDict) -> None:
     for path in (STEPS, ACTIONS):  # release versioning names a step by its id
         for _, _, item in walk(document, path):
             by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+    if "RunbookId" not in document and document.get("ProjectId"):
+        # Triggers and channels name the deployment process's actions by slug.
+        for _, _, action in walk(document, ACTIONS):
+            if action.get("Slug"):
+                key = slug_key(str(document["ProjectId"]), str(action["Slug"]))
+                by_id[key] = ("actions", str(action["Name"]))
 
 
 class _Walker:
@@ -453,7 +460,8 @@ def _translate_refs(
             parts = value.split(ref.separator) if ref.separator else [value]
             translated = []
             for part in (p.strip() for p in parts):
-                name = part if is_expression(part) else names.name(part)
+                lookup = slug_key(str(find.document.get("ProjectId")), part) if ref.slug else part
+                name = part if is_expression(part) else names.name(lookup)
                 if name is None and ref.target == "actions" and not GUID.match(part):
                     # A step named by its name, as Octopus.Client writes a versioning
                     # strategy's `DonorPackageStepId` ("Name[:PackageReference]"): kept.

@@ -158,6 +158,12 @@ class Ids:
             for _, _, item in walk(document, path):
                 self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
                 self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+        if "RunbookId" not in document:
+            # The destination's own slugs, for what names the process's actions by slug.
+            for _, _, action in walk(document, ACTIONS):
+                if action.get("Slug"):
+                    name = _lowered((project, str(action["Name"])))
+                    self.ids[("action-slugs", name)] = str(action["Slug"])
 
     def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":
@@ -215,8 +221,9 @@ class _Pusher:
                 if not isinstance(value, str) or not value:
                     continue
                 names = value.split(ref.separator) if ref.separator else [value]
+                target = "action-slugs" if ref.slug else ref.target
                 translated = [
-                    n.strip() if is_expression(n) else self._id(ref.target, n.strip(), project)
+                    n.strip() if is_expression(n) else self._id(target, n.strip(), project)
                     for n in names
                 ]
                 container[key] = (ref.separator or "").join(translated)
@@ -254,7 +261,7 @@ class _Pusher:
         return self.ids.get(str(ref["kind"]), (str(ref["name"]),))
 
     def _id(self, target: str, name: str, project: str | None) -> str:
-        if target in ("channels", "runbooks", "actions") and project is not None:
+        if target in ("channels", "runbooks", "actions", "action-slugs") and project is not None:
             return self.ids.get(target, (project, name))
         if target == "process-owners":
             found = (

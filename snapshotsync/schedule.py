@@ -47,8 +47,9 @@ DEFERRED: Mapping[str, Mapping[Path, Any]] = {
         ("ProvisioningRunbookId",): None,
         ("DeprovisioningRunbookId",): None,
     },
-    # Version rules name steps (and their package references) of the deployment process.
-    "channels": {("Rules",): []},
+    # Version rules name steps (and their package references) of the deployment process, and
+    # Git resource rules its actions' Git dependencies.
+    "channels": {("Rules",): [], ("GitResourceRules",): []},
 }
 # The deferred parts go out right before the first write of this kind or a later one.
 LINKS_BEFORE = KINDS["tenant-variables"].order

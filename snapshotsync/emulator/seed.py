@@ -10,7 +10,8 @@ separate documents:
   `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
   `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
   after its channels, process and runbooks exist, as a real server needs, and so are its
-  channels' version `Rules` (they name steps of the process); their channel and
+  channels' version `Rules` and `GitResourceRules` (they name steps of the process); their
+  channel and
   runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
   Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
   database with its children, then converted as a real client does;
@@ -266,9 +267,10 @@ class _Loader:
         for channel in item.get("Channels") or []:
             # Version rules name steps of the process: written once it exists, as a real
             # server needs (see `Instance._check_channel_rules`).
-            created = self._child("channels", {**channel, "Rules": []}, pid)
-            if channel.get("Rules"):
-                ruled.append((created, channel["Rules"]))
+            rules = {k: channel[k] for k in ("Rules", "GitResourceRules") if channel.get(k)}
+            created = self._child("channels", {**channel, **{key: [] for key in rules}}, pid)
+            if rules:
+                ruled.append((created, rules))
         runbooks = []
         for runbook in item.get("Runbooks") or []:
             body = {k: v for k, v in runbook.items() if k != "Process"}
@@ -282,7 +284,7 @@ class _Loader:
         for channel, rules in ruled:
             current = self.instance.find(self.space_id, "channels", channel["Id"])
             self.instance.update(
-                self.space_id, "channels", channel["Id"], {**_visible(current), "Rules": rules}
+                self.space_id, "channels", channel["Id"], {**_visible(current), **rules}
             )
         if "Variables" in item:
             self._variables(project["VariableSetId"], item["Variables"], pid)

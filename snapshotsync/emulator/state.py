@@ -949,6 +949,7 @@ class Instance:
                         f"The channel version rule names the package reference '{reference}' "
                         f"of step '{wanted}', which that step does not have."
                     )
+        errors += _git_resource_rule_errors(channel, steps)
         if errors:
             raise bad_request(*errors)
 
@@ -1403,6 +1404,35 @@ def _is_private_key_file(value: Any) -> bool:
     except (binascii.Error, ValueError):
         return False
     return _PRIVATE_KEY.search(raw) is not None
+
+
+def _git_resource_rule_errors(channel: JsonDict, steps: list[JsonDict]) -> list[str]:
+    """Git resource rules name an action of the process by slug and one of its Git
+    dependencies by name (go-octopusdeploy pkg/channels/channel_git_resource_rule.go; the API
+    reference's channels page: "Each rule targets step Git dependencies via
+    GitDependencyActions (DeploymentActionSlug plus GitDependencyName)"). Inferred that the
+    server checks them against the process on save, as it does version rules and as Git
+    trigger filters need (`_trigger_packages`)."""
+    actions = [a for step in steps for a in step.get("Actions") or []]
+    errors: list[str] = []
+    for rule in channel.get("GitResourceRules") or []:
+        for item in (rule or {}).get("GitDependencyActions") or []:
+            slug = str((item or {}).get("DeploymentActionSlug") or "")
+            found = [a for a in actions if str(a.get("Slug", "")).lower() == slug.lower()]
+            if not found:
+                errors.append(
+                    f"The channel Git resource rule names the action '{slug}', which is not in "
+                    "the project's deployment process."
+                )
+                continue
+            dependency = str((item or {}).get("GitDependencyName") or "")
+            names = [str(d.get("Name") or "") for d in found[0].get("GitDependencies") or []]
+            if dependency not in names:
+                errors.append(
+                    f"The channel Git resource rule names the Git dependency '{dependency}', "
+                    f"which action '{found[0]['Name']}' does not have."
+                )
+    return errors
 
 
 def _named_actions(steps: list[JsonDict], wanted: str) -> list[JsonDict]:

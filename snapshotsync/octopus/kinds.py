@@ -52,6 +52,10 @@ class Ref:
     target: str
     when: Callable[[JsonDict], bool] | None = None  # given the field's container
     separator: str | None = None  # "Teams-1,Teams-2" in one string
+    # An action of the project's deployment process named by its slug, not its id: slugs are
+    # made from the name when the action is created, so the destination's differ from the
+    # source's wherever an action was renamed. Written by the action's name.
+    slug: bool = False
 
 
 @dataclass(frozen=True)
@@ -363,9 +367,22 @@ _kind(
         31,
         parent="projects",
         strip=frozenset({"ProjectId"}),
-        refs=(Ref(("LifecycleId",), "lifecycles"),),
+        refs=(
+            Ref(("LifecycleId",), "lifecycles"),
+            # Git resource rules name Git dependencies of the process's actions by action slug
+            # (go-octopusdeploy pkg/channels/channel_git_resource_rule.go,
+            # pkg/gitdependencies DeploymentActionGitDependency).
+            Ref(
+                ("GitResourceRules", "*", "GitDependencyActions", "*", "DeploymentActionSlug"),
+                "actions",
+                slug=True,
+            ),
+        ),
         unordered=(("TenantTags",),),
-        strip_nested={("Rules", "*"): frozenset({"Id", "Links"})},
+        strip_nested={
+            ("Rules", "*"): frozenset({"Id", "Links"}),
+            ("GitResourceRules", "*"): frozenset({"Id"}),
+        },
     )
 )
 _kind(
@@ -431,6 +448,11 @@ _kind(
             Ref(("Action", "RunbookId"), "runbooks"),
             Ref(("Action", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "TenantIds", "*"), "tenants"),
+            # Feed and Git trigger filters name an action of the process by slug
+            # (go-octopusdeploy pkg/packages/deployment_action_slug_package.go,
+            # pkg/filters/git_trigger_filter.go).
+            Ref(("Filter", "Packages", "*", "DeploymentActionSlug"), "actions", slug=True),
+            Ref(("Filter", "Sources", "*", "DeploymentActionSlug"), "actions", slug=True),
         ),
         unordered=(
             ("Filter", "EnvironmentIds"),
@@ -497,6 +519,11 @@ KIND_OF_COLLECTION = {
 
 # Reference targets whose names are a project's own: a channel or runbook of that project.
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})
+
+
+def slug_key(project_id: str, slug: str) -> str:
+    """Where the names map keeps an action's slug: slugs are unique within a process only."""
+    return f"slug:{project_id}:{slug}"
 
 
 def is_expression(value: str) -> bool:

@@ -87,6 +87,27 @@ def test_channel_rules_name_the_destination_process(pushed: tuple[Emulator, Path
     assert rule["ActionPackages"] == [{"DeploymentAction": "Deploy Web", "PackageReference": ""}]
 
 
+def test_slugs_name_the_destinations_actions(pushed: tuple[Emulator, Path]) -> None:
+    """Feed and Git triggers and channel Git resource rules name actions by slug; the source's
+    slugs date from before a rename, the destination makes its own from the current names."""
+    dest, _ = pushed
+    web = _by_name(dest.get("projects/all"))["Web"]
+    process = dest.get(f"projects/{web['Id']}/deploymentprocesses")
+    slugs = {a["Name"]: a["Slug"] for s in process["Steps"] for a in s["Actions"]}
+    assert slugs["Deploy Web"] != "deploy-site" and slugs["Run Scripts"] != "run-shell-scripts"
+    triggers = _by_name(dest.get(f"projects/{web['Id']}/triggers")["Items"])
+    (package,) = triggers["New Web package"]["Filter"]["Packages"]
+    assert package["DeploymentActionSlug"] == slugs["Deploy Web"]
+    (source,) = triggers["Scripts changed"]["Filter"]["Sources"]
+    assert source["DeploymentActionSlug"] == slugs["Run Scripts"]
+    channels = _by_name(dest.get(f"projects/{web['Id']}/channels")["Items"])
+    (rule,) = channels["Scripts From Main"]["GitResourceRules"]
+    assert rule["GitDependencyActions"] == [
+        {"DeploymentActionSlug": slugs["Run Scripts"], "GitDependencyName": ""}
+    ]
+    assert triggers["New Web package"]["Action"]["ChannelId"] == channels["Beta"]["Id"]
+
+
 def test_machine_policies_name_the_destinations_update_account(
     pushed: tuple[Emulator, Path],
 ) -> None:

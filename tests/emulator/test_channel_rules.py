@@ -57,3 +57,42 @@ def test_a_rule_naming_a_step_the_process_lacks_is_refused(emulator: Emulator) -
 def test_a_channel_without_rules_needs_no_process(emulator: Emulator) -> None:
     project = new_project(emulator, "Api")
     assert emulator.create("channels", {"Name": "Hotfix", "ProjectId": project["Id"]})
+
+
+def test_a_git_resource_rule_names_an_action_slug_and_git_dependency_of_the_process(
+    emulator: Emulator,
+) -> None:
+    project = new_project(emulator, "Scripts")
+    path = f"projects/{project['Id']}/deploymentprocesses"
+    process = emulator.get(path)
+    process["Steps"] = [
+        {
+            "Name": "Run",
+            "Actions": [
+                {
+                    "Name": "Run",
+                    "Slug": "run-v1",
+                    "ActionType": "Octopus.Script",
+                    "GitDependencies": [
+                        {
+                            "Name": "",
+                            "RepositoryUri": "https://example.com/s.git",
+                            "DefaultBranch": "main",
+                            "GitCredentialType": "Anonymous",
+                            "FilePathFilters": [],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+    assert emulator.put(path, process).status_code == 200
+    rule = {
+        "GitDependencyActions": [{"DeploymentActionSlug": "run", "GitDependencyName": ""}],
+        "Rules": ["refs/heads/main"],
+    }
+    body = {"Name": "Git", "ProjectId": project["Id"], "GitResourceRules": [rule]}
+    # The action's slug is the one it was given, not one made from its name now.
+    assert_400(emulator.post("channels", body), "names the action 'run'")
+    rule["GitDependencyActions"][0]["DeploymentActionSlug"] = "run-v1"
+    assert emulator.create("channels", body)["GitResourceRules"][0]["Rules"] == ["refs/heads/main"]
