@@ -31,6 +31,7 @@ from snapshotsync.octopus.kinds import (
     COMMON_VOLATILE,
     KIND_OF_COLLECTION,
     KINDS,
+    PUBLISHED_RUNBOOKS,
     STEPS,
     Kind,
     Path,
@@ -750,6 +751,13 @@ def facts(raw: Raw) -> dict[str, frozenset[str]]:
             else ("library-variable-sets")
         )
         names.setdefault(kind, set()).add(str(library_set["Name"]))
+    # Runbooks with a published snapshot, as `<project>/<runbook>`: what a scheduled trigger
+    # can run (the normal form leaves `PublishedRunbookSnapshotId` out, an id).
+    projects = {str(p["Id"]): str(p["Name"]) for p in raw.items("projects")}
+    for runbook in raw.items("runbooks"):
+        project = projects.get(str(runbook.get("ProjectId")))
+        if project is not None and runbook.get("PublishedRunbookSnapshotId"):
+            names.setdefault(PUBLISHED_RUNBOOKS, set()).add(f"{project}/{runbook['Name']}")
     return {kind: frozenset(values) for kind, values in names.items()}
 
 

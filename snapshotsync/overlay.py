@@ -142,6 +142,9 @@ class Overlay:
     step_out_of_scope: str = "skip"
     rescope: Mapping[str, Rescope] = field(default_factory=dict)  # "<project>/<step>"
     tenant_variables: str = "copy"
+    # `runbooks: {publish: true}`: publish a new snapshot of every runbook whose process the
+    # push changed, so triggers and consumers run what was synced.
+    publish_runbooks: bool = False
 
     def excluded(self, kind: str, name: str) -> bool:
         """Whether `name` (e.g. "OctoFX/QA" for a channel) is excluded or not included."""
@@ -267,6 +270,7 @@ TOP_KEYS = (
     "variables",
     "steps",
     "tenants",
+    "runbooks",
 )
 
 
@@ -352,7 +356,23 @@ def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
         tenant_variables=reader.choice(
             data["tenants"] if tenants_node else {}, "variables", TENANT_VARIABLES, "copy"
         ),
+        publish_runbooks=_publish_runbooks(reader, data),
     )
+
+
+def _publish_runbooks(reader: _Reader, data: Mapping[str, Any]) -> bool:
+    """`runbooks: {publish: true|false}` (default false)."""
+    node = reader.mapping(data, "runbooks", ("publish",))
+    publish = node.get("publish", False) if node else False
+    if not isinstance(publish, bool):
+        reader.error(
+            data["runbooks"],
+            "publish",
+            "`runbooks.publish` must be true (publish a new snapshot of every runbook whose "
+            "process the push changed) or false",
+        )
+        return False
+    return publish
 
 
 def _environments(

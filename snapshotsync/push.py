@@ -18,6 +18,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
@@ -34,6 +35,7 @@ from snapshotsync.octopus.kinds import (
     ACTIONS,
     KIND_OF_COLLECTION,
     KINDS,
+    RUNBOOK_PUBLISH,
     STEPS,
     is_expression,
     is_version_controlled,
@@ -355,6 +357,8 @@ class _Pusher:
             self._script_module(change, after)
         elif change.key == ENVIRONMENT_ORDER:
             self._environment_order(change, after)
+        elif kind == RUNBOOK_PUBLISH:
+            self._publish_runbook(change)
         else:
             self._resource(change, kind, after, project)
 
@@ -413,6 +417,31 @@ class _Pusher:
         ids = [self.ids.get("environments", (name,)) for name in after.get("Order") or []]
         self.client.put(self.path("environments", "sortorder"), ids)
         self._done(Applied("updated", change.key))
+
+    def _publish_runbook(self, change: Change) -> None:
+        """A new snapshot of the runbook, published (the plan decided it should be).
+
+        `POST /projects/{id}/runbookSnapshots` with `Publish` set: "Publishes the snapshot
+        when set to any non-blank value, making it the snapshot that runbook triggers and
+        'published' runs use" (Octopus's API reference, runbook-snapshots). Named as the UI
+        names snapshots ("Snapshot" and a short random part): names are unique per project.
+        """
+        project_id = self.ids.get("projects", (change.key.name[0],))
+        runbook_id = self.ids.get("runbooks", change.key.name)
+        body = {
+            "ProjectId": project_id,
+            "RunbookId": runbook_id,
+            "SpaceId": self.space,
+            "Name": f"Snapshot {uuid.uuid4().hex[:7].upper()}",
+            "Notes": "Published by snapshotsync with the process it synced.",
+            "Publish": "true",
+        }
+        snapshot = self.client.post(self.path("projects", project_id, "runbookSnapshots"), body)
+        with self.ids.lock:
+            runbook = self.ids.docs.get(runbook_id)
+            if runbook is not None:
+                runbook["PublishedRunbookSnapshotId"] = snapshot.get("Id")
+        self._done(Applied("created", change.key, "published"))
 
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshotsync.model import JsonDict, ResourceKey, copy_json
-from snapshotsync.octopus.kinds import KINDS
+from snapshotsync.octopus.kinds import KINDS, RUNBOOK_PUBLISH
 from snapshotsync.plan import Change, Plan
 
 Path = tuple[str, ...]
@@ -162,6 +162,10 @@ EXTRA_NEEDS: Mapping[str, tuple[str, ...]] = {
     "runbook-processes": ("projects",),
     "project-variables": ("deployment-processes", "runbook-processes", "channels"),
     "library-variables": ("library-variable-sets",),
+    # A run-runbook trigger needs its runbook's published snapshot (`plan._runbook_publishing`).
+    "triggers": (RUNBOOK_PUBLISH,),
+    # A snapshot freezes the runbook's process and the project's variables.
+    RUNBOOK_PUBLISH: ("runbooks", "runbook-processes", "project-variables"),
 }
 # Kinds whose documents name tags by their canonical names (`Tag set/Tag`): TenantTags,
 # variable scopes, and the newer ProjectTags, RunbookTags, EnvironmentTags. These are not
@@ -199,6 +203,8 @@ def needs(write: Write) -> frozenset[str]:
     if write.part == "delete":
         return frozenset()
     spec = KINDS.get(kind)
+    if kind in EXTRA_NEEDS and spec is None:  # publishing a runbook
+        return frozenset(EXTRA_NEEDS[kind])
     if spec is None:  # the environments' order
         return frozenset({"environments"})
     found: set[str] = set(EXTRA_NEEDS.get(kind, ()))

@@ -7,7 +7,8 @@ created in dependency order. A few keys exist only in seeds, to nest what the AP
 separate documents:
 
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
-  `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
+  `Process`, and `Published: true` to publish a snapshot of it, which a run-runbook trigger
+  needs), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
   `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
   after its channels, process and runbooks exist, as a real server needs, and so are its
   channels' version `Rules` and `GitResourceRules` (they name steps of the process); their
@@ -41,7 +42,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from snapshotsync.emulator import tenant_variables, version_control
+from snapshotsync.emulator import runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -273,14 +274,23 @@ class _Loader:
                 ruled.append((created, rules))
         runbooks = []
         for runbook in item.get("Runbooks") or []:
-            body = {k: v for k, v in runbook.items() if k != "Process"}
-            runbooks.append((self._child("runbooks", body, pid), runbook.get("Process")))
+            body = {k: v for k, v in runbook.items() if k not in ("Process", "Published")}
+            created = self._child("runbooks", body, pid)
+            runbooks.append((created, runbook.get("Process"), runbook.get("Published")))
         if item.get("DeploymentProcess"):
             process_id = project["DeploymentProcessId"]
             self._process("deploymentprocesses", process_id, item["DeploymentProcess"], pid)
-        for runbook, process in runbooks:
+        for runbook, process, published in runbooks:
             if process:
                 self._process("runbookprocesses", runbook["RunbookProcessId"], process, pid)
+            if published:
+                runbook_snapshots.create(
+                    self.instance,
+                    self.space_id,
+                    project,
+                    {"Name": "Seeded", "RunbookId": runbook["Id"], "Publish": "true"},
+                    {},
+                )
         for channel, rules in ruled:
             current = self.instance.find(self.space_id, "channels", channel["Id"])
             self.instance.update(

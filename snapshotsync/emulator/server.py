@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from snapshotsync.emulator import tenant_variables, version_control
+from snapshotsync.emulator import runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
@@ -561,6 +561,10 @@ class Handler(BaseHTTPRequestHandler):
         if head == "triggers":
             return self._children(
                 method, space_id, "projecttriggers", project, rest[1:], query, body
+            )
+        if head == "runbooksnapshots":
+            return runbook_snapshots.route(
+                instance, method, space_id, project, rest[1:], query, body
             )
         if head == "runbookprocesses" and len(rest) == 2:
             process = instance.find(space_id, "runbookprocesses", rest[1])

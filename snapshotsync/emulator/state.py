@@ -292,6 +292,8 @@ class Instance:
         # (one copy, whatever the ref), and those a database project keeps off its document.
         self.git_settings: dict[str, JsonDict] = {}
         self.project_settings: dict[str, JsonDict] = {}
+        # Runbook snapshots by id (`runbook_snapshots.py`).
+        self.runbook_snapshots: dict[str, JsonDict] = {}
         self._counters: dict[str, int] = {}
         with self.lock:
             self._install_defaults()
@@ -905,6 +907,19 @@ class Instance:
                     f"Action.{field} refers to '{target['Name']}' ({target['Id']}), which "
                     f"belongs to another project than the trigger's ({project_id})."
                 )
+        runbook = self.docs["runbooks"].get(str(action.get("RunbookId") or ""))
+        if (
+            action.get("ActionType") == "RunRunbook"
+            and runbook is not None
+            and not runbook.get("PublishedRunbookSnapshotId")
+        ):
+            # "Only published snapshots can be used to create a scheduled runbook trigger"
+            # (Octopus docs, runbooks/scheduled-runbook-trigger). Inferred: the wording, and
+            # that the API refuses it as the UI does (a trigger with nothing to run).
+            errors.append(
+                f"The runbook '{runbook['Name']}' has no published snapshot: publish it before "
+                "a scheduled trigger can run it."
+            )
         errors += self._trigger_packages(doc)
         if errors:
             raise bad_request(*errors)

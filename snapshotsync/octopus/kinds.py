@@ -517,6 +517,13 @@ KIND_OF_COLLECTION = {
 }
 
 
+# Not a kind: the key of `normalize.facts` naming the runbooks (`<project>/<runbook>`) that
+# have a published snapshot, which is what a scheduled run-runbook trigger runs.
+PUBLISHED_RUNBOOKS = "published-runbooks"
+# Not a kind either: a write that publishes a new snapshot of a runbook (`runbooks: {publish:
+# true}` in the overlay), keyed by `(project, runbook)`.
+RUNBOOK_PUBLISH = "runbook-publish"
+
 # Reference targets whose names are a project's own: a channel or runbook of that project.
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})
 

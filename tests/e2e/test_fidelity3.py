@@ -19,6 +19,7 @@ from tests.helpers import (
     SOURCE_KEY_ENV,
     Emulator,
     export_with_overlay,
+    git,
     init_repo,
     run_cli,
     running_emulator,
@@ -30,7 +31,10 @@ OVERLAY = """\
 environments:
   Staging: Staging
   Production: Production
+runbooks:
+  publish: true
 """
+UNPUBLISHED = OVERLAY.replace("publish: true", "publish: false")
 
 
 @pytest.fixture(params=PROFILES)
@@ -293,3 +297,60 @@ def test_accounts_whose_secret_the_server_parses_stop_the_plan_naming_both_fixes
         )
         run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
         assert _plan(repo)["has_changes"] is False
+
+
+def test_runbooks_whose_process_was_written_are_published(pushed: tuple[Emulator, Path]) -> None:
+    dest, _ = pushed
+    web = _by_name(dest.get("projects/all"))["Web"]
+    runbook = _by_name(dest.get(f"projects/{web['Id']}/runbooks")["Items"])["Rotate Logs"]
+    snapshots = dest.get(f"projects/{web['Id']}/runbookSnapshots")["Items"]
+    assert [s["Id"] for s in snapshots] == [runbook["PublishedRunbookSnapshotId"]]
+    trigger = _by_name(dest.get(f"projects/{web['Id']}/triggers")["Items"])["Nightly rotate"]
+    assert trigger["Action"]["RunbookId"] == runbook["Id"]
+
+
+@pytest.mark.parametrize("version", PROFILES)
+def test_without_publishing_a_trigger_for_an_unpublished_runbook_stops_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    monkeypatch.setenv(SOURCE_KEY_ENV, API_KEY)
+    monkeypatch.setenv("PROD_OCTOPUS_API_KEY", API_KEY)
+    with (
+        running_emulator(seed=SEED, id_offset=1000, server_version=version) as source,
+        running_emulator(id_offset=5000, server_version=version) as dest,
+    ):
+        repo = init_repo(tmp_path, source, dest)
+        export_with_overlay(repo, UNPUBLISHED)
+        dest.session.delete(f"{dest.url}/api/emulator/stats")
+        out = run_cli("push", "--target", "prod", "--repo", str(repo), "--yes", expect=1).stdout
+        assert "triggers Web/Nightly rotate: runs runbook 'Rotate Logs', which has no" in out
+        assert "runbooks: {publish: true}" in out and "publish the runbook on the" in out
+        assert dest.stats()["writes"] == 0
+
+
+def test_without_publishing_the_plan_lists_runbooks_left_with_an_older_snapshot(
+    pair: tuple[Emulator, Emulator, Path],
+) -> None:
+    source, dest, repo = pair
+    web = _by_name(dest.get("projects/all"))["Web"]
+    published = _by_name(dest.get(f"projects/{web['Id']}/runbooks")["Items"])["Rotate Logs"][
+        "PublishedRunbookSnapshotId"
+    ]
+    overlay = repo / "overlays" / "prod.yaml"
+    overlay.write_text(UNPUBLISHED)
+    git(repo, "commit", "-qam", "publish runbooks by hand on prod")
+    # The source changes the runbook's process.
+    source_web = _by_name(source.get("projects/all"))["Web"]
+    runbook = _by_name(source.get(f"projects/{source_web['Id']}/runbooks")["Items"])["Rotate Logs"]
+    path = f"runbookProcesses/{runbook['RunbookProcessId']}"
+    process = source.get(path)
+    process["Steps"][0]["Actions"][0]["Properties"]["Octopus.Action.Script.ScriptBody"] = "./v2.sh"
+    assert source.put(path, process).status_code == 200
+    run_cli("export", "--repo", str(repo))
+    plan = _plan(repo)
+    listed = [d for d in plan["decisions"] if d["where"] == "runbooks Web/Rotate Logs"]
+    assert listed and "published snapshot is now older than its process" in listed[0]["message"]
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    after = _by_name(dest.get(f"projects/{web['Id']}/runbooks")["Items"])["Rotate Logs"]
+    assert after["PublishedRunbookSnapshotId"] == published
+    assert _plan(repo)["has_changes"] is False
