@@ -22,7 +22,7 @@ from snapshotsync.log import get_logger
 from snapshotsync.model import Raw
 from snapshotsync.normalize import Normalized, Normalizing, OnKeys, OnResource
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import is_version_controlled
+from snapshotsync.octopus.kinds import is_version_controlled, runbooks_in_git
 
 _log = get_logger("export")
 
@@ -194,8 +194,10 @@ def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
             continue  # its process and variables live in git, not in the database
         yield f"{base}/projects/{project['Id']}/deploymentprocesses"
         yield f"{base}/variables/{project['VariableSetId']}"
+    in_git = {p["Id"] for p in raw.items("projects") if runbooks_in_git(p)}
     for runbook in raw.items("runbooks"):
-        yield f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"
+        if runbook.get("ProjectId") not in in_git:  # read through git routes, left out
+            yield f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"
     for library_set in raw.items("libraryvariablesets"):
         yield f"{base}/variables/{library_set['VariableSetId']}"
     for tenant in raw.items("tenants"):

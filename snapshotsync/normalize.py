@@ -38,6 +38,7 @@ from snapshotsync.octopus.kinds import (
     descend,
     is_expression,
     is_version_controlled,
+    runbooks_in_git,
     slug_key,
     walk,
 )
@@ -338,9 +339,17 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
             owner = projects.get(item["ProjectId"])
             if owner is not None:
                 add(kind, (owner["Name"], item["Name"]), item)
+    for project in projects.values():
+        if runbooks_in_git(project):
+            note = Problem(
+                f"projects {project['Name']}",
+                "config-as-code runbooks: its runbooks live in git and are not exported "
+                "(the database routes refuse them; no git ref is configured to read them)",
+            )
+            units.append(_Unit(None, (), partial(_note, note)))
     for runbook in runbooks.values():
         owner = projects.get(runbook["ProjectId"])
-        if owner is None:
+        if owner is None or runbooks_in_git(owner):
             continue
         add("runbooks", (owner["Name"], runbook["Name"]), runbook)
         process = f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"

@@ -545,6 +545,17 @@ def is_version_controlled(project: JsonDict | None) -> bool:
     return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
 
 
+def runbooks_in_git(project: JsonDict | None) -> bool:
+    """A config-as-code project whose runbooks moved into git too
+    (`PersistenceSettings.ConversionState.RunbooksAreInGit`, go-octopusdeploy
+    pkg/projects/git_persistence_settings.go): they are read and written through the git
+    routes, and the database routes refuse them ("We received a request for a
+    version-controlled resource on a non-version control route", OctopusDeploy/Issues#9249)."""
+    settings = (project or {}).get("PersistenceSettings") or {}
+    state = settings.get("ConversionState") or {}
+    return bool(is_version_controlled(project) and state.get("RunbooksAreInGit"))
+
+
 Match = tuple[Any, Any, Any]  # (container, key, value)
 
 
