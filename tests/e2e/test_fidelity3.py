@@ -137,7 +137,10 @@ def test_step_template_properties_name_the_destinations_feed_and_account(
 def test_git_dependencies_name_the_destinations_git_credential(
     pushed: tuple[Emulator, Path],
 ) -> None:
-    dest, _ = pushed
+    dest, repo = pushed
+    # The placeholder password is in the cleanup ledger, for a person to replace.
+    ledger = (repo / "targets" / "prod" / "cleanup.yaml").read_text()
+    assert "kind: git-credentials" in ledger and "- GitHub Scripts" in ledger
     credential = _by_name(dest.get("git-credentials")["Items"])["GitHub Scripts"]
     # Created with the placeholder secret (its value cannot be read from the source).
     assert credential["Details"]["Username"] == "octobot"
