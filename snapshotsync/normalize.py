@@ -427,6 +427,8 @@ def _normal(
             properties = action.get("Properties") or {}
             for name in ACTION_VOLATILE_PROPERTIES:
                 properties.pop(name, None)
+            if action.get("ActionType") == PROCESS_TEMPLATE:
+                problems.append(_process_template_note(where, action))
     for name in COMMON_VOLATILE | kind.strip:
         document.pop(name, None)
     for path, fields in kind.strip_nested.items():
@@ -497,6 +499,26 @@ def _translate_refs(
                 del container[key]
             else:
                 container[key] = None
+
+
+# A step that runs a Platform Hub process template, by slug and version mask (the Terraform
+# provider's process step: `Octopus.Action.ProcessTemplate.Reference.Slug`, `...VersionMask`).
+PROCESS_TEMPLATE = "Octopus.ProcessTemplate"
+
+
+def _process_template_note(where: str, action: JsonDict) -> Problem:
+    """Platform Hub is instance-wide and kept in its own git repository: nothing of it is
+    synced, and whether the destination shares the template to its space is not checked
+    (`/api/platformhub/processtemplates/{slug}/share` needs system-level access)."""
+    properties = action.get("Properties") or {}
+    slug = properties.get("Octopus.Action.ProcessTemplate.Reference.Slug", "?")
+    mask = properties.get("Octopus.Action.ProcessTemplate.Reference.VersionMask", "?")
+    return Problem(
+        where,
+        f"step {action.get('Name')!r} runs Platform Hub process template {slug!r} "
+        f"(version {mask}): copied as it is; the destination must have that template shared "
+        "to its space (not checked)",
+    )
 
 
 # Kinds whose values are the user's data, typed where they hold ids (a variable's `Type`

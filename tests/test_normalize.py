@@ -495,3 +495,30 @@ def test_config_as_code_runbooks_are_left_out_with_a_note() -> None:
         p.where == "projects Ops" and "config-as-code runbooks" in p.message
         for p in result.problems
     )
+
+
+def test_a_process_template_step_is_copied_with_a_note() -> None:
+    step = {
+        "Id": "s1",
+        "Name": "Sign-off",
+        "Actions": [
+            {
+                "Id": "a1",
+                "Name": "Sign-off",
+                "ActionType": "Octopus.ProcessTemplate",
+                "Properties": {
+                    "Octopus.Action.ProcessTemplate.Reference.Slug": "sign-off",
+                    "Octopus.Action.ProcessTemplate.Reference.VersionMask": "1.X",
+                },
+            }
+        ],
+    }
+    documents = [_process([step]), _variables([])]
+    result = normalize(_raw(**BASE, projects=[_project()], documents=documents), SPACE)
+    action = result.resources[ResourceKey("deployment-processes", ("Web",))]["Steps"][0]
+    assert action["Actions"][0]["ActionType"] == "Octopus.ProcessTemplate"
+    assert any(
+        "Platform Hub process template 'sign-off' (version 1.X)" in p.message
+        and "not checked" in p.message
+        for p in result.problems
+    )
