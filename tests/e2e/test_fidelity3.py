@@ -112,6 +112,21 @@ def test_slugs_name_the_destinations_actions(pushed: tuple[Emulator, Path]) -> N
     assert triggers["New Web package"]["Action"]["ChannelId"] == channels["Beta"]["Id"]
 
 
+def test_a_process_template_step_is_copied_as_it_is_with_a_note(
+    pushed: tuple[Emulator, Path],
+) -> None:
+    dest, repo = pushed
+    web = _by_name(dest.get("projects/all"))["Web"]
+    process = dest.get(f"projects/{web['Id']}/deploymentprocesses")
+    (action,) = next(s["Actions"] for s in process["Steps"] if s["Name"] == "Sign-off")
+    assert action["ActionType"] == "Octopus.ProcessTemplate"
+    assert action["Properties"]["Octopus.Action.ProcessTemplate.Reference.Slug"] == (
+        "release-sign-off"
+    )
+    out = run_cli("export", "--repo", str(repo), expect=None)
+    assert "Platform Hub process template 'release-sign-off'" in out.stdout + out.stderr
+
+
 def test_machine_policies_name_the_destinations_update_account(
     pushed: tuple[Emulator, Path],
 ) -> None:
