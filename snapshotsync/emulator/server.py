@@ -438,6 +438,11 @@ class Handler(BaseHTTPRequestHandler):
             owner = instance.docs["projects"].get(str(process["ProjectId"]))
             if owner is not None:
                 version_control.require_git_route(owner, None)
+        if head in ("runbooks", "runbookprocesses"):
+            # The root routes of a git runbook, or a new one posted for such a project.
+            named = instance.docs[head].get(rest[1]) if len(rest) >= 2 else None
+            owner_id = (named or (body if isinstance(body, dict) else {})).get("ProjectId")
+            version_control.refuse_git_runbooks(instance.docs["projects"].get(str(owner_id)))
         return self._collection(method, space_id, head, rest[1:], query, body)
 
     def _tenant_variables(
@@ -556,6 +561,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         if head == "channels":
             return self._children(method, space_id, "channels", project, rest[1:], query, body)
+        if head in ("runbooks", "runbookprocesses", "runbooksnapshots"):
+            version_control.refuse_git_runbooks(project)
         if head == "runbooks":
             return self._children(method, space_id, "runbooks", project, rest[1:], query, body)
         if head == "triggers":

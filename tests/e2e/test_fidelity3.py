@@ -127,6 +127,15 @@ def test_a_process_template_step_is_copied_as_it_is_with_a_note(
     assert "Platform Hub process template 'release-sign-off'" in out.stdout + out.stderr
 
 
+def test_config_as_code_runbooks_are_left_out_with_a_note(pushed: tuple[Emulator, Path]) -> None:
+    dest, repo = pushed
+    assert not (repo / "snapshot" / "projects" / "Ops" / "runbooks").exists()
+    out = run_cli("export", "--repo", str(repo), expect=None)
+    assert "config-as-code runbooks: its runbooks live in git" in out.stdout + out.stderr
+    # A config-as-code project is never created on the destination (round 2).
+    assert "Ops" not in _by_name(dest.get("projects/all"))
+
+
 def test_machine_policies_name_the_destinations_update_account(
     pushed: tuple[Emulator, Path],
 ) -> None:
