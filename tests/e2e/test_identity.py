@@ -1,0 +1,182 @@
+"""Identity through renames, end to end: overlay entries, references, exclusions and
+placement follow the source's ids when the source renames something.
+
+Each test is one of the ways a routine rename on the source used to damage a destination
+or stop every target; every check reads the destination back over REST.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_plan import OVERLAY
+from tests.helpers import Emulator, export_with_overlay, git, init_repo, run_cli
+
+GUIDE = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone")
+
+
+def _push(repo: Path, *extra: str, expect: int = 0) -> str:
+    result = run_cli(
+        "push", "--target", "prod", "--repo", str(repo), "--yes", *extra, expect=expect
+    )
+    return result.stdout + result.stderr
+
+
+def _plan(repo: Path, *extra: str, expect: int = 0) -> dict[str, Any]:
+    out = run_cli(
+        "plan", "--target", "prod", "--repo", str(repo), "--output", "json", *extra, expect=expect
+    ).stdout
+    return dict(json.loads(out))
+
+
+def _writes(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (c["action"], c["kind"], "/".join(c["name"]))
+        for c in plan["changes"]
+        if c["action"] in ("create", "update", "rename", "delete")
+    ]
+
+
+def _rename(emulator: Emulator, collection: str, old: str, new: str) -> None:
+    found = emulator.by_name(collection, old)
+    found["Name"] = new
+    response = emulator.put(f"{collection}/{found['Id']}", found)
+    assert response.ok, response.text
+
+
+def _process(emulator: Emulator, project: str = "OctoFX") -> dict[str, Any]:
+    found = emulator.by_name("projects", project)
+    return dict(emulator.get(f"projects/{found['Id']}/deploymentprocesses"))
+
+
+def _edit_process(emulator: Emulator, edit: Any, project: str = "OctoFX") -> None:
+    found = emulator.by_name("projects", project)
+    process = emulator.get(f"projects/{found['Id']}/deploymentprocesses")
+    edit(process)
+    response = emulator.put(f"projects/{found['Id']}/deploymentprocesses", process)
+    assert response.ok, response.text
+
+
+def _rename_step(emulator: Emulator, old: str, new: str, project: str = "OctoFX") -> None:
+    def rename(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == old)
+        step["Name"] = new
+        for action in step["Actions"]:
+            if action["Name"] == old:
+                action["Name"] = new
+
+    _edit_process(emulator, rename, project)
+
+
+def _destination_view(emulator: Emulator) -> dict[str, Any]:
+    """What a rename on the source must not change on the destination, by name."""
+    environments = {e["Id"]: e["Name"] for e in emulator.get("environments/all")}
+    tenants = {
+        t["Name"]: {
+            emulator.get(f"projects/{p}")["Name"]: sorted(environments[e] for e in envs)
+            for p, envs in t["ProjectEnvironments"].items()
+        }
+        for t in emulator.get("tenants/all")
+    }
+    process = _process(emulator)
+    steps = {
+        action["Name"]: sorted(environments[e] for e in action.get("Environments") or [])
+        for step in process["Steps"]
+        for action in step["Actions"]
+    }
+    project = emulator.by_name("projects", "OctoFX")
+    values = emulator.get(f"variables/{project['VariableSetId']}")["Variables"]
+    scoped = sorted(
+        (
+            v["Name"],
+            str(v["Value"]),
+            tuple(sorted(environments[e] for e in v["Scope"].get("Environment", []))),
+        )
+        for v in values
+    )
+    return {"tenants": tenants, "steps": steps, "values": scoped}
+
+
+@pytest.fixture
+def repo(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> Path:
+    """A sync repo after its first push of the guide's scenario."""
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    _push(repo)
+    return repo
+
+
+def test_an_environment_renamed_on_the_source_keeps_every_scope_link_and_role(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    before = _destination_view(destination_emulator)
+    _rename(source_emulator, "environments", "Production", "Prod")
+    run_cli("export", "--repo", str(repo))
+
+    validated = run_cli("validate", "--repo", str(repo))
+    line = GUIDE.splitlines().index("  Production: Production") + 1
+    warning = (
+        f"overlays/prod.yaml:{line}: warning: environment `Production` was renamed `Prod` on "
+        "the source; update this entry"
+    )
+    assert warning in validated.stdout
+    planned = run_cli("plan", "--target", "prod", "--repo", str(repo), "--detailed-exitcode")
+    assert warning in planned.stderr
+    assert "No changes" in planned.stdout or "0 to create, 0 to update" in planned.stdout
+    _push(repo)
+    assert _destination_view(destination_emulator) == before
+    assert _plan(repo)["has_changes"] is False
+
+
+def test_a_tenant_and_a_step_renamed_while_excluded_stay_excluded(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    overlay = GUIDE.replace(
+        'channels: ["OctoFX/QA"]',
+        'channels: ["OctoFX/QA"]\n  steps: ["OctoFX/Run Migration Script"]',
+    )
+    (repo / "overlays" / "prod.yaml").write_text(overlay)
+    git(repo, "commit", "-qam", "exclude the migration step")
+    _push(repo)
+    steps = [s["Name"] for s in _process(destination_emulator)["Steps"]]
+    assert "Run Migration Script" not in steps
+
+    _rename(source_emulator, "tenants", "Development Team A", "Team A (EU)")
+    _rename_step(source_emulator, "Run Migration Script", "Migrate Database")
+    run_cli("export", "--repo", str(repo))
+    out = _push(repo)
+    assert "exclude.tenants: `Development Team A` was renamed `Team A (EU)`" in out
+    assert (
+        "exclude.steps: `OctoFX/Run Migration Script` was renamed `OctoFX/Migrate Database`" in out
+    )
+    tenants = {t["Name"] for t in destination_emulator.get("tenants/all")}
+    assert "Team A (EU)" not in tenants and "Development Team A" not in tenants
+    steps = [s["Name"] for s in _process(destination_emulator)["Steps"]]
+    assert "Migrate Database" not in steps and "Run Migration Script" not in steps
+    assert _plan(repo)["has_changes"] is False
+
+
+def test_an_explicit_value_follows_its_renamed_owner(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(
+        repo,
+        GUIDE + '  values:\n    "OctoFX/Application.Database.Name": "OctoFX-Regional"\n',
+    )
+    _push(repo)
+    _rename(source_emulator, "projects", "OctoFX", "OctoFX Trading")
+    run_cli("export", "--repo", str(repo))
+    out = _push(repo)
+    assert "was renamed `OctoFX Trading` on the source" in out
+    project = destination_emulator.by_name("projects", "OctoFX Trading")
+    values = destination_emulator.get(f"variables/{project['VariableSetId']}")["Variables"]
+    names = [v["Value"] for v in values if v["Name"] == "Application.Database.Name"]
+    assert names and set(names) == {"OctoFX-Regional"}
+    assert _plan(repo)["has_changes"] is False
