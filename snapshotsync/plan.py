@@ -28,7 +28,7 @@ a change or adds a second value.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -205,6 +205,7 @@ def make_plan(
     earlier = _Renamed(renames or {})
     claimed: set[tuple[str, tuple[str, ...]]] = set()  # base names a rename carried on
     changes: list[Change] = []
+    renamed_to: list[ResourceKey] = []  # the new names of what this plan renames
     placeholders: list[Placeholder] = []
     errors: list[str] = []
     decisions = list(desired.decisions)
@@ -268,6 +269,7 @@ def make_plan(
                 earlier.steps(key),
             )
             if old is not None and live_key is not None and change.action == "update":
+                renamed_to.append(key)
                 change = replace(
                     change,
                     action="rename",
@@ -312,7 +314,7 @@ def make_plan(
             records[key] = Record(key, None)
             created.pop(_lower(key), None)
     # References are checked on what would be written, after the overlay and the merge.
-    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {})]
+    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {}, renamed_to)]
     return Plan(
         target,
         tuple(changes),
@@ -929,15 +931,18 @@ def _written(change: Change) -> JsonDict | None:
 
 
 def _unresolved(
-    changes: list[Change], live: Snapshot, facts: Mapping[str, frozenset[str]]
+    changes: list[Change],
+    live: Snapshot,
+    facts: Mapping[str, frozenset[str]],
+    renamed_to: Iterable[ResourceKey] = (),
 ) -> list[str]:
-    """Required references the destination cannot resolve, in what would be written."""
+    """Required references the destination cannot resolve, in what would be written: what
+    it has, what this plan creates, and the new names of what this plan renames."""
     known: dict[str, set[str]] = {}
     for key in live.resources:
         known.setdefault(key.kind, set()).add("/".join(key.name).lower())
-    for change in changes:
-        if change.action == "create":
-            known.setdefault(change.key.kind, set()).add("/".join(change.key.name).lower())
+    for key in [*renamed_to, *(c.key for c in changes if c.action == "create")]:
+        known.setdefault(key.kind, set()).add("/".join(key.name).lower())
     for kind, names in facts.items():
         known.setdefault(kind, set()).update(n.lower() for n in names)
     errors = []

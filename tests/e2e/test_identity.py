@@ -8,13 +8,21 @@ or stop every target; every check reads the destination back over REST.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.test_plan import OVERLAY
-from tests.helpers import Emulator, export_with_overlay, git, init_repo, run_cli
+from tests.helpers import (
+    Emulator,
+    export_with_overlay,
+    git,
+    init_repo,
+    run_cli,
+    running_emulator,
+)
 
 GUIDE = OVERLAY.replace("NEW_OUT_OF_SCOPE", "clone")
 
@@ -179,4 +187,55 @@ def test_an_explicit_value_follows_its_renamed_owner(
     values = destination_emulator.get(f"variables/{project['VariableSetId']}")["Variables"]
     names = [v["Value"] for v in values if v["Name"] == "Application.Database.Name"]
     assert names and set(names) == {"OctoFX-Regional"}
+    assert _plan(repo)["has_changes"] is False
+
+
+FIDELITY_SEED = Path(__file__).parent / "seeds" / "fidelity-source.yaml"
+
+
+@pytest.fixture
+def fidelity(tmp_path: Path, keys: None) -> Iterator[tuple[Emulator, Emulator, Path]]:
+    """The fidelity scenario (a deploy-a-release step naming project Database, a trigger
+    running runbook Warm Cache) after its first push to an empty destination."""
+    with (
+        running_emulator(seed=FIDELITY_SEED, id_offset=1000) as source,
+        running_emulator(id_offset=5000) as destination,
+    ):
+        repo = init_repo(tmp_path, source, destination)
+        export_with_overlay(repo, "environments:\n  Staging: Staging\n  Production: Production\n")
+        _push(repo)
+        yield source, destination, repo
+
+
+def test_a_referenced_project_and_runbook_renamed_on_the_source_are_renamed_and_rewired(
+    fidelity: tuple[Emulator, Emulator, Path],
+) -> None:
+    source, destination, repo = fidelity
+    database = destination.by_name("projects", "Database")
+    web = destination.by_name("projects", "Web")
+    runbook = next(r for r in destination.get("runbooks/all") if r["Name"] == "Warm Cache")
+    _rename(source, "projects", "Database", "Database Schema")
+    _rename(source, "runbooks", "Warm Cache", "Prime Cache")
+    run_cli("export", "--repo", str(repo))
+
+    plan = _plan(repo)
+    assert plan["errors"] == []
+    assert ("rename", "projects", "Database") in _writes(plan)
+    assert ("rename", "runbooks", "Web/Warm Cache") in _writes(plan)
+    _push(repo)
+    assert destination.by_name("projects", "Database Schema")["Id"] == database["Id"]
+    renamed = next(r for r in destination.get("runbooks/all") if r["Name"] == "Prime Cache")
+    assert renamed["Id"] == runbook["Id"]
+    process = destination.get(f"projects/{web['Id']}/deploymentprocesses")
+    deploys = [
+        a["Properties"]["Octopus.Action.DeployRelease.ProjectId"]
+        for s in process["Steps"]
+        for a in s["Actions"]
+        if a["ActionType"] == "Octopus.DeployRelease"
+    ]
+    assert deploys == [database["Id"]]
+    triggers = destination.get(f"projects/{web['Id']}/triggers")["Items"]
+    assert [t["Action"].get("RunbookId") for t in triggers if t["Action"].get("RunbookId")] == [
+        runbook["Id"]
+    ]
     assert _plan(repo)["has_changes"] is False
