@@ -58,6 +58,7 @@ EXCLUDABLE = (
     "runbooks",
     "steps",
     "certificates",
+    "tenant-tags",  # tenants selected by their tags (`Set/Tag`, globs): added to `tenants`
 )
 RENAMABLE = ("accounts", "certificates", "worker-pools", "feeds")
 NEW_OUT_OF_SCOPE = ("clone", "placeholder", "skip")
@@ -143,6 +144,8 @@ class Overlay:
     step_out_of_scope: str = "skip"
     rescope: Mapping[str, Rescope] = field(default_factory=dict)  # "<project>/<step>"
     tenant_variables: str = "copy"
+    # What each tag rule selects: "exclude.tenant-tags `Region/EU`" -> tenant names
+    selected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def excluded(self, kind: str, name: str) -> bool:
         """Whether `name` (e.g. "OctoFX/QA" for a channel) is excluded or not included."""
@@ -185,6 +188,14 @@ class Overlay:
             return self.rescope[step]
         lowered = step.lower()
         return next((r for name, r in self.rescope.items() if name.lower() == lowered), None)
+
+
+def selection_lines(overlay: Overlay) -> list[str]:
+    """What each tenant-tag rule selects, for `validate` and the plan's decisions."""
+    return [
+        f"{rule} selects tenants: {', '.join(names) if names else '(none)'}"
+        for rule, names in overlay.selected.items()
+    ]
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -605,6 +616,16 @@ def _check_names(
                 )
             if patterns:
                 selections[section][kind] = tuple(dict.fromkeys(names))
+    selected: dict[str, tuple[str, ...]] = {}
+    for section in ("exclude", "include"):
+        rules = (overlay.exclude if section == "exclude" else overlay.include).get("tenant-tags")
+        if rules:
+            chosen = _by_tags(reader, data[section], section, rules, snapshot, selected)
+            named = selections[section].get(
+                "tenants",
+                (overlay.exclude if section == "exclude" else overlay.include).get("tenants", ()),
+            )
+            selections[section]["tenants"] = tuple(dict.fromkeys([*named, *chosen]))
     rename: dict[str, dict[str, str]] = {}
     for kind, pairs in overlay.rename.items():
         rename[kind] = {}
@@ -653,7 +674,54 @@ def _check_names(
                         + ("" if dest_envs is None else " and the destination does not have")
                         + _hint(environment, known_destinations),
                     )
-    return _in_current_names(overlay, followed_environments, selections, rename, rescope, owners)
+    return _in_current_names(
+        overlay, followed_environments, selections, rename, rescope, owners, selected
+    )
+
+
+def _by_tags(
+    reader: _Reader,
+    node: Any,
+    section: str,
+    rules: tuple[str, ...],
+    snapshot: Snapshot,
+    selected: dict[str, tuple[str, ...]],
+) -> list[str]:
+    """The source tenants `section.tenant-tags` selects, each rule said (an info line in
+    the overlay's `selected`); a tag the source lacks is an error, a glob that selects no tag
+    a warning."""
+    tags = {
+        f"{key.name[0]}/{tag.get('Name')}"
+        for key, document in snapshot.resources.items()
+        if key.kind == "tag-sets"
+        for tag in document.get("Tags") or []
+    }
+    tenants = {
+        key.name[0]: [str(t) for t in document.get("TenantTags") or []]
+        for key, document in snapshot.resources.items()
+        if key.kind == "tenants"
+    }
+    chosen: list[str] = []
+    for index, rule in enumerate(rules):
+        if not any(_matches(rule, tag) for tag in tags):
+            if any(ch in rule for ch in "*?["):
+                reader.warn(
+                    node["tenant-tags"], index, f"{section}.tenant-tags: `{rule}` matches no tag"
+                )
+            else:
+                reader.error(
+                    node["tenant-tags"],
+                    index,
+                    f"{section}.tenant-tags: no tag `{rule}` on the source (write `Tag set/Tag`)"
+                    + _hint(rule, tags),
+                )
+            continue
+        found = sorted(
+            name for name, held in tenants.items() if any(_matches(rule, t) for t in held)
+        )
+        selected[f"{section}.tenant-tags `{rule}`"] = tuple(found)
+        chosen += found
+    return chosen
 
 
 def _in_current_names(
@@ -663,6 +731,7 @@ def _in_current_names(
     rename: Mapping[str, Mapping[str, str]],
     rescope: Mapping[str, Rescope],
     owners: Mapping[str, tuple[str, ...]],
+    selected: Mapping[str, tuple[str, ...]],
 ) -> Overlay:
     """`overlay` with each entry under the current names of what it named (`_check_names`)."""
     primary: dict[str, str] = {}
@@ -701,6 +770,7 @@ def _in_current_names(
         lines={**overlay.lines, **lines},
         exclude={**overlay.exclude, **selections["exclude"]},
         include={**overlay.include, **selections["include"]},
+        selected=selected,
         rename=rename,
         rescope=rescope,
         variables=variables,

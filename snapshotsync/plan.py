@@ -98,6 +98,9 @@ class Change:
     diff: tuple[Any, ...] = ()
     reason: str = ""
     values: tuple[ValueAction, ...] = ()
+    # The destination resource's key when it is not `key`: what the source renamed since
+    # the last push, still under its old name on the destination until this change.
+    live_key: ResourceKey | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Record:
 
     key: ResourceKey
     document: JsonDict | None
+    was: ResourceKey | None = None  # the name it had in the base, when renamed
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,10 @@ def make_plan(
     created = {_lower(k): k for k in _created(base)}
     records: dict[ResourceKey, Record] = {}
     earlier = _Renamed(renames or {})
+    # What this plan renames, the destination's documents name by the new name already:
+    # the references to it are then compared (and written) as they will be after the push.
+    live = _renamed_references(live, _renaming(desired.snapshot, index, earlier))
+    index = _Index(live)
     claimed: set[tuple[str, tuple[str, ...]]] = set()  # base names a rename carried on
     changes: list[Change] = []
     renamed_to: list[ResourceKey] = []  # the new names of what this plan renames
@@ -214,13 +222,35 @@ def make_plan(
         for key, doc in live.resources.items()
         if key.kind == "projects" and is_version_controlled(doc)
     }
+    # What the source renamed holds on to the destination resource it was synced to: a new
+    # resource that took the old name on the source is another resource (created).
+    taken = {
+        _lower(found)
+        for key in desired.snapshot.resources
+        if (old := earlier.old_key(key)) is not None
+        and index.get(key)[0] is None
+        and (found := index.get(old)[0]) is not None
+    }
     for kind in sync_order():
-        for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
+        ours = [k for k in desired.snapshot.resources if k.kind == kind.name]
+        # Renames first: the name each frees may be the name of something created after it.
+        for key in sorted(ours, key=lambda k: (earlier.old_key(k) is None, k)):
             after = desired.snapshot.resources[key]
             live_key, before = index.get(key)
             old = earlier.old_key(key)
+            if old is None and live_key is not None and _lower(live_key) in taken:
+                live_key, before = None, None  # the old name's holder is renamed, not reused
             if old is not None and before is None:
                 live_key, before = index.get(old)
+            elif old is not None and not KINDS[kind.name].singleton:
+                synced = index.get(old)[0]
+                if (
+                    synced is not None
+                    and live_key is not None
+                    and _lower(synced) != _lower(live_key)
+                ):
+                    errors.append(_taken(synced, key))
+                    continue
             if old is not None and (live_key is not None or recorded is not None):
                 claimed.add(_lower(old))
             if (
@@ -241,6 +271,8 @@ def make_plan(
             _, base_doc = recorded.get(key) if recorded is not None else (None, None)
             if base_doc is None and old is not None and recorded is not None:
                 _, base_doc = recorded.get(old)
+            elif old is None and before is None and _lower(key) in taken:
+                base_doc = None  # the base under this name is the renamed resource's
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
                 change, notes, marks, record = _tenant_variables(
@@ -253,8 +285,10 @@ def make_plan(
                     base_doc,
                     force,
                 )
+                if old is not None and live_key is not None and _lower(live_key) != _lower(key):
+                    change = replace(change, key=key, live_key=live_key)
                 changes.append(change)
-                records[change.key] = Record(key, record)
+                records[change.key] = Record(key, record, was=old)
                 decisions += notes
                 placeholders += marks
                 continue
@@ -268,15 +302,22 @@ def make_plan(
                 force,
                 earlier.steps(key),
             )
-            if old is not None and live_key is not None and change.action == "update":
-                renamed_to.append(key)
-                change = replace(
-                    change,
-                    action="rename",
-                    reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
-                    + (f"; {change.reason}" if change.reason else ""),
-                )
-            records[change.key] = Record(key, kept)
+            renamed = old is not None and live_key is not None and _lower(live_key) != _lower(key)
+            if renamed and live_key is not None:
+                # Keyed by its new name, written to the resource it was synced to.
+                change = replace(change, key=key, live_key=live_key)
+                if change.action == "update":
+                    renamed_to.append(key)
+                    change = replace(
+                        change,
+                        action="rename",
+                        reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
+                        + (f"; {change.reason}" if change.reason else ""),
+                    )
+                if _lower(live_key) in created:
+                    del created[_lower(live_key)]
+                    created[_lower(key)] = key
+            records[change.key] = Record(key, kept, was=old if renamed else None)
             if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
                 created[_lower(key)] = key
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
@@ -314,7 +355,12 @@ def make_plan(
             records[key] = Record(key, None)
             created.pop(_lower(key), None)
     # References are checked on what would be written, after the overlay and the merge.
-    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {}, renamed_to)]
+    errors = [
+        *desired.errors,
+        *errors,
+        *_shared_collection(desired.snapshot, live),
+        *_unresolved(changes, live, facts or {}, renamed_to),
+    ]
     return Plan(
         target,
         tuple(changes),
@@ -325,6 +371,77 @@ def make_plan(
         records,
         frozenset(created.values()),
     )
+
+
+def _taken(ours: ResourceKey, key: ResourceKey) -> str:
+    """A source rename onto a name the destination uses for a resource of its own."""
+    new = "/".join(key.name)
+    return (
+        f"{ours} was renamed `{new}` on the source, and the destination has a {key.kind} "
+        f"`{new}` of its own: rename or remove the destination's `{new}`, or rename it back "
+        f"on the source; nothing was written (the two are never merged)"
+    )
+
+
+def _shared_collection(desired: Snapshot, live: Snapshot) -> list[str]:
+    """Script modules and library variable sets share one Octopus collection
+    (`/libraryvariablesets`, told apart by `ContentType`), and its names are unique across
+    both: a name one kind holds on the destination cannot be created as the other."""
+    pairs = (
+        ("script-modules", "library-variable-sets"),
+        ("library-variable-sets", "script-modules"),
+    )
+    names = {
+        kind: {k.name[0].lower(): k.name[0] for k in live.of_kind(kind)} for kind in dict(pairs)
+    }
+    errors = []
+    for kind, other in pairs:
+        for key in desired.of_kind(kind):
+            held = names[other].get(key.name[0].lower())
+            if held is not None and key.name[0].lower() not in names[kind]:
+                shown = (
+                    "library variable set" if other == "library-variable-sets" else "script module"
+                )
+                errors.append(
+                    f"{key}: the destination has a {shown} `{held}`, and script modules and "
+                    "library variable sets share one collection whose names are unique: rename "
+                    "one of them (on the source or on the destination); nothing was written"
+                )
+    return errors
+
+
+def _renaming(desired: Snapshot, index: _Index, earlier: _Renamed) -> dict[str, dict[str, str]]:
+    """kind -> the destination's lower-cased name of what this plan renames -> its new
+    name (`<project>/<name>` for a project's parts)."""
+    found: dict[str, dict[str, str]] = {}
+    for key in desired.resources:
+        spec = KINDS.get(key.kind)
+        old = earlier.old_key(key)
+        if old is None or spec is None or spec.singleton or index.get(key)[0] is not None:
+            continue
+        live_key = index.get(old)[0]
+        if live_key is not None:
+            found.setdefault(key.kind, {})["/".join(live_key.name).lower()] = "/".join(key.name)
+    return found
+
+
+def _renamed_references(live: Snapshot, renaming: Mapping[str, Mapping[str, str]]) -> Snapshot:
+    """`live` with every reference to what `renaming` renames under its new name."""
+    if not renaming:
+        return live
+    spelling = {kind: dict(names) for kind, names in renaming.items()}
+    for target, kinds in REF_KINDS.items():
+        for kind in kinds:
+            spelling.setdefault(target, {}).update(spelling.get(kind, {}))
+    resources: dict[ResourceKey, JsonDict] = {}
+    for key, document in live.resources.items():
+        document = copy_json(document)
+        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
+        _respell_refs(key.kind, document, spelling, project)
+        if key.kind == "tenant-variables":
+            _respell_tenant_values(document, spelling)
+        resources[key] = document
+    return Snapshot(resources, live.meta)
 
 
 class _Renamed:
@@ -976,7 +1093,7 @@ def _unresolved(
 # ---------------------------------------------------------------- names as the server has them
 
 OWNED = frozenset({"environments", *(kind for kind, b in BEHAVIOUR.items() if b == "exists")})
-PROJECT_PARTS = frozenset({"channels", "actions"})
+PROJECT_PARTS = frozenset({"channels", "actions", "runbooks"})
 
 
 def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]) -> Snapshot:
@@ -988,7 +1105,7 @@ def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[s
     resources: dict[ResourceKey, JsonDict] = {}
     for key, document in desired.resources.items():
         document = copy_json(document)
-        project = key.name[0] if KINDS[key.kind].parent == "projects" else None
+        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
         _respell_refs(key.kind, document, spelling, project)
         if key.kind == "tenant-variables":
             _respell_tenant_values(document, spelling)

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,11 +112,16 @@ class Ids:
     next run (which writes that process no more and still needs its action ids).
     """
 
-    def __init__(self, raw: Raw) -> None:
+    def __init__(self, raw: Raw, aliases: Mapping[tuple[str, Name], Name] | None = None) -> None:
         # Writes of one wave run on several threads: every read and update of the maps
         # holds this lock (the writes themselves never wait on each other for it).
         self.lock = threading.RLock()
         self.ids: dict[tuple[str, Name], str] = {}
+        self.keys: dict[str, tuple[str, Name]] = {}  # id -> its key, to forget an old name
+        # (kind, new name) -> the name the destination has until the plan's rename is made
+        self.aliases = {
+            (kind, _lowered(name)): old for (kind, name), old in (aliases or {}).items()
+        }
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
         self.template_versions: dict[str, Any] = {}
@@ -142,11 +147,30 @@ class Ids:
         if kind in PROJECT_CHILDREN:
             project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
             name = (project, *name)
-        self.ids[(kind, _lowered(name))] = str(item["Id"])
+        key = (kind, _lowered(name))
+        previous = self.keys.get(str(item["Id"]))
+        if previous is not None and previous != key:
+            self._forget(previous, key, str(item["Id"]))
+        self.ids[key] = str(item["Id"])
+        self.keys[str(item["Id"])] = key
         self.docs[str(item["Id"])] = item
         self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
         if kind == "step-templates":
             self.template_versions[str(item["Id"])] = item.get("Version", 0)
+
+    def _forget(self, old: tuple[str, Name], new: tuple[str, Name], resource_id: str) -> None:
+        """A resource now known as `new` (renamed by this push): its old name is free (a
+        resource created under it next is another one), and a renamed project's channels,
+        runbooks, triggers and actions are known under the project's new name."""
+        if self.ids.get(old) == resource_id:
+            del self.ids[old]
+        if old[0] != "projects":
+            return
+        for child_key in [k for k in self.ids if k[1][:1] == old[1] and len(k[1]) > 1]:
+            if child_key[0] in (*PROJECT_CHILDREN, "actions"):
+                moved = (child_key[0], (*new[1], *child_key[1][1:]))
+                self.ids[moved] = self.ids.pop(child_key)
+                self.keys[self.ids[moved]] = moved
 
     def learn_actions(self, document: JsonDict, project: str) -> None:
         with self.lock:
@@ -169,6 +193,11 @@ class Ids:
         with self.lock:
             for one in kinds:
                 found = self.ids.get((one, _lowered(name)))
+                if found:
+                    return found
+            for one in kinds:
+                old = self.aliases.get((one, _lowered(name)))
+                found = self.ids.get((one, _lowered(old))) if old is not None else None
                 if found:
                     return found
         return None
@@ -346,7 +375,7 @@ class _Pusher:
         after = copy_json(after)
         if kind == "library-variable-sets":
             after["ContentType"] = "Variables"
-        existing_id = self.ids.find(kind, change.key.name)
+        existing_id = self.ids.find(kind, (change.live_key or change.key).name)
         base = self.ids.docs.get(existing_id) if existing_id else None
         body = self.body(kind, after, base, project)
         if kind in PROJECT_CHILDREN:
@@ -909,7 +938,10 @@ def push(
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
     result = PushResult()
-    pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
+    aliases = {
+        (c.key.kind, c.key.name): c.live_key.name for c in plan.changes if c.live_key is not None
+    }
+    pusher = _Pusher(client, space_id, Ids(raw, aliases), overlay, raw, result)
     scheduled = schedule.writes(plan)
     remaining = Counter(write.change.key for write in scheduled)
     done = 0

@@ -197,6 +197,15 @@ def _indexes(store: Store, target_name: str) -> tuple[str, str] | None:
     if not last_push:
         return None
     commit = str((yamlio.loads_fast(last_push, "last-push.yaml") or {}).get("snapshot_commit"))
+    if commit and not store.has_commit(commit):
+        # Without it a rename on the source would read as a delete and a create: say so
+        # rather than guess (a shallow clone is the default checkout of most CI systems).
+        raise UserError(
+            f"targets/{target_name}/last-push.yaml names snapshot commit {commit[:10]}, which "
+            "is not in this clone (a shallow clone, or rewritten history): fetch the whole "
+            "history (`git fetch --unshallow`; in CI, `fetch-depth: 0`) and run again; "
+            "nothing was planned or written"
+        )
     then = store.show(commit, INDEX_FILE) if commit else None
     now = store.read_file(INDEX_FILE)
     return (then, now) if then and now else None
@@ -304,10 +313,14 @@ def compute(
     facts = normalize.facts(raw)
     desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
     missing, respelled = _destination_environments(inputs, facts)
+    selected = [
+        Decision(str(inputs.overlay.path), selection)
+        for selection in overlay.selection_lines(inputs.overlay)
+    ]
     desired = dataclasses.replace(
         desired,
         errors=(*desired.errors, *missing),
-        decisions=(*respelled, *desired.decisions),
+        decisions=(*selected, *respelled, *desired.decisions),
     )
     plan = make_plan(
         desired,

@@ -49,6 +49,8 @@ def _validate(settings: Settings) -> ExitCode:
             continue
         for warning in warnings:
             report.line(warning)
+        for selection in overlay.selection_lines(loaded):
+            report.line(f"{target.overlay}: {selection}")
         if snapshot is not None:
             clashes = transform.apply(snapshot, loaded).clashes
             if clashes:

@@ -16,6 +16,8 @@ import pytest
 
 from tests.e2e.test_plan import OVERLAY
 from tests.helpers import (
+    API_KEY,
+    SAMPLES,
     Emulator,
     export_with_overlay,
     git,
@@ -220,8 +222,8 @@ def test_a_referenced_project_and_runbook_renamed_on_the_source_are_renamed_and_
 
     plan = _plan(repo)
     assert plan["errors"] == []
-    assert ("rename", "projects", "Database") in _writes(plan)
-    assert ("rename", "runbooks", "Web/Warm Cache") in _writes(plan)
+    assert ("rename", "projects", "Database Schema") in _writes(plan)
+    assert ("rename", "runbooks", "Web/Prime Cache") in _writes(plan)
     _push(repo)
     assert destination.by_name("projects", "Database Schema")["Id"] == database["Id"]
     renamed = next(r for r in destination.get("runbooks/all") if r["Name"] == "Prime Cache")
@@ -239,3 +241,165 @@ def test_a_referenced_project_and_runbook_renamed_on_the_source_are_renamed_and_
         runbook["Id"]
     ]
     assert _plan(repo)["has_changes"] is False
+
+
+def test_a_rename_and_a_new_resource_under_the_old_name_keep_each_identity(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    _rename(source_emulator, "projects", "OctoFX", "OctoFX Legacy")
+    old = source_emulator.by_name("projects", "OctoFX Legacy")
+    source_emulator.create(
+        "projects",
+        {
+            "Name": "OctoFX",
+            "ProjectGroupId": old["ProjectGroupId"],
+            "LifecycleId": old["LifecycleId"],
+        },
+    )
+    run_cli("export", "--repo", str(repo))
+
+    writes = _writes(_plan(repo))
+    assert ("rename", "projects", "OctoFX Legacy") in writes
+    assert ("create", "projects", "OctoFX") in writes
+    _push(repo)
+    legacy = destination_emulator.by_name("projects", "OctoFX Legacy")
+    new = destination_emulator.by_name("projects", "OctoFX")
+    assert legacy["Id"] == synced["Id"]  # its releases and history stay with it
+    assert new["Id"] != synced["Id"]
+    steps = [s["Name"] for s in _process(destination_emulator, "OctoFX Legacy")["Steps"]]
+    assert steps == ["Deploy Database", "Run Migration Script", "Deploy Web Site", "Notify Slack"]
+    assert _process(destination_emulator, "OctoFX")["Steps"] == []
+    assert _plan(repo)["has_changes"] is False
+
+
+def test_a_rename_onto_a_name_the_destination_uses_for_its_own_stops_before_any_write(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    destination_emulator.create(
+        "projects",
+        {
+            "Name": "Billing",
+            "ProjectGroupId": synced["ProjectGroupId"],
+            "LifecycleId": synced["LifecycleId"],
+        },
+    )
+    _rename(source_emulator, "projects", "OctoFX", "Billing")
+    run_cli("export", "--repo", str(repo))
+    writes = destination_emulator.stats()["writes"]
+
+    out = _push(repo, expect=1)
+    assert (
+        "projects OctoFX was renamed `Billing` on the source, and the destination has a "
+        "projects `Billing` of its own" in out
+    )
+    assert destination_emulator.stats()["writes"] == writes
+    assert _process(destination_emulator, "Billing")["Steps"] == []
+
+
+def test_a_script_module_and_a_library_variable_set_of_one_name_stop_before_any_write(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    # The source's script module "Logging Helpers"; the destination's own variable set.
+    destination_emulator.create(
+        "libraryvariablesets", {"Name": "Logging Helpers", "ContentType": "Variables"}
+    )
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    writes = destination_emulator.stats()["writes"]
+    out = _push(repo, expect=1)
+    assert (
+        "script-modules Logging Helpers: the destination has a library variable set "
+        "`Logging Helpers`" in out
+    )
+    assert destination_emulator.stats()["writes"] == writes
+
+
+def test_a_shallow_clone_says_the_last_push_is_missing_instead_of_planning_deletes(
+    repo: Path, tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    _rename(source_emulator, "projects", "OctoFX", "OctoFX Trading")
+    run_cli("export", "--repo", str(repo))
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    writes = destination_emulator.stats()["writes"]
+    for command in (["plan"], ["push", "--yes"]):
+        result = run_cli(*command, "--target", "prod", "--repo", str(shallow), expect=1)
+        assert "is not in this clone" in result.stderr and "fetch-depth: 0" in result.stderr
+        assert "delete" not in result.stdout
+    assert destination_emulator.stats()["writes"] == writes
+
+
+REGIONS = {
+    "eu": 'include:\n  tenant-tags: ["Region/EU"]\n',
+    "us": 'exclude:\n  tenant-tags: ["Compliance/GDPR-Only", "Region/APAC"]\n',
+    "apac": 'include:\n  tenant-tags: ["Region/APAC"]\n',
+}
+
+
+def test_tenants_are_placed_by_their_tags_on_three_regional_targets(
+    tmp_path: Path, source_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, keys: None
+) -> None:
+    source_emulator.create(
+        "tagsets", {"Name": "Region", "Tags": [{"Name": n} for n in ("EU", "US", "APAC")]}
+    )
+    source_emulator.create("tagsets", {"Name": "Compliance", "Tags": [{"Name": "GDPR-Only"}]})
+    internal = source_emulator.by_name("tenants", "Internal")
+    internal["TenantTags"] = [*internal["TenantTags"], "Region/US"]
+    assert source_emulator.put(f"tenants/{internal['Id']}", internal).ok
+    with (
+        running_emulator(seed=SAMPLES / "destination.yaml", id_offset=5000) as eu,
+        running_emulator(seed=SAMPLES / "destination.yaml", id_offset=6000) as us,
+        running_emulator(seed=SAMPLES / "destination.yaml", id_offset=7000) as apac,
+    ):
+        regions = {"eu": eu, "us": us, "apac": apac}
+        repo = init_repo(tmp_path, source_emulator)
+        config = repo / "snapshotsync.yaml"
+        targets = "".join(
+            f"  {name}:\n    url: {emulator.url}\n    space: Default\n"
+            f"    api_key_env: {name.upper()}_OCTOPUS_API_KEY\n    overlay: overlays/{name}.yaml\n"
+            for name, emulator in regions.items()
+        )
+        text = config.read_text()
+        start = text.index("targets:\n")
+        end = text.index("\n\n", start)  # the default target `init` wrote, replaced
+        config.write_text(f"{text[:start]}targets:\n{targets}{text[end + 1 :]}")
+        for name, rules in REGIONS.items():
+            monkeypatch.setenv(f"{name.upper()}_OCTOPUS_API_KEY", API_KEY)
+            (repo / "overlays" / f"{name}.yaml").write_text(
+                "environments:\n  Staging: Staging\n  Production: Production\n"
+                'rename:\n  accounts: {"Dev/Test Account": "Staging/Prod Account"}\n' + rules
+            )
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "three regions")
+        run_cli("export", "--repo", str(repo))
+        for name in regions:
+            run_cli("push", "--target", name, "--repo", str(repo), "--yes")
+
+        def tenants(emulator: Emulator) -> set[str]:
+            return {t["Name"] for t in emulator.get("tenants/all")}
+
+        assert (tenants(eu), tenants(us), tenants(apac)) == (set(), {"Internal"}, set())
+
+        # Onboarding on the source: a GDPR-only customer in the EU, nothing in the overlays.
+        project = source_emulator.by_name("projects", "OctoFX")
+        environments = {e["Name"]: e["Id"] for e in source_emulator.get("environments/all")}
+        source_emulator.create(
+            "tenants",
+            {
+                "Name": "Acme GmbH",
+                "TenantTags": ["Region/EU", "Compliance/GDPR-Only"],
+                "ProjectEnvironments": {project["Id"]: [environments["Production"]]},
+            },
+        )
+        run_cli("export", "--repo", str(repo))
+        validated = run_cli("validate", "--repo", str(repo)).stdout
+        assert "overlays/eu.yaml: include.tenant-tags `Region/EU` selects tenants: Acme GmbH" in (
+            validated
+        )
+        plan = run_cli("plan", "--target", "us", "--repo", str(repo)).stdout
+        assert "exclude.tenant-tags `Compliance/GDPR-Only` selects tenants: Acme GmbH" in plan
+        for name in regions:
+            run_cli("push", "--target", name, "--repo", str(repo), "--yes")
+        assert (tenants(eu), tenants(us), tenants(apac)) == ({"Acme GmbH"}, {"Internal"}, set())
