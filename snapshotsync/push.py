@@ -35,6 +35,7 @@ from snapshotsync.octopus.kinds import (
     KIND_OF_COLLECTION,
     KINDS,
     STEPS,
+    action_name,
     is_expression,
     is_version_controlled,
     walk,
@@ -128,10 +129,7 @@ class Ids:
         for collection in KIND_OF_COLLECTION:
             for item in raw.items(collection):
                 self.learn(collection, item)
-        # Runbook processes first: where a runbook's action shares a name with one of the
-        # deployment process, the deployment process's wins (it did before this was read).
-        processes = sorted(raw.documents.values(), key=lambda d: "RunbookId" not in d)
-        for document in processes:
+        for document in raw.documents.values():
             project = self.by_id.get(str(document.get("ProjectId")))
             if project is not None and "Steps" in document:
                 self.learn_actions(document, project[1])
@@ -179,8 +177,9 @@ class Ids:
     def _learn_actions(self, document: JsonDict, project: str) -> None:
         for path in (STEPS, ACTIONS):
             for _, _, item in walk(document, path):
-                self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
-                self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+                name = action_name(document, str(item["Name"]), self.by_id)
+                self.ids[("actions", _lowered((project, name)))] = str(item["Id"])
+                self.by_id[str(item["Id"])] = ("actions", name)
 
     def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":

@@ -523,6 +523,19 @@ def _runbook_excluded(context: _Context, key: ResourceKey, snapshot: Snapshot) -
     )
 
 
+def _action_gone(context: _Context, project: str, action: str, snapshot: Snapshot) -> bool:
+    """Whether the step an `Action` scope names is left out: a deployment step excluded, or
+    the runbook of a runbook step (`<runbook>/<step>`, `kinds.action_name`)."""
+    if context.excluded("steps", f"{project}/{action}"):
+        return True
+    return "/" in action and any(
+        action.lower().startswith(f"{key.name[1]}/".lower())
+        and _runbook_excluded(context, key, snapshot)
+        for key in snapshot.resources
+        if key.kind == "runbooks" and key.name[0].lower() == project.lower()
+    )
+
+
 def _runbook(context: _Context, where: str, document: JsonDict) -> JsonDict:
     environments = document.get("Environments") or []
     document["Environments"] = context.envs(environments)
@@ -968,7 +981,7 @@ def _value(
             surviving = [
                 a
                 for a in names
-                if project is None or not context.excluded("steps", f"{project}/{a}")
+                if project is None or not _action_gone(context, project, a, snapshot)
             ]
             if not surviving:
                 context.decide(where, "scoped only to excluded steps: left out with them")

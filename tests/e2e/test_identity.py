@@ -403,3 +403,48 @@ def test_tenants_are_placed_by_their_tags_on_three_regional_targets(
         for name in regions:
             run_cli("push", "--target", name, "--repo", str(repo), "--yes")
         assert (tenants(eu), tenants(us), tenants(apac)) == ({"Acme GmbH"}, {"Internal"}, set())
+
+
+def test_a_deployment_step_and_a_runbook_step_of_one_name_keep_their_own_variables(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    project = source_emulator.by_name("projects", "OctoFX")
+    runbook = next(
+        r for r in source_emulator.get("runbooks/all") if r["Name"] == "Restart Web Site"
+    )
+    process = source_emulator.get(f"runbookProcesses/{runbook['RunbookProcessId']}")
+    step = process["Steps"][0]
+    step["Name"] = step["Actions"][0]["Name"] = "Notify Slack"  # as the deployment step
+    response = source_emulator.put(f"runbookProcesses/{runbook['RunbookProcessId']}", process)
+    assert response.ok, response.text
+    variables = source_emulator.get(f"variables/{project['VariableSetId']}")
+    variables["Variables"].append(
+        {
+            "Name": "Runbook.Only",
+            "Value": "restart",
+            "Scope": {"Action": [step["Actions"][0]["Id"]]},
+        }
+    )
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", variables).ok
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    _push(repo)
+
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    deployment = _process(destination_emulator)
+    deployment_action = next(
+        a["Id"] for s in deployment["Steps"] for a in s["Actions"] if a["Name"] == "Notify Slack"
+    )
+    restart = next(
+        r
+        for r in destination_emulator.get("runbooks/all")
+        if r["Name"] == "Restart Web Site" and r["ProjectId"] == synced["Id"]
+    )
+    runbook_process = destination_emulator.get(f"runbookProcesses/{restart['RunbookProcessId']}")
+    runbook_action = runbook_process["Steps"][0]["Actions"][0]["Id"]
+    assert runbook_action != deployment_action
+    values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+    scopes = {v["Name"]: v["Scope"].get("Action") for v in values}
+    assert scopes["Slack.Message.Prefix"] == [deployment_action]
+    assert scopes["Runbook.Only"] == [runbook_action]
+    assert _plan(repo)["has_changes"] is False
