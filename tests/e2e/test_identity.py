@@ -448,3 +448,29 @@ def test_a_deployment_step_and_a_runbook_step_of_one_name_keep_their_own_variabl
     assert scopes["Slack.Message.Prefix"] == [deployment_action]
     assert scopes["Runbook.Only"] == [runbook_action]
     assert _plan(repo)["has_changes"] is False
+
+
+def test_plans_show_a_rename_as_a_rename_in_text_json_and_markdown(
+    repo: Path, source_emulator: Emulator
+) -> None:
+    _rename(source_emulator, "projects", "OctoFX", "OctoFX Trading")
+    project = source_emulator.by_name("projects", "OctoFX Trading")
+    project["Description"] = "Renamed and described anew"
+    assert source_emulator.put(f"projects/{project['Id']}", project).ok
+    run_cli("export", "--repo", str(repo))
+    args = ("plan", "--target", "prod", "--repo", str(repo))
+    text = run_cli(*args).stdout
+    assert "~ rename projects OctoFX Trading  (rename OctoFX -> OctoFX Trading)" in text
+    assert "Renamed and described anew" in text  # what else changes is shown with it
+    change = next(c for c in _plan(repo)["changes"] if c["kind"] == "projects")
+    assert (change["action"], change["name"], change["renamed_from"]) == (
+        "rename",
+        ["OctoFX Trading"],
+        ["OctoFX"],
+    )
+    markdown = run_cli(*args, "--output", "markdown").stdout
+    assert (
+        "rename OctoFX -&gt; OctoFX Trading" in markdown
+        or "rename OctoFX -> OctoFX Trading" in markdown
+    )
+    assert "+ create projects" not in text and "create</code> projects" not in markdown
