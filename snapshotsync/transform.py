@@ -439,7 +439,10 @@ def _team_permissions(
             ("TenantIds", tenants),
             ("ProjectIds", project_ids),
         ):
-            lost = sorted(set(before) - set(role[field_name]))
+            if field_name == "EnvironmentIds":  # mapped names are not lost, only excluded ones
+                lost = sorted(e for e in before if not context.targets(e))
+            else:
+                lost = sorted(set(before) - set(role[field_name]))
             if lost:
                 reasons.append(f"{field_name} loses {', '.join(lost)}")
             if before and not role[field_name]:
