@@ -214,6 +214,8 @@ def make_plan(
     claimed: set[tuple[str, tuple[str, ...]]] = set()  # base names a rename carried on
     changes: list[Change] = []
     renamed_to: list[ResourceKey] = []  # the new names of what this plan renames
+    # project (lower-cased) -> the actions of its steps a person deleted and that stay so
+    kept_deleted: dict[str, set[str]] = {}
     placeholders: list[Placeholder] = []
     errors: list[str] = []
     decisions = list(desired.decisions)
@@ -292,6 +294,9 @@ def make_plan(
                 decisions += notes
                 placeholders += marks
                 continue
+            if kind.name == "project-variables" and key.name[0].lower() in kept_deleted:
+                after, notes = _without_deleted_steps(key, after, kept_deleted[key.name[0].lower()])
+                decisions += notes
             change, kept = _plan_one(
                 BEHAVIOUR[kind.name],
                 live_key or key,
@@ -302,6 +307,9 @@ def make_plan(
                 force,
                 earlier.steps(key),
             )
+            if BEHAVIOUR[kind.name] == "process":
+                for action in _deleted_by_hand(key, change):
+                    kept_deleted.setdefault(key.name[0].lower(), set()).add(action.lower())
             renamed = old is not None and live_key is not None and _lower(live_key) != _lower(key)
             if renamed and live_key is not None:
                 # Keyed by its new name, written to the resource it was synced to.
@@ -526,14 +534,112 @@ def _plan_one(
         return _tenant(key, before, after, base, force)
     if behaviour == "permissions":
         return _permissions(key, before, after, base)
-    verdict = threeway.decide(base, before, after, force=force)
-    if verdict.verdict == threeway.SAME:
-        return Change("same", key, before, before), after
-    if verdict.verdict == threeway.CONFLICT:
-        return Change(
-            "conflict", key, before, after, _diff(before, after), reason=CHANGED_BY_HAND
-        ), base
-    return Change("update", key, before, after, _diff(before, after)), after
+    merged = threeway.merge(base, before, after, force=force)
+    values = _hand_edits(merged, before, after)
+    if merged.document == before:
+        if merged.conflicts:
+            return Change(
+                "conflict",
+                key,
+                before,
+                after,
+                _diff(before, after),
+                reason=CHANGED_BY_HAND,
+                values=values,
+            ), merged.record
+        return Change(_quiet(values), key, before, before, values=values), merged.record
+    document = merged.document
+    return Change("update", key, before, document, _diff(before, document), values=values), (
+        merged.record
+    )
+
+
+def _deleted_by_hand(key: ResourceKey, change: Change) -> list[str]:
+    """How other documents name the actions of the steps of `key`'s process that a person
+    deleted and that stay deleted (`kinds.action_name`)."""
+    runbook = f"{key.name[1]}/" if key.kind == "runbook-processes" else ""
+    return [
+        f"{runbook}{action.get('Name')}"
+        for value in change.values
+        if value.action == "conflict" and value.before is None and isinstance(value.after, dict)
+        for action in value.after.get("Actions") or []
+    ]
+
+
+def _without_deleted_steps(
+    key: ResourceKey, desired: JsonDict, gone: set[str]
+) -> tuple[JsonDict, list[Decision]]:
+    """The values of a variable set scoped only to steps a person deleted on the destination
+    (kept deleted) leave with them: they could not be scoped to anything there."""
+    kept, notes = [], []
+    for value in desired.get("Variables") or []:
+        actions = (value.get("Scope") or {}).get("Action") or []
+        if actions and all(str(a).lower() in gone for a in actions):
+            notes.append(
+                Decision(
+                    f"{key} {value.get('Name')}",
+                    f"scoped only to {', '.join(actions)}, deleted by hand on the destination "
+                    "(kept deleted): left out with it",
+                )
+            )
+            continue
+        kept.append(value)
+    return {**desired, "Variables": kept}, notes
+
+
+def _hand_edits(merged: threeway.Merged, live: Any, desired: Any) -> tuple[ValueAction, ...]:
+    """The keys a person changed on the destination that a merge kept, as plan lines."""
+    lines = []
+    for path in merged.kept:
+        lines.append(
+            ValueAction(
+                "keep",
+                _path_text(path),
+                _item(_path_text(path), _at(live, path)),
+                _item(_path_text(path), _at(live, path)),
+                "changed by hand on the destination since the last push: kept",
+            )
+        )
+    for path in merged.conflicts:
+        now = _at(live, path)
+        lines.append(
+            ValueAction(
+                "conflict",
+                _path_text(path),
+                None if now is threeway.MISSING else _item(_path_text(path), now),
+                _item(_path_text(path), _at(desired, path)),
+                (
+                    "deleted by hand on the destination since the last push: kept deleted "
+                    "(--force-overwrite restores it)"
+                    if now is threeway.MISSING
+                    else CHANGED_BY_HAND
+                ),
+            )
+        )
+    return tuple(lines)
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    """The value at `path` (named list items by name); `threeway.MISSING` if none."""
+    for part in path:
+        if isinstance(document, dict):
+            document = document.get(part, threeway.MISSING)
+        elif isinstance(document, list):
+            document = next(
+                (
+                    i
+                    for i in document
+                    if isinstance(i, dict) and str(i.get("Name", "")).lower() == str(part).lower()
+                ),
+                threeway.MISSING,
+            )
+        else:
+            return threeway.MISSING
+    return document
 
 
 def _recorded(behaviour: str, document: JsonDict) -> JsonDict | None:
@@ -665,19 +771,56 @@ def _process(
         name = str(step.get("Name", "")).lower()
         return renamed.get(name, name)
 
+    # A step on both sides is decided key by key (a property the source dropped goes, one
+    # a person added or changed stays); a step of snapshotsync's that a person deleted
+    # stays deleted, a conflict, until forced.
+    merged = {
+        v.name: threeway.merge(v.base, v.live, v.desired, force=force)
+        for v in verdicts
+        if v.live is not None and v.desired is not None
+    }
+    deleted = {
+        v.name
+        for v in verdicts
+        if v.live is None and v.base is not None and v.desired is not None and not force
+    }
     placed = []
     for step in desired_steps:
-        verdict = by_name[step_name(step)]
-        placed.append(verdict.result if verdict.result is not None else step)
+        name = step_name(step)
+        if name in merged:
+            placed.append(merged[name].document)
+        elif name not in deleted:
+            placed.append(step)
     staying = [step for step in live_steps if by_name[step_name(step)].verdict != threeway.REMOVE]
     result = {**after, "Steps": _steps(placed, staying, renamed)}
     record_steps = [
-        (v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base)
+        merged[v.name].record
+        if v.name in merged
+        else (v.base if v.name in deleted or v.verdict == threeway.KEEP else v.desired)
         for v in verdicts
         if v.desired is not None or v.verdict == threeway.KEEP
     ]
     record = {**after, "Steps": [s for s in record_steps if s is not None]}
-    values = tuple(_part(v, "step") for v in verdicts if v.verdict in REPORTED)
+    values = tuple(
+        _part(v, "step") for v in verdicts if v.verdict in (threeway.KEEP, threeway.REMOVE)
+    )
+    for v in verdicts:
+        if v.name in deleted:
+            values += (
+                ValueAction(
+                    "conflict",
+                    str((v.base or {}).get("Name", v.name)),
+                    None,
+                    v.desired,
+                    "step deleted by hand on the destination since the last push: kept deleted "
+                    "(--force-overwrite restores it)",
+                ),
+            )
+        elif v.name in merged:
+            edits = _hand_edits(merged[v.name], v.live, v.desired)
+            values += tuple(
+                replace(e, name=f"step {(v.desired or {}).get('Name')}: {e.name}") for e in edits
+            )
     difference = _diff(before, result)
     if not difference:
         return Change(_quiet(values), key, before, before, values=values), record

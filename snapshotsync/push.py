@@ -306,10 +306,28 @@ class _Pusher:
         return document
 
     def body(
-        self, kind: str, after: JsonDict, base: JsonDict | None, project: str | None
+        self,
+        kind: str,
+        after: JsonDict,
+        base: JsonDict | None,
+        project: str | None,
+        live: JsonDict | None = None,
     ) -> JsonDict:
+        """The plan's document for `base` (the raw destination document; None to create),
+        in the destination's ids; `live` is `base` in the normal form (`_sent`)."""
         translated = self.secrets(self.to_ids(kind, after, project), base)
-        return _overlaid(base or {}, translated)
+        return dict(_sent(base or {}, self.live_ids(kind, live, project), translated))
+
+    def live_ids(self, kind: str, live: JsonDict | None, project: str | None) -> JsonDict | None:
+        """The destination's document in the normal form, its references back in ids (so its
+        fields line up with the raw document's, keys that are ids included); None when a name
+        in it cannot be translated (then `_sent` keeps every raw field the plan's lacks)."""
+        if live is None:
+            return None
+        try:
+            return self.to_ids(kind, live, project)
+        except PushError:
+            return None
 
     def put_versioned(self, path: str, build: Callable[[JsonDict], JsonDict]) -> JsonDict:
         """GET a versioned document, PUT `build(current)`; on a stale Version, once more."""
@@ -376,7 +394,7 @@ class _Pusher:
             after["ContentType"] = "Variables"
         existing_id = self.ids.find(kind, (change.live_key or change.key).name)
         base = self.ids.docs.get(existing_id) if existing_id else None
-        body = self.body(kind, after, base, project)
+        body = self.body(kind, after, base, project, change.before)
         if kind in PROJECT_CHILDREN:
             body["ProjectId"] = self.ids.get("projects", (project or "",))
         if kind == "projects" and is_version_controlled(base):
@@ -433,6 +451,7 @@ class _Pusher:
             runbook = self.known("runbooks", self.ids.get("runbooks", change.key.name))
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
+        live = self.live_ids(change.key.kind, change.before, project)
 
         # A step someone added after the plan read the process is theirs: kept.
         planned = {
@@ -442,7 +461,11 @@ class _Pusher:
         }
 
         def build(current: JsonDict) -> JsonDict:
-            steps = _merge_named(translated.get("Steps") or [], current.get("Steps") or [])
+            steps = _sent(
+                current.get("Steps") or [],
+                (live or {}).get("Steps"),
+                translated.get("Steps") or [],
+            )
             steps += [
                 step
                 for step in current.get("Steps") or []
@@ -880,41 +903,46 @@ def _key(role: JsonDict) -> str:
     return json.dumps(role, sort_keys=True)
 
 
-def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
-    """`document`'s fields over `base`'s, matching named list items to keep their ids."""
-    result = copy_json(base)
-    for key, value in document.items():
-        result[key] = _merge_value(value, base.get(key))
-    return result
+def _sent(raw: Any, normal: Any, document: Any) -> Any:
+    """What a write sends: `document` (the plan's, in ids) whole, plus the server's own
+    fields of the destination's `raw` document at every level: those its normal form
+    (`normal`) does not show (ids, links, versions), so steps and actions keep their ids.
+    A field the normal form shows and `document` lacks is not sent: the plan decided it goes.
+    Without a normal form to tell them apart (a part the plan did not read), every field
+    of `raw` the document lacks is kept."""
+    if is_sensitive_marker(document):
+        return copy_json(document)
+    if isinstance(document, dict) and isinstance(raw, dict):
+        shown = normal if isinstance(normal, dict) else None
+        result = {
+            key: copy_json(value)
+            for key, value in raw.items()
+            if key not in document and (shown is None or key not in shown)
+        }
+        for key, value in document.items():
+            result[key] = _sent(raw.get(key), shown.get(key) if shown is not None else None, value)
+        return result
+    if isinstance(document, list) and isinstance(raw, list):
+        raws = _by_name(raw)
+        normals = _by_name(normal if isinstance(normal, list) else [])
+        sent = []
+        for item in document:
+            name = _name_of(item)
+            sent.append(
+                copy_json(item) if name is None else _sent(raws.get(name), normals.get(name), item)
+            )
+        return sent
+    return copy_json(document)
 
 
-def _merge_value(value: Any, base: Any) -> Any:
-    if is_sensitive_marker(value):  # atomic: `secrets()` decides what to send for it
-        return copy_json(value)
-    if (
-        isinstance(value, dict)
-        and isinstance(base, dict)
-        and not set(value) <= {"HasValue", "NewValue"}
-    ):
-        return _overlaid(base, value)
-    if isinstance(value, list) and isinstance(base, list):
-        return _merge_named(value, base)
-    return copy_json(value)
+def _name_of(item: Any) -> str | None:
+    if isinstance(item, dict) and isinstance(item.get("Name"), str):
+        return str(item["Name"]).lower()
+    return None
 
 
-def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
-    """List items with a Name take the id and extra fields of the base item of that name."""
-    by_name = {
-        str(b.get("Name", "")).lower(): b for b in base if isinstance(b, dict) and "Name" in b
-    }
-    merged = []
-    for item in items:
-        if isinstance(item, dict) and "Name" in item:
-            match = by_name.get(str(item["Name"]).lower())
-            merged.append(_overlaid(match, item) if match else copy_json(item))
-        else:
-            merged.append(copy_json(item))
-    return merged
+def _by_name(items: list[Any]) -> dict[str, Any]:
+    return {name: item for item in items if (name := _name_of(item)) is not None}
 
 
 def push(

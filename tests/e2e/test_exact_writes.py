@@ -1,0 +1,121 @@
+"""The push writes exactly what the plan shows, end to end: what the source removes goes,
+what a person changed by hand stays (and is reported), and the next plan is empty.
+
+The guide's scenario between two emulators; every check reads the destination back over
+REST.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_identity import GUIDE, _edit_process, _plan, _process, _push, _writes
+from tests.helpers import Emulator, export_with_overlay, init_repo, run_cli
+
+
+@pytest.fixture
+def repo(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> Path:
+    """A sync repo after its first push of the guide's scenario."""
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    _push(repo)
+    return repo
+
+
+def _step(emulator: Emulator, name: str) -> dict[str, Any]:
+    return next(s for s in _process(emulator)["Steps"] if s["Name"] == name)
+
+
+def _settled(repo: Path) -> None:
+    """The next plan writes nothing, and says so in its exit code."""
+    run_cli("plan", "--target", "prod", "--repo", str(repo), "--detailed-exitcode")
+
+
+def test_a_step_converted_on_the_source_to_run_on_the_server_loses_its_roles(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    assert (
+        "Octopus.Action.TargetRoles" in _step(destination_emulator, "Deploy Web Site")["Properties"]
+    )
+
+    def convert(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == "Deploy Web Site")
+        del step["Properties"]["Octopus.Action.TargetRoles"]
+        step["Actions"][0]["Properties"]["Octopus.Action.RunOnServer"] = "true"
+
+    _edit_process(source_emulator, convert)
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    step = _step(destination_emulator, "Deploy Web Site")
+    assert "Octopus.Action.TargetRoles" not in step["Properties"]
+    assert step["Actions"][0]["Properties"]["Octopus.Action.RunOnServer"] == "true"
+    _settled(repo)
+
+
+def test_a_tenant_unlinked_from_a_project_on_the_source_is_unlinked(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    tenant = source_emulator.by_name("tenants", "Internal")
+    tenant["ProjectEnvironments"] = {}
+    assert source_emulator.put(f"tenants/{tenant['Id']}", tenant).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert destination_emulator.by_name("tenants", "Internal")["ProjectEnvironments"] == {}
+    _settled(repo)
+
+
+def test_a_hand_change_inside_a_step_is_kept_beside_a_source_change_and_reported(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    def by_hand(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == "Deploy Web Site")
+        step["Actions"][0]["Properties"]["Octopus.Action.IISWebSite.WebSiteName"] = "OctoFX-Blue"
+
+    def on_source(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == "Deploy Web Site")
+        step["Condition"] = "Always"
+
+    _edit_process(destination_emulator, by_hand)
+    _edit_process(source_emulator, on_source)
+    run_cli("export", "--repo", str(repo))
+    plan = _plan(repo)
+    process = next(c for c in plan["changes"] if c["kind"] == "deployment-processes")
+    assert [(v["action"], v["name"]) for v in process["values"]] == [
+        (
+            "keep",
+            "step Deploy Web Site: Actions.Deploy Web Site.Properties."
+            "Octopus.Action.IISWebSite.WebSiteName",
+        )
+    ]
+    _push(repo)
+    step = _step(destination_emulator, "Deploy Web Site")
+    assert step["Condition"] == "Always"
+    assert step["Actions"][0]["Properties"]["Octopus.Action.IISWebSite.WebSiteName"] == (
+        "OctoFX-Blue"
+    )
+    _settled(repo)
+
+
+def test_a_step_deleted_by_hand_stays_deleted_as_a_conflict_until_forced(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    _edit_process(
+        destination_emulator,
+        lambda p: p["Steps"].remove(next(s for s in p["Steps"] if s["Name"] == "Notify Slack")),
+    )
+    plan = _plan(repo)
+    assert ("update", "deployment-processes", "OctoFX") not in _writes(plan)
+    process = next(c for c in plan["changes"] if c["kind"] == "deployment-processes")
+    assert process["action"] == "conflict"
+    assert [(v["action"], v["name"]) for v in process["values"]] == [("conflict", "Notify Slack")]
+    _push(repo)
+    assert "Notify Slack" not in [s["Name"] for s in _process(destination_emulator)["Steps"]]
+
+    _push(repo, "--force-overwrite")
+    assert "Notify Slack" in [s["Name"] for s in _process(destination_emulator)["Steps"]]
+    _settled(repo)
