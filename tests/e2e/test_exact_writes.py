@@ -119,3 +119,60 @@ def test_a_step_deleted_by_hand_stays_deleted_as_a_conflict_until_forced(
     _push(repo, "--force-overwrite")
     assert "Notify Slack" in [s["Name"] for s in _process(destination_emulator)["Steps"]]
     _settled(repo)
+
+
+@pytest.mark.parametrize("by_hand", ["step", "runbook", "variable"])
+def test_prune_keeps_a_project_a_person_added_to_and_says_why(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator, by_hand: str
+) -> None:
+    source_emulator.create(
+        "projects",
+        {
+            "Name": "Reporting",
+            "ProjectGroupId": source_emulator.by_name("projectgroups", "Trading Apps")["Id"],
+            "LifecycleId": source_emulator.by_name("lifecycles", "Default Lifecycle")["Id"],
+        },
+    )
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    reporting = destination_emulator.by_name("projects", "Reporting")
+    # A person's work inside the project snapshotsync created.
+    if by_hand == "step":
+        _edit_process(
+            destination_emulator,
+            lambda p: p["Steps"].append(
+                {
+                    "Name": "Hand Step",
+                    "Properties": {},
+                    "Actions": [
+                        {
+                            "Name": "Hand Step",
+                            "ActionType": "Octopus.Script",
+                            "Properties": {"Octopus.Action.Script.ScriptBody": "echo hi"},
+                        }
+                    ],
+                }
+            ),
+            "Reporting",
+        )
+        part = "deployment-processes Reporting changed by hand"
+    elif by_hand == "runbook":
+        destination_emulator.create(
+            "runbooks", {"Name": "Rebuild Cache", "ProjectId": reporting["Id"]}
+        )
+        part = "runbooks Reporting/Rebuild Cache added by hand"
+    else:
+        document = destination_emulator.get(f"variables/{reporting['VariableSetId']}")
+        document["Variables"].append({"Name": "Hand.Value", "Value": "1"})
+        assert destination_emulator.put(f"variables/{reporting['VariableSetId']}", document).ok
+        part = "project-variables Reporting changed by hand"
+    project = source_emulator.by_name("projects", "Reporting")
+    assert source_emulator.session.delete(source_emulator.space_url(f"projects/{project['Id']}")).ok
+    run_cli("export", "--repo", str(repo))
+
+    pruned = _plan(repo, "--prune")
+    assert _writes(pruned) == []
+    orphan = next(c for c in pruned["changes"] if c["action"] == "orphan")
+    assert part in orphan["reason"] and "never deleted" in orphan["reason"]
+    _push(repo, "--prune")
+    assert destination_emulator.by_name("projects", "Reporting")["Id"] == reporting["Id"]
