@@ -362,6 +362,19 @@ def make_plan(
         for key in dropped:
             records[key] = Record(key, None)
             created.pop(_lower(key), None)
+        # A part snapshotsync wrote (a tenant's values, a team's roles) that the source no
+        # longer gives (a tenant unlinked from its last project: the server drops its values
+        # for that project itself) is no longer snapshotsync's to record: what is left of it
+        # on the destination is not reported as deleted by hand, nor touched.
+        wanted = {_lower(k) for k in desired.snapshot.resources}
+        for key in kept_on.resources:
+            if (
+                BEHAVIOUR.get(key.kind) not in WHOLE
+                and KINDS[key.kind].parent not in (None, "projects")
+                and _lower(key) not in wanted
+                and key not in records
+            ):
+                records[key] = Record(key, None)
     # References are checked on what would be written, after the overlay and the merge.
     errors = [
         *desired.errors,
