@@ -216,6 +216,7 @@ def make_plan(
     renamed_to: list[ResourceKey] = []  # the new names of what this plan renames
     # project (lower-cased) -> the actions of its steps a person deleted and that stay so
     kept_deleted: dict[str, set[str]] = {}
+    gone_by_hand: set[tuple[str, tuple[str, ...]]] = set()  # placed, then gone by hand
     placeholders: list[Placeholder] = []
     errors: list[str] = []
     decisions = list(desired.decisions)
@@ -275,6 +276,24 @@ def make_plan(
                 _, base_doc = recorded.get(old)
             elif old is None and before is None and _lower(key) in taken:
                 base_doc = None  # the base under this name is the renamed resource's
+            if (
+                before is None
+                and base_doc is not None
+                and not force
+                and BEHAVIOUR[kind.name] in WHOLE
+                and not KINDS[kind.name].singleton
+            ):
+                # Placed by snapshotsync, and gone from the destination since: deleted or
+                # renamed by hand. Never re-created on a guess (a second project beside the
+                # one a person renamed); what is in it goes unwritten with it.
+                gone_by_hand.add(_lower(key))
+                changes.append(Change("conflict", key, None, after, reason=GONE_BY_HAND))
+                records[key] = Record(key, base_doc)
+                continue
+            parent = KINDS[kind.name].parent
+            if parent is not None and (parent, (key.name[0].lower(),)) in gone_by_hand:
+                records[key] = Record(key, base_doc)  # goes unwritten with its parent
+                continue
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
                 change, notes, marks, record = _tenant_variables(
@@ -380,7 +399,7 @@ def make_plan(
         *desired.errors,
         *errors,
         *_shared_collection(desired.snapshot, live),
-        *_unresolved(changes, live, facts or {}, renamed_to),
+        *_unresolved(changes, live, facts or {}, renamed_to, gone_by_hand),
     ]
     return Plan(
         target,
@@ -500,6 +519,10 @@ class _NoBase:
 
 _NO_BASE: Any = _NoBase()
 WHOLE = ("exists", "identical", "synced")  # kinds whose resources are whole items
+GONE_BY_HAND = (
+    "placed by snapshotsync, and gone from the destination since the last push (deleted or "
+    "renamed by hand): not re-created; rename it back, or --force-overwrite creates it again"
+)
 CHANGED_BY_HAND = (
     "changed by hand on the destination since the last push: kept "
     "(--force-overwrite takes the source's)"
@@ -1208,6 +1231,7 @@ def _unresolved(
     live: Snapshot,
     facts: Mapping[str, frozenset[str]],
     renamed_to: Iterable[ResourceKey] = (),
+    gone_by_hand: set[tuple[str, tuple[str, ...]]] | None = None,
 ) -> list[str]:
     """Required references the destination cannot resolve, in what would be written: what
     it has, what this plan creates, and the new names of what this plan renames."""
@@ -1239,9 +1263,19 @@ def _unresolved(
                         continue
                     lookup = f"{key.name[0]}/{name}" if ref.target in PROJECT_SCOPED_REFS else name
                     if not any(lookup.lower() in known.get(t, set()) for t in targets):
+                        gone = any(
+                            (t, tuple(lookup.lower().split("/"))) in (gone_by_hand or set())
+                            for t in targets
+                        )
                         errors.append(
-                            f"{key}: needs {ref.target} {name!r}, which is not on "
-                            "the destination and not synced"
+                            f"{key}: needs {ref.target} {name!r}, which "
+                            + (
+                                "snapshotsync placed and someone deleted or renamed on the "
+                                "destination since the last push: rename it back, or "
+                                "--force-overwrite creates it again"
+                                if gone
+                                else "is not on the destination and not synced"
+                            )
                         )
     return errors
 

@@ -179,3 +179,23 @@ def test_prune_keeps_a_project_a_person_added_to_and_says_why(
     assert part in orphan["reason"] and "never deleted" in orphan["reason"]
     _push(repo, "--prune")
     assert destination_emulator.by_name("projects", "Reporting")["Id"] == reporting["Id"]
+
+
+def test_a_project_renamed_by_hand_is_a_conflict_not_a_second_project(
+    repo: Path, destination_emulator: Emulator
+) -> None:
+    project = destination_emulator.by_name("projects", "OctoFX")
+    project["Name"] = "OctoFX (retired)"
+    assert destination_emulator.put(f"projects/{project['Id']}", project).ok
+    writes = destination_emulator.stats()["writes"]
+
+    out = _push(repo, expect=1)
+    assert "conflict projects OctoFX" in out
+    assert "deleted or renamed by hand" in out  # the plan says what happened, and the fixes
+    assert destination_emulator.stats()["writes"] == writes
+    assert [p["Name"] for p in destination_emulator.get("projects/all")] == ["OctoFX (retired)"]
+
+    _push(repo, "--force-overwrite")  # a person's decision: make it again
+    names = sorted(p["Name"] for p in destination_emulator.get("projects/all"))
+    assert names == ["OctoFX", "OctoFX (retired)"]
+    _settled(repo)
