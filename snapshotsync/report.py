@@ -195,9 +195,9 @@ def plan_text(plan: Plan) -> str:
                 if value.action == "same":
                     continue
                 out.append(f"        {VALUE_SYMBOL[value.action]} {_value_text(value)}")
-            if change.action in ("update", "conflict") and change.key.kind in DIFFED:
+            if change.action in ("update", "rename", "conflict") and change.key.kind in DIFFED:
                 out += [f"        {line}" for line in diff_lines(change.diff)]
-        elif change.action in ("update", "conflict"):
+        elif change.action in ("update", "rename", "conflict"):
             out += [f"        {line}" for line in diff_lines(change.diff)]
     if plan.decisions:
         out += ["", "Left out or changed by the overlay:"]
@@ -239,6 +239,8 @@ def plan_json(plan: Plan) -> str:
                 "action": c.action,
                 "kind": c.key.kind,
                 "name": list(c.key.name),
+                # The name the destination has until this change renames it.
+                "renamed_from": list(c.live_key.name) if c.live_key is not None else None,
                 "reason": c.reason or None,
                 # Variable sets are described value by value (masked), never as a raw diff.
                 "diff": [] if c.values else [list(entry) for entry in c.diff],
@@ -358,7 +360,7 @@ def _change_details(change: Change) -> list[str]:
         lines = _value_lines(change.values)
     elif change.action == "create":
         lines = _document_lines(change.after)
-    elif change.action in ("update", "conflict"):
+    elif change.action in ("update", "rename", "conflict"):
         lines = diff_lines(change.diff)
     else:
         lines = []

@@ -439,7 +439,10 @@ def _team_permissions(
             ("TenantIds", tenants),
             ("ProjectIds", project_ids),
         ):
-            lost = sorted(set(before) - set(role[field_name]))
+            if field_name == "EnvironmentIds":  # mapped names are not lost, only excluded ones
+                lost = sorted(e for e in before if not context.targets(e))
+            else:
+                lost = sorted(set(before) - set(role[field_name]))
             if lost:
                 reasons.append(f"{field_name} loses {', '.join(lost)}")
             if before and not role[field_name]:
@@ -520,6 +523,19 @@ def _runbook_excluded(context: _Context, key: ResourceKey, snapshot: Snapshot) -
         runbook.get("EnvironmentScope") == "Specified"
         and bool(environments)
         and not context.envs(environments)
+    )
+
+
+def _action_gone(context: _Context, project: str, action: str, snapshot: Snapshot) -> bool:
+    """Whether the step an `Action` scope names is left out: a deployment step excluded, or
+    the runbook of a runbook step (`<runbook>/<step>`, `kinds.action_name`)."""
+    if context.excluded("steps", f"{project}/{action}"):
+        return True
+    return "/" in action and any(
+        action.lower().startswith(f"{key.name[1]}/".lower())
+        and _runbook_excluded(context, key, snapshot)
+        for key in snapshot.resources
+        if key.kind == "runbooks" and key.name[0].lower() == project.lower()
     )
 
 
@@ -968,7 +984,7 @@ def _value(
             surviving = [
                 a
                 for a in names
-                if project is None or not context.excluded("steps", f"{project}/{a}")
+                if project is None or not _action_gone(context, project, a, snapshot)
             ]
             if not surviving:
                 context.decide(where, "scoped only to excluded steps: left out with them")
