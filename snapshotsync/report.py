@@ -473,6 +473,9 @@ def drift_text(target: str, found: list[threeway.Drift]) -> str:
         if item.change == "deleted":
             out.append(f"  - deleted  {where}")
             continue
+        if item.change == "added":
+            out.append(f"  + added    {where}")
+            continue
         out.append(f"  ~ changed  {where}")
         if isinstance(item.base, dict) and isinstance(item.live, dict):
             difference = tuple(dictdiffer.diff(_drift_value(item.base), _drift_value(item.live)))

@@ -199,3 +199,35 @@ def test_a_project_renamed_by_hand_is_a_conflict_not_a_second_project(
     names = sorted(p["Name"] for p in destination_emulator.get("projects/all"))
     assert names == ["OctoFX", "OctoFX (retired)"]
     _settled(repo)
+
+
+def test_drift_lists_a_step_a_value_and_a_link_added_by_hand(
+    repo: Path, destination_emulator: Emulator
+) -> None:
+    run_cli("drift", "--target", "prod", "--repo", str(repo))  # quiet after a push
+    _edit_process(
+        destination_emulator,
+        lambda p: p["Steps"].append(
+            {
+                "Name": "Warm Up",
+                "Properties": {},
+                "Actions": [
+                    {
+                        "Name": "Warm Up",
+                        "ActionType": "Octopus.Script",
+                        "Properties": {"Octopus.Action.Script.ScriptBody": "echo warm"},
+                    }
+                ],
+            }
+        ),
+    )
+    project = destination_emulator.by_name("projects", "OctoFX")
+    document = destination_emulator.get(f"variables/{project['VariableSetId']}")
+    document["Variables"].append({"Name": "Hand.Value", "Value": "mine"})
+    assert destination_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+
+    out = run_cli("drift", "--target", "prod", "--repo", str(repo), expect=2).stdout
+    assert "+ added    deployment-processes OctoFX step Warm Up" in out
+    assert "+ added    project-variables OctoFX value Hand.Value" in out
+    # The plan keeps both (the destination's own from now on) and writes nothing.
+    _settled(repo)
