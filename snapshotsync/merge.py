@@ -72,7 +72,7 @@ class ValueAction:
     placeholder: str = ""  # why a placeholder was written (for the cleanup ledger)
 
 
-WRITING = ("update-scope", "overwrite", "add", "remove")
+WRITING = ("update-scope", "update-meta", "overwrite", "add", "remove")
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def _match(
             existing = result[index]
             action = _act(outcome, value, existing, result, index, policy, base, force)
             actions.append(action)
-            if action.action in ("same", "update-scope", "overwrite"):
+            if action.action in ("same", "update-scope", "update-meta", "overwrite"):
                 ours.append(result[index])
             elif base.written_at(existing) is not None:
                 ours.append(base.written_at(existing) or {})  # still ours, still edited
@@ -377,6 +377,46 @@ def _dropped(
     return removed
 
 
+METADATA = ("Description", "Prompt")
+
+
+def _meta(value: JsonDict | None) -> dict[str, Any]:
+    return {k: value[k] for k in METADATA if value is not None and k in value}
+
+
+def _metadata(
+    value: JsonDict,
+    existing: JsonDict,
+    result: list[JsonDict],
+    index: int,
+    base: _Base,
+    force: bool,
+) -> ValueAction:
+    """The same value on both sides: its description and prompt follow the source, under
+    the same three-way rule as values (a person's own wording since the last push is kept)."""
+    name = str(value["Name"])
+    before = copy_json(existing)
+    wanted, now = _meta(_clean(value)), _meta(existing)
+    if wanted == now or _sensitive(existing):
+        # A secret's description is left alone: a placeholder's carries the note `cleanup`
+        # recognises it by (its value cannot be read).
+        return ValueAction("same", name, before, before)
+    written = base.written_at(existing)
+    if base.known and written is not None and _meta(written) != now and not force:
+        return ValueAction(
+            "keep",
+            name,
+            before,
+            before,
+            "description or prompt changed by hand on the destination since the last push: kept",
+        )
+    updated = {k: v for k, v in existing.items() if k not in METADATA} | wanted
+    result[index] = updated
+    return ValueAction(
+        "update-meta", name, before, updated, "same value; description or prompt changed"
+    )
+
+
 def _act(
     outcome: str,
     value: JsonDict,
@@ -390,7 +430,7 @@ def _act(
     name = str(value["Name"])
     before = copy_json(existing)
     if outcome == "same":
-        return ValueAction("same", name, before, before)
+        return _metadata(value, existing, result, index, base, force)
     if outcome == "update-scope":
         scope = _scope(existing)
         for dimension in INVARIANT:

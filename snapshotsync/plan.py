@@ -1220,7 +1220,9 @@ def _written(change: Change) -> JsonDict | None:
     state; nothing for what is left alone."""
     if change.values:
         written = [
-            v.after for v in change.values if v.action in ("add", "overwrite", "update-scope")
+            v.after
+            for v in change.values
+            if v.action in ("add", "overwrite", "update-scope", "update-meta")
         ]
         return {"Variables": [v for v in written if v is not None]}
     return change.after if change.action in WRITES else None

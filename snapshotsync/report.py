@@ -94,6 +94,7 @@ SYMBOL = {
 VALUE_SYMBOL = {
     "add": "+ add   ",
     "update-scope": "~ scope ",
+    "update-meta": "~ about ",
     "overwrite": "~ value ",
     "remove": "- remove",
     "leave": "= leave ",

@@ -780,11 +780,21 @@ def _explicit(
 
 
 def _keep_type(given: JsonDict, source_values: list[JsonDict]) -> None:
-    """An explicit value keeps its variable's type, so a secret given explicitly stays one."""
+    """An explicit value keeps its variable's type, so a secret given explicitly stays one,
+    and its description and prompt (the overlay gives a value, not what it is for)."""
     lowered = str(given["Name"]).lower()
-    kind = next((v.get("Type") for v in source_values if str(v["Name"]).lower() == lowered), None)
+    source = next((v for v in source_values if str(v["Name"]).lower() == lowered), None)
+    if source is None:
+        return
+    kind = source.get("Type")
     if kind and kind != "String":
         given["Type"] = kind
+    for field_name in VARIABLE_METADATA:
+        if field_name in source and field_name not in given:
+            given[field_name] = copy_json(source[field_name])
+
+
+VARIABLE_METADATA = ("Description", "Prompt")
 
 
 def _inherit(

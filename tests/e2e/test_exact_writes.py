@@ -231,3 +231,43 @@ def test_drift_lists_a_step_a_value_and_a_link_added_by_hand(
     assert "+ added    project-variables OctoFX value Hand.Value" in out
     # The plan keeps both (the destination's own from now on) and writes nothing.
     _settled(repo)
+
+
+def test_a_description_and_a_prompt_changed_on_the_source_reach_the_destination(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(
+        repo, GUIDE + '  values:\n    "OctoFX/Application.Database.Name": "OctoFX-Regional"\n'
+    )
+    project = source_emulator.by_name("projects", "OctoFX")
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Application.Database.Name":
+            variable["Description"] = "The database this release migrates"
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)  # the first push: the explicit value keeps the source's description
+
+    def described(name: str) -> set[Any]:
+        synced = destination_emulator.by_name("projects", "OctoFX")
+        values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+        return {(v.get("Description"), str(v.get("Prompt"))) for v in values if v["Name"] == name}
+
+    assert described("Application.Database.Name") == {
+        ("The database this release migrates", "None")
+    }
+    # Later, on the source: a new description, and a prompt on another value.
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Application.Database.Name":
+            variable["Description"] = "Per region"
+        if variable["Name"] == "Log.Level":
+            variable["Prompt"] = {"Label": "Log level", "Required": True}
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert described("Application.Database.Name") == {("Per region", "None")}
+    prompts = {p for _, p in described("Log.Level")}
+    assert any("Log level" in p for p in prompts), prompts
+    _settled(repo)
