@@ -302,6 +302,22 @@ def _match(
     for position in pending:
         value = candidates[position]
         added = _clean(value)
+        shadowed = _shadowed(added, result) if is_sensitive_marker(added.get("Value")) else None
+        if shadowed is not None:
+            # Octopus takes the most specific value: a placeholder scoped inside a real
+            # secret's scope would replace that secret where it applies.
+            actions.append(
+                ValueAction(
+                    "leave",
+                    str(value["Name"]),
+                    None,
+                    added,
+                    f"a new secret, and the destination's secret {describe(shadowed)} applies "
+                    "wherever it would: the placeholder would shadow it there, so it is not "
+                    "written (give the value in the overlay, or set it on the destination)",
+                )
+            )
+            continue
         reason = str(value.get("~Placeholder") or "")
         if is_sensitive_marker(added.get("Value")):
             reason = reason or (
@@ -319,6 +335,23 @@ def _match(
     # A secret is recorded as the destination shows it: a value exists, unknown.
     recorded = tuple({**v, "Value": dict(SENSITIVE)} if _sensitive(v) else v for v in ours)
     return Merged(tuple(actions), kept, recorded)
+
+
+def _shadowed(value: JsonDict, live: list[JsonDict]) -> JsonDict | None:
+    """A destination secret of the same name whose scope holds all of `value`'s (a wider
+    scope, or none at all), if there is one."""
+    wanted = _scope(value)
+    for existing in live:
+        if str(existing["Name"]).lower() != str(value["Name"]).lower() or not _sensitive(existing):
+            continue
+        theirs = _scope(existing)
+        if all(
+            dimension in wanted
+            and {n.lower() for n in wanted[dimension]} <= {n.lower() for n in names}
+            for dimension, names in theirs.items()
+        ):
+            return existing
+    return None
 
 
 def _dropped(

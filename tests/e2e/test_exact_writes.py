@@ -271,3 +271,34 @@ def test_a_description_and_a_prompt_changed_on_the_source_reach_the_destination(
     prompts = {p for _, p in described("Log.Level")}
     assert any("Log level" in p for p in prompts), prompts
     _settled(repo)
+
+
+def test_a_new_placeholder_never_shadows_the_destinations_secret(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    document = destination_emulator.get(f"variables/{synced['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Value"] = "the real production key"  # a person replaced the placeholder
+    assert destination_emulator.put(f"variables/{synced['VariableSetId']}", document).ok
+    # On the source, the secret is narrowed to Production.
+    project = source_emulator.by_name("projects", "OctoFX")
+    production = source_emulator.by_name("environments", "Production")["Id"]
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Scope"] = {"Environment": [production]}
+            variable["Value"] = None  # kept: the source's secret is not rewritten
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+
+    plan = _plan(repo)
+    variables = next(c for c in plan["changes"] if c["kind"] == "project-variables")
+    left = [v for v in variables["values"] if v["name"] == "Api.Key" and v["action"] == "leave"]
+    assert left and "would shadow it" in left[0]["reason"]
+    assert not [p for p in plan["placeholders"] if "Api.Key" in p["field"]]
+    _push(repo)
+    values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+    assert [v["Scope"] for v in values if v["Name"] == "Api.Key"] == [{}]
+    _settled(repo)
