@@ -219,7 +219,7 @@ def merge(base: Any, live: Any, desired: Any, *, force: bool = False) -> Merged:
 
 def _named(items: Any) -> dict[str, Any] | None:
     """A list of named dicts by lower-cased name (None: not such a list)."""
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list):
         return None
     if not all(isinstance(i, dict) and isinstance(i.get("Name"), str) for i in items):
         return None
@@ -243,8 +243,7 @@ def _merge(
         return _merge_dicts(
             base if isinstance(base, dict) else MISSING, live, desired, path, force, kept, conflicts
         )
-    named = _named(desired), _named(live)
-    if named[0] is not None and named[1] is not None:
+    if _named(desired) is not None and _named(live) is not None and (desired or live):
         return _merge_named(base, live, desired, path, force, kept, conflicts)
     if desired is MISSING:
         if base is MISSING:

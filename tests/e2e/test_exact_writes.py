@@ -302,3 +302,35 @@ def test_a_new_placeholder_never_shadows_the_destinations_secret(
     values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
     assert [v["Scope"] for v in values if v["Name"] == "Api.Key"] == [{}]
     _settled(repo)
+
+
+def test_tag_sets_keep_the_destinations_own_tags_and_drop_the_sources_last(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    # The destination's own tag in a set the source also has, on a tenant of its own.
+    destination_emulator.create(
+        "tagsets", {"Name": "Hosting", "Tags": [{"Name": "Cloud"}, {"Name": "GovCloud"}]}
+    )
+    destination_emulator.create("tenants", {"Name": "Agency", "TenantTags": ["Hosting/GovCloud"]})
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    _push(repo)
+
+    def tags() -> list[str]:
+        hosting = destination_emulator.by_name("tagsets", "Hosting")
+        return sorted(t["Name"] for t in hosting["Tags"])
+
+    assert tags() == ["Cloud", "GovCloud", "On-Premises"]
+    # The source drops On-Premises (nothing uses it) and Cloud, which a synced tenant
+    # stops using in the same push.
+    hosting = source_emulator.by_name("tagsets", "Hosting")
+    hosting["Tags"] = []
+    internal = source_emulator.by_name("tenants", "Internal")
+    internal["TenantTags"] = [t for t in internal["TenantTags"] if not t.startswith("Hosting/")]
+    assert source_emulator.put(f"tenants/{internal['Id']}", internal).ok
+    assert source_emulator.put(f"tagsets/{hosting['Id']}", hosting).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert tags() == ["GovCloud"]
+    assert destination_emulator.by_name("tenants", "Agency")["TenantTags"] == ["Hosting/GovCloud"]
+    _settled(repo)
