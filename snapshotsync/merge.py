@@ -194,14 +194,25 @@ def _new_out_of_scope(
         return []
     if mode == "placeholder":
         sensitive = any(_sensitive(v) for v in values)
-        placeholder: JsonDict = {"Name": name, "Value": policy.placeholder}
-        if sensitive:
-            placeholder.update({"Value": dict(SENSITIVE), "Type": "Sensitive"})
-        placeholder["~Placeholder"] = (
-            "new variable scoped only to excluded environments: placeholder value "
-            "(new-out-of-scope: placeholder)"
-        )
-        return [placeholder]
+        # One placeholder for each scope the values have beyond their environments (a
+        # tenant tag, a role): a placeholder never applies wider than a source value did.
+        scopes: dict[str, dict[str, list[str]]] = {}
+        for value in values:
+            rest = {d: n for d, n in _scope(value).items() if d != "Environment"}
+            scopes.setdefault(json.dumps(rest, sort_keys=True), rest)
+        placeholders = []
+        for scope in scopes.values():
+            placeholder: JsonDict = {"Name": name, "Value": policy.placeholder}
+            if sensitive:
+                placeholder.update({"Value": dict(SENSITIVE), "Type": "Sensitive"})
+            if scope:
+                placeholder["Scope"] = scope
+            placeholder["~Placeholder"] = (
+                "new variable scoped only to excluded environments: placeholder value "
+                "(new-out-of-scope: placeholder)"
+            )
+            placeholders.append(placeholder)
+        return placeholders
     cloned = []
     for value in values:
         copy_ = copy_json(value)

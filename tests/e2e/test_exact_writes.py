@@ -334,3 +334,65 @@ def test_tag_sets_keep_the_destinations_own_tags_and_drop_the_sources_last(
     assert tags() == ["GovCloud"]
     assert destination_emulator.by_name("tenants", "Agency")["TenantTags"] == ["Hosting/GovCloud"]
     _settled(repo)
+
+
+MANY_TO_ONE = """\
+environments:
+  Development: Staging
+  Staging: Staging
+  Production: Production
+prefer:
+  Staging: Staging
+exclude:
+  tenants: ["Development Team A"]
+  lifecycles: ["QA"]
+  channels: ["OctoFX/QA"]
+rename:
+  accounts: {"Dev/Test Account": "Staging/Prod Account"}
+variables:
+  new-out-of-scope: placeholder
+"""
+
+
+def test_several_source_environments_on_one_follow_prefer_and_merge_their_phases(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    environments = {e["Name"]: e["Id"] for e in source_emulator.get("environments/all")}
+
+    def exclude_from_development(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == "Notify Slack")
+        step["Actions"][0]["ExcludedEnvironments"] = [environments["Development"]]
+
+    _edit_process(source_emulator, exclude_from_development)
+    project = source_emulator.by_name("projects", "OctoFX")
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    document["Variables"].append(
+        {
+            "Name": "Test.Banner",
+            "Value": "test build",
+            "Scope": {"Environment": [environments["Test"]], "TenantTag": ["Tenant Type/Internal"]},
+        }
+    )
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, MANY_TO_ONE)
+    text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
+    assert "not excluded from Staging (prefer: Staging)" in text
+    assert "merged into that phase" in text
+    _push(repo)
+
+    staging = destination_emulator.by_name("environments", "Staging")["Id"]
+    step = _step(destination_emulator, "Notify Slack")
+    assert staging not in (step["Actions"][0].get("ExcludedEnvironments") or [])
+    lifecycle = destination_emulator.by_name("lifecycles", "Default Lifecycle")
+    holding = [
+        p["Name"]
+        for p in lifecycle["Phases"]
+        if staging in p["AutomaticDeploymentTargets"] + p["OptionalDeploymentTargets"]
+    ]
+    assert len(holding) == 1, lifecycle["Phases"]
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+    banner = [v for v in values if v["Name"] == "Test.Banner"]
+    assert [v["Scope"].get("TenantTag") for v in banner] == [["Tenant Type/Internal"]]
+    _settled(repo)
