@@ -214,11 +214,31 @@ def plan(
     ] = OutputFormat.text,
     prune: PruneOption = False,
     force_overwrite: ForceOption = False,
+    max_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-chars",
+            min=1000,
+            metavar="N",
+            help="markdown: at most N characters (default: what a pull-request comment "
+            "holds); a longer plan is collapsed, then summarised, then cut.",
+        ),
+    ] = 65_536,
+    full_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--full-plan",
+            metavar="FILE",
+            help="Also write the whole plan as text to FILE (a shortened markdown plan "
+            "points to it).",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Show what a push to TARGET would change."""
+    """Show what a push to TARGET would change. Quiet: -v also lists what is left alone
+    and the overlay's decisions."""
     from snapshotsync.commands import plan as plan_command
 
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
@@ -232,6 +252,7 @@ def plan(
             detailed_exitcode,
             prune=prune,
             force=force_overwrite,
+            shown=plan_command.Shown(max_chars, full_plan),
         ),
     )
 

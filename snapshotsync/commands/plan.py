@@ -13,13 +13,14 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
 from snapshotsync.aside import aside
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
-from snapshotsync.log import get_logger
+from snapshotsync.log import get_logger, redact
 from snapshotsync.model import Raw, Snapshot
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import Plan, make_plan
@@ -315,6 +316,16 @@ def _destination_environments(
             if spelled is None and name.lower() not in on_source:
                 missing.append(f"{where}: environment {name!r} exists on neither instance")
             elif spelled is not None and spelled != name:
+                # A quiet plan lists no decisions: this one is likely a typo, so it is also
+                # a warning (stderr), whatever the verbosity.
+                _log.warning(
+                    "%s: environment `%s` is `%s` on the destination: matched regardless of "
+                    "case (did you mean `%s`?)",
+                    where,
+                    name,
+                    spelled,
+                    spelled,
+                )
                 respelled.append(
                     Decision(
                         where,
@@ -359,6 +370,37 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
 RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How much of a plan is printed: the markdown's size budget, and where the whole plan
+    is written for a shortened one to point to."""
+
+    budget: int = report.MARKDOWN_BUDGET
+    full_plan: Path | None = None
+
+
+def render(
+    plan: Plan, output: str, settings: Settings, shown: Shown, base: Snapshot | None = None
+) -> str:
+    """The plan in `output`'s format; quiet unless `--verbose`; the whole plan (verbose
+    text) also written to `shown.full_plan` when asked."""
+    if shown.full_plan is not None:
+        try:
+            full = report.plan_text(plan, verbose=True, base=base)
+            shown.full_plan.write_text(redact(full) + "\n")
+        except OSError as error:
+            raise UserError(
+                f"--full-plan {shown.full_plan}: cannot write it ({error.strerror}); "
+                "name a file in a directory that exists"
+            ) from None
+    if output == "markdown":
+        where = str(shown.full_plan) if shown.full_plan is not None else None
+        return report.plan_markdown(plan, budget=shown.budget, full_plan=where, base=base)
+    if output == "text":
+        return report.plan_text(plan, verbose=settings.verbose > 0, base=base)
+    return report.plan_json(plan, base=base)
+
+
 def run(
     settings: Settings,
     target_name: str,
@@ -367,9 +409,18 @@ def run(
     *,
     prune: bool = False,
     force: bool = False,
+    shown: Shown | None = None,
 ) -> ExitCode:
     with repo_lock(settings, f"plan --target {target_name}", exclusive=False):
-        return _plan(settings, target_name, output, detailed_exitcode, prune=prune, force=force)
+        return _plan(
+            settings,
+            target_name,
+            output,
+            detailed_exitcode,
+            prune=prune,
+            force=force,
+            shown=shown or Shown(),
+        )
 
 
 def _plan(
@@ -380,6 +431,7 @@ def _plan(
     *,
     prune: bool,
     force: bool,
+    shown: Shown,
 ) -> ExitCode:
     if output not in RENDERERS:
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
@@ -388,7 +440,7 @@ def _plan(
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
         plan = compute(settings, inputs, client, force=force, prune=prune).plan
-    report.line(RENDERERS[output](plan))
+    report.line(render(plan, output, settings, shown, inputs.base))
     if plan.errors:
         return ExitCode.ERROR
     if detailed_exitcode and plan.has_changes:

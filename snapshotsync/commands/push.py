@@ -128,7 +128,7 @@ def _push(
         skew = version_skew(source_version, computed.raw.version)
         if skew and not allow_version_skew:
             raise UserError(f"{skew} (--allow-version-skew overrides; nothing was written)")
-        report.line(report.plan_text(plan))
+        report.line(report.plan_text(plan, verbose=settings.verbose > 0, base=inputs.base))
         if plan.errors:
             return ExitCode.ERROR
         if dry_run:
