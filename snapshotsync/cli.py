@@ -71,6 +71,19 @@ MaxRpsOption = Annotated[
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+TargetsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="TARGET",
+        help="A target of snapshotsync.yaml; repeat it for several (each in turn, then a "
+        "summary; the exit code is the worst).",
+    ),
+]
+AllTargetsOption = Annotated[
+    bool, typer.Option("--all-targets", help="Every target of snapshotsync.yaml, in turn.")
+]
 PruneOption = Annotated[
     bool,
     typer.Option(
@@ -105,9 +118,16 @@ class DriftFormat(StrEnum):
 
 
 def _run(
-    command: str, settings: Settings, body: Callable[[], ExitCode], *, log: bool = True
+    command: str,
+    settings: Settings,
+    body: Callable[[], ExitCode],
+    *,
+    log: bool = True,
+    json_errors: bool = False,
 ) -> None:
-    """Run a command body and exit with its code; `log=False` keeps no log file (init)."""
+    """Run a command body and exit with its code; `log=False` keeps no log file (init).
+    `json_errors`: the command prints JSON, so an error is a JSON document on stdout too
+    (as well as its line on stderr)."""
     log_file = logs.setup(settings.repo if log else None, settings.verbose, command)
     logger = logs.get_logger("cli")
     try:
@@ -118,6 +138,8 @@ def _run(
         # Overlay problems already say `file:line: error: ...`, one a line.
         labelled = ": error: " in message.split("\n")[0]
         typer.echo(message if labelled else f"error: {message}", err=True)
+        if json_errors:
+            typer.echo(_error_json(command, message))
         code = ExitCode.ERROR
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -126,12 +148,23 @@ def _run(
         logger.debug("internal error", exc_info=True)
         where = f" (traceback in {log_file})" if log_file else ""
         typer.echo(f"internal error: this is a bug in snapshotsync{where}", err=True)
+        if json_errors:
+            typer.echo(_error_json(command, f"internal error{where}", bug=True))
         if log_file is None:
             import traceback
 
             traceback.print_exc()
         code = ExitCode.BUG
     raise typer.Exit(int(code))
+
+
+def _error_json(command: str, message: str, *, bug: bool = False) -> str:
+    """An error as the one JSON document a `--output json` command prints."""
+    import json
+
+    # report.FORMAT_VERSION: not imported here, so that --help stays quick.
+    document = {"format_version": 1, "command": command, "error": message, "bug": bug}
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 @app.command()
@@ -199,7 +232,8 @@ def export(
 
 @app.command()
 def plan(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
@@ -242,24 +276,56 @@ def plan(
     from snapshotsync.commands import plan as plan_command
 
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
-    _run(
-        "plan",
-        settings,
-        lambda: plan_command.run(
+
+    def one(name: str, detailed: bool = detailed_exitcode) -> ExitCode:
+        return plan_command.run(
             settings,
-            target,
+            name,
             output.value,
-            detailed_exitcode,
+            detailed,
             prune=prune,
             force=force_overwrite,
             shown=plan_command.Shown(max_chars, full_plan),
-        ),
+        )
+
+    _run(
+        "plan",
+        settings,
+        lambda: _each("plan", settings, target, all_targets, output.value, one, detailed_exitcode),
+        json_errors=output is OutputFormat.json,
     )
+
+
+def _each(
+    command: str,
+    settings: Settings,
+    names: list[str] | None,
+    all_targets: bool,
+    output: str,
+    one: Callable[..., ExitCode],
+    detailed: bool = True,
+) -> ExitCode:
+    """One target as it always ran; several (or `--all-targets`) each in turn, a summary,
+    and the worst exit code (`commands.targets`)."""
+    from snapshotsync.commands import targets as targets_command
+
+    chosen = targets_command.chosen(settings, names or [], all_targets)
+    if len(chosen) == 1 and not all_targets:
+        return one(chosen[0])
+    if command == "plan":
+        outcomes = targets_command.run_each(command, chosen, output, lambda n: one(n, True))
+    else:
+        outcomes = targets_command.run_each(
+            command, chosen, output, one, stop_on_failure=command == "push"
+        )
+    code = targets_command.worst([o.code for o in outcomes])
+    return ExitCode.OK if code is ExitCode.CHANGES and not detailed else code
 
 
 @app.command()
 def push(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
@@ -278,24 +344,25 @@ def push(
     from snapshotsync.commands import push as push_command
 
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
-    _run(
-        "push",
-        settings,
-        lambda: push_command.run(
+
+    def one(name: str) -> ExitCode:
+        return push_command.run(
             settings,
-            target,
+            name,
             assume_yes=yes,
             dry_run=dry_run,
             allow_version_skew=allow_version_skew,
             prune=prune,
             force=force_overwrite,
-        ),
-    )
+        )
+
+    _run("push", settings, lambda: _each("push", settings, target, all_targets, "text", one))
 
 
 @app.command()
 def drift(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     output: Annotated[
         DriftFormat, typer.Option("--output", help="text for people, json for programs.")
@@ -309,7 +376,19 @@ def drift(
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
     from snapshotsync.commands import drift as drift_command
 
-    _run("drift", settings, lambda: drift_command.run(settings, target, output.value))
+    _run(
+        "drift",
+        settings,
+        lambda: _each(
+            "drift",
+            settings,
+            target,
+            all_targets,
+            output.value,
+            lambda name: drift_command.run(settings, name, output.value),
+        ),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()

@@ -32,9 +32,27 @@ from snapshotsync.plan import Change, Plan, describe_slot
 _log = get_logger("progress")
 
 
+_CAPTURED: list[list[str]] = []
+
+
 def line(text: str = "") -> None:
-    """One line of results on stdout, secrets masked."""
+    """One line of results on stdout, secrets masked (or kept by `captured`)."""
+    if _CAPTURED:
+        _CAPTURED[-1].append(redact(text))
+        return
     print(redact(text), flush=True)
+
+
+@contextmanager
+def captured() -> Iterator[list[str]]:
+    """The result lines of the block, kept instead of printed: one JSON document for several
+    targets is put together from each target's."""
+    kept: list[str] = []
+    _CAPTURED.append(kept)
+    try:
+        yield kept
+    finally:
+        _CAPTURED.pop()
 
 
 def warning(text: str) -> None:
