@@ -81,6 +81,9 @@ TargetsOption = Annotated[
         "summary; the exit code is the worst).",
     ),
 ]
+AllowSkewOption = Annotated[
+    bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
+]
 AllTargetsOption = Annotated[
     bool, typer.Option("--all-targets", help="Every target of snapshotsync.yaml, in turn.")
 ]
@@ -115,6 +118,11 @@ class DriftFormat(StrEnum):
 
     text = "text"
     json = "json"
+
+
+JsonOption = Annotated[
+    DriftFormat, typer.Option("--output", help="text for people, json for programs.")
+]
 
 
 def _run(
@@ -267,6 +275,7 @@ def plan(
             "points to it).",
         ),
     ] = None,
+    allow_version_skew: AllowSkewOption = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
@@ -285,7 +294,7 @@ def plan(
             detailed,
             prune=prune,
             force=force_overwrite,
-            shown=plan_command.Shown(max_chars, full_plan),
+            shown=plan_command.Shown(max_chars, full_plan, allow_version_skew),
         )
 
     _run(
@@ -329,11 +338,10 @@ def push(
     repo: RepoOption = Path(),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
-    allow_version_skew: Annotated[
-        bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
-    ] = False,
+    allow_version_skew: AllowSkewOption = False,
     prune: PruneOption = False,
     force_overwrite: ForceOption = False,
+    output: JsonOption = DriftFormat.text,
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Calls at a time (reads and writes).")
     ] = 8,
@@ -346,7 +354,8 @@ def push(
     settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
 
     def one(name: str) -> ExitCode:
-        return push_command.run(
+        run = push_command.run_json if output is DriftFormat.json else push_command.run
+        return run(
             settings,
             name,
             assume_yes=yes,
@@ -356,7 +365,12 @@ def push(
             force=force_overwrite,
         )
 
-    _run("push", settings, lambda: _each("push", settings, target, all_targets, "text", one))
+    _run(
+        "push",
+        settings,
+        lambda: _each("push", settings, target, all_targets, output.value, one),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
@@ -395,31 +409,54 @@ def drift(
 def history(
     target: Annotated[str | None, typer.Option("--target", "-t")] = None,
     repo: RepoOption = Path(),
+    output: JsonOption = DriftFormat.text,
     verbose: VerboseOption = 0,
 ) -> None:
     """The audit trail: exports and pushes from git log, one line each."""
     settings = Settings(repo=repo, verbose=verbose)
     from snapshotsync.commands import history as history_command
 
-    _run("history", settings, lambda: history_command.run(settings, target))
+    _run(
+        "history",
+        settings,
+        lambda: history_command.run(settings, target, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
-def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+def cleanup(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    output: JsonOption = DriftFormat.text,
+    verbose: VerboseOption = 0,
+) -> None:
     """The placeholder ledger of TARGET, and which placeholders are still there."""
     settings = Settings(repo=repo, verbose=verbose)
     from snapshotsync.commands import cleanup as cleanup_command
 
-    _run("cleanup", settings, lambda: cleanup_command.run(settings, target))
+    _run(
+        "cleanup",
+        settings,
+        lambda: cleanup_command.run(settings, target, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
-def validate(repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+def validate(
+    repo: RepoOption = Path(), output: JsonOption = DriftFormat.text, verbose: VerboseOption = 0
+) -> None:
     """Check snapshotsync.yaml and the overlays without contacting any instance."""
     settings = Settings(repo=repo, verbose=verbose)
     from snapshotsync.commands import validate as validate_command
 
-    _run("validate", settings, lambda: validate_command.run(settings))
+    _run(
+        "validate",
+        settings,
+        lambda: validate_command.run(settings, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()

@@ -43,6 +43,20 @@ def line(text: str = "") -> None:
     print(redact(text), flush=True)
 
 
+_PLANS: list[list[Plan]] = []
+
+
+@contextmanager
+def recorded_plans() -> Iterator[list[Plan]]:
+    """The plans printed as text in the block (`push --output json` reports its own)."""
+    kept: list[Plan] = []
+    _PLANS.append(kept)
+    try:
+        yield kept
+    finally:
+        _PLANS.pop()
+
+
 @contextmanager
 def captured() -> Iterator[list[str]]:
     """The result lines of the block, kept instead of printed: one JSON document for several
@@ -430,6 +444,8 @@ def plan_text(plan: Plan, *, verbose: bool = False, base: Snapshot | None = None
     """The plan for people. Quiet by default: a plan with nothing to do is one line, and
     the resources left alone, the values left as they are and the overlay's decisions are
     listed only with `verbose` (Terraform prints "No changes." the same way)."""
+    if _PLANS:
+        _PLANS[-1].append(plan)
     if not verbose and is_quiet(plan):
         counts = plan.counts()
         decisions = f", {len(plan.decisions)} decisions by the overlay" if plan.decisions else ""
@@ -860,6 +876,8 @@ def drift_text(target: str, found: list[threeway.Drift]) -> str:
 
 def drift_json(target: str, found: list[threeway.Drift]) -> str:
     document = {
+        "format_version": FORMAT_VERSION,
+        "command": "drift",
         "target": target,
         "has_drift": bool(found),
         "drift": [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from snapshotsync import report
 from snapshotsync.errors import ExitCode
@@ -16,11 +18,12 @@ def trailers(message: str) -> dict[str, str]:
     return {key: value.strip() for key, value in _TRAILER.findall(message)}
 
 
-def run(settings: Settings, target: str | None) -> ExitCode:
+def run(settings: Settings, target: str | None, output: str = "text") -> ExitCode:
     if target is not None:
         load_config(settings.repo).target(target)  # an unknown target is named, not "no pushes"
     store = Store(settings.repo)
     shown = 0
+    events: list[dict[str, Any]] = []
     for sha, date, message in reversed(store.log(["."])):
         facts = trailers(message)
         event = facts.get("Snapshotsync-Event")
@@ -53,8 +56,31 @@ def run(settings: Settings, target: str | None) -> ExitCode:
                 f"({facts.get('Result', '?')}) from snapshot {facts.get('Snapshot', '?')[:10]}"
                 f"{overlay}"
             )
-        report.line(f"{when} {sha[:10]} {text}")
         shown += 1
+        if output == "json":
+            events.append(_event(sha, date, event, facts))
+            continue
+        report.line(f"{when} {sha[:10]} {text}")
+    if output == "json":
+        document = {
+            "format_version": report.FORMAT_VERSION,
+            "command": "history",
+            "target": target,
+            "events": events,
+        }
+        report.line(json.dumps(document, indent=2, ensure_ascii=False))
+        return ExitCode.OK
     if not shown:
         report.line(f"no pushes to {target} yet" if target else "no exports or pushes yet")
     return ExitCode.OK
+
+
+def _event(sha: str, date: str, event: str, facts: dict[str, str]) -> dict[str, Any]:
+    """One export or push, with the facts its commit's trailers hold (numbers as numbers)."""
+    found: dict[str, Any] = {"commit": sha, "date": date, "event": event}
+    for key, value in facts.items():
+        if key == "Snapshotsync-Event":
+            continue
+        name = key.lower().replace("-", "_")
+        found[name] = int(value) if value.isdigit() else value
+    return found

@@ -377,6 +377,18 @@ class Shown:
 
     budget: int = report.MARKDOWN_BUDGET
     full_plan: Path | None = None
+    allow_version_skew: bool = False
+
+
+def check_versions(inputs: Inputs, computed: Computed, *, allow: bool) -> None:
+    """Refuse what push would refuse: instances too many versions apart (the guide's rule,
+    `commands.push.version_skew`), so a plan never passes what its push then stops."""
+    from snapshotsync.commands.push import version_skew  # push builds on this module
+
+    source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
+    skew = version_skew(source_version, computed.raw.version)
+    if skew and not allow:
+        raise UserError(f"{skew}: push would refuse it (--allow-version-skew overrides)")
 
 
 def render(
@@ -439,7 +451,9 @@ def _plan(
     for warning in inputs.warnings:
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
-        plan = compute(settings, inputs, client, force=force, prune=prune).plan
+        computed = compute(settings, inputs, client, force=force, prune=prune)
+        check_versions(inputs, computed, allow=shown.allow_version_skew)
+        plan = computed.plan
     report.line(render(plan, output, settings, shown, inputs.base))
     if plan.errors:
         return ExitCode.ERROR

@@ -98,6 +98,32 @@ def run(
         )
 
 
+def run_json(settings: Settings, target_name: str, **options: Any) -> ExitCode:
+    """`push --output json`: one JSON document with the plan pushed (or planned, with
+    `--dry-run`), what the push said, and the record it committed. An error is the CLI's
+    JSON error document (the record of a push that stopped half-way is committed all the
+    same, and `history --output json` shows it)."""
+    with report.captured() as lines, report.recorded_plans() as plans:
+        code = run(settings, target_name, **options)
+    planned = plans[-1] if plans else None
+    record = None
+    if not options.get("dry_run") and planned is not None and planned.has_changes:
+        text = Store(settings.repo).read_file(f"{target_dir(target_name)}/last-push.yaml")
+        record = yamlio.loads_fast(text, "last-push.yaml") if text else None
+    document = {
+        "format_version": report.FORMAT_VERSION,
+        "command": "push",
+        "target": target_name,
+        "dry_run": bool(options.get("dry_run")),
+        "exit_code": int(code),
+        "plan": json.loads(report.plan_json(planned)) if planned is not None else None,
+        "messages": [line for line in lines if line.startswith("push")],
+        "record": mask_secrets(record) if record is not None else None,
+    }
+    report.line(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    return code
+
+
 def _push(
     settings: Settings,
     target_name: str,
