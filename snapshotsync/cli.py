@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from snapshotsync import __version__
 from snapshotsync import log as logs
 from snapshotsync.errors import ExitCode, UserError
-from snapshotsync.settings import Settings
+from snapshotsync.settings import Settings, find_repo
 
 # click's UsageError, whether typer vendors click (0.2x) or depends on it: the base of
 # the public BadParameter either way.
@@ -51,6 +51,26 @@ class _Commands(TyperGroup):
             raise
 
 
+def _flags_without_types() -> None:
+    """A flag takes no value, so --help shows none for it. typer 0.2x's rich help prints a
+    type after every option (`--yes <bool>`, `--help <bool>`, `-v <int>`) through
+    `TyperOption.display_type_rich`; earlier typers have no such method and print none."""
+    option: Any = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "_snapshotsync", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._snapshotsync = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_without_types()
+
 app = typer.Typer(
     cls=_Commands,
     name="snapshotsync",
@@ -61,7 +81,13 @@ app = typer.Typer(
 )
 
 RepoOption = Annotated[
-    Path, typer.Option("--repo", help="The sync repo (default: the current directory).")
+    Path,
+    typer.Option(
+        "--repo",
+        metavar="DIR",
+        help="The sync repo (default: the current directory, or the nearest one above it "
+        "that holds a snapshotsync.yaml, as git finds its repository).",
+    ),
 ]
 VerboseOption = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More output on stderr (-vv: debug).")
@@ -70,7 +96,9 @@ MaxRpsOption = Annotated[
     float | None,
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
-TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+TargetOption = Annotated[
+    str, typer.Option("--target", "-t", metavar="TARGET", help="A target of snapshotsync.yaml.")
+]
 TargetsOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -232,7 +260,9 @@ def export(
     verbose: VerboseOption = 0,
 ) -> None:
     """Read the source instance, rewrite snapshot/ and commit when anything changed."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
     from snapshotsync.commands import export as export_command
 
     _run("export", settings, lambda: export_command.run(settings))
@@ -284,7 +314,9 @@ def plan(
     and the overlay's decisions."""
     from snapshotsync.commands import plan as plan_command
 
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
 
     def one(name: str, detailed: bool = detailed_exitcode) -> ExitCode:
         return plan_command.run(
@@ -351,7 +383,9 @@ def push(
     """Apply the plan to TARGET, record the result and commit it."""
     from snapshotsync.commands import push as push_command
 
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
 
     def one(name: str) -> ExitCode:
         run = push_command.run_json if output is DriftFormat.json else push_command.run
@@ -387,7 +421,9 @@ def drift(
 ) -> None:
     """What changed by hand on TARGET since the last push. Read-only; exit 2 when anything
     did (like plan --detailed-exitcode), 0 when nothing did."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
     from snapshotsync.commands import drift as drift_command
 
     _run(
@@ -413,7 +449,7 @@ def history(
     verbose: VerboseOption = 0,
 ) -> None:
     """The audit trail: exports and pushes from git log, one line each."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import history as history_command
 
     _run(
@@ -432,7 +468,7 @@ def cleanup(
     verbose: VerboseOption = 0,
 ) -> None:
     """The placeholder ledger of TARGET, and which placeholders are still there."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import cleanup as cleanup_command
 
     _run(
@@ -448,7 +484,7 @@ def validate(
     repo: RepoOption = Path(), output: JsonOption = DriftFormat.text, verbose: VerboseOption = 0
 ) -> None:
     """Check snapshotsync.yaml and the overlays without contacting any instance."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import validate as validate_command
 
     _run(
