@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from snapshotsync.errors import ExitCode
 from snapshotsync.settings import find_repo
-from tests.helpers import run_cli
+from tests.helpers import Emulator, git, init_repo, run_cli
 
 
 def test_the_sync_repo_is_found_from_a_subdirectory_like_git(
@@ -138,3 +139,21 @@ def test_a_plain_http_server_called_with_https_says_tls() -> None:
     finally:
         listener.close()
     assert "TLS handshake failed: is the URL's scheme right" in message
+
+
+def test_the_export_summary_counts_a_deletion_and_an_addition_not_a_rename(
+    tmp_path: Path, source_emulator: Emulator, keys: None
+) -> None:
+    repo = init_repo(tmp_path, source_emulator)
+    run_cli("export", "--repo", str(repo))
+    tenant = source_emulator.by_name("tenants", "Internal")
+    gone = source_emulator.session.delete(source_emulator.space_url(f"tenants/{tenant['Id']}"))
+    assert gone.ok, gone.text
+    twin = {k: v for k, v in tenant.items() if k not in ("Id", "Links", "SpaceId")}
+    source_emulator.create("tenants", {**twin, "Name": "Internal Tools"})
+    run_cli("export", "--repo", str(repo))
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "Removed: 0" not in message
+    history = run_cli("history", "--repo", str(repo)).stdout.splitlines()[-1]
+    added, removed = (int(x) for x in re.findall(r"\+(\d+) ~\d+ -(\d+) files", history)[0])
+    assert added >= 1 and removed >= 1, history
