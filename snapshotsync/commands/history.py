@@ -37,6 +37,7 @@ def run(settings: Settings, target: str | None, output: str = "text") -> ExitCod
                 f"export  {facts.get('Resources', '?')} resources, +{facts.get('Added', 0)} "
                 f"~{facts.get('Changed', 0)} -{facts.get('Removed', 0)} files from "
                 f"{facts.get('Source', '?')} (Octopus {facts.get('Octopus-Version', '?')})"
+                f"{marks(facts)}"
             )
         else:
             extra = "".join(
@@ -49,6 +50,7 @@ def run(settings: Settings, target: str | None, output: str = "text") -> ExitCod
                 if facts.get(name, "0") != "0"
             )
             overlay = f", overlay {facts['Overlay']}" if facts.get("Overlay") else ""
+            overlay += marks(facts)
             text = (
                 f"push {facts.get('Target', '?')}  {facts.get('Created', 0)} created, "
                 f"{facts.get('Updated', 0)} updated, {facts.get('Skipped', 0)} left alone"
@@ -73,6 +75,21 @@ def run(settings: Settings, target: str | None, output: str = "text") -> ExitCod
     if not shown:
         report.line(f"no pushes to {target} yet" if target else "no exports or pushes yet")
     return ExitCode.OK
+
+
+# Trailers that say how a push ran (`commands.push.push_marks`, `commands.recover`).
+MARKS = (
+    ("Force-Overwrite", "--force-overwrite"),
+    ("Prune", "--prune"),
+    ("After-Killed-Push", "after a killed push"),
+    ("Recovered", "recovered after it was killed"),
+)
+
+
+def marks(facts: dict[str, str]) -> str:
+    """` [--force-overwrite, --prune]`: how a push ran, when anything but plainly."""
+    found = [label for trailer, label in MARKS if facts.get(trailer) == "yes"]
+    return f" [{', '.join(found)}]" if found else ""
 
 
 def _event(sha: str, date: str, event: str, facts: dict[str, str]) -> dict[str, Any]:

@@ -145,6 +145,7 @@ def _push(
             inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
         ledger = read_ledger(inputs.store, target_name)
         overlay_version = _complete_record(inputs)
+    marks = push_marks(inputs, force=force, prune=prune)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
@@ -196,6 +197,7 @@ def _push(
         computed.live,
         ledger,
         overlay_version,
+        marks,
     )
     done = f"{len(result.applied)} writes"
     if result.failed:
@@ -209,6 +211,22 @@ def _push(
     )
     note_detached(inputs.store, sha)
     return ExitCode.OK
+
+
+def push_marks(inputs: Inputs, *, force: bool, prune: bool) -> tuple[str, ...]:
+    """Trailers that say how a push ran, for `history` and for whoever reads `git log`:
+    with `--force-overwrite` (hand edits overwritten), with `--prune` (deletions), and
+    after a push that was killed half-way (it left its `state/` or `base/` records written
+    and not committed: only a push writes them, and a push that ends commits them)."""
+    marks = []
+    if force:
+        marks.append("Force-Overwrite: yes")
+    if prune:
+        marks.append("Prune: yes")
+    target = inputs.target.name
+    if any(inputs.store.uncommitted(folder) for folder in (state_dir(target), base_dir(target))):
+        marks.append("After-Killed-Push: yes")
+    return tuple(marks)
 
 
 def _complete_record(inputs: Inputs) -> str:
@@ -391,6 +409,7 @@ def _record(
     live: Snapshot,
     ledger: list[dict[str, Any]],
     overlay_version: str = "",
+    marks: tuple[str, ...] = (),
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -466,7 +485,7 @@ def _record(
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
         f"Deleted: {len(deleted)}\nSkipped: {len(skipped)}\n"
         f"Conflicts: {len(plan.conflicts)}\nOrphans: {plan.counts()['orphan']}\n"
-        f"Placeholders: {len(plan.placeholders)}"
+        f"Placeholders: {len(plan.placeholders)}" + "".join(f"\n{mark}" for mark in marks)
     )
     # Announced first: a run killed before its commit is recovered by the next one.
     marker = recover.push_marker(target)
