@@ -681,9 +681,10 @@ def _change_details(change: Change, base: Snapshot | None = None) -> list[str]:
     ]
 
 
-# A pull-request comment holds at most 65,536 characters (GitHub refuses a longer body:
-# "Body is too long (maximum is 65536 characters)", cli/cli#5316 and the REST API's 422);
-# a job summary holds 1 MiB. The default budget fits the smaller of the two.
+# A pull-request comment holds at most 65,536 characters: GitHub's REST API refuses a
+# longer body with 422 "Body is too long (maximum is 65536 characters)" (reported in
+# danger/danger#424 and telia-oss/github-pr-resource#259); a job summary holds 1 MiB
+# (GitHub's docs on GITHUB_STEP_SUMMARY). The default budget fits the smaller of the two.
 MARKDOWN_BUDGET = 65_536
 # How a plan larger than its budget is shortened, in this order (`plan_markdown`).
 LEVELS = ("full", "collapsed", "summarised", "truncated")
