@@ -67,7 +67,40 @@ def repo_lock(settings: Settings, command: str, *, exclusive: bool) -> Iterator[
         yield store
 
 
-def load_inputs(settings: Settings, target_name: str) -> Inputs:
+class EnvOrMasked(Mapping[str, str]):
+    """The environment, for the read-only commands: a `${env:NAME}` that is not set reads as
+    a stand-in (a secret like any value from the environment, so masked wherever it is
+    printed), and its name is kept in `missing`, to say which values were not checked.
+    Only `push` needs the real values."""
+
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        if name in os.environ:
+            return os.environ[name]
+        if name not in self.missing:
+            self.missing.append(name)
+        return f"<{name} not set>"
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+    def warnings(self, overlay_path: Path) -> tuple[str, ...]:
+        return tuple(
+            f"{overlay_path}: ${{env:{name}}} is not set: the values that read it are masked "
+            "and not checked (only push needs it)"
+            for name in self.missing
+        )
+
+
+def load_inputs(settings: Settings, target_name: str, *, need_env: bool = False) -> Inputs:
     config = load_config(settings.repo)
     target = config.target(target_name)
     store = Store(settings.repo)
@@ -90,16 +123,18 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
     last = store.read_tree(state_dir(target_name))
     last_state = layout.parse(last, state_dir(target_name)) if last else None
     loaded, warnings = overlay.load(target.overlay, snapshot, last_state, past_names(store))
+    environ: Mapping[str, str] = os.environ if need_env else EnvOrMasked()
     values = {
-        name: overlay.expand_env(value, os.environ)
-        for name, value in loaded.variables.values.items()
+        name: overlay.expand_env(value, environ) for name, value in loaded.variables.values.items()
     }
     scoped = {
         name: tuple(
-            dataclasses.replace(e, value=overlay.expand_env(e.value, os.environ)) for e in entries
+            dataclasses.replace(e, value=overlay.expand_env(e.value, environ)) for e in entries
         )
         for name, entries in loaded.variables.scoped_values.items()
     }
+    if isinstance(environ, EnvOrMasked):
+        warnings = [*warnings, *environ.warnings(target.overlay)]
     loaded = dataclasses.replace(
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),

@@ -134,7 +134,7 @@ def _push(
     prune: bool,
     force: bool,
 ) -> ExitCode:
-    inputs = load_inputs(settings, target_name)
+    inputs = load_inputs(settings, target_name, need_env=not dry_run)
     ledger: list[dict[str, Any]] = []
     overlay_version = ""
     if not dry_run:
