@@ -27,7 +27,7 @@ from snapshotsync import processdiff, tenantvars, threeway
 from snapshotsync.log import get_logger, mask_secrets, redact
 from snapshotsync.merge import ValueAction, describe
 from snapshotsync.model import JsonDict, Snapshot, is_sensitive_marker
-from snapshotsync.plan import Change, Plan, describe_slot
+from snapshotsync.plan import BEHAVIOUR, Change, Plan, describe_slot
 
 _log = get_logger("progress")
 
@@ -424,10 +424,18 @@ def detail_lines(
     return lines
 
 
+def _routine(change: Change) -> bool:
+    """A resource left alone because it is the destination's own ("exists" kinds: an
+    environment, an account...): listed only with --verbose. Anything else left alone (a
+    config-as-code project's process, with its reason) is shown in every plan that has
+    something to show."""
+    return change.action == "skip" and BEHAVIOUR.get(change.key.kind) == "exists"
+
+
 def quiet_hint(plan: Plan) -> str:
     """What a quiet plan does not list, and how to see it ("" when nothing is hidden)."""
     hidden = []
-    left = plan.counts()["skip"]
+    left = sum(1 for change in plan.changes if _routine(change))
     if left:
         hidden.append(f"{left} resources left alone")
     if plan.decisions:
@@ -460,7 +468,7 @@ def plan_text(plan: Plan, *, verbose: bool = False, base: Snapshot | None = None
         out += [f"  ! {error}" for error in plan.errors]
         out.append("")
     for change in plan.changes:
-        if change.action == "same" or (change.action == "skip" and not verbose):
+        if change.action == "same" or (_routine(change) and not verbose):
             continue
         line = f"  {SYMBOL[change.action]} {change.key}"
         if change.reason:
