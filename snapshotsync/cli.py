@@ -306,6 +306,15 @@ def plan(
         ),
     ] = None,
     allow_version_skew: AllowSkewOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Also save the plan to FILE, for `push --plan FILE` to apply exactly (it "
+            "holds no secret).",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
@@ -326,9 +335,11 @@ def plan(
             detailed,
             prune=prune,
             force=force_overwrite,
-            shown=plan_command.Shown(max_chars, full_plan, allow_version_skew),
+            shown=plan_command.Shown(max_chars, full_plan, allow_version_skew, out),
         )
 
+    if out is not None and (all_targets or len(target or []) > 1):
+        raise typer.BadParameter("--out saves the plan of one target: name one --target")
     _run(
         "plan",
         settings,
@@ -374,6 +385,15 @@ def push(
     prune: PruneOption = False,
     force_overwrite: ForceOption = False,
     output: JsonOption = DriftFormat.text,
+    saved_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            metavar="FILE",
+            help="Apply exactly the plan `plan --out FILE` saved; refuse, writing nothing, "
+            "when the snapshot, the overlay or the destination changed since.",
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Calls at a time (reads and writes).")
     ] = 8,
@@ -397,8 +417,11 @@ def push(
             allow_version_skew=allow_version_skew,
             prune=prune,
             force=force_overwrite,
+            saved_plan=saved_plan,
         )
 
+    if saved_plan is not None and (all_targets or len(target or []) > 1):
+        raise typer.BadParameter("--plan applies the saved plan of one target: name one --target")
     _run(
         "push",
         settings,

@@ -413,6 +413,19 @@ class Shown:
     budget: int = report.MARKDOWN_BUDGET
     full_plan: Path | None = None
     allow_version_skew: bool = False
+    out: Path | None = None  # `plan --out`: the saved plan (`commands.savedplan`)
+
+
+def save_plan(path: Path, inputs: Inputs, computed: Computed, *, prune: bool, force: bool) -> None:
+    """`plan --out`: the plan and what it was made from, for `push --plan` to apply exactly."""
+    from snapshotsync.commands import savedplan
+
+    if computed.plan.errors:
+        report.warning(f"--out {path}: not written: a plan with errors cannot be pushed")
+        return
+    commits = savedplan.inputs_of(inputs.store, inputs.target.name, inputs.target.overlay)
+    options = savedplan.Options(prune=prune, force=force)
+    savedplan.write(path, savedplan.document(computed.plan, commits, computed.live, options))
 
 
 def check_versions(inputs: Inputs, computed: Computed, *, allow: bool) -> None:
@@ -489,6 +502,8 @@ def _plan(
         computed = compute(settings, inputs, client, force=force, prune=prune)
         check_versions(inputs, computed, allow=shown.allow_version_skew)
         plan = computed.plan
+    if shown.out is not None:
+        save_plan(shown.out, inputs, computed, prune=prune, force=force)
     report.line(render(plan, output, settings, shown, inputs.base))
     if plan.errors:
         return ExitCode.ERROR

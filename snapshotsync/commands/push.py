@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from snapshotsync import layout, push, report, yamlio
-from snapshotsync.commands import recover
+from snapshotsync.commands import recover, savedplan
 from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
 from snapshotsync.commands.plan import (
@@ -79,8 +79,19 @@ def run(
     allow_version_skew: bool,
     prune: bool = False,
     force: bool = False,
+    saved_plan: Path | None = None,
 ) -> ExitCode:
     command = f"push --target {target_name}{' --dry-run' if dry_run else ''}"
+    saved = None
+    if saved_plan is not None:
+        saved = savedplan.read(saved_plan, target_name)
+        options = savedplan.options_of(saved)
+        if (prune and not options.prune) or (force and not options.force):
+            raise UserError(
+                f"--plan {saved_plan} was planned without --prune/--force-overwrite: a "
+                "saved plan is pushed with the options it was made with"
+            )
+        prune, force = options.prune, options.force
     with repo_lock(settings, command, exclusive=not dry_run) as store:
         if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
             store.ensure_index_unlocked()
@@ -95,6 +106,7 @@ def run(
             allow_version_skew=allow_version_skew,
             prune=prune,
             force=force,
+            saved=(saved_plan, saved) if saved_plan is not None and saved is not None else None,
         )
 
 
@@ -133,6 +145,7 @@ def _push(
     allow_version_skew: bool,
     prune: bool,
     force: bool,
+    saved: tuple[Path, dict[str, Any]] | None = None,
 ) -> ExitCode:
     inputs = load_inputs(settings, target_name, need_env=not dry_run)
     ledger: list[dict[str, Any]] = []
@@ -155,6 +168,8 @@ def _push(
         skew = version_skew(source_version, computed.raw.version)
         if skew and not allow_version_skew:
             raise UserError(f"{skew} (--allow-version-skew overrides; nothing was written)")
+        if saved is not None:
+            check_saved_plan(saved, inputs, computed.live, plan)
         report.line(report.plan_text(plan, verbose=settings.verbose > 0, base=inputs.base))
         if plan.errors:
             return ExitCode.ERROR
@@ -211,6 +226,16 @@ def _push(
     )
     note_detached(inputs.store, sha)
     return ExitCode.OK
+
+
+def check_saved_plan(
+    saved: tuple[Path, dict[str, Any]], inputs: Inputs, live: Snapshot, plan: Plan
+) -> None:
+    """`push --plan FILE`: refuse, before any write, unless the plan made now is the saved
+    one, from the same snapshot, overlay, config, records and destination."""
+    path, document = saved
+    commits = savedplan.inputs_of(inputs.store, inputs.target.name, inputs.target.overlay)
+    savedplan.refuse_if_stale(path, savedplan.differences(document, commits, live, plan))
 
 
 def push_marks(inputs: Inputs, *, force: bool, prune: bool) -> tuple[str, ...]:
