@@ -376,7 +376,7 @@ def test_several_source_environments_on_one_follow_prefer_and_merge_their_phases
     assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
     repo = init_repo(tmp_path, source_emulator, destination_emulator)
     export_with_overlay(repo, MANY_TO_ONE)
-    text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
+    text = run_cli("plan", "--target", "prod", "--repo", str(repo), "--verbose").stdout
     assert "not excluded from Staging (prefer: Staging)" in text
     assert "merged into that phase" in text
     _push(repo)
