@@ -186,17 +186,18 @@ def with_frozen_copies(seed: Path, directory: Path, releases: int = 2) -> Path:
     """`seed` with `releases` releases in every project and a snapshot of every runbook: the
     emulator keeps frozen copies of their processes and variable sets, listed with the live
     ones (`snapshotsync/emulator/bulk.py`). Returns the new seed's path."""
+    import json
+
     from ruamel.yaml import YAML
 
-    yaml = YAML(typ="safe")
-    data = yaml.load(seed.read_text(encoding="utf-8"))
+    data = YAML(typ="safe").load(seed.read_text(encoding="utf-8"))
     for project in data.get("projects") or []:
         project["Releases"] = [{"Version": f"1.0.{n}"} for n in range(releases)]
         for runbook in project.get("Runbooks") or []:
             runbook["Snapshots"] = [{"Name": "Snapshot 1"}]
     path = directory / f"frozen-{seed.name}"
-    with path.open("w", encoding="utf-8") as out:
-        yaml.dump(data, out)
+    # As JSON (which is YAML): it keeps the seed's key order, the documents' field order.
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
     return path
 
 
