@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from snapshotsync.errors import OctopusApiError
@@ -60,6 +61,10 @@ SPACE_COLLECTIONS = (
     "workers",
 )
 GLOBAL_COLLECTIONS = ("userroles",)
+# Collections with several items a project, read whole at `/all` (one request, a plain array,
+# "Lists all of the channels in the supplied Octopus Deploy Space": OctopusDeploy/docs
+# `src/pages/docs/api/_generated/channels.md`, `runbooks.md`, `tenants.md`).
+ALL_AT_ONCE = ("channels", "runbooks", "tenants")
 # With this toggle on, tenant variables are scoped values on their own routes and the legacy
 # document can no longer be written (OctopusDeploy/cli#489; the Octopus CLI and the Terraform
 # provider choose the API by it, not by the server's version).
@@ -127,9 +132,12 @@ def _read(
         lists = {name: f"api/{space_id}/{name}" for name in SPACE_COLLECTIONS}
         lists.update({name: f"api/{name}" for name in GLOBAL_COLLECTIONS})
         counter.known(len(lists))
-        listed = _run_all(
-            pool, {name: (client.list_all, path) for name, path in lists.items()}, counter
-        )
+        calls: dict[str, tuple[Callable[[str], Any], str]] = {
+            name: (client.list_all, path) for name, path in lists.items()
+        }
+        if bulk:
+            calls.update({name: (partial(_all, client), lists[name]) for name in ALL_AT_ONCE})
+        listed = _run_all(pool, calls, counter)
         raw.collections = {name: list(items) for name, items in listed.items()}
         paths = list(_document_paths(raw, space_id))
         counter.known(len(paths))
@@ -198,6 +206,19 @@ def _bulk_reads(raw: Raw, space_id: str) -> _Reads:
             tenant_variables[str(tenant["Id"])] = f"{tenant_base}/variables"
     groups = [processes, runbook_processes, variables]
     return _Reads(groups, tenant_variables, f"{base}/tenantvariables/all", single)
+
+
+def _all(client: OctopusClient, path: str) -> list[Any]:
+    """A collection at its `/all` route, or paged where the server has no such route."""
+    try:
+        items = client.get(f"{path}/all")
+    except OctopusApiError as error:
+        if error.status not in (404, 405):
+            raise
+        return client.list_all(path)
+    if not isinstance(items, list):
+        raise OctopusApiError("GET", f"{path}/all", 200, "expected a list")
+    return items
 
 
 def _project_process(base: str, project: dict[str, Any]) -> str:
