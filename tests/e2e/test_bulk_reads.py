@@ -19,6 +19,7 @@ import pytest
 
 from snapshotsync import export, layout, normalize
 from snapshotsync.emulator import Config
+from snapshotsync.errors import OctopusApiError
 from snapshotsync.octopus.client import OctopusClient, RetryPolicy
 from tests.helpers import (
     API_KEY,
@@ -178,3 +179,25 @@ def test_the_export_command_writes_the_same_snapshot_in_bulk_and_through_the_fal
             run_cli("export", "--repo", str(repo))
             trees.append(git(repo, "rev-parse", "HEAD:snapshot"))
     assert trees[0] == trees[1]
+
+
+class _NoBulkRoutes(OctopusClient):
+    """A server (or a proxy in front of it) that answers 404 to `/all` routes and 414 to
+    any `ids` filter."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if path.endswith("/all") and "/spaces" not in path:
+            raise OctopusApiError("GET", path, 404, "The resource was not found.")
+        if params and "ids" in params:
+            raise OctopusApiError("GET", path, 414, "")
+        return super().get(path, params)
+
+
+@pytest.mark.parametrize("version", [OLD, SCOPED])
+def test_without_the_bulk_routes_every_document_is_read_one_by_one(version: str) -> None:
+    with running_emulator(seed=FIDELITY, server_version=version) as emulator:
+        with reading(emulator) as client:
+            expected, documents = render(client, bulk=False)
+        with _NoBulkRoutes(emulator.url, API_KEY) as client:
+            files, fallback_documents = render(client, bulk=True)
+    assert files == expected and fallback_documents == documents
