@@ -201,3 +201,20 @@ def test_without_the_bulk_routes_every_document_is_read_one_by_one(version: str)
         with _NoBulkRoutes(emulator.url, API_KEY) as client:
             files, fallback_documents = render(client, bulk=True)
     assert files == expected and fallback_documents == documents
+
+
+class _BrokenBulkRoute(OctopusClient):
+    """A server that fails a bulk read in a way no fallback can mend (403: no permission)."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if params and "ids" in params and path.endswith("/variables/all"):
+            raise OctopusApiError("GET", path, 403, "You do not have permission.")
+        return super().get(path, params)
+
+
+def test_a_bulk_read_that_fails_otherwise_fails_the_read(source_emulator: Emulator) -> None:
+    with _BrokenBulkRoute(source_emulator.url, API_KEY) as client:
+        space_id = client.space_id("Default")
+        with pytest.raises(OctopusApiError, match="permission"):
+            export.read(client, space_id)
+        assert client.space_id("Default") == space_id  # the client is still usable
