@@ -11,8 +11,9 @@ catches, each handled here:
 - a long `ids=` list is refused by proxies and servers (Octopus's own UI met it behind NGINX,
   OctopusDeploy/Issues#5161; Kestrel refuses request lines over 8 KB): ids go in chunks of
   at most `MAX_IDS`, and fewer when the request line would pass `MAX_REQUEST_LINE`;
-- `ItemsPerPage` can be wrong (OctopusDeploy/Issues#2519): pages are followed by
-  `Links.Page.Next` and counted, and `take` asks for the whole chunk at once;
+- `ItemsPerPage` can be wrong (OctopusDeploy/Issues#2519) and `Page.Next` missing
+  (Issues#8128): `take` asks for the whole chunk at once, pages are followed by
+  `Links.Page.Next` or, without one, by count (`skip`);
 - an older server may not know `ids` and answer an unfiltered page: a reply holding any id not
   asked for is not used (`None`), and the caller reads those documents one by one.
 
@@ -95,16 +96,15 @@ def read_chunk(
     asked = {i.lower(): i for i in ids}
     found: dict[str, JsonDict] = {}
     reply = client.get(path, _params(ids, paged))
-    pages = 0
+    pages = received = 0
     while True:
         items = reply.get("Items") if paged and isinstance(reply, dict) else reply
         if not isinstance(items, list):
             raise OctopusApiError("GET", path, 200, "expected a list of documents")
         keys = [str(i.get("Id", "")).lower() if isinstance(i, dict) else "" for i in items]
-        # A filtered list never holds, nor counts, more than the ids asked for; an
-        # unfiltered first page may happen to hold only ids asked for, not its total.
-        total = reply.get("TotalResults") if paged and isinstance(reply, dict) else None
-        if any(key not in asked for key in keys) or (isinstance(total, int) and total > len(asked)):
+        # Each document taken is the one asked for by its id, whatever the server did with
+        # the filter; one not asked for shows the filter was ignored.
+        if any(key not in asked for key in keys):
             _log.info(
                 "GET %s answered documents not asked for: the server ignores ids; "
                 "reading them one by one",
@@ -114,9 +114,12 @@ def read_chunk(
         for key, item in zip(keys, items, strict=True):
             found[asked[key]] = item
         pages += 1
-        if not paged or len(found) == len(asked) or not items:
-            return found
+        received += len(items)
+        if not paged or len(found) == len(asked) or not items or pages > len(asked):
+            return found  # never more pages than ids
         next_link = (reply.get("Links") or {}).get("Page.Next")
-        if not next_link or pages > len(asked):  # never more pages than ids
-            return found
-        reply = client.get(next_link)
+        if next_link:
+            reply = client.get(next_link)
+        else:
+            # Some servers leave `Page.Next` out (OctopusDeploy/Issues#8128): page by count.
+            reply = client.get(path, {**_params(ids, paged), "skip": received})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -93,7 +94,31 @@ def test_a_server_that_ignores_ids_is_told_by_the_reply(tmp_path: Path) -> None:
     ):
         space = f"api/{old.space_id}"
         project = client.get(f"{space}/projects/all")[0]
-        process = [project["DeploymentProcessId"]]
+        # The second copy of the process: the unfiltered list holds the live one and the
+        # first copy before it (an unfiltered page holding only ids asked for is right).
+        listed = client.get(f"{space}/deploymentprocesses", {"take": 1000})["Items"]
+        process = [d["Id"] for d in listed if "-s-1-" in d["Id"]][:1]
+        assert len(process) == 1
         sets = [project["VariableSetId"]]
         assert bulk.read_chunk(client, f"{space}/deploymentprocesses", process, paged=True) is None
         assert bulk.read_chunk(client, f"{space}/variables/all", sets, paged=False) is None
+
+
+class _NoNextLink(OctopusClient):
+    """A server that leaves `Page.Next` out of its pages (OctopusDeploy/Issues#8128)."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        reply = super().get(path, params)
+        if isinstance(reply, dict) and isinstance(reply.get("Links"), dict):
+            reply["Links"].pop("Page.Next", None)
+        return reply
+
+
+def test_read_chunk_pages_by_count_without_a_next_link(source_emulator: Emulator) -> None:
+    source_emulator.configure(max_take=1)
+    with _NoNextLink(source_emulator.url, API_KEY) as client:
+        space = f"api/{source_emulator.space_id}"
+        wanted = [r["RunbookProcessId"] for r in client.get(f"{space}/runbooks/all")]
+        assert len(wanted) > 1
+        found = bulk.read_chunk(client, f"{space}/runbookProcesses", wanted, paged=True)
+    assert found is not None and sorted(found) == sorted(wanted)
