@@ -38,9 +38,7 @@ def test_read_only_commands_run_without_the_overlays_secrets(
 
     planned = run_cli("plan", *target)
     for name in SECRETS:
-        assert f"${{env:{name}}} is not set: the values that read it are masked" in (
-            planned.stderr
-        )
+        assert f"${{env:{name}}} is not set: the values that read it are masked" in (planned.stderr)
     assert "not set>" not in planned.stdout  # the stand-in is masked like a secret
     # drift and cleanup do not use the values at all: they just run.
     assert run_cli("drift", *target).stdout.startswith("drift prod: nothing changed by hand")
