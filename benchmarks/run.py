@@ -80,6 +80,15 @@ TARGET_PUSH_SPEEDUP = 5.0  # the initial push at concurrency 1 >= 5 x slower tha
 TARGET_EXPORT_CPU_S = 2.5
 TARGET_SNAPSHOT_PARSE_CPU_S = 1.0
 TARGET_READ_OVER_EXPORT = 1.3  # plan and the no-op push wall <= 1.3 x the export's
+# Round 3 (issue 22): the space read in bulk.
+TARGET_EXPORT_GETS = 40  # with scoped tenant variables off (250 with them on)
+TARGET_EXPORT_GETS_SCOPED = 250
+TARGET_EXPORT_WALL_OVER_CPU = 1.3  # export wall <= 1.3 x its own CPU (waiting is hidden)
+# Steps whose GETs are shown by route (`GET /api/emulator/stats`, both emulators).
+ROUTE_STEPS = ("export c8", "re-export c8 (unchanged)", "push (no-op)", "plan")
+# The emulators' server version (`--server-version`): 2025.2 or later has scoped tenant
+# variables, which have no bulk route.
+EMULATOR_ARGS: list[str] = []
 # The scaling targets: per-resource cost within 20 % from the smallest size to the largest,
 # peak RSS under 300 MB at the largest (400 projects).
 TARGET_SCALE_GROWTH = 1.2
@@ -194,6 +203,7 @@ def start_emulator(
         str(latency_ms),
         "--id-offset",
         str(id_offset),
+        *EMULATOR_ARGS,
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     stderr.close()
@@ -236,6 +246,7 @@ class Step:
     emulator_cpu_s: float = 0.0  # both emulator processes, during the step
     read_s: float | None = None  # export: first to last GET, from the run's log
     by_emulator: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_route: dict[str, int] = field(default_factory=dict)  # both emulators
 
     def gets(self) -> int:
         return self.calls.get("GET", 0)
@@ -369,6 +380,8 @@ def measured(
         step.writes += int(stats["writes"])
         for method, count in stats["by_method"].items():
             step.calls[method] = step.calls.get(method, 0) + int(count)
+        for route, count in stats["by_route"].items():
+            step.by_route[route] = step.by_route.get(route, 0) + int(count)
     progress.print(
         f"  {result.wall_s:.2f} s wall, {result.cpu_s:.2f} s CPU, "
         f"{step.requests} requests, {step.writes} writes"
@@ -552,6 +565,7 @@ def verdicts(
         "transform_plan_peak_mb": peak,
     }
     round_two = issue_13_verdicts(steps, loading, latency_ms, ratios)
+    round_two += issue_22_verdicts(steps, ratios)
     found = [
         Verdict(
             f"export wall <= {TARGET_EXPORT_BOUND_RATIO}x round-trip bound",
@@ -640,7 +654,43 @@ def issue_13_verdicts(
     return found
 
 
+def issue_22_verdicts(steps: dict[str, Step], ratios: dict[str, float]) -> list[Verdict]:
+    """The third round's targets: the export's GETs, and its wall against its own CPU."""
+    export8 = steps["export c8"]
+    scoped = any(r.endswith(("projectvariables", "commonvariables")) for r in export8.by_route)
+    limit = TARGET_EXPORT_GETS_SCOPED if scoped else TARGET_EXPORT_GETS
+    ratios["export_gets"] = float(export8.gets())
+    ratios["export_wall_over_cpu"] = export8.wall_s / export8.cpu_s if export8.cpu_s else 0.0
+    return [
+        Verdict(
+            f"export GETs <= {limit} (scoped tenant variables {'on' if scoped else 'off'})",
+            f"{export8.gets()} GETs",
+            export8.gets() <= limit,
+        ),
+        Verdict(
+            f"export wall <= {TARGET_EXPORT_WALL_OVER_CPU:g}x its CPU",
+            f"{export8.wall_s:.2f} s / {export8.cpu_s:.2f} s = "
+            f"{ratios['export_wall_over_cpu']:.2f}x",
+            ratios["export_wall_over_cpu"] <= TARGET_EXPORT_WALL_OVER_CPU,
+        ),
+    ]
+
+
 # ====================================================================== report
+
+
+def print_routes(steps: list[Step]) -> None:
+    """GETs by route for the reading steps: where the requests go."""
+    shown = [step for step in steps if step.name in ROUTE_STEPS]
+    routes = sorted({r for step in shown for r in step.by_route if r.startswith("GET ")})
+    table = Table(title="GETs by route (both emulators; `?ids`: a bulk read)")
+    table.add_column("route")
+    for step in shown:
+        table.add_column(step.name, justify="right")
+    for route in routes:
+        table.add_row(route, *(str(step.by_route.get(route, 0)) for step in shown))
+    table.add_row("total", *(str(step.gets()) for step in shown))
+    console.print(table)
 
 
 def print_results(results: Results) -> None:
@@ -670,6 +720,7 @@ def print_results(results: Results) -> None:
         "read s: first to last GET of the run (its log); CPU s: the CLI process and its git "
         "children; emu CPU s: both emulator processes during the step"
     )
+    print_routes(results.steps)
 
     inproc = Table(title="transform + plan in process (CPU: time.process_time)")
     for column in (
@@ -864,6 +915,7 @@ def run(args: argparse.Namespace) -> Results:
                 "projects": size.projects,
                 "tenants": size.tenants,
                 "library_sets": size.library_sets,
+                "server_version": EMULATOR_ARGS[-1] if EMULATOR_ARGS else "",
             },
             size=size.describe(),
             steps=list(steps.values()),
@@ -1096,6 +1148,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="a small smoke size (10 projects, 5 tenants, 3 sets)"
     )
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--server-version",
+        default="2024.2.9000",
+        help="the emulators' version; 2025.2 or later: scoped tenant variables (2024.2.9000)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--scale",
@@ -1130,6 +1187,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    EMULATOR_ARGS[:] = ["--server-version", args.server_version]
     results: Results | ScaleResults
     try:
         with terminate_cleanly():

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from snapshotsync import __version__
 from snapshotsync import log as logs
 from snapshotsync.errors import ExitCode, UserError
-from snapshotsync.settings import Settings
+from snapshotsync.settings import Settings, find_repo
 
 # click's UsageError, whether typer vendors click (0.2x) or depends on it: the base of
 # the public BadParameter either way.
@@ -51,6 +51,26 @@ class _Commands(TyperGroup):
             raise
 
 
+def _flags_without_types() -> None:
+    """A flag takes no value, so --help shows none for it. typer 0.2x's rich help prints a
+    type after every option (`--yes <bool>`, `--help <bool>`, `-v <int>`) through
+    `TyperOption.display_type_rich`; earlier typers have no such method and print none."""
+    option: Any = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "_snapshotsync", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._snapshotsync = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_without_types()
+
 app = typer.Typer(
     cls=_Commands,
     name="snapshotsync",
@@ -61,7 +81,13 @@ app = typer.Typer(
 )
 
 RepoOption = Annotated[
-    Path, typer.Option("--repo", help="The sync repo (default: the current directory).")
+    Path,
+    typer.Option(
+        "--repo",
+        metavar="DIR",
+        help="The sync repo (default: the current directory, or the nearest one above it "
+        "that holds a snapshotsync.yaml, as git finds its repository).",
+    ),
 ]
 VerboseOption = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More output on stderr (-vv: debug).")
@@ -70,7 +96,25 @@ MaxRpsOption = Annotated[
     float | None,
     typer.Option("--max-rps", min=0, help="At most this many calls a second to an instance."),
 ]
-TargetOption = Annotated[str, typer.Option("--target", "-t", help="A target of snapshotsync.yaml.")]
+TargetOption = Annotated[
+    str, typer.Option("--target", "-t", metavar="TARGET", help="A target of snapshotsync.yaml.")
+]
+TargetsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="TARGET",
+        help="A target of snapshotsync.yaml; repeat it for several (each in turn, then a "
+        "summary; the exit code is the worst).",
+    ),
+]
+AllowSkewOption = Annotated[
+    bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
+]
+AllTargetsOption = Annotated[
+    bool, typer.Option("--all-targets", help="Every target of snapshotsync.yaml, in turn.")
+]
 PruneOption = Annotated[
     bool,
     typer.Option(
@@ -104,10 +148,22 @@ class DriftFormat(StrEnum):
     json = "json"
 
 
+JsonOption = Annotated[
+    DriftFormat, typer.Option("--output", help="text for people, json for programs.")
+]
+
+
 def _run(
-    command: str, settings: Settings, body: Callable[[], ExitCode], *, log: bool = True
+    command: str,
+    settings: Settings,
+    body: Callable[[], ExitCode],
+    *,
+    log: bool = True,
+    json_errors: bool = False,
 ) -> None:
-    """Run a command body and exit with its code; `log=False` keeps no log file (init)."""
+    """Run a command body and exit with its code; `log=False` keeps no log file (init).
+    `json_errors`: the command prints JSON, so an error is a JSON document on stdout too
+    (as well as its line on stderr)."""
     log_file = logs.setup(settings.repo if log else None, settings.verbose, command)
     logger = logs.get_logger("cli")
     try:
@@ -118,6 +174,8 @@ def _run(
         # Overlay problems already say `file:line: error: ...`, one a line.
         labelled = ": error: " in message.split("\n")[0]
         typer.echo(message if labelled else f"error: {message}", err=True)
+        if json_errors:
+            typer.echo(_error_json(command, message))
         code = ExitCode.ERROR
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -126,12 +184,23 @@ def _run(
         logger.debug("internal error", exc_info=True)
         where = f" (traceback in {log_file})" if log_file else ""
         typer.echo(f"internal error: this is a bug in snapshotsync{where}", err=True)
+        if json_errors:
+            typer.echo(_error_json(command, f"internal error{where}", bug=True))
         if log_file is None:
             import traceback
 
             traceback.print_exc()
         code = ExitCode.BUG
     raise typer.Exit(int(code))
+
+
+def _error_json(command: str, message: str, *, bug: bool = False) -> str:
+    """An error as the one JSON document a `--output json` command prints."""
+    import json
+
+    # report.FORMAT_VERSION: not imported here, so that --help stays quick.
+    document = {"format_version": 1, "command": command, "error": message, "bug": bug}
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 @app.command()
@@ -191,7 +260,9 @@ def export(
     verbose: VerboseOption = 0,
 ) -> None:
     """Read the source instance, rewrite snapshot/ and commit when anything changed."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
     from snapshotsync.commands import export as export_command
 
     _run("export", settings, lambda: export_command.run(settings))
@@ -199,7 +270,8 @@ def export(
 
 @app.command()
 def plan(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
@@ -214,39 +286,114 @@ def plan(
     ] = OutputFormat.text,
     prune: PruneOption = False,
     force_overwrite: ForceOption = False,
+    max_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-chars",
+            min=1000,
+            metavar="N",
+            help="markdown: at most N characters (default: what a pull-request comment "
+            "holds); a longer plan is collapsed, then summarised, then cut.",
+        ),
+    ] = 65_536,
+    full_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--full-plan",
+            metavar="FILE",
+            help="Also write the whole plan as text to FILE (a shortened markdown plan "
+            "points to it).",
+        ),
+    ] = None,
+    allow_version_skew: AllowSkewOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Also save the plan to FILE, for `push --plan FILE` to apply exactly (it "
+            "holds no secret).",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls at a time.")] = 8,
     max_rps: MaxRpsOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Show what a push to TARGET would change."""
+    """Show what a push to TARGET would change. Quiet: -v also lists what is left alone
+    and the overlay's decisions."""
     from snapshotsync.commands import plan as plan_command
 
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
+
+    def one(name: str, detailed: bool = detailed_exitcode) -> ExitCode:
+        return plan_command.run(
+            settings,
+            name,
+            output.value,
+            detailed,
+            prune=prune,
+            force=force_overwrite,
+            shown=plan_command.Shown(max_chars, full_plan, allow_version_skew, out),
+        )
+
+    if out is not None and (all_targets or len(target or []) > 1):
+        raise typer.BadParameter("--out saves the plan of one target: name one --target")
     _run(
         "plan",
         settings,
-        lambda: plan_command.run(
-            settings,
-            target,
-            output.value,
-            detailed_exitcode,
-            prune=prune,
-            force=force_overwrite,
-        ),
+        lambda: _each("plan", settings, target, all_targets, output.value, one, detailed_exitcode),
+        json_errors=output is OutputFormat.json,
     )
+
+
+def _each(
+    command: str,
+    settings: Settings,
+    names: list[str] | None,
+    all_targets: bool,
+    output: str,
+    one: Callable[..., ExitCode],
+    detailed: bool = True,
+) -> ExitCode:
+    """One target as it always ran; several (or `--all-targets`) each in turn, a summary,
+    and the worst exit code (`commands.targets`)."""
+    from snapshotsync.commands import targets as targets_command
+
+    chosen = targets_command.chosen(settings, names or [], all_targets)
+    if len(chosen) == 1 and not all_targets:
+        return one(chosen[0])
+    if command == "plan":
+        outcomes = targets_command.run_each(command, chosen, output, lambda n: one(n, True))
+    else:
+        outcomes = targets_command.run_each(
+            command, chosen, output, one, stop_on_failure=command == "push"
+        )
+    code = targets_command.worst([o.code for o in outcomes])
+    return ExitCode.OK if code is ExitCode.CHANGES and not detailed else code
 
 
 @app.command()
 def push(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
-    allow_version_skew: Annotated[
-        bool, typer.Option("--allow-version-skew", help="Sync across distant versions.")
-    ] = False,
+    allow_version_skew: AllowSkewOption = False,
     prune: PruneOption = False,
     force_overwrite: ForceOption = False,
+    output: JsonOption = DriftFormat.text,
+    saved_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            metavar="FILE",
+            help="Apply exactly the plan `plan --out FILE` saved; refuse, writing nothing, "
+            "when the snapshot, the overlay or the destination changed since.",
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Calls at a time (reads and writes).")
     ] = 8,
@@ -256,25 +403,37 @@ def push(
     """Apply the plan to TARGET, record the result and commit it."""
     from snapshotsync.commands import push as push_command
 
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
-    _run(
-        "push",
-        settings,
-        lambda: push_command.run(
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
+
+    def one(name: str) -> ExitCode:
+        run = push_command.run_json if output is DriftFormat.json else push_command.run
+        return run(
             settings,
-            target,
+            name,
             assume_yes=yes,
             dry_run=dry_run,
             allow_version_skew=allow_version_skew,
             prune=prune,
             force=force_overwrite,
-        ),
+            saved_plan=saved_plan,
+        )
+
+    if saved_plan is not None and (all_targets or len(target or []) > 1):
+        raise typer.BadParameter("--plan applies the saved plan of one target: name one --target")
+    _run(
+        "push",
+        settings,
+        lambda: _each("push", settings, target, all_targets, output.value, one),
+        json_errors=output is DriftFormat.json,
     )
 
 
 @app.command()
 def drift(
-    target: TargetOption,
+    target: TargetsOption = None,
+    all_targets: AllTargetsOption = False,
     repo: RepoOption = Path(),
     output: Annotated[
         DriftFormat, typer.Option("--output", help="text for people, json for programs.")
@@ -285,41 +444,78 @@ def drift(
 ) -> None:
     """What changed by hand on TARGET since the last push. Read-only; exit 2 when anything
     did (like plan --detailed-exitcode), 0 when nothing did."""
-    settings = Settings(repo=repo, verbose=verbose, concurrency=concurrency, max_rps=max_rps)
+    settings = Settings(
+        repo=find_repo(repo), verbose=verbose, concurrency=concurrency, max_rps=max_rps
+    )
     from snapshotsync.commands import drift as drift_command
 
-    _run("drift", settings, lambda: drift_command.run(settings, target, output.value))
+    _run(
+        "drift",
+        settings,
+        lambda: _each(
+            "drift",
+            settings,
+            target,
+            all_targets,
+            output.value,
+            lambda name: drift_command.run(settings, name, output.value),
+        ),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
 def history(
     target: Annotated[str | None, typer.Option("--target", "-t")] = None,
     repo: RepoOption = Path(),
+    output: JsonOption = DriftFormat.text,
     verbose: VerboseOption = 0,
 ) -> None:
     """The audit trail: exports and pushes from git log, one line each."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import history as history_command
 
-    _run("history", settings, lambda: history_command.run(settings, target))
+    _run(
+        "history",
+        settings,
+        lambda: history_command.run(settings, target, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
-def cleanup(target: TargetOption, repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+def cleanup(
+    target: TargetOption,
+    repo: RepoOption = Path(),
+    output: JsonOption = DriftFormat.text,
+    verbose: VerboseOption = 0,
+) -> None:
     """The placeholder ledger of TARGET, and which placeholders are still there."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import cleanup as cleanup_command
 
-    _run("cleanup", settings, lambda: cleanup_command.run(settings, target))
+    _run(
+        "cleanup",
+        settings,
+        lambda: cleanup_command.run(settings, target, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()
-def validate(repo: RepoOption = Path(), verbose: VerboseOption = 0) -> None:
+def validate(
+    repo: RepoOption = Path(), output: JsonOption = DriftFormat.text, verbose: VerboseOption = 0
+) -> None:
     """Check snapshotsync.yaml and the overlays without contacting any instance."""
-    settings = Settings(repo=repo, verbose=verbose)
+    settings = Settings(repo=find_repo(repo), verbose=verbose)
     from snapshotsync.commands import validate as validate_command
 
-    _run("validate", settings, lambda: validate_command.run(settings))
+    _run(
+        "validate",
+        settings,
+        lambda: validate_command.run(settings, output.value),
+        json_errors=output is DriftFormat.json,
+    )
 
 
 @app.command()

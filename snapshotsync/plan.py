@@ -403,6 +403,8 @@ def make_plan(
                 and key not in records
             ):
                 records[key] = Record(key, None)
+    changes, tag_notes = _tags_in_use(changes, live)
+    decisions += tag_notes
     # References are checked on what would be written, after the overlay and the merge.
     errors = [
         *desired.errors,
@@ -597,6 +599,65 @@ def _plan_one(
     return Change("update", key, before, document, _diff(before, document), values=values), (
         merged.record
     )
+
+
+def _tags_in_use(changes: list[Change], live: Snapshot) -> tuple[list[Change], list[Decision]]:
+    """A tag snapshotsync placed and the source dropped stays while anything on the
+    destination still uses it once this push is done (its own tenants, steps, values): a
+    real server refuses to remove a tag in use (OctopusDeploy/Issues#3436). The others go
+    in a late write, after everything that stops using them (`schedule.writes`)."""
+    written = {c.key: c.after for c in changes if c.action in WRITES and c.after is not None}
+    documents = [
+        written.get(key, document)
+        for key, document in live.resources.items()
+        if key.kind != "tag-sets"
+    ]
+    documents += [d for k, d in written.items() if k not in live.resources and k.kind != "tag-sets"]
+    result, notes = [], []
+    for change in changes:
+        if change.key.kind != "tag-sets" or change.action not in WRITES or not change.before:
+            result.append(change)
+            continue
+        after = change.after or {}
+        staying = {str(t.get("Name", "")).lower() for t in after.get("Tags") or []}
+        kept = []
+        for tag in change.before.get("Tags") or []:
+            name = str(tag.get("Name", ""))
+            canonical = f"{change.key.name[0]}/{name}".lower()
+            if name.lower() in staying:
+                continue
+            users = [d for d in documents if _uses_tag(d, canonical)]
+            if users:
+                kept.append(tag)
+                notes.append(
+                    Decision(
+                        f"{change.key} tag {name}",
+                        "no longer on the source, but still used on the destination: kept",
+                    )
+                )
+        if kept:
+            after = {**after, "Tags": [*(after.get("Tags") or []), *kept]}
+            change = replace(change, after=after, diff=_diff(change.before, after))
+            if not change.diff:
+                change = replace(change, action="same", after=change.before)
+        result.append(change)
+    return result, notes
+
+
+def _uses_tag(document: Any, canonical: str) -> bool:
+    """Whether a document names the tag `canonical` (`Set/Tag`, lower-cased) in a field of
+    tags (TenantTags, a TenantTag scope, ProjectTags, RunbookTags, EnvironmentTags)."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if "Tag" in key and not isinstance(value, dict):
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, str) and v.lower() == canonical for v in values):
+                    return True
+            elif _uses_tag(value, canonical):
+                return True
+    elif isinstance(document, list):
+        return any(_uses_tag(item, canonical) for item in document)
+    return False
 
 
 def _deleted_by_hand(key: ResourceKey, change: Change) -> list[str]:
@@ -1229,7 +1290,9 @@ def _written(change: Change) -> JsonDict | None:
     state; nothing for what is left alone."""
     if change.values:
         written = [
-            v.after for v in change.values if v.action in ("add", "overwrite", "update-scope")
+            v.after
+            for v in change.values
+            if v.action in ("add", "overwrite", "update-scope", "update-meta")
         ]
         return {"Variables": [v for v in written if v is not None]}
     return change.after if change.action in WRITES else None

@@ -567,7 +567,7 @@ class _Pusher:
                         pending.remove(index)
                         removed.add(index)
                     continue
-                if action.action not in ("add", "overwrite", "update-scope") or not action.after:
+                if action.action not in WRITTEN_VALUES or not action.after:
                     continue
                 if action.before is None:  # an add: skip it when the value is already there
                     # Matched by what the value is (name, type, value, scope), not by its
@@ -629,6 +629,8 @@ class _Pusher:
         for optional in ("Description", "Prompt"):
             if optional in normal:
                 raw[optional] = normal[optional]
+            elif base is not None:
+                raw.pop(optional, None)  # the plan's value has none: it goes
         if "IsEditable" in normal:
             raw["IsEditable"] = normal["IsEditable"]
         return raw
@@ -956,6 +958,9 @@ def _identity(value: JsonDict) -> tuple[str, str, str, str]:
 
 def _key(role: JsonDict) -> str:
     return json.dumps(role, sort_keys=True)
+
+
+WRITTEN_VALUES = ("add", "overwrite", "update-scope", "update-meta")
 
 
 def _sent(raw: Any, normal: Any, document: Any) -> Any:

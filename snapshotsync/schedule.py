@@ -69,6 +69,7 @@ def writes(plan: Plan) -> tuple[Write, ...]:
     """Every write of `plan`, in the order they can be made."""
     main: list[Write] = []
     links: list[Write] = []
+    late: list[Write] = []
     deletes: list[Write] = []
     for change in plan.writes:
         if change.action == "delete":
@@ -76,6 +77,23 @@ def writes(plan: Plan) -> tuple[Write, ...]:
             # writes refers to them any more.
             deletes.append(Write(change, {}, "delete"))
             continue
+        if change.key.kind == "tag-sets" and change.before is not None:
+            # New tags first, for what is about to use them; the tags the source dropped
+            # only once everything written has stopped using them (a server refuses to
+            # remove a tag in use, OctopusDeploy/Issues#3436).
+            after = change.after or {}
+            names = {str(t.get("Name", "")).lower() for t in after.get("Tags") or []}
+            dropped = [
+                t
+                for t in change.before.get("Tags") or []
+                if str(t.get("Name", "")).lower() not in names
+            ]
+            if dropped:
+                main.append(
+                    Write(change, {**after, "Tags": [*after.get("Tags", []), *dropped]}, "main")
+                )
+                late.append(Write(change, after, "late"))
+                continue
         paths = DEFERRED.get(change.key.kind)
         if not paths:
             main.append(Write(change, change.after or {}))
@@ -87,7 +105,7 @@ def writes(plan: Plan) -> tuple[Write, ...]:
             main.append(Write(change, held, "main"))
         if any(_get(after, path) != _get(held, path) for path in paths):
             links.append(Write(change, after, "links"))
-    return (*_placed(main, links), *deletes)
+    return (*_placed(main, links), *late, *deletes)
 
 
 def _placed(main: list[Write], links: list[Write]) -> Iterator[Write]:
@@ -202,6 +220,8 @@ def needs(write: Write) -> frozenset[str]:
         return frozenset(LINK_NEEDS.get(kind, ()))
     if write.part == "delete":
         return frozenset()
+    if write.part == "late":  # after everything that may have used what it removes
+        return frozenset(k for k in KINDS if k != write.change.key.kind)
     spec = KINDS.get(kind)
     if kind in EXTRA_NEEDS and spec is None:  # publishing a runbook
         return frozenset(EXTRA_NEEDS[kind])

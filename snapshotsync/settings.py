@@ -135,6 +135,19 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def find_repo(start: Path) -> Path:
+    """The sync repo holding `start`, found the way git finds its repository: `start`
+    itself, or the nearest directory above it with a `snapshotsync.yaml`, not past the top
+    of the git work tree `start` is in. None found: `start` (its error names it)."""
+    here = start.resolve()
+    for directory in (here, *here.parents):
+        if (directory / CONFIG_FILE).is_file():
+            return start if directory == here else directory
+        if (directory / ".git").exists():
+            break
+    return start
+
+
 def load_config(repo: Path) -> Config:
     """Read and validate `<repo>/snapshotsync.yaml`."""
     path = repo / CONFIG_FILE

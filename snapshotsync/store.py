@@ -346,7 +346,10 @@ class Store:
         """Stage everything under `subdirs` and count the files added, changed, removed."""
         self._git("add", "--all", "--", *subdirs)
         counts: Counter[str] = Counter()
-        for line in self._git("diff", "--cached", "--name-status", "--", *subdirs).splitlines():
+        # No rename detection: a resource deleted and another added with similar content
+        # are a removal and an addition, not one file "changed".
+        names = self._git("diff", "--cached", "--name-status", "--no-renames", "--", *subdirs)
+        for line in names.splitlines():
             if line.strip():
                 counts[line[0]] += 1
         return Changes(added=counts["A"], changed=counts["M"] + counts["R"], removed=counts["D"])

@@ -127,12 +127,16 @@ def drift(
     base: Mapping[Any, dict[str, Any]],
     live: Mapping[Any, dict[str, Any]],
     parts: Callable[[Any, dict[str, Any]], Mapping[str, Any]],
+    before: Mapping[Any, dict[str, Any]] | None = None,
 ) -> list[Drift]:
-    """Every part of every recorded resource whose live version differs from its base.
+    """Every part of every recorded resource whose live version differs from its base, and
+    every part added by hand inside one.
 
     `base` and `live` map resource keys (already matched the way Octopus matches names) to
     documents; `parts(key, document)` splits a document into its named parts, the same way
-    the plan compares them.
+    the plan compares them. `before` is the destination as read just before the last push:
+    a part it already had that snapshotsync did not place is the destination's own, not an
+    addition (without it, no addition is reported).
     """
     found: list[Drift] = []
     for key, recorded in base.items():
@@ -141,13 +145,27 @@ def drift(
             found.append(Drift(key, "", "deleted", recorded, None))
             continue
         theirs = parts(key, now)
-        for part, item in parts(key, recorded).items():
+        ours = parts(key, recorded)
+        for part, item in ours.items():
             current = theirs.get(part)
             if current is None:
                 found.append(Drift(key, part, "deleted", item, None))
             elif not holds(current, item):
                 found.append(Drift(key, part, "changed", item, current))
+        if before is None or not part_names_matter(ours):
+            continue
+        earlier = before.get(key)
+        had = set(parts(key, earlier)) if earlier is not None else set()
+        for part, current in theirs.items():
+            if part not in ours and part not in had:
+                found.append(Drift(key, part, "added", None, current))
     return found
+
+
+def part_names_matter(parts: Mapping[str, Any]) -> bool:
+    """Whether a document splits into named parts (steps, values, links, roles): a whole
+    document (one part, "") has nothing to add inside it."""
+    return any(name for name in parts)
 
 
 # ---------------------------------------------------------------------- key by key
@@ -201,7 +219,7 @@ def merge(base: Any, live: Any, desired: Any, *, force: bool = False) -> Merged:
 
 def _named(items: Any) -> dict[str, Any] | None:
     """A list of named dicts by lower-cased name (None: not such a list)."""
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list):
         return None
     if not all(isinstance(i, dict) and isinstance(i.get("Name"), str) for i in items):
         return None
@@ -225,8 +243,7 @@ def _merge(
         return _merge_dicts(
             base if isinstance(base, dict) else MISSING, live, desired, path, force, kept, conflicts
         )
-    named = _named(desired), _named(live)
-    if named[0] is not None and named[1] is not None:
+    if _named(desired) is not None and _named(live) is not None and (desired or live):
         return _merge_named(base, live, desired, path, force, kept, conflicts)
     if desired is MISSING:
         if base is MISSING:

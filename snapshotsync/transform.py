@@ -366,7 +366,7 @@ def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> 
             "lifecycle would allow every environment)",
         )
         return None
-    phases = []
+    phases: list[JsonDict] = []
     for phase in document.get("Phases") or []:
         automatic = context.envs(phase.get("AutomaticDeploymentTargets") or [])
         optional = context.envs(phase.get("OptionalDeploymentTargets") or [])
@@ -374,6 +374,32 @@ def _lifecycle(context: _Context, where: str, name: str, document: JsonDict) -> 
             context.decide(
                 f"{where} phase {phase.get('Name')}",
                 "every environment of the phase is excluded: phase left out",
+            )
+            continue
+        placed = set(automatic) | set(optional)
+        earlier = next(
+            (
+                p
+                for p in phases
+                if placed
+                & (set(p["AutomaticDeploymentTargets"]) | set(p["OptionalDeploymentTargets"]))
+            ),
+            None,
+        )
+        if earlier is not None:
+            # Several source environments on one destination environment: their phases are
+            # one phase there (Octopus refuses an environment in two phases of a lifecycle).
+            earlier["AutomaticDeploymentTargets"] = sorted(
+                set(earlier["AutomaticDeploymentTargets"]) | set(automatic)
+            )
+            earlier["OptionalDeploymentTargets"] = sorted(
+                (set(earlier["OptionalDeploymentTargets"]) | set(optional))
+                - set(earlier["AutomaticDeploymentTargets"])
+            )
+            context.decide(
+                f"{where} phase {phase.get('Name')}",
+                f"its environments ({', '.join(sorted(placed))}) are also phase "
+                f"{earlier.get('Name')}'s on the destination: merged into that phase",
             )
             continue
         phases.append(
@@ -653,12 +679,14 @@ def _action(
             )
             return None
         action["Channels"] = sorted(surviving)
-    action["ExcludedEnvironments"] = context.envs(action.get("ExcludedEnvironments") or [])
+    action["ExcludedEnvironments"] = _merged_envs(
+        context, where, action.get("ExcludedEnvironments") or [], "excluded from"
+    )
     if rescope is not None and rescope.environments is not None:
         action["Environments"] = sorted(rescope.environments)
     else:
         environments = action.get("Environments") or []
-        mapped = context.envs(environments)
+        mapped = _merged_envs(context, where, environments, "runs in")
         if environments and not mapped:
             if context.overlay.step_out_of_scope != "unscope":
                 context.decide(
@@ -700,6 +728,41 @@ def _action(
                 context.decide(where, f"{name} loses {', '.join(lost)} (excluded)")
             properties[name] = ",".join(mapped)
     return action
+
+
+def _merged_envs(context: _Context, where: str, names: list[str], what: str) -> list[str]:
+    """A step's environments (or excluded environments) on the destination, where several
+    source environments land on one: the one `prefer` names decides for it (without
+    `prefer`, a step is excluded there only when it is from all of them, and runs there
+    when it runs in any)."""
+    given = {n.lower() for n in names}
+    mapped = []
+    for destination in context.envs(names):
+        sources = context.overlay.sources(destination)
+        if len(sources) < 2:
+            mapped.append(destination)
+            continue
+        preferred = context.overlay.preferred(destination)
+        if preferred is not None:
+            applies = preferred.lower() in given
+            rule = f"prefer: {preferred}"
+        elif what == "excluded from":
+            applies = all(s.lower() in given for s in sources)
+            rule = f"all of {', '.join(sources)}" if applies else "not all of its sources"
+        else:
+            applies = True
+            rule = "one of its sources"
+        if applies:
+            mapped.append(destination)
+            continue
+        shown = [s for s in sources if s.lower() in given]
+        context.decide(
+            where,
+            f"{what} {', '.join(shown)}, which share {destination} on the destination with "
+            f"{', '.join(s for s in sources if s.lower() not in given)}: not {what} "
+            f"{destination} ({rule})",
+        )
+    return mapped
 
 
 def _renamed_ref(context: _Context, value: Any) -> Any:
@@ -780,11 +843,21 @@ def _explicit(
 
 
 def _keep_type(given: JsonDict, source_values: list[JsonDict]) -> None:
-    """An explicit value keeps its variable's type, so a secret given explicitly stays one."""
+    """An explicit value keeps its variable's type, so a secret given explicitly stays one,
+    and its description and prompt (the overlay gives a value, not what it is for)."""
     lowered = str(given["Name"]).lower()
-    kind = next((v.get("Type") for v in source_values if str(v["Name"]).lower() == lowered), None)
+    source = next((v for v in source_values if str(v["Name"]).lower() == lowered), None)
+    if source is None:
+        return
+    kind = source.get("Type")
     if kind and kind != "String":
         given["Type"] = kind
+    for field_name in VARIABLE_METADATA:
+        if field_name in source and field_name not in given:
+            given[field_name] = copy_json(source[field_name])
+
+
+VARIABLE_METADATA = ("Description", "Prompt")
 
 
 def _inherit(

@@ -180,3 +180,51 @@ def kill_push_after(repo: Path, destination: Emulator, writes: int) -> None:
             process.kill()
         destination.configure(latency_ms=0)
     assert process.returncode == -signal.SIGKILL
+
+
+def with_frozen_copies(seed: Path, directory: Path, releases: int = 2) -> Path:
+    """`seed` with `releases` releases in every project and a snapshot of every runbook: the
+    emulator keeps frozen copies of their processes and variable sets, listed with the live
+    ones (`snapshotsync/emulator/bulk.py`). Returns the new seed's path."""
+    import json
+
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(seed.read_text(encoding="utf-8"))
+    for project in data.get("projects") or []:
+        project["Releases"] = [{"Version": f"1.0.{n}"} for n in range(releases)]
+        for runbook in project.get("Runbooks") or []:
+            runbook["Snapshots"] = [{"Name": "Snapshot 1"}]
+    path = directory / f"frozen-{seed.name}"
+    # As JSON (which is YAML): it keeps the seed's key order, the documents' field order.
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
+
+
+def mark_frozen_copies(instance: Instance) -> int:
+    """Make every frozen copy differ from its live document (as an older release's does), so
+    a copy that reached a snapshot would show; returns how many there are."""
+    with instance.lock:
+        for collection, copies in instance.frozen.items():
+            for doc in copies.values():
+                if collection == "variables":
+                    doc["Variables"] = [
+                        *doc["Variables"],
+                        {**FROZEN_VARIABLE, "Id": f"frozen-{doc['Id']}"},
+                    ]
+                else:
+                    for step in doc["Steps"]:
+                        step["Name"] = f"{step['Name']} (frozen)"
+        return sum(len(copies) for copies in instance.frozen.values())
+
+
+FROZEN_VARIABLE = {
+    "Name": "Only.In.A.Frozen.Copy",
+    "Value": "frozen",
+    "Description": None,
+    "Scope": {},
+    "IsEditable": True,
+    "Prompt": None,
+    "Type": "String",
+    "IsSensitive": False,
+}

@@ -16,7 +16,8 @@ GATE_TIMEOUT = 60.0  # seconds: only reached when nothing is normalized during t
 
 
 class _HeldBack(OctopusClient):
-    """Holds the GETs of tenant variables (asked for last) until `gate` opens."""
+    """Holds the GETs of tenant variables (asked for last, one by one or all at once at
+    `/tenantvariables/all`) until `gate` opens."""
 
     def __init__(self, url: str, gate: threading.Event) -> None:
         super().__init__(url, API_KEY)
@@ -24,7 +25,7 @@ class _HeldBack(OctopusClient):
         self.held = 0
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        if "/tenants/" in path:
+        if (path.endswith("variables") and "/tenants/" in path) or "/tenantvariables/" in path:
             self.held += 1
             if not self.gate.wait(GATE_TIMEOUT):
                 raise AssertionError(f"{path}: nothing was normalized while it was held back")

@@ -642,10 +642,19 @@ def test_written_values_carry_exactly_the_desired_scope(case: Any) -> None:
                 assert after in [_clean(v) for v in out]  # the scope minus Environment
             else:
                 assert policy.new_out_of_scope == "placeholder"
-                assert after in (
+                unscoped = {k: v for k, v in after.items() if k != "Scope"}
+                assert unscoped in (
                     {"Name": after["Name"], "Value": policy.placeholder},
                     _sensitive(after["Name"]),
                 )
+                # ... scoped as a source value was, but for its environments: never wider
+                # than a source value applied (a tenant tag or a role is kept).
+                kept = [
+                    {d: n for d, n in (v.get("Scope") or {}).items() if d != "Environment" and n}
+                    for v in out
+                    if v["Name"].lower() == after["Name"].lower()
+                ]
+                assert after.get("Scope", {}) in kept
         elif action.action in ("update-scope", "overwrite"):
             assert action.before is not None
             if action.action == "overwrite":  # only when asked to

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from snapshotsync.model import ResourceKey, Snapshot
 from snapshotsync.prune import orphans
 
@@ -78,3 +81,42 @@ def test_environments_are_never_deleted_and_children_go_with_their_project() -> 
     assert found[environment][0] == "orphan" and "never deleted" in found[environment][1]
     assert found[PROJECT][0] == "delete"
     assert channel not in found and {channel, process} <= set(dropped)
+
+
+_PARTS = [
+    ResourceKey("deployment-processes", ("Reporting",)),
+    ResourceKey("project-variables", ("Reporting",)),
+    ResourceKey("channels", ("Reporting", "Default")),
+    ResourceKey("runbooks", ("Reporting", "Rebuild")),
+    ResourceKey("triggers", ("Reporting", "Nightly")),
+]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_PARTS),
+            st.sampled_from(["in both", "changed by hand", "added by hand"]),
+        ),
+        unique_by=lambda pair: pair[0],
+    )
+)
+def test_prune_never_deletes_a_project_with_a_part_outside_the_base(
+    parts: list[tuple[ResourceKey, str]],
+) -> None:
+    """Whatever parts a project has on the destination, it is deleted only when every one
+    of them is what the last push wrote."""
+    live = {PROJECT: dict(REPORTING[2])}
+    base = {PROJECT: dict(REPORTING[2])}
+    for key, how in parts:
+        written = {"Name": key.name[-1], "Steps": [{"Name": "A"}]}
+        live[key] = (
+            {**written, "Steps": [{"Name": "A"}, {"Name": "B"}]} if how != "in both" else written
+        )
+        if how != "added by hand":
+            base[key] = written
+    found, _ = _orphans(Snapshot(live), Snapshot(base), {PROJECT})
+    touched = any(how != "in both" for _, how in parts)
+    assert found[PROJECT][0] == ("orphan" if touched else "delete")
+    if touched:
+        assert "never deleted" in found[PROJECT][1]

@@ -10,6 +10,7 @@ as "check" for a person to confirm.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from snapshotsync import report, tenantvars
@@ -67,12 +68,12 @@ def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
     return "pending" if still else "done"
 
 
-def run(settings: Settings, target_name: str) -> ExitCode:
+def run(settings: Settings, target_name: str, output: str = "text") -> ExitCode:
     with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False):
-        return _cleanup(settings, target_name)
+        return _cleanup(settings, target_name, output)
 
 
-def _cleanup(settings: Settings, target_name: str) -> ExitCode:
+def _cleanup(settings: Settings, target_name: str, output: str = "text") -> ExitCode:
     inputs = load_inputs(settings, target_name)
     if inputs.store.read_file(f"{target_dir(target_name)}/cleanup.yaml") is None:
         raise UserError(
@@ -82,14 +83,41 @@ def _cleanup(settings: Settings, target_name: str) -> ExitCode:
     with open_client(settings, inputs) as client:
         live = compute(settings, inputs, client).live
     counts = {"pending": 0, "done": 0, "check": 0}
+    states = []
     for entry in entries:
         state = status(entry, live)
         counts[state] += 1
-        report.line(
-            f"{state:<8} {entry.get('resource')}  {entry.get('field')}  ({entry.get('reason')})"
-        )
+        states.append(state)
+        if output != "json":
+            report.line(
+                f"{state:<8} {entry.get('resource')}  {entry.get('field')}  ({entry.get('reason')})"
+            )
+    if output == "json":
+        report.line(_json(target_name, entries, states, counts))
+        return ExitCode.OK
     report.line(
         f"cleanup {target_name}: {counts['pending']} pending, {counts['done']} done, "
         f"{counts['check']} to check by hand"
     )
     return ExitCode.OK
+
+
+def _json(
+    target: str, entries: list[dict[str, Any]], states: list[str], counts: dict[str, int]
+) -> str:
+    document = {
+        "format_version": report.FORMAT_VERSION,
+        "command": "cleanup",
+        "target": target,
+        "summary": counts,
+        "entries": [
+            {
+                "status": state,
+                "resource": entry.get("resource"),
+                "field": entry.get("field"),
+                "reason": entry.get("reason"),
+            }
+            for entry, state in zip(entries, states, strict=True)
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)

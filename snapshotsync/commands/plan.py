@@ -29,7 +29,7 @@ from snapshotsync.aside import aside
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
-from snapshotsync.log import get_logger
+from snapshotsync.log import get_logger, redact
 from snapshotsync.model import Raw, Snapshot
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import Plan, make_plan
@@ -76,7 +76,40 @@ def repo_lock(settings: Settings, command: str, *, exclusive: bool) -> Iterator[
         yield store
 
 
-def load_inputs(settings: Settings, target_name: str) -> Inputs:
+class EnvOrMasked(Mapping[str, str]):
+    """The environment, for the read-only commands: a `${env:NAME}` that is not set reads as
+    a stand-in (a secret like any value from the environment, so masked wherever it is
+    printed), and its name is kept in `missing`, to say which values were not checked.
+    Only `push` needs the real values."""
+
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        if name in os.environ:
+            return os.environ[name]
+        if name not in self.missing:
+            self.missing.append(name)
+        return f"<{name} not set>"
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+    def warnings(self, overlay_path: Path) -> tuple[str, ...]:
+        return tuple(
+            f"{overlay_path}: ${{env:{name}}} is not set: the values that read it are masked "
+            "and not checked (only push needs it)"
+            for name in self.missing
+        )
+
+
+def load_inputs(settings: Settings, target_name: str, *, need_env: bool = False) -> Inputs:
     config = load_config(settings.repo)
     target = config.target(target_name)
     store = Store(settings.repo)
@@ -105,16 +138,18 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         past_names(store),
         source_identities(store, target.overlay),
     )
+    environ: Mapping[str, str] = os.environ if need_env else EnvOrMasked()
     values = {
-        name: overlay.expand_env(value, os.environ)
-        for name, value in loaded.variables.values.items()
+        name: overlay.expand_env(value, environ) for name, value in loaded.variables.values.items()
     }
     scoped = {
         name: tuple(
-            dataclasses.replace(e, value=overlay.expand_env(e.value, os.environ)) for e in entries
+            dataclasses.replace(e, value=overlay.expand_env(e.value, environ)) for e in entries
         )
         for name, entries in loaded.variables.scoped_values.items()
     }
+    if isinstance(environ, EnvOrMasked):
+        warnings = [*warnings, *environ.warnings(target.overlay)]
     loaded = dataclasses.replace(
         loaded,
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
@@ -388,6 +423,16 @@ def _destination_environments(
             if spelled is None and name.lower() not in on_source:
                 missing.append(f"{where}: environment {name!r} exists on neither instance")
             elif spelled is not None and spelled != name:
+                # A quiet plan lists no decisions: this one is likely a typo, so it is also
+                # a warning (stderr), whatever the verbosity.
+                _log.warning(
+                    "%s: environment `%s` is `%s` on the destination: matched regardless of "
+                    "case (did you mean `%s`?)",
+                    where,
+                    name,
+                    spelled,
+                    spelled,
+                )
                 respelled.append(
                     Decision(
                         where,
@@ -432,6 +477,62 @@ def open_client(settings: Settings, inputs: Inputs) -> OctopusClient:
 RENDERERS = {"text": report.plan_text, "json": report.plan_json, "markdown": report.plan_markdown}
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How much of a plan is printed: the markdown's size budget, and where the whole plan
+    is written for a shortened one to point to."""
+
+    budget: int = report.MARKDOWN_BUDGET
+    full_plan: Path | None = None
+    allow_version_skew: bool = False
+    out: Path | None = None  # `plan --out`: the saved plan (`commands.savedplan`)
+
+
+def save_plan(path: Path, inputs: Inputs, computed: Computed, *, prune: bool, force: bool) -> None:
+    """`plan --out`: the plan and what it was made from, for `push --plan` to apply exactly."""
+    from snapshotsync.commands import savedplan
+
+    if computed.plan.errors:
+        report.warning(f"--out {path}: not written: a plan with errors cannot be pushed")
+        return
+    commits = savedplan.inputs_of(inputs.store, inputs.target.name, inputs.target.overlay)
+    options = savedplan.Options(prune=prune, force=force)
+    savedplan.write(path, savedplan.document(computed.plan, commits, computed.live, options))
+
+
+def check_versions(inputs: Inputs, computed: Computed, *, allow: bool) -> None:
+    """Refuse what push would refuse: instances too many versions apart (the guide's rule,
+    `commands.push.version_skew`), so a plan never passes what its push then stops."""
+    from snapshotsync.commands.push import version_skew  # push builds on this module
+
+    source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
+    skew = version_skew(source_version, computed.raw.version)
+    if skew and not allow:
+        raise UserError(f"{skew}: push would refuse it (--allow-version-skew overrides)")
+
+
+def render(
+    plan: Plan, output: str, settings: Settings, shown: Shown, base: Snapshot | None = None
+) -> str:
+    """The plan in `output`'s format; quiet unless `--verbose`; the whole plan (verbose
+    text) also written to `shown.full_plan` when asked."""
+    if shown.full_plan is not None:
+        try:
+            full = report.plan_text(plan, verbose=True, base=base)
+            shown.full_plan.write_text(redact(full) + "\n")
+        except OSError as error:
+            raise UserError(
+                f"--full-plan {shown.full_plan}: cannot write it ({error.strerror}); "
+                "name a file in a directory that exists"
+            ) from None
+    if output == "markdown":
+        where = str(shown.full_plan) if shown.full_plan is not None else None
+        return report.plan_markdown(plan, budget=shown.budget, full_plan=where, base=base)
+    if output == "text":
+        return report.plan_text(plan, verbose=settings.verbose > 0, base=base)
+    return report.plan_json(plan, base=base)
+
+
 def run(
     settings: Settings,
     target_name: str,
@@ -440,9 +541,18 @@ def run(
     *,
     prune: bool = False,
     force: bool = False,
+    shown: Shown | None = None,
 ) -> ExitCode:
     with repo_lock(settings, f"plan --target {target_name}", exclusive=False):
-        return _plan(settings, target_name, output, detailed_exitcode, prune=prune, force=force)
+        return _plan(
+            settings,
+            target_name,
+            output,
+            detailed_exitcode,
+            prune=prune,
+            force=force,
+            shown=shown or Shown(),
+        )
 
 
 def _plan(
@@ -453,6 +563,7 @@ def _plan(
     *,
     prune: bool,
     force: bool,
+    shown: Shown,
 ) -> ExitCode:
     if output not in RENDERERS:
         raise UserError(f"--output {output!r}: use {', '.join(RENDERERS)}")
@@ -460,8 +571,12 @@ def _plan(
     for warning in inputs.warnings:
         report.warning(warning)  # stdout is the plan (JSON with --output json)
     with open_client(settings, inputs) as client:
-        plan = compute(settings, inputs, client, force=force, prune=prune).plan
-    report.line(RENDERERS[output](plan))
+        computed = compute(settings, inputs, client, force=force, prune=prune)
+        check_versions(inputs, computed, allow=shown.allow_version_skew)
+        plan = computed.plan
+    if shown.out is not None:
+        save_plan(shown.out, inputs, computed, prune=prune, force=force)
+    report.line(render(plan, output, settings, shown, inputs.base))
     if plan.errors:
         return ExitCode.ERROR
     if detailed_exitcode and plan.has_changes:

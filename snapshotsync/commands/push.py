@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from snapshotsync import layout, push, report, yamlio
-from snapshotsync.commands import recover
+from snapshotsync.commands import recover, savedplan
 from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
 from snapshotsync.commands.plan import (
@@ -110,8 +110,19 @@ def run(
     allow_version_skew: bool,
     prune: bool = False,
     force: bool = False,
+    saved_plan: Path | None = None,
 ) -> ExitCode:
     command = f"push --target {target_name}{' --dry-run' if dry_run else ''}"
+    saved = None
+    if saved_plan is not None:
+        saved = savedplan.read(saved_plan, target_name)
+        options = savedplan.options_of(saved)
+        if (prune and not options.prune) or (force and not options.force):
+            raise UserError(
+                f"--plan {saved_plan} was planned without --prune/--force-overwrite: a "
+                "saved plan is pushed with the options it was made with"
+            )
+        prune, force = options.prune, options.force
     with repo_lock(settings, command, exclusive=not dry_run) as store:
         if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
             store.ensure_index_unlocked()
@@ -126,7 +137,34 @@ def run(
             allow_version_skew=allow_version_skew,
             prune=prune,
             force=force,
+            saved=(saved_plan, saved) if saved_plan is not None and saved is not None else None,
         )
+
+
+def run_json(settings: Settings, target_name: str, **options: Any) -> ExitCode:
+    """`push --output json`: one JSON document with the plan pushed (or planned, with
+    `--dry-run`), what the push said, and the record it committed. An error is the CLI's
+    JSON error document (the record of a push that stopped half-way is committed all the
+    same, and `history --output json` shows it)."""
+    with report.captured() as lines, report.recorded_plans() as plans:
+        code = run(settings, target_name, **options)
+    planned = plans[-1] if plans else None
+    record = None
+    if not options.get("dry_run") and planned is not None and planned.has_changes:
+        text = Store(settings.repo).read_file(f"{target_dir(target_name)}/last-push.yaml")
+        record = yamlio.loads_fast(text, "last-push.yaml") if text else None
+    document = {
+        "format_version": report.FORMAT_VERSION,
+        "command": "push",
+        "target": target_name,
+        "dry_run": bool(options.get("dry_run")),
+        "exit_code": int(code),
+        "plan": json.loads(report.plan_json(planned)) if planned is not None else None,
+        "messages": [line for line in lines if line.startswith("push")],
+        "record": mask_secrets(record) if record is not None else None,
+    }
+    report.line(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    return code
 
 
 def _push(
@@ -138,8 +176,9 @@ def _push(
     allow_version_skew: bool,
     prune: bool,
     force: bool,
+    saved: tuple[Path, dict[str, Any]] | None = None,
 ) -> ExitCode:
-    inputs = load_inputs(settings, target_name)
+    inputs = load_inputs(settings, target_name, need_env=not dry_run)
     ledger: list[dict[str, Any]] = []
     overlay_version = ""
     if not dry_run:
@@ -150,6 +189,7 @@ def _push(
             inputs.store.ensure_clean(f"{target_dir(target_name)}/{recorded}")
         ledger = read_ledger(inputs.store, target_name)
         overlay_version = _complete_record(inputs)
+    marks = push_marks(inputs, force=force, prune=prune)
     for warning in inputs.warnings:
         report.line(warning)
     with open_client(settings, inputs) as client:
@@ -159,7 +199,9 @@ def _push(
         skew = version_skew(source_version, computed.raw.version)
         if skew and not allow_version_skew:
             raise UserError(f"{skew} (--allow-version-skew overrides; nothing was written)")
-        report.line(report.plan_text(plan))
+        if saved is not None:
+            check_saved_plan(saved, inputs, computed.live, plan)
+        report.line(report.plan_text(plan, verbose=settings.verbose > 0, base=inputs.base))
         if plan.errors:
             return ExitCode.ERROR
         if dry_run:
@@ -201,6 +243,7 @@ def _push(
         computed.live,
         ledger,
         overlay_version,
+        marks,
     )
     done = f"{len(result.applied)} writes"
     if result.failed:
@@ -214,6 +257,32 @@ def _push(
     )
     note_detached(inputs.store, sha)
     return ExitCode.OK
+
+
+def check_saved_plan(
+    saved: tuple[Path, dict[str, Any]], inputs: Inputs, live: Snapshot, plan: Plan
+) -> None:
+    """`push --plan FILE`: refuse, before any write, unless the plan made now is the saved
+    one, from the same snapshot, overlay, config, records and destination."""
+    path, document = saved
+    commits = savedplan.inputs_of(inputs.store, inputs.target.name, inputs.target.overlay)
+    savedplan.refuse_if_stale(path, savedplan.differences(document, commits, live, plan))
+
+
+def push_marks(inputs: Inputs, *, force: bool, prune: bool) -> tuple[str, ...]:
+    """Trailers that say how a push ran, for `history` and for whoever reads `git log`:
+    with `--force-overwrite` (hand edits overwritten), with `--prune` (deletions), and
+    after a push that was killed half-way (it left its `state/` or `base/` records written
+    and not committed: only a push writes them, and a push that ends commits them)."""
+    marks = []
+    if force:
+        marks.append("Force-Overwrite: yes")
+    if prune:
+        marks.append("Prune: yes")
+    target = inputs.target.name
+    if any(inputs.store.uncommitted(folder) for folder in (state_dir(target), base_dir(target))):
+        marks.append("After-Killed-Push: yes")
+    return tuple(marks)
 
 
 def _complete_record(inputs: Inputs) -> str:
@@ -402,6 +471,7 @@ def _record(
     live: Snapshot,
     ledger: list[dict[str, Any]],
     overlay_version: str = "",
+    marks: tuple[str, ...] = (),
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -477,7 +547,7 @@ def _record(
         f"Result: {last['result']}\nCreated: {len(created)}\nUpdated: {len(updated)}\n"
         f"Deleted: {len(deleted)}\nSkipped: {len(skipped)}\n"
         f"Conflicts: {len(plan.conflicts)}\nOrphans: {plan.counts()['orphan']}\n"
-        f"Placeholders: {len(plan.placeholders)}"
+        f"Placeholders: {len(plan.placeholders)}" + "".join(f"\n{mark}" for mark in marks)
     )
     # Announced first: a run killed before its commit is recovered by the next one.
     marker = recover.push_marker(target)

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", type=int, default=1, help="seconds, sent with 429")
     parser.add_argument("--page-size", type=int, default=30)
     parser.add_argument(
+        "--ignore-ids",
+        action="store_true",
+        help="answer lists as an older server that ignores the ids filter",
+    )
+    parser.add_argument(
         "--id-offset",
         type=int,
         default=None,
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_seed=args.fault_seed,
         retry_after=args.retry_after,
         page_size=args.page_size,
+        ignore_ids=args.ignore_ids,
     )
     server = serve(instance, args.api_key, config, port=args.port)
     print(f"listening on {server.url}", flush=True)

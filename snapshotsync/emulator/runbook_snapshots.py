@@ -15,8 +15,7 @@ project's snapshots, most recent first. Publishing sets the runbook's
 on the same POST (the REST API example "Create and publish a new runbook snapshot"); both
 are taken.
 
-Simplifications: package versions are not resolved (`SelectedPackages` is stored as sent),
-and a snapshot freezes the runbook process's `Version` rather than copying the process.
+Simplification: package versions are not resolved (`SelectedPackages` is stored as sent).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from snapshotsync.emulator import bulk
 from snapshotsync.emulator.schema import JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
@@ -62,7 +62,6 @@ def create(
         # Inferred: snapshot names identify a snapshot within its project (the reference's
         # "Get a single Runbook Snapshot by project ID and name").
         raise bad_request(f"Another runbook snapshot in this project is named '{name}'.")
-    process = instance.docs["runbookprocesses"][str(runbook["RunbookProcessId"])]
     with instance.lock:
         number = len(instance.runbook_snapshots) + 1
         snapshot = {
@@ -73,7 +72,8 @@ def create(
             "Name": name,
             "Notes": body.get("Notes"),
             "Assembled": datetime.now(UTC).isoformat(),
-            "FrozenRunbookProcessId": f"{process['Id']}-v{process['Version']}",
+            # Frozen copies of the process and variables, as `bulk.py` keeps them.
+            **bulk.freeze_runbook(instance, space_id, runbook["Id"]),
             "SelectedPackages": copy.deepcopy(body.get("SelectedPackages") or []),
             "SelectedGitResources": copy.deepcopy(body.get("SelectedGitResources") or []),
         }

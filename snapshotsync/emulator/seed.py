@@ -16,6 +16,10 @@ separate documents:
   runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
   Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
   database with its children, then converted as a real client does;
+  `Releases` (a list of `{Version}`) freezes a copy of the project's process and variable
+  sets for each release, and a runbook's `Snapshots` (a list of `{Name}`) of its process
+  and variables for each snapshot, as a real server does (`bulk.py`): only the frozen
+  copies are kept, not the releases or snapshots themselves;
 - library variable sets: `Variables`;
 - tenants: `ProjectEnvironments` (`{project: [environments]}`) and `Variables`, in either
   of two forms. The legacy document's, one value per environment:
@@ -42,7 +46,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from snapshotsync.emulator import runbook_snapshots, tenant_variables, version_control
+from snapshotsync.emulator import bulk, runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -70,7 +74,14 @@ ORDER = (
     "projects",
 )
 SEED_ONLY = {
-    "projects": {"Channels", "DeploymentProcess", "Runbooks", "Variables", "Triggers"},
+    "projects": {
+        "Channels",
+        "DeploymentProcess",
+        "Runbooks",
+        "Variables",
+        "Triggers",
+        "Releases",
+    },
     "libraryvariablesets": {"Variables"},
     "tenants": {"ProjectEnvironments", "Variables"},
     "teams": {"ScopedUserRoles"},
@@ -273,10 +284,14 @@ class _Loader:
             if rules:
                 ruled.append((created, rules))
         runbooks = []
+        snapshots: list[tuple[str, int]] = []
         for runbook in item.get("Runbooks") or []:
-            body = {k: v for k, v in runbook.items() if k not in ("Process", "Published")}
-            created = self._child("runbooks", body, pid)
-            runbooks.append((created, runbook.get("Process"), runbook.get("Published")))
+            body = {
+                k: v for k, v in runbook.items() if k not in ("Process", "Snapshots", "Published")
+            }
+            doc = self._child("runbooks", body, pid)
+            runbooks.append((doc, runbook.get("Process"), runbook.get("Published")))
+            snapshots.append((doc["Id"], len(runbook.get("Snapshots") or [])))
         if item.get("DeploymentProcess"):
             process_id = project["DeploymentProcessId"]
             self._process("deploymentprocesses", process_id, item["DeploymentProcess"], pid)
@@ -300,6 +315,12 @@ class _Loader:
             self._variables(project["VariableSetId"], item["Variables"], pid)
         for trigger in item.get("Triggers") or []:
             self._child("projecttriggers", trigger, pid)
+        # Frozen last: a release or snapshot copies what the project holds by then.
+        for _ in item.get("Releases") or []:
+            bulk.freeze_release(self.instance, self.space_id, pid)
+        for runbook_id, count in snapshots:
+            for _ in range(count):
+                bulk.freeze_runbook(self.instance, self.space_id, runbook_id)
 
     def _child(self, collection: str, body: JsonDict, project_id: str) -> JsonDict:
         """A channel, runbook or trigger of a project: names resolve within the project."""

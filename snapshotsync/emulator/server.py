@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from snapshotsync.emulator import runbook_snapshots, tenant_variables, version_control
+from snapshotsync.emulator import bulk, runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
@@ -60,6 +60,8 @@ class Config:
     # made changes" answer of OctopusDeploy/Issues#10143 on the scoped routes; one without a
     # token is not checked, as on a real server).
     concurrent_edit_on_put: int = 0
+    # Play an older server that does not know the `ids` filter (`bulk.py`).
+    ignore_ids: bool = False
 
 
 @dataclass
@@ -200,6 +202,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         server = self.server
+        too_long = bulk.refuse_long_line(self.requestline)
+        if too_long is not None:
+            with server.control_lock:
+                server.stats.count(method, "414 request line too long", False, None)
+            self.close_connection = True  # as Kestrel does after a bad request
+            self._reply(too_long.status, too_long.body())
+            return
         split = urlsplit(self.path)
         parts = [p for p in split.path.split("/") if p]
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
@@ -236,7 +245,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(server.config.latency_ms / 1000)
         if not emulator_route:  # the counters count the API, not themselves
             with server.control_lock:
-                server.stats.count(method, self._route_key(method, parts), is_write, fault)
+                route = self._route_key(method, parts)
+                if any(k.lower() == "ids" for k in query):
+                    route += "?ids"  # a bulk read, told apart from a list or a document
+                server.stats.count(method, route, is_write, fault)
         try:
             if fault == "drop" and not after_apply:
                 raise Dropped
@@ -419,6 +431,12 @@ class Handler(BaseHTTPRequestHandler):
         if not rest:
             return 200, {"Id": space_id, "Links": {"Self": f"/api/{space_id}"}}
         head = rest[0].lower()
+        if self.server.config.ignore_ids:
+            query = bulk.without_ids(query)
+        if method == "GET":
+            served = bulk.serve(instance, space_id, rest, query, self._page)
+            if served is not None:
+                return served
         if head == "projects" and len(rest) >= 3:
             return self._project_sub(method, space_id, rest[1], [p for p in rest[2:]], query, body)
         if head == "tenants" and len(rest) == 3 and rest[2].lower() in TENANT_VARIABLE_ROUTES:
@@ -770,6 +788,7 @@ _SUB_ROUTES = frozenset(
         "feature-toggles",
         "deploymentsettings",
         "git",
+        "tenantvariables",
     }
 )
 

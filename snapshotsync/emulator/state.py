@@ -292,6 +292,13 @@ class Instance:
         # (one copy, whatever the ref), and those a database project keeps off its document.
         self.git_settings: dict[str, JsonDict] = {}
         self.project_settings: dict[str, JsonDict] = {}
+        # Frozen copies of processes and variable sets (releases, runbook snapshots) by
+        # collection and id: listed with the live ones, never changed (see `bulk.py`).
+        self.frozen: dict[str, dict[str, JsonDict]] = {
+            "deploymentprocesses": {},
+            "variables": {},
+            "runbookprocesses": {},
+        }
         # Runbook snapshots by id (`runbook_snapshots.py`).
         self.runbook_snapshots: dict[str, JsonDict] = {}
         self._counters: dict[str, int] = {}

@@ -586,8 +586,37 @@ def _error_text(response: requests.Response) -> str:
     return redact(str(body)[:200])
 
 
+# How name resolution failures read (urllib3's NameResolutionError, the resolver's own
+# words on Linux, macOS and Windows).
+_DNS = (
+    "NameResolutionError",
+    "Failed to resolve",
+    "Name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "Temporary failure in name resolution",
+)
+
+
 def _reason(error: Exception) -> str:
     text = str(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return (
+                "TLS: the server's certificate is not trusted here (certificate verify "
+                "failed). If your organisation signs it with its own CA, set "
+                "REQUESTS_CA_BUNDLE to a PEM file holding that CA"
+            )
+        return (
+            "TLS handshake failed: is the URL's scheme right (https:// for a server with TLS, "
+            "http:// for one without)? A certificate from your own CA is trusted through "
+            "REQUESTS_CA_BUNDLE (a PEM file)"
+        )
+    if any(marker in text for marker in _DNS):
+        return (
+            "the host name does not resolve (DNS): check the URL for a typo, and the DNS "
+            "or proxy settings (HTTPS_PROXY, NO_PROXY) of this machine"
+        )
     if "Connection refused" in text or "Failed to establish" in text:
         return "connection refused: is the URL right and the server up?"
     if isinstance(error, requests.Timeout):

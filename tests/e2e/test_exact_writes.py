@@ -199,3 +199,200 @@ def test_a_project_renamed_by_hand_is_a_conflict_not_a_second_project(
     names = sorted(p["Name"] for p in destination_emulator.get("projects/all"))
     assert names == ["OctoFX", "OctoFX (retired)"]
     _settled(repo)
+
+
+def test_drift_lists_a_step_a_value_and_a_link_added_by_hand(
+    repo: Path, destination_emulator: Emulator
+) -> None:
+    run_cli("drift", "--target", "prod", "--repo", str(repo))  # quiet after a push
+    _edit_process(
+        destination_emulator,
+        lambda p: p["Steps"].append(
+            {
+                "Name": "Warm Up",
+                "Properties": {},
+                "Actions": [
+                    {
+                        "Name": "Warm Up",
+                        "ActionType": "Octopus.Script",
+                        "Properties": {"Octopus.Action.Script.ScriptBody": "echo warm"},
+                    }
+                ],
+            }
+        ),
+    )
+    project = destination_emulator.by_name("projects", "OctoFX")
+    document = destination_emulator.get(f"variables/{project['VariableSetId']}")
+    document["Variables"].append({"Name": "Hand.Value", "Value": "mine"})
+    assert destination_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+
+    out = run_cli("drift", "--target", "prod", "--repo", str(repo), expect=2).stdout
+    assert "+ added    deployment-processes OctoFX step Warm Up" in out
+    assert "+ added    project-variables OctoFX value Hand.Value" in out
+    # The plan keeps both (the destination's own from now on) and writes nothing.
+    _settled(repo)
+
+
+def test_a_description_and_a_prompt_changed_on_the_source_reach_the_destination(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(
+        repo, GUIDE + '  values:\n    "OctoFX/Application.Database.Name": "OctoFX-Regional"\n'
+    )
+    project = source_emulator.by_name("projects", "OctoFX")
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Application.Database.Name":
+            variable["Description"] = "The database this release migrates"
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)  # the first push: the explicit value keeps the source's description
+
+    def described(name: str) -> set[Any]:
+        synced = destination_emulator.by_name("projects", "OctoFX")
+        values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+        return {(v.get("Description"), str(v.get("Prompt"))) for v in values if v["Name"] == name}
+
+    assert described("Application.Database.Name") == {
+        ("The database this release migrates", "None")
+    }
+    # Later, on the source: a new description, and a prompt on another value.
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Application.Database.Name":
+            variable["Description"] = "Per region"
+        if variable["Name"] == "Log.Level":
+            variable["Prompt"] = {"Label": "Log level", "Required": True}
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert described("Application.Database.Name") == {("Per region", "None")}
+    prompts = {p for _, p in described("Log.Level")}
+    assert any("Log level" in p for p in prompts), prompts
+    _settled(repo)
+
+
+def test_a_new_placeholder_never_shadows_the_destinations_secret(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    document = destination_emulator.get(f"variables/{synced['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Value"] = "the real production key"  # a person replaced the placeholder
+    assert destination_emulator.put(f"variables/{synced['VariableSetId']}", document).ok
+    # On the source, the secret is narrowed to Production.
+    project = source_emulator.by_name("projects", "OctoFX")
+    production = source_emulator.by_name("environments", "Production")["Id"]
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Scope"] = {"Environment": [production]}
+            variable["Value"] = None  # kept: the source's secret is not rewritten
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    run_cli("export", "--repo", str(repo))
+
+    plan = _plan(repo)
+    variables = next(c for c in plan["changes"] if c["kind"] == "project-variables")
+    left = [v for v in variables["values"] if v["name"] == "Api.Key" and v["action"] == "leave"]
+    assert left and "would shadow it" in left[0]["reason"]
+    assert not [p for p in plan["placeholders"] if "Api.Key" in p["field"]]
+    _push(repo)
+    values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+    assert [v["Scope"] for v in values if v["Name"] == "Api.Key"] == [{}]
+    _settled(repo)
+
+
+def test_tag_sets_keep_the_destinations_own_tags_and_drop_the_sources_last(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    # The destination's own tag in a set the source also has, on a tenant of its own.
+    destination_emulator.create(
+        "tagsets", {"Name": "Hosting", "Tags": [{"Name": "Cloud"}, {"Name": "GovCloud"}]}
+    )
+    destination_emulator.create("tenants", {"Name": "Agency", "TenantTags": ["Hosting/GovCloud"]})
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, GUIDE)
+    _push(repo)
+
+    def tags() -> list[str]:
+        hosting = destination_emulator.by_name("tagsets", "Hosting")
+        return sorted(t["Name"] for t in hosting["Tags"])
+
+    assert tags() == ["Cloud", "GovCloud", "On-Premises"]
+    # The source drops On-Premises (nothing uses it) and Cloud, which a synced tenant
+    # stops using in the same push.
+    hosting = source_emulator.by_name("tagsets", "Hosting")
+    hosting["Tags"] = []
+    internal = source_emulator.by_name("tenants", "Internal")
+    internal["TenantTags"] = [t for t in internal["TenantTags"] if not t.startswith("Hosting/")]
+    assert source_emulator.put(f"tenants/{internal['Id']}", internal).ok
+    assert source_emulator.put(f"tagsets/{hosting['Id']}", hosting).ok
+    run_cli("export", "--repo", str(repo))
+    _push(repo)
+    assert tags() == ["GovCloud"]
+    assert destination_emulator.by_name("tenants", "Agency")["TenantTags"] == ["Hosting/GovCloud"]
+    _settled(repo)
+
+
+MANY_TO_ONE = """\
+environments:
+  Development: Staging
+  Staging: Staging
+  Production: Production
+prefer:
+  Staging: Staging
+exclude:
+  tenants: ["Development Team A"]
+  lifecycles: ["QA"]
+  channels: ["OctoFX/QA"]
+rename:
+  accounts: {"Dev/Test Account": "Staging/Prod Account"}
+variables:
+  new-out-of-scope: placeholder
+"""
+
+
+def test_several_source_environments_on_one_follow_prefer_and_merge_their_phases(
+    tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
+) -> None:
+    environments = {e["Name"]: e["Id"] for e in source_emulator.get("environments/all")}
+
+    def exclude_from_development(process: dict[str, Any]) -> None:
+        step = next(s for s in process["Steps"] if s["Name"] == "Notify Slack")
+        step["Actions"][0]["ExcludedEnvironments"] = [environments["Development"]]
+
+    _edit_process(source_emulator, exclude_from_development)
+    project = source_emulator.by_name("projects", "OctoFX")
+    document = source_emulator.get(f"variables/{project['VariableSetId']}")
+    document["Variables"].append(
+        {
+            "Name": "Test.Banner",
+            "Value": "test build",
+            "Scope": {"Environment": [environments["Test"]], "TenantTag": ["Tenant Type/Internal"]},
+        }
+    )
+    assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+    repo = init_repo(tmp_path, source_emulator, destination_emulator)
+    export_with_overlay(repo, MANY_TO_ONE)
+    text = run_cli("plan", "--target", "prod", "--repo", str(repo), "--verbose").stdout
+    assert "not excluded from Staging (prefer: Staging)" in text
+    assert "merged into that phase" in text
+    _push(repo)
+
+    staging = destination_emulator.by_name("environments", "Staging")["Id"]
+    step = _step(destination_emulator, "Notify Slack")
+    assert staging not in (step["Actions"][0].get("ExcludedEnvironments") or [])
+    lifecycle = destination_emulator.by_name("lifecycles", "Default Lifecycle")
+    holding = [
+        p["Name"]
+        for p in lifecycle["Phases"]
+        if staging in p["AutomaticDeploymentTargets"] + p["OptionalDeploymentTargets"]
+    ]
+    assert len(holding) == 1, lifecycle["Phases"]
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    values = destination_emulator.get(f"variables/{synced['VariableSetId']}")["Variables"]
+    banner = [v for v in values if v["Name"] == "Test.Banner"]
+    assert [v["Scope"].get("TenantTag") for v in banner] == [["Tenant Type/Internal"]]
+    _settled(repo)

@@ -403,7 +403,7 @@ def test_tenants_are_placed_by_their_tags_on_three_regional_targets(
         assert "overlays/eu.yaml: include.tenant-tags `Region/EU` selects tenants: Acme GmbH" in (
             validated
         )
-        plan = run_cli("plan", "--target", "us", "--repo", str(repo)).stdout
+        plan = run_cli("plan", "--target", "us", "--repo", str(repo), "--verbose").stdout
         assert "exclude.tenant-tags `Compliance/GDPR-Only` selects tenants: Acme GmbH" in plan
         for name in regions:
             run_cli("push", "--target", name, "--repo", str(repo), "--yes")

@@ -239,7 +239,7 @@ class Weeks(RuleBasedStateMachine):
     # ------------------------------------------------------------------- invariants
 
     def _invariants_hold(self) -> None:
-        """The sync's invariants, right after a push that succeeded."""
+        """The invariants of a sync, right after a push that succeeded."""
         plan = json.loads(
             run_cli("plan", "--target", "prod", "--repo", str(self.repo), "--output", "json").stdout
         )
