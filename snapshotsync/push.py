@@ -39,6 +39,7 @@ from snapshotsync.octopus.kinds import (
     is_version_controlled,
     walk,
 )
+from snapshotsync.octopus.routes import api_path, segment
 from snapshotsync.overlay import Overlay
 from snapshotsync.plan import ENVIRONMENT_ORDER, Change, Plan
 from snapshotsync.schedule import Write
@@ -196,7 +197,8 @@ class _Pusher:
     # ------------------------------------------------------------------ helpers
 
     def path(self, *parts: str) -> str:
-        return "/".join(["api", self.space, *parts])
+        """A path under the space; every part (an id, from a reply) one escaped segment."""
+        return api_path(self.space, *parts)
 
     def to_ids(self, kind: str, document: JsonDict, project: str | None) -> JsonDict:
         """Names in reference fields -> destination ids (the inverse of export)."""
@@ -371,7 +373,7 @@ class _Pusher:
                 ):
                     self.ids.learn("channels", channel)
         else:
-            updated = self.client.put(f"{base_path}/{existing_id}", body)
+            updated = self.client.put(f"{base_path}/{segment(existing_id)}", body)
             self.ids.learn(collection or "userroles", updated)
             self._done(Applied("updated", change.key))
 
@@ -384,7 +386,7 @@ class _Pusher:
         else:
             resource_id = self.ids.get(kind, change.key.name)
             collection = COLLECTION.get(kind, kind)
-        path = f"api/userroles/{resource_id}" if kind == "user-roles" else None
+        path = api_path("userroles", resource_id) if kind == "user-roles" else None
         self.client.delete(path or self.path(collection, resource_id))
         self._done(Applied("deleted", change.key))
 
