@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync import report, tenantvars
+from snapshotsync import records, report, tenantvars
 from snapshotsync.commands.plan import compute, load_inputs, open_client, repo_lock
 from snapshotsync.commands.push import read_ledger, target_dir
 from snapshotsync.errors import ExitCode, UserError
@@ -68,7 +68,8 @@ def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
 
 
 def run(settings: Settings, target_name: str) -> ExitCode:
-    with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False):
+    with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False) as store:
+        records.check(store, target_name)
         return _cleanup(settings, target_name)
 
 

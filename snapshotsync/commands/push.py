@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from snapshotsync import layout, push, report, yamlio
+from snapshotsync import layout, push, records, report, yamlio
 from snapshotsync.commands import recover
 from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
@@ -82,6 +82,7 @@ def run(
 ) -> ExitCode:
     command = f"push --target {target_name}{' --dry-run' if dry_run else ''}"
     with repo_lock(settings, command, exclusive=not dry_run) as store:
+        records.check(store, target_name)
         if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
             store.ensure_index_unlocked()
             recover.interrupted_writes(store)
