@@ -15,14 +15,14 @@ lists in tests/contracts/), narrowed to what the tool uses: every reference fiel
 kinds registry (`kinds.py`), every list it sorts, the names and ids it keys by. Fields the
 tool only copies are not checked: any JSON value is kept as it came.
 
-Action and step properties are a map of strings or sensitive-value objects
-(`PropertyValueResource`: go-octopusdeploy pkg/core/property_value.go serializes a plain
-value as a string and a sensitive one as `{HasValue, NewValue}`); anything else there is
-refused (the stricter reading: the contracts type them `string | SensitiveValue`).
+Action and step properties are a map of strings or sensitive-value objects (the contracts'
+`PropertyValueResource`, `string | SensitiveValue`; go-octopusdeploy
+octopusdeploy/sensitive_value.go: `{HasValue, NewValue}`); anything else there is refused.
 
 Ids go into URL paths, so an `Id` must be a plain id: not empty, not `.` or `..`, no `/`,
-`\\`, `?`, `#`, `%` and no whitespace or control character. Real ids are `Projects-7`,
-`deploymentprocess-Projects-7`, `feeds-builtin`, GUIDs (octopus-api.md); anything else is
+`\\`, `?`, `#`, `%` and no whitespace or control character. The ids servers hand out are
+`Projects-7`, `deploymentprocess-Projects-7`, `feeds-builtin` and GUIDs; no published source
+was found that fixes their alphabet, so this is the stricter reading: anything else is
 refused rather than guessed at, and `routes.segment` escapes them all the same.
 """
 
