@@ -193,6 +193,7 @@ class _Pusher:
     raw: Raw
     result: PushResult
     progress: Callable[[int, int], None] | None = None
+    landed: Callable[[ResourceKey], None] | None = None  # a creation the server made
 
     # ------------------------------------------------------------------ helpers
 
@@ -308,6 +309,9 @@ class _Pusher:
 
     def _done(self, applied: Applied) -> None:
         self.local.applied.append(applied)
+        if applied.action == "created" and self.landed is not None:
+            # Recorded as it lands, not once its wave is over: a kill mid-wave loses none.
+            self.landed(applied.key)
 
     def apply(self, write: Write) -> list[Applied]:
         """Make one write (on any thread); what it applied, in the order it did."""
@@ -900,18 +904,20 @@ def push(
     progress: Callable[[int, int], None] | None = None,
     written: Callable[[ResourceKey], None] | None = None,
     concurrency: int = 1,
+    landed: Callable[[ResourceKey], None] | None = None,
 ) -> PushResult:
     """Apply `plan`'s writes, wave by wave (`schedule.waves`), `concurrency` at a time.
 
     On the first failure no new write starts; those in flight finish, and what was written
     is exactly what is reported. `written(key)` is called as soon as every write of a
     resource has been made, so the caller can record it there and then: what was written is
-    known even if the run is killed before it ends."""
+    known even if the run is killed before it ends. `landed(key)` is called (on the thread
+    that made it) as soon as the server has created `key`."""
     if plan.errors:
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
     result = PushResult()
-    pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result)
+    pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result, landed=landed)
     scheduled = schedule.writes(plan)
     remaining = Counter(write.change.key for write in scheduled)
     done = 0
