@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from functools import lru_cache
 from typing import Any
 
 from snapshotsync.errors import OctopusApiError
@@ -277,24 +279,24 @@ _NOT_ITEMS = frozenset({"sortorder"})
 def shape(method: str, path: str) -> list[Field] | None:
     """The fields a reply to `method path` must have, or None when the tool reads nothing
     of it (a DELETE's answer, a route it does not know)."""
-    found = _shape(method, path)
-    return None if found is None else found[1]
+    found = _form(method, path)
+    return None if found is None else list(_fields(*found))
 
 
-def _shape(method: str, path: str) -> tuple[str, list[Field]] | None:
-    """(the collection whose items the reply holds or is, or "", the fields)."""
+def _form(method: str, path: str) -> tuple[str, str] | None:
+    """What a reply to `method path` is: (form, collection or document index), where form
+    is root, document, envelope (a page of items), all (a bare list of items) or item."""
     route = api_route(path)
     if route is None or method == "DELETE":
         return None
     if route == "":
-        return "", ROOT
-    for pattern, fields in _DOCUMENTS:
+        return "root", ""
+    for index, (pattern, _) in enumerate(_DOCUMENTS):
         if pattern.match(route):
-            return "", fields
+            return "document", str(index)
     child = _CHILD_LIST.match(route)
     if child and child["collection"] in _COLLECTIONS and method == "GET":
-        collection = child["collection"]
-        return collection, ENVELOPE + _under(("Items", "*"), item_fields(collection))
+        return "envelope", child["collection"]
     found = _COLLECTION.match(route)
     if not found or found["collection"] not in _COLLECTIONS:
         return None
@@ -303,12 +305,25 @@ def _shape(method: str, path: str) -> tuple[str, list[Field]] | None:
         return None
     if found["id"] and found["id"][1:] in _NOT_ITEMS:
         return None
-    items = item_fields(collection)
     if found["all"]:
-        return collection, [Field((), "list", True), Field(("*",), "dict"), *_under(("*",), items)]
+        return "all", collection
     if found["id"] or method in ("POST", "PUT"):
-        return collection, items
-    return collection, ENVELOPE + _under(("Items", "*"), items)
+        return "item", collection
+    return "envelope", collection
+
+
+@lru_cache(maxsize=128)
+def _fields(form: str, which: str) -> tuple[Field, ...]:
+    if form == "root":
+        return tuple(ROOT)
+    if form == "document":
+        return tuple(_DOCUMENTS[int(which)][1])
+    items = item_fields(which)
+    if form == "all":
+        return (Field((), "list", True), Field(("*",), "dict"), *_under(("*",), items))
+    if form == "item":
+        return tuple(items)
+    return (*ENVELOPE, *_under(("Items", "*"), items))
 
 
 def api_route(path: str) -> str | None:
@@ -322,11 +337,12 @@ def api_route(path: str) -> str | None:
 
 def check(method: str, path: str, reply: Any) -> None:
     """Raise `UnexpectedReply` when `reply` lacks the shape `shape(method, path)` needs."""
-    found = _shape(method, path)
+    found = _form(method, path)
     if found is None:
         return
-    collection, fields = found
-    if fields[0] == ENVELOPE[0] and not (
+    form, collection = found
+    fields = _fields(form, collection)
+    if form == "envelope" and not (
         isinstance(reply, dict) and isinstance(reply.get("Items"), list)
     ):
         return  # not a collection at all: `list_all` says so
@@ -341,9 +357,7 @@ def check(method: str, path: str, reply: Any) -> None:
             f"the server's reply to {method} {route} was {_article(_type_name(reply))}, "
             f"where snapshotsync needs {NEEDS[root_need][0]}: {_HINT}",
         )
-    for field in fields:
-        if field.path:
-            _walk(reply, field, 0, "", "reply", method, route)
+    _Walk(method, route).node(_compiled(form, collection), reply, None)
     if collection == "projects":
         _project_needs(reply, method, route)
 
@@ -372,58 +386,120 @@ def _fail(method: str, route: str, label: str, value: Any, where: str, need: str
 _MISSING = object()
 
 
-def _walk(
-    node: Any, field: Field, depth: int, where: str, label: str, method: str, route: str
-) -> None:
-    if depth == len(field.path):
-        _leaf(node, field, where, label, method, route)
-        return
-    step = field.path[depth]
-    if node is None:
-        return  # an absent container: nothing below it is read
-    if step in ("*", "~values", "~keys"):
-        need = "list" if step == "*" else "dict"
-        if not isinstance(node, NEEDS[need][1]):
-            _fail(method, route, label, node, where, need)
-        if step == "~keys":
+@dataclass
+class _Node:
+    """The fields of a shape as a tree, so each part of a reply is visited once whatever
+    the number of fields below it: what must hold here, and where to go on."""
+
+    leaves: list[Field] = dataclass_field(default_factory=list)
+    props: dict[str, _Node] = dataclass_field(default_factory=dict)
+    required: dict[str, Field] = dataclass_field(default_factory=dict)  # must be present
+    items: _Node | None = None  # `*`
+    values: _Node | None = None  # `~values`
+    keys: bool = False  # `~keys`: a mapping, nothing below
+
+
+@lru_cache(maxsize=128)
+def _compiled(form: str, which: str) -> _Node:
+    root = _Node()
+    for field in _fields(form, which):
+        if not field.path:
+            continue
+        node = root
+        for depth, step in enumerate(field.path):
+            if step == "*":
+                node.items = node.items or _Node()
+                node = node.items
+            elif step == "~values":
+                node.values = node.values or _Node()
+                node = node.values
+            elif step == "~keys":
+                node.keys = True
+                break
+            else:
+                if field.required and depth == len(field.path) - 1:
+                    node.required[step] = field
+                node = node.props.setdefault(step, _Node())
+        else:
+            node.leaves.append(field)
+    return root
+
+
+# Where in a reply: None (the reply), or (the parent's trail, a step): a name, an index, or
+# ("value", key). Only a failure spells it out.
+Trail = tuple[Any, Any] | None
+
+
+def _spelled(trail: Trail) -> tuple[str, str]:
+    """(where, label) of a trail: `Steps[0].Actions[1].Name`, `Name`."""
+    steps = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    where, label = "", "reply"
+    for step in reversed(steps):
+        if isinstance(step, int):
+            where, label = f"{where}[{step}]", f"{label} item"
+        elif isinstance(step, tuple):
+            where, label = f"{where}[{step[1]!r}]", f"{label} value"
+        else:
+            where, label = f"{where}.{step}", step
+    return where, label
+
+
+class _Walk:
+    def __init__(self, method: str, route: str) -> None:
+        self.method = method
+        self.route = route
+
+    def fail(self, trail: Trail, value: Any, need: str) -> None:
+        where, label = _spelled(trail)
+        _fail(self.method, self.route, label, value, where, need)
+
+    def node(self, node: _Node, value: Any, trail: Trail) -> None:
+        for field in node.leaves:
+            self.leaf(field, value, trail)
+        if value is None:
+            return  # an absent container: nothing below it is read
+        if node.items is not None:
+            if type(value) is not list:
+                self.fail(trail, value, "list")
+            below = node.items
+            for index, item in enumerate(value):
+                self.node(below, item, (trail, index))
+        if node.values is not None or node.keys:
+            if type(value) is not dict:
+                self.fail(trail, value, "dict")
+            if node.values is not None:
+                below = node.values
+                for key, item in value.items():
+                    self.node(below, item, (trail, ("value", key)))
+        if node.props:
+            if type(value) is not dict:
+                self.fail(trail, value, "dict")
+            for name, below in node.props.items():
+                if name in value:
+                    self.node(below, value[name], (trail, name))
+                elif name in node.required:
+                    self.fail((trail, name), _MISSING, node.required[name].need)
+
+    def leaf(self, field: Field, value: Any, trail: Trail) -> None:
+        if value is None:
+            if field.required:
+                self.fail(trail, value, field.need)
             return
-        pairs = enumerate(node) if step == "*" else node.items()
-        for key, item in pairs:
-            _walk(
-                item,
-                field,
-                depth + 1,
-                f"{where}[{key!r}]" if step != "*" else f"{where}[{key}]",
-                f"{label} {'item' if step == '*' else 'value'}",
-                method,
-                route,
+        allowed = NEEDS[field.need][1]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            self.fail(trail, value, field.need)
+        if field.need == "id" and (value in ("", ".", "..") or _BAD_ID.search(value)):
+            where, label = _spelled(trail)
+            at = f" (at {where.lstrip('.')})" if where.lstrip(".") != label else ""
+            raise UnexpectedReply(
+                self.method,
+                self.route,
+                f"the server's reply to {self.method} {self.route} had {label} {value!r}{at}, "
+                f"which is not an Octopus id and cannot go into a URL: {_HINT}",
             )
-        return
-    if not isinstance(node, dict):
-        _fail(method, route, label, node, where, "dict")
-    if step not in node:
-        if field.required and depth == len(field.path) - 1:
-            _fail(method, route, step, _MISSING, f"{where}.{step}", field.need)
-        return
-    _walk(node[step], field, depth + 1, f"{where}.{step}", step, method, route)
-
-
-def _leaf(value: Any, field: Field, where: str, label: str, method: str, route: str) -> None:
-    if value is None:
-        if field.required:
-            _fail(method, route, label, value, where, field.need)
-        return
-    allowed = NEEDS[field.need][1]
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        _fail(method, route, label, value, where, field.need)
-    if field.need == "id" and (value in ("", ".", "..") or _BAD_ID.search(value)):
-        raise UnexpectedReply(
-            method,
-            route,
-            f"the server's reply to {method} {route} had {label} {value!r}"
-            f"{f' (at {where.lstrip(chr(46))})' if where.lstrip('.') != label else ''}, which is "
-            f"not an Octopus id and cannot go into a URL: {_HINT}",
-        )
 
 
 def _project_needs(reply: Any, method: str, route: str) -> None:
