@@ -31,13 +31,15 @@ from snapshotsync.commands.plan import (
     state_dir,
 )
 from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
-from snapshotsync.log import mask_secrets
+from snapshotsync.log import get_logger, mask_secrets
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.overlay import VariablePolicy
 from snapshotsync.plan import Placeholder, Plan
 from snapshotsync.settings import Settings
 from snapshotsync.store import PENDING_DIR, SNAPSHOT_DIR, Store
+
+_log = get_logger("commands.push")
 
 LEDGER_NOTE = (
     "# Placeholders snapshotsync wrote that a human must replace.\n"
@@ -136,6 +138,7 @@ def _push(
                 # What an earlier run created and never saw confirmed (a lost reply, a kill)
                 # is snapshotsync's: planned again as such (the destination read again).
                 inputs, refound = confirmed, True
+                _log.info("push: what an interrupted run created is planned again as ours")
                 computed = compute(settings, inputs, client, force=force, prune=prune)
         plan = computed.plan
         source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
@@ -399,22 +402,22 @@ def found_on(live: Snapshot | None, keys: list[ResourceKey]) -> list[ResourceKey
 
 def _with_confirmed_intents(inputs: Inputs, live: Snapshot) -> Inputs:
     """`inputs` whose base counts as created what an earlier push announced it would create
-    and the destination has, or `inputs` itself when there is none."""
+    and the destination has, and records a document for every created resource whose run
+    ended before recording one; `inputs` itself when there is nothing to add."""
     base = inputs.base or Snapshot({}, {})
     known = {_lowered(key) for key in created_of(base)}
     intents = read_intents(inputs.store, intents_path(inputs.target.name))
     found = [key for key in found_on(live, intents) if _lowered(key) not in known]
-    if not found:
-        return inputs
     created = sorted([*created_of(base), *found])
-    meta = {**base.meta, "created": [[key.kind, *key.name] for key in created]}
-    # Its record is what the destination holds: the run that created it never wrote one
-    # (the destination's copy is what that run sent, in the same normal form).
+    # The record of a resource created by a run that ended before writing it (its reply
+    # lost, or killed between the write and the record) is what the destination holds:
+    # what that run sent, in the same normal form.
     recorded = {_lowered(key) for key in base.resources}
-    resources = dict(base.resources)
-    for key in found:
-        if _lowered(key) not in recorded:
-            resources[key] = live.resources[key]
+    missing = [key for key in found_on(live, created) if _lowered(key) not in recorded]
+    if not found and not missing:
+        return inputs
+    meta = {**base.meta, "created": [[key.kind, *key.name] for key in created]}
+    resources = {**base.resources, **{key: live.resources[key] for key in missing}}
     return dataclasses.replace(inputs, base=Snapshot(resources, meta))
 
 

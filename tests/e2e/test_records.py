@@ -160,3 +160,16 @@ def test_a_disk_full_after_the_last_write_is_recorded_by_the_next_push(
     assert "interrupted push is committed" in out
     assert _committed(repo)
     _same_records(_records(repo), reference["records"])
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8])
+def test_a_push_killed_mid_way_ends_with_the_records_of_a_fault_free_push(
+    repo: Path, destination_emulator: Emulator, reference: dict[str, Any], fraction: float
+) -> None:
+    """Killed mid-wave (writes of the same wave in flight, at the default concurrency):
+    the next push finishes the job, and what is recorded is what a fault-free push records.
+    (Every position of a larger push is the kill campaign's, not run here: it takes long.)"""
+    kill_push_after(repo, destination_emulator, writes=int(reference["writes"] * fraction))
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    assert _committed(repo)
+    _same_records(_records(repo), reference["records"])
