@@ -146,6 +146,30 @@ def test_a_page_that_links_to_itself_stops_paging_at_once(
     assert calls.count(f"GET {route}") <= 3
 
 
+def test_paging_stops_at_its_cap(
+    repo: Path, destination_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server whose every page links to a new one (no page repeated, no total exceeded)
+    is followed to `MAX_PAGES` pages, not for ever."""
+    route = f"/api/{destination_emulator.space_id}/environments"
+    monkeypatch.setattr(client_module, "MAX_PAGES", 3)
+    served: dict[str, Any] = {"pages": 0}
+
+    def alter(method: str, path: str, reply: Any) -> Any:
+        if path == route and served["pages"] < 50:  # then a last page, so nothing hangs
+            served["pages"] += 1
+            served.setdefault("first", reply["Items"][:1])  # every page holds an item
+            reply["Items"] = reply["Items"] or served["first"]
+            reply["Links"]["Page.Next"] = f"{route}?skip={served['pages']}&take=1"
+            reply["TotalResults"] = 10_000
+        return reply
+
+    with altered_replies(monkeypatch, alter) as calls:
+        result = _plan(repo)
+    _one_line_error(result, f"GET {route} has more than 3 pages")
+    assert calls.count(f"GET {route}") <= 5
+
+
 def test_more_items_than_the_total_stops_paging(
     repo: Path, destination_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
