@@ -72,7 +72,7 @@ class ValueAction:
     placeholder: str = ""  # why a placeholder was written (for the cleanup ledger)
 
 
-WRITING = ("update-scope", "overwrite", "add", "remove")
+WRITING = ("update-scope", "update-meta", "overwrite", "add", "remove")
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def _match(
             existing = result[index]
             action = _act(outcome, value, existing, result, index, policy, base, force)
             actions.append(action)
-            if action.action in ("same", "update-scope", "overwrite"):
+            if action.action in ("same", "update-scope", "update-meta", "overwrite"):
                 ours.append(result[index])
             elif base.written_at(existing) is not None:
                 ours.append(base.written_at(existing) or {})  # still ours, still edited
@@ -302,6 +302,22 @@ def _match(
     for position in pending:
         value = candidates[position]
         added = _clean(value)
+        shadowed = _shadowed(added, result) if is_sensitive_marker(added.get("Value")) else None
+        if shadowed is not None:
+            # Octopus takes the most specific value: a placeholder scoped inside a real
+            # secret's scope would replace that secret where it applies.
+            actions.append(
+                ValueAction(
+                    "leave",
+                    str(value["Name"]),
+                    None,
+                    added,
+                    f"a new secret, and the destination's secret {describe(shadowed)} applies "
+                    "wherever it would: the placeholder would shadow it there, so it is not "
+                    "written (give the value in the overlay, or set it on the destination)",
+                )
+            )
+            continue
         reason = str(value.get("~Placeholder") or "")
         if is_sensitive_marker(added.get("Value")):
             reason = reason or (
@@ -319,6 +335,23 @@ def _match(
     # A secret is recorded as the destination shows it: a value exists, unknown.
     recorded = tuple({**v, "Value": dict(SENSITIVE)} if _sensitive(v) else v for v in ours)
     return Merged(tuple(actions), kept, recorded)
+
+
+def _shadowed(value: JsonDict, live: list[JsonDict]) -> JsonDict | None:
+    """A destination secret of the same name whose scope holds all of `value`'s (a wider
+    scope, or none at all), if there is one."""
+    wanted = _scope(value)
+    for existing in live:
+        if str(existing["Name"]).lower() != str(value["Name"]).lower() or not _sensitive(existing):
+            continue
+        theirs = _scope(existing)
+        if all(
+            dimension in wanted
+            and {n.lower() for n in wanted[dimension]} <= {n.lower() for n in names}
+            for dimension, names in theirs.items()
+        ):
+            return existing
+    return None
 
 
 def _dropped(
@@ -377,6 +410,46 @@ def _dropped(
     return removed
 
 
+METADATA = ("Description", "Prompt")
+
+
+def _meta(value: JsonDict | None) -> dict[str, Any]:
+    return {k: value[k] for k in METADATA if value is not None and k in value}
+
+
+def _metadata(
+    value: JsonDict,
+    existing: JsonDict,
+    result: list[JsonDict],
+    index: int,
+    base: _Base,
+    force: bool,
+) -> ValueAction:
+    """The same value on both sides: its description and prompt follow the source, under
+    the same three-way rule as values (a person's own wording since the last push is kept)."""
+    name = str(value["Name"])
+    before = copy_json(existing)
+    wanted, now = _meta(_clean(value)), _meta(existing)
+    if wanted == now or _sensitive(existing):
+        # A secret's description is left alone: a placeholder's carries the note `cleanup`
+        # recognises it by (its value cannot be read).
+        return ValueAction("same", name, before, before)
+    written = base.written_at(existing)
+    if base.known and written is not None and _meta(written) != now and not force:
+        return ValueAction(
+            "keep",
+            name,
+            before,
+            before,
+            "description or prompt changed by hand on the destination since the last push: kept",
+        )
+    updated = {k: v for k, v in existing.items() if k not in METADATA} | wanted
+    result[index] = updated
+    return ValueAction(
+        "update-meta", name, before, updated, "same value; description or prompt changed"
+    )
+
+
 def _act(
     outcome: str,
     value: JsonDict,
@@ -390,7 +463,7 @@ def _act(
     name = str(value["Name"])
     before = copy_json(existing)
     if outcome == "same":
-        return ValueAction("same", name, before, before)
+        return _metadata(value, existing, result, index, base, force)
     if outcome == "update-scope":
         scope = _scope(existing)
         for dimension in INVARIANT:

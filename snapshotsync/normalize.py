@@ -34,6 +34,7 @@ from snapshotsync.octopus.kinds import (
     STEPS,
     Kind,
     Path,
+    action_name,
     descend,
     is_expression,
     is_version_controlled,
@@ -96,7 +97,7 @@ def _collection_names(raw: Raw) -> dict[str, tuple[str, str]]:
 def _learn_steps(by_id: dict[str, tuple[str, str]], document: JsonDict) -> None:
     for path in (STEPS, ACTIONS):  # release versioning names a step by its id
         for _, _, item in walk(document, path):
-            by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+            by_id[str(item["Id"])] = ("actions", action_name(document, str(item["Name"]), by_id))
 
 
 class _Walker:

@@ -32,12 +32,13 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from snapshotsync import log, yamlio
 from snapshotsync.errors import OverlayError
+from snapshotsync.identity import History
 from snapshotsync.model import Snapshot
 
 POLICIES = (
@@ -57,6 +58,7 @@ EXCLUDABLE = (
     "runbooks",
     "steps",
     "certificates",
+    "tenant-tags",  # tenants selected by their tags (`Set/Tag`, globs): added to `tenants`
 )
 RENAMABLE = ("accounts", "certificates", "worker-pools", "feeds")
 NEW_OUT_OF_SCOPE = ("clone", "placeholder", "skip")
@@ -142,6 +144,8 @@ class Overlay:
     step_out_of_scope: str = "skip"
     rescope: Mapping[str, Rescope] = field(default_factory=dict)  # "<project>/<step>"
     tenant_variables: str = "copy"
+    # What each tag rule selects: "exclude.tenant-tags `Region/EU`" -> tenant names
+    selected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def excluded(self, kind: str, name: str) -> bool:
         """Whether `name` (e.g. "OctoFX/QA" for a channel) is excluded or not included."""
@@ -184,6 +188,14 @@ class Overlay:
             return self.rescope[step]
         lowered = step.lower()
         return next((r for name, r in self.rescope.items() if name.lower() == lowered), None)
+
+
+def selection_lines(overlay: Overlay) -> list[str]:
+    """What each tenant-tag rule selects, for `validate` and the plan's decisions."""
+    return [
+        f"{rule} selects tenants: {', '.join(names) if names else '(none)'}"
+        for rule, names in overlay.selected.items()
+    ]
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -275,14 +287,18 @@ def load(
     snapshot: Snapshot | None = None,
     destination: Snapshot | None = None,
     history: Mapping[str, frozenset[str]] | None = None,
+    identities: History | None = None,
 ) -> tuple[Overlay, list[str]]:
     """Read and validate the overlay at `path`.
 
     With `snapshot` (the source) and `destination` (the last known destination state),
     names are checked too; `history` holds the lower-cased names (by `HISTORY_KINDS`) of
     earlier snapshots, so an entry for something deleted on the source since is a warning,
-    not an error. Returns the overlay and its warnings; errors raise one `OverlayError`
-    listing every problem.
+    not an error. `identities` follows the source's ids: an entry naming something the
+    source renamed since the entry was written applies to it under its new name (with a
+    warning to update the entry), and the overlay returned holds current names only.
+    Returns the overlay and its warnings; errors raise one `OverlayError` listing every
+    problem.
     """
     if not path.is_file():
         raise OverlayError(f"{path}: overlay file not found (create it, even as `{{}}`)")
@@ -295,8 +311,14 @@ def load(
     reader.known_keys(data, TOP_KEYS, "the overlay")
     overlay = _build(reader, data, path)
     if snapshot is not None:
-        _check_names(
-            reader, data, overlay, snapshot, destination, {} if history is None else history
+        overlay = _check_names(
+            reader,
+            data,
+            overlay,
+            snapshot,
+            destination,
+            {} if history is None else history,
+            identities,
         )
     errors = [f for f in reader.findings if f.error]
     if errors:
@@ -556,49 +578,87 @@ def _check_names(
     snapshot: Snapshot,
     destination: Snapshot | None,
     history: Mapping[str, frozenset[str]],
-) -> None:
-    source = _SourceNames(reader, snapshot, history)
+    identities: History | None = None,
+) -> Overlay:
+    """Check every name against the source and return the overlay in current names: an
+    entry whose thing the source renamed applies to it under its new name (`identity`)."""
+    source = _SourceNames(reader, snapshot, history, identities)
     dest_envs = names_of(destination, "environments") if destination is not None else None
     environments = data.get("environments")
+    followed_environments: dict[str, tuple[str, ...]] = {}
     for name in overlay.environments:
-        source.check(environments, name, name, ("environments",), f"environment `{name}`")
+        followed_environments[name] = source.check(
+            environments, name, name, ("environments",), f"environment `{name}`"
+        )
         for target in overlay.targets(name):
             _check_destination_environment(
                 reader, environments, name, target, dest_envs, source.known["environments"]
             )
+    selections: dict[str, dict[str, tuple[str, ...]]] = {"exclude": {}, "include": {}}
     for kind, (snapshot_kind, _) in EXCLUDE_KINDS.items():
         for section in ("exclude", "include"):
             patterns = (overlay.exclude if section == "exclude" else overlay.include).get(kind, ())
+            names: list[str] = []
             for index, pattern in enumerate(patterns):
                 node = data[section][kind]
                 if any(ch in pattern for ch in "*?["):
+                    names += [pattern, *source.glob(node, index, pattern, snapshot_kind, section)]
                     if not any(_matches(pattern, n) for n in source.known[snapshot_kind]):
                         reader.warn(node, index, f"{section}.{kind}: `{pattern}` matches nothing")
                     continue
-                source.check(
-                    node, index, pattern, (snapshot_kind,), f"{section}.{kind}: `{pattern}`"
+                names += source.check(
+                    node,
+                    index,
+                    pattern,
+                    (snapshot_kind,),
+                    f"{section}.{kind}: `{pattern}`",
+                    keep_new_holder=section == "exclude",
                 )
+            if patterns:
+                selections[section][kind] = tuple(dict.fromkeys(names))
+    selected: dict[str, tuple[str, ...]] = {}
+    for section in ("exclude", "include"):
+        rules = (overlay.exclude if section == "exclude" else overlay.include).get("tenant-tags")
+        if rules:
+            chosen = _by_tags(reader, data[section], section, rules, snapshot, selected)
+            named = selections[section].get(
+                "tenants",
+                (overlay.exclude if section == "exclude" else overlay.include).get("tenants", ()),
+            )
+            selections[section]["tenants"] = tuple(dict.fromkeys([*named, *chosen]))
+    rename: dict[str, dict[str, str]] = {}
     for kind, pairs in overlay.rename.items():
-        for name in pairs:
+        rename[kind] = {}
+        for name, new in pairs.items():
             label = f"rename.{kind}: `{name}`"
-            source.check(data["rename"][kind], name, name, (RENAME_KINDS[kind],), label)
-    for step in overlay.rescope:
-        source.check(
+            for current in source.check(
+                data["rename"][kind], name, name, (RENAME_KINDS[kind],), label
+            ):
+                rename[kind][current] = new
+    rescope: dict[str, Rescope] = {}
+    for step, spec in overlay.rescope.items():
+        for current in source.check(
             data["steps"]["rescope"],
             step,
             step,
             ("steps",),
             f"steps.rescope: step `{step}`",
             missing=f"steps.rescope: no step `{step}` on the source",
-        )
+        ):
+            rescope[current] = spec
+    owners: dict[str, tuple[str, ...]] = {}
     for name in [*overlay.variables.values, *overlay.variables.scoped_values]:
-        source.check(
-            data["variables"]["values"],
-            name,
-            name.split("/", 1)[0],
-            ("projects", "library-variable-sets"),
-            f"variables.values: `{name}`: its owner",
-            missing=f"variables.values: `{name}` names no project or library variable set",
+        owner, _, variable = name.partition("/")
+        owners[name] = tuple(
+            f"{current}/{variable}"
+            for current in source.check(
+                data["variables"]["values"],
+                name,
+                owner,
+                ("projects", "library-variable-sets"),
+                f"variables.values: `{name}`: its owner",
+                missing=f"variables.values: `{name}` names no project or library variable set",
+            )
         )
     destinations = {t for name in overlay.environments for t in overlay.targets(name)}
     known_destinations = destinations | (dest_envs or set())
@@ -614,6 +674,107 @@ def _check_names(
                         + ("" if dest_envs is None else " and the destination does not have")
                         + _hint(environment, known_destinations),
                     )
+    return _in_current_names(
+        overlay, followed_environments, selections, rename, rescope, owners, selected
+    )
+
+
+def _by_tags(
+    reader: _Reader,
+    node: Any,
+    section: str,
+    rules: tuple[str, ...],
+    snapshot: Snapshot,
+    selected: dict[str, tuple[str, ...]],
+) -> list[str]:
+    """The source tenants `section.tenant-tags` selects, each rule said (an info line in
+    the overlay's `selected`); a tag the source lacks is an error, a glob that selects no tag
+    a warning."""
+    tags = {
+        f"{key.name[0]}/{tag.get('Name')}"
+        for key, document in snapshot.resources.items()
+        if key.kind == "tag-sets"
+        for tag in document.get("Tags") or []
+    }
+    tenants = {
+        key.name[0]: [str(t) for t in document.get("TenantTags") or []]
+        for key, document in snapshot.resources.items()
+        if key.kind == "tenants"
+    }
+    chosen: list[str] = []
+    for index, rule in enumerate(rules):
+        if not any(_matches(rule, tag) for tag in tags):
+            if any(ch in rule for ch in "*?["):
+                reader.warn(
+                    node["tenant-tags"], index, f"{section}.tenant-tags: `{rule}` matches no tag"
+                )
+            else:
+                reader.error(
+                    node["tenant-tags"],
+                    index,
+                    f"{section}.tenant-tags: no tag `{rule}` on the source (write `Tag set/Tag`)"
+                    + _hint(rule, tags),
+                )
+            continue
+        found = sorted(
+            name for name, held in tenants.items() if any(_matches(rule, t) for t in held)
+        )
+        selected[f"{section}.tenant-tags `{rule}`"] = tuple(found)
+        chosen += found
+    return chosen
+
+
+def _in_current_names(
+    overlay: Overlay,
+    environments: Mapping[str, tuple[str, ...]],
+    selections: Mapping[str, Mapping[str, tuple[str, ...]]],
+    rename: Mapping[str, Mapping[str, str]],
+    rescope: Mapping[str, Rescope],
+    owners: Mapping[str, tuple[str, ...]],
+    selected: Mapping[str, tuple[str, ...]],
+) -> Overlay:
+    """`overlay` with each entry under the current names of what it named (`_check_names`)."""
+    primary: dict[str, str] = {}
+    targets: dict[str, tuple[str, ...]] = {}
+    lines: dict[str, int] = {}
+    for name, currents in environments.items():
+        for current in currents:
+            primary[current] = overlay.environments[name]
+            if name in overlay.environment_targets:
+                targets[current] = overlay.environment_targets[name]
+            if f"environments/{name}" in overlay.lines:
+                lines[f"environments/{current}"] = overlay.lines[f"environments/{name}"]
+    follows = {name.lower(): currents for name, currents in environments.items()}
+    prefer = {
+        destination: next(iter(follows.get(source.lower()) or (source,)))
+        for destination, source in overlay.prefer.items()
+    }
+
+    def values(mapping: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            current: value
+            for name, value in mapping.items()
+            for current in owners.get(name, (name,))
+        }
+
+    variables = replace(
+        overlay.variables,
+        values=values(overlay.variables.values),
+        scoped_values=values(overlay.variables.scoped_values),
+    )
+    return replace(
+        overlay,
+        environments=primary,
+        environment_targets=targets,
+        prefer=prefer,
+        lines={**overlay.lines, **lines},
+        exclude={**overlay.exclude, **selections["exclude"]},
+        include={**overlay.include, **selections["include"]},
+        selected=selected,
+        rename=rename,
+        rescope=rescope,
+        variables=variables,
+    )
 
 
 def names_of(shot: Snapshot, kind: str) -> set[str]:
@@ -630,14 +791,20 @@ def names_of(shot: Snapshot, kind: str) -> set[str]:
 
 
 class _SourceNames:
-    """Checks names against the source: exact, another case (warning), deleted since an
+    """Checks names against the source: exact, another case (warning), renamed on the
+    source since the entry was written (warning; the entry follows it), deleted since an
     earlier snapshot (warning), or never there (error, with the closest name)."""
 
     def __init__(
-        self, reader: _Reader, snapshot: Snapshot, history: Mapping[str, frozenset[str]]
+        self,
+        reader: _Reader,
+        snapshot: Snapshot,
+        history: Mapping[str, frozenset[str]],
+        identities: History | None = None,
     ) -> None:
         self.reader = reader
         self.history = history
+        self.identities = identities
         self.known = {kind: names_of(snapshot, kind) for kind in HISTORY_KINDS}
 
     def check(
@@ -649,11 +816,18 @@ class _SourceNames:
         label: str,
         *,
         missing: str | None = None,
-    ) -> None:
-        """`label` names the entry in messages; `missing` replaces the error's text."""
+        keep_new_holder: bool = False,
+    ) -> tuple[str, ...]:
+        """The current names the entry applies to. `label` names the entry in messages;
+        `missing` replaces the error's text; `keep_new_holder`: when the source renamed what
+        the entry named and something new took the old name, the entry applies to both (an
+        exclusion never lets either through)."""
         known: set[str] = set().union(*(self.known[kind] for kind in kinds))
+        followed = self._follow(node, key, name, kinds, label, known, keep_new_holder)
+        if followed is not None:
+            return followed
         if name in known:
-            return
+            return (name,)
         spelled = next((k for k in sorted(known) if k.lower() == name.lower()), None)
         if spelled is not None:
             self.reader.warn(
@@ -667,6 +841,66 @@ class _SourceNames:
         else:
             text = missing or f"{label} does not exist on the source"
             self.reader.error(node, key, f"{text}{_hint(name, known)}")
+        return (name,)
+
+    def _follow(
+        self,
+        node: Any,
+        key: str | int,
+        name: str,
+        kinds: tuple[str, ...],
+        label: str,
+        known: set[str],
+        keep_new_holder: bool,
+    ) -> tuple[str, ...] | None:
+        """What `check` returns when the source renamed what `name` named; None otherwise."""
+        if self.identities is None:
+            return None
+        line = yamlio.line_of(node, key)
+        found = [self.identities.follow(kind, name, line) for kind in kinds]
+        currents = tuple(dict.fromkeys(n for names in found if names for n in names))
+        if not currents or name.lower() in {c.lower() for c in currents}:
+            return None  # not renamed (or gone: the plain checks say so)
+        shown = ", ".join(f"`{c}`" for c in currents)
+        self.reader.warn(
+            node,
+            key,
+            f"{label} was renamed {shown} on the source; update this entry (it applies to "
+            f"{shown} until then)",
+        )
+        if name.lower() not in _lower(known):
+            return currents
+        if keep_new_holder:
+            self.reader.warn(
+                node,
+                key,
+                f"{label}: `{name}` now also names another item on the source, created since "
+                "this entry was written: the entry applies to both",
+            )
+            return (*currents, name)
+        self.reader.warn(
+            node,
+            key,
+            f"{label}: `{name}` now names another item on the source, created since this "
+            f"entry was written: the entry keeps applying to {shown}, not to the new `{name}`",
+        )
+        return currents
+
+    def glob(self, node: Any, key: int, pattern: str, kind: str, section: str) -> tuple[str, ...]:
+        """What `pattern` selected when written and the source renamed out of its reach:
+        still selected, with a warning."""
+        if self.identities is None:
+            return ()
+        renamed = self.identities.matched(kind, pattern, yamlio.line_of(node, key))
+        if renamed:
+            shown = ", ".join(f"`{c}`" for c in renamed)
+            self.reader.warn(
+                node,
+                key,
+                f"{section}.{kind}: `{pattern}` matched what the source has since renamed "
+                f"{shown}: still selected; add the new name(s) to this list or rename back",
+            )
+        return renamed
 
 
 def _check_destination_environment(

@@ -28,7 +28,7 @@ a change or adds a second value.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -98,6 +98,9 @@ class Change:
     diff: tuple[Any, ...] = ()
     reason: str = ""
     values: tuple[ValueAction, ...] = ()
+    # The destination resource's key when it is not `key`: what the source renamed since
+    # the last push, still under its old name on the destination until this change.
+    live_key: ResourceKey | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Record:
 
     key: ResourceKey
     document: JsonDict | None
+    was: ResourceKey | None = None  # the name it had in the base, when renamed
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,16 @@ def make_plan(
     created = {_lower(k): k for k in _created(base)}
     records: dict[ResourceKey, Record] = {}
     earlier = _Renamed(renames or {})
+    # What this plan renames, the destination's documents name by the new name already:
+    # the references to it are then compared (and written) as they will be after the push.
+    live = _renamed_references(live, _renaming(desired.snapshot, index, earlier))
+    index = _Index(live)
     claimed: set[tuple[str, tuple[str, ...]]] = set()  # base names a rename carried on
     changes: list[Change] = []
+    renamed_to: list[ResourceKey] = []  # the new names of what this plan renames
+    # project (lower-cased) -> the actions of its steps a person deleted and that stay so
+    kept_deleted: dict[str, set[str]] = {}
+    gone_by_hand: set[tuple[str, tuple[str, ...]]] = set()  # placed, then gone by hand
     placeholders: list[Placeholder] = []
     errors: list[str] = []
     decisions = list(desired.decisions)
@@ -213,13 +225,35 @@ def make_plan(
         for key, doc in live.resources.items()
         if key.kind == "projects" and is_version_controlled(doc)
     }
+    # What the source renamed holds on to the destination resource it was synced to: a new
+    # resource that took the old name on the source is another resource (created).
+    taken = {
+        _lower(found)
+        for key in desired.snapshot.resources
+        if (old := earlier.old_key(key)) is not None
+        and index.get(key)[0] is None
+        and (found := index.get(old)[0]) is not None
+    }
     for kind in sync_order():
-        for key in sorted(k for k in desired.snapshot.resources if k.kind == kind.name):
+        ours = [k for k in desired.snapshot.resources if k.kind == kind.name]
+        # Renames first: the name each frees may be the name of something created after it.
+        for key in sorted(ours, key=lambda k: (earlier.old_key(k) is None, k)):
             after = desired.snapshot.resources[key]
             live_key, before = index.get(key)
             old = earlier.old_key(key)
+            if old is None and live_key is not None and _lower(live_key) in taken:
+                live_key, before = None, None  # the old name's holder is renamed, not reused
             if old is not None and before is None:
                 live_key, before = index.get(old)
+            elif old is not None and not KINDS[kind.name].singleton:
+                synced = index.get(old)[0]
+                if (
+                    synced is not None
+                    and live_key is not None
+                    and _lower(synced) != _lower(live_key)
+                ):
+                    errors.append(_taken(synced, key))
+                    continue
             if old is not None and (live_key is not None or recorded is not None):
                 claimed.add(_lower(old))
             if (
@@ -240,6 +274,26 @@ def make_plan(
             _, base_doc = recorded.get(key) if recorded is not None else (None, None)
             if base_doc is None and old is not None and recorded is not None:
                 _, base_doc = recorded.get(old)
+            elif old is None and before is None and _lower(key) in taken:
+                base_doc = None  # the base under this name is the renamed resource's
+            if (
+                before is None
+                and base_doc is not None
+                and not force
+                and BEHAVIOUR[kind.name] in WHOLE
+                and not KINDS[kind.name].singleton
+            ):
+                # Placed by snapshotsync, and gone from the destination since: deleted or
+                # renamed by hand. Never re-created on a guess (a second project beside the
+                # one a person renamed); what is in it goes unwritten with it.
+                gone_by_hand.add(_lower(key))
+                changes.append(Change("conflict", key, None, after, reason=GONE_BY_HAND))
+                records[key] = Record(key, base_doc)
+                continue
+            parent = KINDS[kind.name].parent
+            if parent is not None and (parent, (key.name[0].lower(),)) in gone_by_hand:
+                records[key] = Record(key, base_doc)  # goes unwritten with its parent
+                continue
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
                 change, notes, marks, record = _tenant_variables(
@@ -252,11 +306,16 @@ def make_plan(
                     base_doc,
                     force,
                 )
+                if old is not None and live_key is not None and _lower(live_key) != _lower(key):
+                    change = replace(change, key=key, live_key=live_key)
                 changes.append(change)
-                records[change.key] = Record(key, record)
+                records[change.key] = Record(key, record, was=old)
                 decisions += notes
                 placeholders += marks
                 continue
+            if kind.name == "project-variables" and key.name[0].lower() in kept_deleted:
+                after, notes = _without_deleted_steps(key, after, kept_deleted[key.name[0].lower()])
+                decisions += notes
             change, kept = _plan_one(
                 BEHAVIOUR[kind.name],
                 live_key or key,
@@ -267,14 +326,25 @@ def make_plan(
                 force,
                 earlier.steps(key),
             )
-            if old is not None and live_key is not None and change.action == "update":
-                change = replace(
-                    change,
-                    action="rename",
-                    reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
-                    + (f"; {change.reason}" if change.reason else ""),
-                )
-            records[change.key] = Record(key, kept)
+            if BEHAVIOUR[kind.name] == "process":
+                for action in _deleted_by_hand(key, change):
+                    kept_deleted.setdefault(key.name[0].lower(), set()).add(action.lower())
+            renamed = old is not None and live_key is not None and _lower(live_key) != _lower(key)
+            if renamed and live_key is not None:
+                # Keyed by its new name, written to the resource it was synced to.
+                change = replace(change, key=key, live_key=live_key)
+                if change.action == "update":
+                    renamed_to.append(key)
+                    change = replace(
+                        change,
+                        action="rename",
+                        reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
+                        + (f"; {change.reason}" if change.reason else ""),
+                    )
+                if _lower(live_key) in created:
+                    del created[_lower(live_key)]
+                    created[_lower(key)] = key
+            records[change.key] = Record(key, kept, was=old if renamed else None)
             if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
                 created[_lower(key)] = key
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
@@ -311,8 +381,26 @@ def make_plan(
         for key in dropped:
             records[key] = Record(key, None)
             created.pop(_lower(key), None)
+        # A part snapshotsync wrote (a tenant's values, a team's roles) that the source no
+        # longer gives (a tenant unlinked from its last project: the server drops its values
+        # for that project itself) is no longer snapshotsync's to record: what is left of it
+        # on the destination is not reported as deleted by hand, nor touched.
+        wanted = {_lower(k) for k in desired.snapshot.resources}
+        for key in kept_on.resources:
+            if (
+                BEHAVIOUR.get(key.kind) not in WHOLE
+                and KINDS[key.kind].parent not in (None, "projects")
+                and _lower(key) not in wanted
+                and key not in records
+            ):
+                records[key] = Record(key, None)
     # References are checked on what would be written, after the overlay and the merge.
-    errors = [*desired.errors, *errors, *_unresolved(changes, live, facts or {})]
+    errors = [
+        *desired.errors,
+        *errors,
+        *_shared_collection(desired.snapshot, live),
+        *_unresolved(changes, live, facts or {}, renamed_to, gone_by_hand),
+    ]
     return Plan(
         target,
         tuple(changes),
@@ -323,6 +411,77 @@ def make_plan(
         records,
         frozenset(created.values()),
     )
+
+
+def _taken(ours: ResourceKey, key: ResourceKey) -> str:
+    """A source rename onto a name the destination uses for a resource of its own."""
+    new = "/".join(key.name)
+    return (
+        f"{ours} was renamed `{new}` on the source, and the destination has a {key.kind} "
+        f"`{new}` of its own: rename or remove the destination's `{new}`, or rename it back "
+        f"on the source; nothing was written (the two are never merged)"
+    )
+
+
+def _shared_collection(desired: Snapshot, live: Snapshot) -> list[str]:
+    """Script modules and library variable sets share one Octopus collection
+    (`/libraryvariablesets`, told apart by `ContentType`), and its names are unique across
+    both: a name one kind holds on the destination cannot be created as the other."""
+    pairs = (
+        ("script-modules", "library-variable-sets"),
+        ("library-variable-sets", "script-modules"),
+    )
+    names = {
+        kind: {k.name[0].lower(): k.name[0] for k in live.of_kind(kind)} for kind in dict(pairs)
+    }
+    errors = []
+    for kind, other in pairs:
+        for key in desired.of_kind(kind):
+            held = names[other].get(key.name[0].lower())
+            if held is not None and key.name[0].lower() not in names[kind]:
+                shown = (
+                    "library variable set" if other == "library-variable-sets" else "script module"
+                )
+                errors.append(
+                    f"{key}: the destination has a {shown} `{held}`, and script modules and "
+                    "library variable sets share one collection whose names are unique: rename "
+                    "one of them (on the source or on the destination); nothing was written"
+                )
+    return errors
+
+
+def _renaming(desired: Snapshot, index: _Index, earlier: _Renamed) -> dict[str, dict[str, str]]:
+    """kind -> the destination's lower-cased name of what this plan renames -> its new
+    name (`<project>/<name>` for a project's parts)."""
+    found: dict[str, dict[str, str]] = {}
+    for key in desired.resources:
+        spec = KINDS.get(key.kind)
+        old = earlier.old_key(key)
+        if old is None or spec is None or spec.singleton or index.get(key)[0] is not None:
+            continue
+        live_key = index.get(old)[0]
+        if live_key is not None:
+            found.setdefault(key.kind, {})["/".join(live_key.name).lower()] = "/".join(key.name)
+    return found
+
+
+def _renamed_references(live: Snapshot, renaming: Mapping[str, Mapping[str, str]]) -> Snapshot:
+    """`live` with every reference to what `renaming` renames under its new name."""
+    if not renaming:
+        return live
+    spelling = {kind: dict(names) for kind, names in renaming.items()}
+    for target, kinds in REF_KINDS.items():
+        for kind in kinds:
+            spelling.setdefault(target, {}).update(spelling.get(kind, {}))
+    resources: dict[ResourceKey, JsonDict] = {}
+    for key, document in live.resources.items():
+        document = copy_json(document)
+        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
+        _respell_refs(key.kind, document, spelling, project)
+        if key.kind == "tenant-variables":
+            _respell_tenant_values(document, spelling)
+        resources[key] = document
+    return Snapshot(resources, live.meta)
 
 
 class _Renamed:
@@ -360,6 +519,10 @@ class _NoBase:
 
 _NO_BASE: Any = _NoBase()
 WHOLE = ("exists", "identical", "synced")  # kinds whose resources are whole items
+GONE_BY_HAND = (
+    "placed by snapshotsync, and gone from the destination since the last push (deleted or "
+    "renamed by hand): not re-created; rename it back, or --force-overwrite creates it again"
+)
 CHANGED_BY_HAND = (
     "changed by hand on the destination since the last push: kept "
     "(--force-overwrite takes the source's)"
@@ -407,14 +570,112 @@ def _plan_one(
         return _tenant(key, before, after, base, force)
     if behaviour == "permissions":
         return _permissions(key, before, after, base)
-    verdict = threeway.decide(base, before, after, force=force)
-    if verdict.verdict == threeway.SAME:
-        return Change("same", key, before, before), after
-    if verdict.verdict == threeway.CONFLICT:
-        return Change(
-            "conflict", key, before, after, _diff(before, after), reason=CHANGED_BY_HAND
-        ), base
-    return Change("update", key, before, after, _diff(before, after)), after
+    merged = threeway.merge(base, before, after, force=force)
+    values = _hand_edits(merged, before, after)
+    if merged.document == before:
+        if merged.conflicts:
+            return Change(
+                "conflict",
+                key,
+                before,
+                after,
+                _diff(before, after),
+                reason=CHANGED_BY_HAND,
+                values=values,
+            ), merged.record
+        return Change(_quiet(values), key, before, before, values=values), merged.record
+    document = merged.document
+    return Change("update", key, before, document, _diff(before, document), values=values), (
+        merged.record
+    )
+
+
+def _deleted_by_hand(key: ResourceKey, change: Change) -> list[str]:
+    """How other documents name the actions of the steps of `key`'s process that a person
+    deleted and that stay deleted (`kinds.action_name`)."""
+    runbook = f"{key.name[1]}/" if key.kind == "runbook-processes" else ""
+    return [
+        f"{runbook}{action.get('Name')}"
+        for value in change.values
+        if value.action == "conflict" and value.before is None and isinstance(value.after, dict)
+        for action in value.after.get("Actions") or []
+    ]
+
+
+def _without_deleted_steps(
+    key: ResourceKey, desired: JsonDict, gone: set[str]
+) -> tuple[JsonDict, list[Decision]]:
+    """The values of a variable set scoped only to steps a person deleted on the destination
+    (kept deleted) leave with them: they could not be scoped to anything there."""
+    kept, notes = [], []
+    for value in desired.get("Variables") or []:
+        actions = (value.get("Scope") or {}).get("Action") or []
+        if actions and all(str(a).lower() in gone for a in actions):
+            notes.append(
+                Decision(
+                    f"{key} {value.get('Name')}",
+                    f"scoped only to {', '.join(actions)}, deleted by hand on the destination "
+                    "(kept deleted): left out with it",
+                )
+            )
+            continue
+        kept.append(value)
+    return {**desired, "Variables": kept}, notes
+
+
+def _hand_edits(merged: threeway.Merged, live: Any, desired: Any) -> tuple[ValueAction, ...]:
+    """The keys a person changed on the destination that a merge kept, as plan lines."""
+    lines = []
+    for path in merged.kept:
+        lines.append(
+            ValueAction(
+                "keep",
+                _path_text(path),
+                _item(_path_text(path), _at(live, path)),
+                _item(_path_text(path), _at(live, path)),
+                "changed by hand on the destination since the last push: kept",
+            )
+        )
+    for path in merged.conflicts:
+        now = _at(live, path)
+        lines.append(
+            ValueAction(
+                "conflict",
+                _path_text(path),
+                None if now is threeway.MISSING else _item(_path_text(path), now),
+                _item(_path_text(path), _at(desired, path)),
+                (
+                    "deleted by hand on the destination since the last push: kept deleted "
+                    "(--force-overwrite restores it)"
+                    if now is threeway.MISSING
+                    else CHANGED_BY_HAND
+                ),
+            )
+        )
+    return tuple(lines)
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    """The value at `path` (named list items by name); `threeway.MISSING` if none."""
+    for part in path:
+        if isinstance(document, dict):
+            document = document.get(part, threeway.MISSING)
+        elif isinstance(document, list):
+            document = next(
+                (
+                    i
+                    for i in document
+                    if isinstance(i, dict) and str(i.get("Name", "")).lower() == str(part).lower()
+                ),
+                threeway.MISSING,
+            )
+        else:
+            return threeway.MISSING
+    return document
 
 
 def _recorded(behaviour: str, document: JsonDict) -> JsonDict | None:
@@ -546,19 +807,56 @@ def _process(
         name = str(step.get("Name", "")).lower()
         return renamed.get(name, name)
 
+    # A step on both sides is decided key by key (a property the source dropped goes, one
+    # a person added or changed stays); a step of snapshotsync's that a person deleted
+    # stays deleted, a conflict, until forced.
+    merged = {
+        v.name: threeway.merge(v.base, v.live, v.desired, force=force)
+        for v in verdicts
+        if v.live is not None and v.desired is not None
+    }
+    deleted = {
+        v.name
+        for v in verdicts
+        if v.live is None and v.base is not None and v.desired is not None and not force
+    }
     placed = []
     for step in desired_steps:
-        verdict = by_name[step_name(step)]
-        placed.append(verdict.result if verdict.result is not None else step)
+        name = step_name(step)
+        if name in merged:
+            placed.append(merged[name].document)
+        elif name not in deleted:
+            placed.append(step)
     staying = [step for step in live_steps if by_name[step_name(step)].verdict != threeway.REMOVE]
     result = {**after, "Steps": _steps(placed, staying, renamed)}
     record_steps = [
-        (v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base)
+        merged[v.name].record
+        if v.name in merged
+        else (v.base if v.name in deleted or v.verdict == threeway.KEEP else v.desired)
         for v in verdicts
         if v.desired is not None or v.verdict == threeway.KEEP
     ]
     record = {**after, "Steps": [s for s in record_steps if s is not None]}
-    values = tuple(_part(v, "step") for v in verdicts if v.verdict in REPORTED)
+    values = tuple(
+        _part(v, "step") for v in verdicts if v.verdict in (threeway.KEEP, threeway.REMOVE)
+    )
+    for v in verdicts:
+        if v.name in deleted:
+            values += (
+                ValueAction(
+                    "conflict",
+                    str((v.base or {}).get("Name", v.name)),
+                    None,
+                    v.desired,
+                    "step deleted by hand on the destination since the last push: kept deleted "
+                    "(--force-overwrite restores it)",
+                ),
+            )
+        elif v.name in merged:
+            edits = _hand_edits(merged[v.name], v.live, v.desired)
+            values += tuple(
+                replace(e, name=f"step {(v.desired or {}).get('Name')}: {e.name}") for e in edits
+            )
     difference = _diff(before, result)
     if not difference:
         return Change(_quiet(values), key, before, before, values=values), record
@@ -922,22 +1220,28 @@ def _written(change: Change) -> JsonDict | None:
     state; nothing for what is left alone."""
     if change.values:
         written = [
-            v.after for v in change.values if v.action in ("add", "overwrite", "update-scope")
+            v.after
+            for v in change.values
+            if v.action in ("add", "overwrite", "update-scope", "update-meta")
         ]
         return {"Variables": [v for v in written if v is not None]}
     return change.after if change.action in WRITES else None
 
 
 def _unresolved(
-    changes: list[Change], live: Snapshot, facts: Mapping[str, frozenset[str]]
+    changes: list[Change],
+    live: Snapshot,
+    facts: Mapping[str, frozenset[str]],
+    renamed_to: Iterable[ResourceKey] = (),
+    gone_by_hand: set[tuple[str, tuple[str, ...]]] | None = None,
 ) -> list[str]:
-    """Required references the destination cannot resolve, in what would be written."""
+    """Required references the destination cannot resolve, in what would be written: what
+    it has, what this plan creates, and the new names of what this plan renames."""
     known: dict[str, set[str]] = {}
     for key in live.resources:
         known.setdefault(key.kind, set()).add("/".join(key.name).lower())
-    for change in changes:
-        if change.action == "create":
-            known.setdefault(change.key.kind, set()).add("/".join(change.key.name).lower())
+    for key in [*renamed_to, *(c.key for c in changes if c.action == "create")]:
+        known.setdefault(key.kind, set()).add("/".join(key.name).lower())
     for kind, names in facts.items():
         known.setdefault(kind, set()).update(n.lower() for n in names)
     errors = []
@@ -961,9 +1265,19 @@ def _unresolved(
                         continue
                     lookup = f"{key.name[0]}/{name}" if ref.target in PROJECT_SCOPED_REFS else name
                     if not any(lookup.lower() in known.get(t, set()) for t in targets):
+                        gone = any(
+                            (t, tuple(lookup.lower().split("/"))) in (gone_by_hand or set())
+                            for t in targets
+                        )
                         errors.append(
-                            f"{key}: needs {ref.target} {name!r}, which is not on "
-                            "the destination and not synced"
+                            f"{key}: needs {ref.target} {name!r}, which "
+                            + (
+                                "snapshotsync placed and someone deleted or renamed on the "
+                                "destination since the last push: rename it back, or "
+                                "--force-overwrite creates it again"
+                                if gone
+                                else "is not on the destination and not synced"
+                            )
                         )
     return errors
 
@@ -971,7 +1285,7 @@ def _unresolved(
 # ---------------------------------------------------------------- names as the server has them
 
 OWNED = frozenset({"environments", *(kind for kind, b in BEHAVIOUR.items() if b == "exists")})
-PROJECT_PARTS = frozenset({"channels", "actions"})
+PROJECT_PARTS = frozenset({"channels", "actions", "runbooks"})
 
 
 def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]) -> Snapshot:
@@ -983,7 +1297,7 @@ def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[s
     resources: dict[ResourceKey, JsonDict] = {}
     for key, document in desired.resources.items():
         document = copy_json(document)
-        project = key.name[0] if KINDS[key.kind].parent == "projects" else None
+        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
         _respell_refs(key.kind, document, spelling, project)
         if key.kind == "tenant-variables":
             _respell_tenant_values(document, spelling)

@@ -82,6 +82,7 @@ def orphans(
             continue
         mine = _lower(key) in mine_all
         unchanged = threeway.holds(comparable(now), comparable(base.resources[key]))
+        touched = _touched_parts(live, base, live_key or key, comparable) if unchanged else []
         used_by = users(live, live_key or key, deleted)
         if not mine:
             reason = (
@@ -98,6 +99,12 @@ def orphans(
             reason = (
                 "created by snapshotsync and no longer on the source, but changed by hand on "
                 "the destination since the last push: never deleted"
+            )
+        elif touched:
+            reason = (
+                "created by snapshotsync and no longer on the source, but a person changed "
+                f"what goes with it on the destination since the last push ({'; '.join(touched)}): "
+                "never deleted"
             )
         elif used_by:
             reason = (
@@ -124,6 +131,33 @@ def orphans(
             )
         found.append(Orphan("orphan", live_key or key, now, reason))
     return found, dropped
+
+
+def _touched_parts(
+    live: Snapshot,
+    base: Snapshot,
+    key: ResourceKey,
+    comparable: Callable[[JsonDict], JsonDict],
+) -> list[str]:
+    """What goes with `key` when it is deleted (a project's process, variables, channels,
+    runbooks and their processes, triggers) that a person added or changed on the
+    destination since the last push: a part the base does not hold, or one that no longer
+    holds what was written (an added step or value counts: lists compare whole)."""
+    if key.kind != "projects":
+        return []
+    project = key.name[0].lower()
+    recorded = {_lower(k): doc for k, doc in base.resources.items()}
+    found = []
+    for part, document in live.resources.items():
+        spec = KINDS.get(part.kind)
+        if spec is None or spec.parent != "projects" or part.name[0].lower() != project:
+            continue
+        was = recorded.get(_lower(part))
+        if was is None:
+            found.append(f"{part} added by hand")
+        elif not threeway.holds(comparable(document), comparable(was)):
+            found.append(f"{part} changed by hand")
+    return sorted(found)
 
 
 def users(live: Snapshot, key: ResourceKey, deleted: set[tuple[str, tuple[str, ...]]]) -> list[str]:

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ from snapshotsync.octopus.kinds import (
     KIND_OF_COLLECTION,
     KINDS,
     STEPS,
+    action_name,
     is_expression,
     is_version_controlled,
     walk,
@@ -113,21 +114,23 @@ class Ids:
     next run (which writes that process no more and still needs its action ids).
     """
 
-    def __init__(self, raw: Raw) -> None:
+    def __init__(self, raw: Raw, aliases: Mapping[tuple[str, Name], Name] | None = None) -> None:
         # Writes of one wave run on several threads: every read and update of the maps
         # holds this lock (the writes themselves never wait on each other for it).
         self.lock = threading.RLock()
         self.ids: dict[tuple[str, Name], str] = {}
+        self.keys: dict[str, tuple[str, Name]] = {}  # id -> its key, to forget an old name
+        # (kind, new name) -> the name the destination has until the plan's rename is made
+        self.aliases = {
+            (kind, _lowered(name)): old for (kind, name), old in (aliases or {}).items()
+        }
         self.docs: dict[str, JsonDict] = {}
         self.by_id = names_by_id(raw)
         self.template_versions: dict[str, Any] = {}
         for collection in KIND_OF_COLLECTION:
             for item in raw.items(collection):
                 self.learn(collection, item)
-        # Runbook processes first: where a runbook's action shares a name with one of the
-        # deployment process, the deployment process's wins (it did before this was read).
-        processes = sorted(raw.documents.values(), key=lambda d: "RunbookId" not in d)
-        for document in processes:
+        for document in raw.documents.values():
             project = self.by_id.get(str(document.get("ProjectId")))
             if project is not None and "Steps" in document:
                 self.learn_actions(document, project[1])
@@ -143,11 +146,30 @@ class Ids:
         if kind in PROJECT_CHILDREN:
             project = self.by_id.get(str(item.get("ProjectId")), ("", ""))[1]
             name = (project, *name)
-        self.ids[(kind, _lowered(name))] = str(item["Id"])
+        key = (kind, _lowered(name))
+        previous = self.keys.get(str(item["Id"]))
+        if previous is not None and previous != key:
+            self._forget(previous, key, str(item["Id"]))
+        self.ids[key] = str(item["Id"])
+        self.keys[str(item["Id"])] = key
         self.docs[str(item["Id"])] = item
         self.by_id[str(item["Id"])] = (kind, str(item["Name"]))
         if kind == "step-templates":
             self.template_versions[str(item["Id"])] = item.get("Version", 0)
+
+    def _forget(self, old: tuple[str, Name], new: tuple[str, Name], resource_id: str) -> None:
+        """A resource now known as `new` (renamed by this push): its old name is free (a
+        resource created under it next is another one), and a renamed project's channels,
+        runbooks, triggers and actions are known under the project's new name."""
+        if self.ids.get(old) == resource_id:
+            del self.ids[old]
+        if old[0] != "projects":
+            return
+        for child_key in [k for k in self.ids if k[1][:1] == old[1] and len(k[1]) > 1]:
+            if child_key[0] in (*PROJECT_CHILDREN, "actions"):
+                moved = (child_key[0], (*new[1], *child_key[1][1:]))
+                self.ids[moved] = self.ids.pop(child_key)
+                self.keys[self.ids[moved]] = moved
 
     def learn_actions(self, document: JsonDict, project: str) -> None:
         with self.lock:
@@ -156,8 +178,9 @@ class Ids:
     def _learn_actions(self, document: JsonDict, project: str) -> None:
         for path in (STEPS, ACTIONS):
             for _, _, item in walk(document, path):
-                self.ids[("actions", _lowered((project, str(item["Name"]))))] = str(item["Id"])
-                self.by_id[str(item["Id"])] = ("actions", str(item["Name"]))
+                name = action_name(document, str(item["Name"]), self.by_id)
+                self.ids[("actions", _lowered((project, name)))] = str(item["Id"])
+                self.by_id[str(item["Id"])] = ("actions", name)
 
     def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":
@@ -170,6 +193,11 @@ class Ids:
         with self.lock:
             for one in kinds:
                 found = self.ids.get((one, _lowered(name)))
+                if found:
+                    return found
+            for one in kinds:
+                old = self.aliases.get((one, _lowered(name)))
+                found = self.ids.get((one, _lowered(old))) if old is not None else None
                 if found:
                     return found
         return None
@@ -281,10 +309,28 @@ class _Pusher:
         return document
 
     def body(
-        self, kind: str, after: JsonDict, base: JsonDict | None, project: str | None
+        self,
+        kind: str,
+        after: JsonDict,
+        base: JsonDict | None,
+        project: str | None,
+        live: JsonDict | None = None,
     ) -> JsonDict:
+        """The plan's document for `base` (the raw destination document; None to create),
+        in the destination's ids; `live` is `base` in the normal form (`_sent`)."""
         translated = self.secrets(self.to_ids(kind, after, project), base)
-        return _overlaid(base or {}, translated)
+        return dict(_sent(base or {}, self.live_ids(kind, live, project), translated))
+
+    def live_ids(self, kind: str, live: JsonDict | None, project: str | None) -> JsonDict | None:
+        """The destination's document in the normal form, its references back in ids (so its
+        fields line up with the raw document's, keys that are ids included); None when a name
+        in it cannot be translated (then `_sent` keeps every raw field the plan's lacks)."""
+        if live is None:
+            return None
+        try:
+            return self.to_ids(kind, live, project)
+        except PushError:
+            return None
 
     def put_versioned(self, path: str, build: Callable[[JsonDict], JsonDict]) -> JsonDict:
         """GET a versioned document, PUT `build(current)`; on a stale Version, once more."""
@@ -352,9 +398,9 @@ class _Pusher:
         after = copy_json(after)
         if kind == "library-variable-sets":
             after["ContentType"] = "Variables"
-        existing_id = self.ids.find(kind, change.key.name)
+        existing_id = self.ids.find(kind, (change.live_key or change.key).name)
         base = self.ids.docs.get(existing_id) if existing_id else None
-        body = self.body(kind, after, base, project)
+        body = self.body(kind, after, base, project, change.before)
         if kind in PROJECT_CHILDREN:
             body["ProjectId"] = self.ids.get("projects", (project or "",))
         if kind == "projects" and is_version_controlled(base):
@@ -411,6 +457,7 @@ class _Pusher:
             runbook = self.known("runbooks", self.ids.get("runbooks", change.key.name))
             path = self.path("runbookProcesses", str(runbook["RunbookProcessId"]))
         translated = self.to_ids(change.key.kind, after, project)
+        live = self.live_ids(change.key.kind, change.before, project)
 
         # A step someone added after the plan read the process is theirs: kept.
         planned = {
@@ -420,7 +467,11 @@ class _Pusher:
         }
 
         def build(current: JsonDict) -> JsonDict:
-            steps = _merge_named(translated.get("Steps") or [], current.get("Steps") or [])
+            steps = _sent(
+                current.get("Steps") or [],
+                (live or {}).get("Steps"),
+                translated.get("Steps") or [],
+            )
             steps += [
                 step
                 for step in current.get("Steps") or []
@@ -474,7 +525,7 @@ class _Pusher:
                         pending.remove(index)
                         removed.add(index)
                     continue
-                if action.action not in ("add", "overwrite", "update-scope") or not action.after:
+                if action.action not in WRITTEN_VALUES or not action.after:
                     continue
                 if action.before is None:  # an add: skip it when the value is already there
                     # Matched by what the value is (name, type, value, scope), not by its
@@ -536,6 +587,8 @@ class _Pusher:
         for optional in ("Description", "Prompt"):
             if optional in normal:
                 raw[optional] = normal[optional]
+            elif base is not None:
+                raw.pop(optional, None)  # the plan's value has none: it goes
         if "IsEditable" in normal:
             raw["IsEditable"] = normal["IsEditable"]
         return raw
@@ -858,41 +911,49 @@ def _key(role: JsonDict) -> str:
     return json.dumps(role, sort_keys=True)
 
 
-def _overlaid(base: JsonDict, document: JsonDict) -> JsonDict:
-    """`document`'s fields over `base`'s, matching named list items to keep their ids."""
-    result = copy_json(base)
-    for key, value in document.items():
-        result[key] = _merge_value(value, base.get(key))
-    return result
+WRITTEN_VALUES = ("add", "overwrite", "update-scope", "update-meta")
 
 
-def _merge_value(value: Any, base: Any) -> Any:
-    if is_sensitive_marker(value):  # atomic: `secrets()` decides what to send for it
-        return copy_json(value)
-    if (
-        isinstance(value, dict)
-        and isinstance(base, dict)
-        and not set(value) <= {"HasValue", "NewValue"}
-    ):
-        return _overlaid(base, value)
-    if isinstance(value, list) and isinstance(base, list):
-        return _merge_named(value, base)
-    return copy_json(value)
+def _sent(raw: Any, normal: Any, document: Any) -> Any:
+    """What a write sends: `document` (the plan's, in ids) whole, plus the server's own
+    fields of the destination's `raw` document at every level: those its normal form
+    (`normal`) does not show (ids, links, versions), so steps and actions keep their ids.
+    A field the normal form shows and `document` lacks is not sent: the plan decided it goes.
+    Without a normal form to tell them apart (a part the plan did not read), every field
+    of `raw` the document lacks is kept."""
+    if is_sensitive_marker(document):
+        return copy_json(document)
+    if isinstance(document, dict) and isinstance(raw, dict):
+        shown = normal if isinstance(normal, dict) else None
+        result = {
+            key: copy_json(value)
+            for key, value in raw.items()
+            if key not in document and (shown is None or key not in shown)
+        }
+        for key, value in document.items():
+            result[key] = _sent(raw.get(key), shown.get(key) if shown is not None else None, value)
+        return result
+    if isinstance(document, list) and isinstance(raw, list):
+        raws = _by_name(raw)
+        normals = _by_name(normal if isinstance(normal, list) else [])
+        sent = []
+        for item in document:
+            name = _name_of(item)
+            sent.append(
+                copy_json(item) if name is None else _sent(raws.get(name), normals.get(name), item)
+            )
+        return sent
+    return copy_json(document)
 
 
-def _merge_named(items: list[Any], base: list[Any]) -> list[Any]:
-    """List items with a Name take the id and extra fields of the base item of that name."""
-    by_name = {
-        str(b.get("Name", "")).lower(): b for b in base if isinstance(b, dict) and "Name" in b
-    }
-    merged = []
-    for item in items:
-        if isinstance(item, dict) and "Name" in item:
-            match = by_name.get(str(item["Name"]).lower())
-            merged.append(_overlaid(match, item) if match else copy_json(item))
-        else:
-            merged.append(copy_json(item))
-    return merged
+def _name_of(item: Any) -> str | None:
+    if isinstance(item, dict) and isinstance(item.get("Name"), str):
+        return str(item["Name"]).lower()
+    return None
+
+
+def _by_name(items: list[Any]) -> dict[str, Any]:
+    return {name: item for item in items if (name := _name_of(item)) is not None}
 
 
 def push(
@@ -917,7 +978,10 @@ def push(
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
     result = PushResult()
-    pusher = _Pusher(client, space_id, Ids(raw), overlay, raw, result, landed=landed)
+    aliases = {
+        (c.key.kind, c.key.name): c.live_key.name for c in plan.changes if c.live_key is not None
+    }
+    pusher = _Pusher(client, space_id, Ids(raw, aliases), overlay, raw, result, landed=landed)
     scheduled = schedule.writes(plan)
     remaining = Counter(write.change.key for write in scheduled)
     done = 0

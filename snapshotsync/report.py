@@ -94,6 +94,7 @@ SYMBOL = {
 VALUE_SYMBOL = {
     "add": "+ add   ",
     "update-scope": "~ scope ",
+    "update-meta": "~ about ",
     "overwrite": "~ value ",
     "remove": "- remove",
     "leave": "= leave ",
@@ -195,9 +196,9 @@ def plan_text(plan: Plan) -> str:
                 if value.action == "same":
                     continue
                 out.append(f"        {VALUE_SYMBOL[value.action]} {_value_text(value)}")
-            if change.action in ("update", "conflict") and change.key.kind in DIFFED:
+            if change.action in ("update", "rename", "conflict") and change.key.kind in DIFFED:
                 out += [f"        {line}" for line in diff_lines(change.diff)]
-        elif change.action in ("update", "conflict"):
+        elif change.action in ("update", "rename", "conflict"):
             out += [f"        {line}" for line in diff_lines(change.diff)]
     if plan.decisions:
         out += ["", "Left out or changed by the overlay:"]
@@ -239,6 +240,8 @@ def plan_json(plan: Plan) -> str:
                 "action": c.action,
                 "kind": c.key.kind,
                 "name": list(c.key.name),
+                # The name the destination has until this change renames it.
+                "renamed_from": list(c.live_key.name) if c.live_key is not None else None,
                 "reason": c.reason or None,
                 # Variable sets are described value by value (masked), never as a raw diff.
                 "diff": [] if c.values else [list(entry) for entry in c.diff],
@@ -358,7 +361,7 @@ def _change_details(change: Change) -> list[str]:
         lines = _value_lines(change.values)
     elif change.action == "create":
         lines = _document_lines(change.after)
-    elif change.action in ("update", "conflict"):
+    elif change.action in ("update", "rename", "conflict"):
         lines = diff_lines(change.diff)
     else:
         lines = []
@@ -470,6 +473,9 @@ def drift_text(target: str, found: list[threeway.Drift]) -> str:
         where = f"{item.key}" + (f" {item.part}" if item.part else "")
         if item.change == "deleted":
             out.append(f"  - deleted  {where}")
+            continue
+        if item.change == "added":
+            out.append(f"  + added    {where}")
             continue
         out.append(f"  ~ changed  {where}")
         if isinstance(item.base, dict) and isinstance(item.live, dict):

@@ -210,11 +210,11 @@ def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:
     result: list[list[Write]] = []
     current: list[Write] = []
     kinds: set[tuple[str, str]] = set()  # (kind, part) written in the current wave
-    documents: set[ResourceKey] = set()
+    documents: set[tuple[str, tuple[str, ...]]] = set()  # lower-cased: names match so
     for write in scheduled:
         kind = write.change.key.kind
         clash = (
-            write.change.key in documents
+            _lowered(write.change.key) in documents
             or any(k in needs(write) for k, _ in kinds)
             or (write.part == "delete") != any(p == "delete" for _, p in kinds)
             or (write.part == "delete" and kinds and (kind, "delete") not in kinds)
@@ -225,10 +225,17 @@ def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:
             current, kinds, documents = [], set(), set()
         current.append(write)
         kinds.add((kind, write.part))
-        documents.add(write.change.key)
+        documents.add(_lowered(write.change.key))
+        if write.change.live_key is not None:
+            # A rename frees its old name: a write that takes the name comes after it.
+            documents.add(_lowered(write.change.live_key))
     if current:
         result.append(current)
     return result
+
+
+def _lowered(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, tuple(part.lower() for part in key.name)
 
 
 def _after_links(write: Write, kinds: set[tuple[str, str]]) -> bool:

@@ -408,6 +408,48 @@ class Store:
                 texts.append(self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8"))
         return files
 
+    def line_commits(self, relative: str) -> list[str | None]:
+        """For each line of the working-tree file `relative`, the commit that last changed it
+        (None for a line not committed yet, or for every line of a file git does not track)."""
+        try:
+            out = self._git("blame", "--porcelain", "--", relative)
+        except StoreError:
+            return []
+        commits: list[str | None] = []
+        for line in out.splitlines():
+            head = line.split(" ")
+            # A header line: "<40 hex> <original line> <final line> [<lines in group>]".
+            if len(head) >= 3 and len(head[0]) == 40 and not line.startswith("\t"):
+                commits.append(None if head[0].strip("0") == "" else head[0])
+        return commits
+
+    def has_commit(self, commit: str) -> bool:
+        """Whether this clone holds `commit` (a shallow or rewritten clone may not)."""
+        try:
+            self._git("cat-file", "-e", f"{commit}^{{commit}}")
+        except StoreError:
+            return False
+        return True
+
+    def versions(self, path: str, since: str | None = None) -> list[tuple[str, str]]:
+        """(commit, text) of each committed version of `path`, newest first; with `since`,
+        only those committed after `since` (read-only: git log and blobs)."""
+        spec = [f"{since}..HEAD"] if since else []
+        out = self._git(
+            "log", "--format=%H", "--raw", "--no-abbrev", "--no-renames", *spec, "--", path
+        )
+        found: list[tuple[str, str]] = []
+        commit = ""
+        for line in out.splitlines():
+            if line and not line.startswith(":"):
+                commit = line.strip()
+            elif line.startswith(":") and "\t" in line:
+                blob = line.split("\t", 1)[0].split()[3]
+                if blob.strip("0"):
+                    text = self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8")
+                    found.append((commit, text))
+        return found
+
     def show(self, commit: str, path: str) -> str | None:
         """The text of `path` as `commit` had it (None when it had no such file)."""
         try:

@@ -127,12 +127,16 @@ def drift(
     base: Mapping[Any, dict[str, Any]],
     live: Mapping[Any, dict[str, Any]],
     parts: Callable[[Any, dict[str, Any]], Mapping[str, Any]],
+    before: Mapping[Any, dict[str, Any]] | None = None,
 ) -> list[Drift]:
-    """Every part of every recorded resource whose live version differs from its base.
+    """Every part of every recorded resource whose live version differs from its base, and
+    every part added by hand inside one.
 
     `base` and `live` map resource keys (already matched the way Octopus matches names) to
     documents; `parts(key, document)` splits a document into its named parts, the same way
-    the plan compares them.
+    the plan compares them. `before` is the destination as read just before the last push:
+    a part it already had that snapshotsync did not place is the destination's own, not an
+    addition (without it, no addition is reported).
     """
     found: list[Drift] = []
     for key, recorded in base.items():
@@ -141,10 +145,213 @@ def drift(
             found.append(Drift(key, "", "deleted", recorded, None))
             continue
         theirs = parts(key, now)
-        for part, item in parts(key, recorded).items():
+        ours = parts(key, recorded)
+        for part, item in ours.items():
             current = theirs.get(part)
             if current is None:
                 found.append(Drift(key, part, "deleted", item, None))
             elif not holds(current, item):
                 found.append(Drift(key, part, "changed", item, current))
+        if before is None or not part_names_matter(ours):
+            continue
+        earlier = before.get(key)
+        had = set(parts(key, earlier)) if earlier is not None else set()
+        for part, current in theirs.items():
+            if part not in ours and part not in had:
+                found.append(Drift(key, part, "added", None, current))
     return found
+
+
+def part_names_matter(parts: Mapping[str, Any]) -> bool:
+    """Whether a document splits into named parts (steps, values, links, roles): a whole
+    document (one part, "") has nothing to add inside it."""
+    return any(name for name in parts)
+
+
+# ---------------------------------------------------------------------- key by key
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A document decided key by key (`merge`): what the destination should hold, what
+    snapshotsync then holds of it (the next base), and the paths a person changed by hand
+    and that are kept: `kept` where the source did not change them, `conflicts` where it
+    did too."""
+
+    document: Any
+    record: Any
+    kept: tuple[tuple[Any, ...], ...] = ()
+    conflicts: tuple[tuple[Any, ...], ...] = ()
+
+
+def merge(base: Any, live: Any, desired: Any, *, force: bool = False) -> Merged:
+    """`desired` brought onto `live` key by key, with `base` (None: nothing recorded, as on
+    a first sync) telling what snapshotsync placed. At every level, mappings key by key and
+    lists of named items (steps, actions, packages) name by name; anything else is a value.
+
+    - a key the source holds takes the source's value, unless a person changed it on the
+      destination since the last push (kept: a conflict when the source changed it too;
+      `force` takes the source's) or deleted it (kept deleted, a conflict);
+    - a key snapshotsync placed that the source dropped is removed, unless a person changed
+      it since (kept);
+    - a key only the destination has, never placed by snapshotsync, stays as it is.
+    """
+    kept: list[tuple[Any, ...]] = []
+    conflicts: list[tuple[Any, ...]] = []
+    document, record = _merge(
+        MISSING if base is None else base, live, desired, (), force, kept, conflicts
+    )
+    return Merged(
+        None if document is MISSING else document,
+        None if record is MISSING else record,
+        tuple(kept),
+        tuple(conflicts),
+    )
+
+
+def _named(items: Any) -> dict[str, Any] | None:
+    """A list of named dicts by lower-cased name (None: not such a list)."""
+    if not isinstance(items, list) or not items:
+        return None
+    if not all(isinstance(i, dict) and isinstance(i.get("Name"), str) for i in items):
+        return None
+    found = {str(i["Name"]).lower(): i for i in items}
+    return found if len(found) == len(items) else None  # two of one name: a plain value
+
+
+def _merge(
+    base: Any,
+    live: Any,
+    desired: Any,
+    path: tuple[Any, ...],
+    force: bool,
+    kept: list[tuple[Any, ...]],
+    conflicts: list[tuple[Any, ...]],
+) -> tuple[Any, Any]:
+    """(what the destination should hold, what snapshotsync then holds) at `path`."""
+    if live == desired:
+        return desired, desired
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return _merge_dicts(
+            base if isinstance(base, dict) else MISSING, live, desired, path, force, kept, conflicts
+        )
+    named = _named(desired), _named(live)
+    if named[0] is not None and named[1] is not None:
+        return _merge_named(base, live, desired, path, force, kept, conflicts)
+    if desired is MISSING:
+        if base is MISSING:
+            return live, MISSING  # the destination's own
+        if live is MISSING or live == base or force:
+            return MISSING, MISSING  # placed by snapshotsync, dropped by the source
+        kept.append(path)
+        return live, base  # changed by hand since: kept, still a hand edit next time
+    if live is MISSING:
+        if base is MISSING or force:
+            return desired, desired
+        conflicts.append(path)  # deleted by hand since the last push: kept deleted
+        return MISSING, base
+    if base is MISSING or live == base or force:
+        return desired, desired
+    if desired == base:
+        kept.append(path)  # changed by hand, unchanged on the source: kept
+        return live, base
+    conflicts.append(path)
+    return live, base
+
+
+def _merge_dicts(
+    base: Any,
+    live: dict[str, Any],
+    desired: dict[str, Any],
+    path: tuple[Any, ...],
+    force: bool,
+    kept: list[tuple[Any, ...]],
+    conflicts: list[tuple[Any, ...]],
+) -> tuple[Any, Any]:
+    document: dict[str, Any] = {}
+    record: dict[str, Any] = {}
+    old = base if isinstance(base, dict) else {}
+    for key in dict.fromkeys([*desired, *live]):
+        value, held = _merge(
+            old.get(key, MISSING) if base is not MISSING else MISSING,
+            live.get(key, MISSING),
+            desired.get(key, MISSING),
+            (*path, key),
+            force,
+            kept,
+            conflicts,
+        )
+        if value is not MISSING:
+            document[key] = value
+        if held is not MISSING:
+            record[key] = held
+    return document, record
+
+
+def _merge_named(
+    base: Any,
+    live: list[Any],
+    desired: list[Any],
+    path: tuple[Any, ...],
+    force: bool,
+    kept: list[tuple[Any, ...]],
+    conflicts: list[tuple[Any, ...]],
+) -> tuple[Any, Any]:
+    """Named items in the source's order; the destination's own stay after the item they
+    followed there."""
+    olds = (_named(base) or {}) if base is not MISSING else {}
+    lives = _named(live) or {}
+    document: list[Any] = []
+    record: list[Any] = []
+    for item in desired:
+        name = str(item["Name"]).lower()
+        value, held = _merge(
+            olds.get(name, MISSING) if base is not MISSING else MISSING,
+            lives.get(name, MISSING),
+            item,
+            (*path, item["Name"]),
+            force,
+            kept,
+            conflicts,
+        )
+        if value is not MISSING:
+            document.append(value)
+        if held is not MISSING:
+            record.append(held)
+    wanted = {str(i["Name"]).lower() for i in desired}
+    for position, item in enumerate(live):
+        name = str(item["Name"]).lower()
+        if name in wanted:
+            continue
+        value, held = _merge(
+            olds.get(name, MISSING) if base is not MISSING else MISSING,
+            item,
+            MISSING,
+            (*path, item["Name"]),
+            force,
+            kept,
+            conflicts,
+        )
+        if held is not MISSING:
+            record.append(held)
+        if value is MISSING:
+            continue
+        anchor = 0
+        for previous in reversed(live[:position]):
+            previous_name = str(previous["Name"]).lower()
+            at = next(
+                (i for i, d in enumerate(document) if str(d["Name"]).lower() == previous_name), None
+            )
+            if at is not None:
+                anchor = at + 1
+                break
+        document.insert(anchor, value)
+    return document, record

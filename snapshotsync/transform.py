@@ -439,7 +439,10 @@ def _team_permissions(
             ("TenantIds", tenants),
             ("ProjectIds", project_ids),
         ):
-            lost = sorted(set(before) - set(role[field_name]))
+            if field_name == "EnvironmentIds":  # mapped names are not lost, only excluded ones
+                lost = sorted(e for e in before if not context.targets(e))
+            else:
+                lost = sorted(set(before) - set(role[field_name]))
             if lost:
                 reasons.append(f"{field_name} loses {', '.join(lost)}")
             if before and not role[field_name]:
@@ -520,6 +523,19 @@ def _runbook_excluded(context: _Context, key: ResourceKey, snapshot: Snapshot) -
         runbook.get("EnvironmentScope") == "Specified"
         and bool(environments)
         and not context.envs(environments)
+    )
+
+
+def _action_gone(context: _Context, project: str, action: str, snapshot: Snapshot) -> bool:
+    """Whether the step an `Action` scope names is left out: a deployment step excluded, or
+    the runbook of a runbook step (`<runbook>/<step>`, `kinds.action_name`)."""
+    if context.excluded("steps", f"{project}/{action}"):
+        return True
+    return "/" in action and any(
+        action.lower().startswith(f"{key.name[1]}/".lower())
+        and _runbook_excluded(context, key, snapshot)
+        for key in snapshot.resources
+        if key.kind == "runbooks" and key.name[0].lower() == project.lower()
     )
 
 
@@ -764,11 +780,21 @@ def _explicit(
 
 
 def _keep_type(given: JsonDict, source_values: list[JsonDict]) -> None:
-    """An explicit value keeps its variable's type, so a secret given explicitly stays one."""
+    """An explicit value keeps its variable's type, so a secret given explicitly stays one,
+    and its description and prompt (the overlay gives a value, not what it is for)."""
     lowered = str(given["Name"]).lower()
-    kind = next((v.get("Type") for v in source_values if str(v["Name"]).lower() == lowered), None)
+    source = next((v for v in source_values if str(v["Name"]).lower() == lowered), None)
+    if source is None:
+        return
+    kind = source.get("Type")
     if kind and kind != "String":
         given["Type"] = kind
+    for field_name in VARIABLE_METADATA:
+        if field_name in source and field_name not in given:
+            given[field_name] = copy_json(source[field_name])
+
+
+VARIABLE_METADATA = ("Description", "Prompt")
 
 
 def _inherit(
@@ -968,7 +994,7 @@ def _value(
             surviving = [
                 a
                 for a in names
-                if project is None or not context.excluded("steps", f"{project}/{a}")
+                if project is None or not _action_gone(context, project, a, snapshot)
             ]
             if not surviving:
                 context.decide(where, "scoped only to excluded steps: left out with them")

@@ -5,15 +5,17 @@ recorded that snapshotsync placed there), and nothing is written anywhere.
 
 from __future__ import annotations
 
+from snapshotsync import layout, records, report, threeway
 from snapshotsync import plan as planning
-from snapshotsync import records, report, threeway
 from snapshotsync.commands.plan import (
     base_dir,
     load_inputs,
     open_client,
     read_destination,
     repo_lock,
+    state_dir,
 )
+from snapshotsync.commands.push import read_ledger
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.log import mask_secrets
 from snapshotsync.model import JsonDict, ResourceKey
@@ -44,7 +46,33 @@ def _drift(settings: Settings, target_name: str, output: str) -> ExitCode:
             # The base holds values from the environment masked (the repo never holds a
             # secret): the destination's are masked the same way before they are compared.
             matched[key] = mask_secrets(live.resources[found])
-    found_drift = threeway.drift(inputs.base.resources, matched, planning.parts)
+    last = inputs.store.read_tree(state_dir(target_name))
+    before = layout.parse(last, state_dir(target_name)).resources if last else None
+    found_drift = threeway.drift(
+        inputs.base.resources,
+        matched,
+        planning.parts,
+        {key: mask_secrets(doc) for key, doc in (before or {}).items()} if before else None,
+    )
+    # Values the last push wrote for a person to replace (placeholders, clones: the cleanup
+    # ledger) are not snapshotsync's to hold, and not added by hand either.
+    placeholders = {
+        (
+            str(e.get("kind")),
+            tuple(str(n).lower() for n in e.get("name") or []),
+            str(e.get("field", "")).removeprefix("variable ").lower(),
+        )
+        for e in read_ledger(inputs.store, target_name)
+    }
+    found_drift = [
+        d
+        for d in found_drift
+        if not (
+            d.change == "added"
+            and isinstance(d.live, dict)
+            and (d.key.kind, _lower(d.key)[1], str(d.live.get("Name", "")).lower()) in placeholders
+        )
+    ]
     report.line(
         report.drift_json(target_name, found_drift)
         if output == "json"

@@ -13,8 +13,18 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from snapshotsync import export, layout, normalize, overlay, report, transform, yamlio
+from snapshotsync import (
+    export,
+    identity,
+    layout,
+    normalize,
+    overlay,
+    report,
+    transform,
+    yamlio,
+)
 from snapshotsync.aside import aside
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
@@ -88,7 +98,13 @@ def load_inputs(settings: Settings, target_name: str) -> Inputs:
         )
     last = store.read_tree(state_dir(target_name))
     last_state = layout.parse(last, state_dir(target_name)) if last else None
-    loaded, warnings = overlay.load(target.overlay, snapshot, last_state, past_names(store))
+    loaded, warnings = overlay.load(
+        target.overlay,
+        snapshot,
+        last_state,
+        past_names(store),
+        source_identities(store, target.overlay),
+    )
     values = {
         name: overlay.expand_env(value, os.environ)
         for name, value in loaded.variables.values.items()
@@ -130,6 +146,50 @@ def parse_base(files: Mapping[str, str], target_name: str) -> Snapshot | None:
 Renames = dict[str, dict[tuple[str, ...], tuple[str, ...]]]
 
 
+def source_identities(store: Store, overlay_path: Path) -> identity.History:
+    """The source's ids over the repo's history, for what the overlay at `overlay_path`
+    names (`identity.History`): the index each of its lines was written against is the one
+    in the commit that last changed the line, or the first export after it."""
+
+    def parse(text: str | None) -> identity.Index | None:
+        return None if text is None else dict(yamlio.loads_fast(text, INDEX_FILE) or {})
+
+    now = parse(store.read_file(INDEX_FILE)) or {}
+    try:
+        relative = overlay_path.resolve().relative_to(store.path.resolve()).as_posix()
+    except ValueError:
+        return identity.no_history(now)
+    commits: list[str | None] | None = None
+    by_commit: dict[str, identity.Index | None] = {}
+
+    def written(line: int | None) -> identity.Index | None:
+        nonlocal commits
+        if commits is None:
+            commits = store.line_commits(relative)
+        if line is None or not 0 < line <= len(commits):
+            return None
+        commit = commits[line - 1]
+        if commit is None:
+            return now  # not committed yet: written against the source as it is
+        if commit not in by_commit:
+            text = store.show(commit, INDEX_FILE)
+            if text is None:  # written before the first export: the first one after it
+                later = store.versions(INDEX_FILE, since=commit)
+                text = later[-1][1] if later else None
+            by_commit[commit] = parse(text)
+        return by_commit[commit]
+
+    versions: list[identity.Index] | None = None
+
+    def every_version() -> list[identity.Index]:
+        nonlocal versions
+        if versions is None:
+            versions = [parse(text) or {} for _, text in store.versions(INDEX_FILE)]
+        return versions
+
+    return identity.History(now, written, every_version)
+
+
 def _indexes(store: Store, target_name: str) -> tuple[str, str] | None:
     """The export's index of source ids as of the snapshot the last push used, and as it
     is now (None when either is missing)."""
@@ -137,6 +197,15 @@ def _indexes(store: Store, target_name: str) -> tuple[str, str] | None:
     if not last_push:
         return None
     commit = str((yamlio.loads_fast(last_push, "last-push.yaml") or {}).get("snapshot_commit"))
+    if commit and not store.has_commit(commit):
+        # Without it a rename on the source would read as a delete and a create: say so
+        # rather than guess (a shallow clone is the default checkout of most CI systems).
+        raise UserError(
+            f"targets/{target_name}/last-push.yaml names snapshot commit {commit[:10]}, which "
+            "is not in this clone (a shallow clone, or rewritten history): fetch the whole "
+            "history (`git fetch --unshallow`; in CI, `fetch-depth: 0`) and run again; "
+            "nothing was planned or written"
+        )
     then = store.show(commit, INDEX_FILE) if commit else None
     now = store.read_file(INDEX_FILE)
     return (then, now) if then and now else None
@@ -244,10 +313,14 @@ def compute(
     facts = normalize.facts(raw)
     desired = transform.apply(inputs.snapshot, inputs.overlay, facts)
     missing, respelled = _destination_environments(inputs, facts)
+    selected = [
+        Decision(str(inputs.overlay.path), selection)
+        for selection in overlay.selection_lines(inputs.overlay)
+    ]
     desired = dataclasses.replace(
         desired,
         errors=(*desired.errors, *missing),
-        decisions=(*respelled, *desired.decisions),
+        decisions=(*selected, *respelled, *desired.decisions),
     )
     plan = make_plan(
         desired,

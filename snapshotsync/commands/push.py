@@ -324,12 +324,18 @@ class BaseRecord:
         record = self.plan.records.get(change_key)
         if record is None:
             return None
-        for old in (change_key, record.key):
+        events = []
+        for old in (change_key, record.key, *([record.was] if record.was else [])):
             found = self.by_name.get(_lowered(old))
             if found is not None and (found != record.key or record.document is None):
                 del self.documents[found]
                 del self.by_name[_lowered(found)]
                 self.store.write_file(f"{self.folder}/{self.paths[found]}", None)
+        if record.was is not None and record.document is not None:
+            # Renamed on the source, and so on the destination: what it created it still did.
+            moved = self.created.pop(_lowered(record.was), None)
+            if moved is not None and moved != record.key:
+                events.append(_event("gone", moved))
         if record.document is None:
             if self.created.pop(_lowered(record.key), None) is not None:
                 return _event("gone", record.key)
@@ -345,8 +351,8 @@ class BaseRecord:
         self.store.write_file(f"{self.folder}/{self.paths[record.key]}", text)
         if record.key in self.plan.created and _lowered(record.key) not in self.created:
             self.created[_lowered(record.key)] = record.key
-            return _event("created", record.key)
-        return None
+            events.append(_event("created", record.key))
+        return "".join(events) or None
 
     def _write_meta(self, shortened: dict[str, str]) -> None:
         created = [[key.kind, *key.name] for key in sorted(self.created.values())]

@@ -9,7 +9,13 @@ environments map to one destination environment and their values disagree with n
 from __future__ import annotations
 
 from snapshotsync import layout, overlay, report, transform
-from snapshotsync.commands.plan import clash_error, past_names, repo_lock, state_dir
+from snapshotsync.commands.plan import (
+    clash_error,
+    past_names,
+    repo_lock,
+    source_identities,
+    state_dir,
+)
 from snapshotsync.errors import ExitCode, OverlayError, UserError
 from snapshotsync.settings import Settings, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
@@ -31,12 +37,20 @@ def _validate(settings: Settings) -> ExitCode:
         last = store.read_tree(state_dir(name))
         last_state = layout.parse(last, state_dir(name)) if last else None
         try:
-            loaded, warnings = overlay.load(target.overlay, snapshot, last_state, history)
+            loaded, warnings = overlay.load(
+                target.overlay,
+                snapshot,
+                last_state,
+                history,
+                source_identities(store, target.overlay) if snapshot else None,
+            )
         except OverlayError as error:
             problems.append(str(error))
             continue
         for warning in warnings:
             report.line(warning)
+        for selection in overlay.selection_lines(loaded):
+            report.line(f"{target.overlay}: {selection}")
         if snapshot is not None:
             clashes = transform.apply(snapshot, loaded).clashes
             if clashes:

@@ -485,6 +485,15 @@ KIND_OF_COLLECTION = {
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})
 
 
+def action_name(process: Mapping[str, Any], name: str, by_id: Mapping[str, tuple[str, str]]) -> str:
+    """How other documents (a variable's `Action` scope) name an action of `process`: by its
+    own name in a deployment process, `<runbook>/<name>` in a runbook's process, so a step of
+    a runbook is never taken for the deployment step of the same name (`by_id`: id -> (kind,
+    name) of what was read, the process's runbook among them)."""
+    runbook = by_id.get(str(process.get("RunbookId") or ""))
+    return f"{runbook[1]}/{name}" if runbook is not None and runbook[0] == "runbooks" else name
+
+
 def is_expression(value: str) -> bool:
     """An Octopus variable expression (`#{Name}`): resolved at deployment, never an id."""
     return "#{" in value

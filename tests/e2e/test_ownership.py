@@ -338,7 +338,7 @@ def test_a_project_renamed_on_the_source_is_renamed_in_place_keeping_its_id(
     run_cli("export", "--repo", str(repo))
 
     text = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
-    assert "~ rename projects OctoFX  (rename OctoFX -> OctoFX Trading)" in text
+    assert "~ rename projects OctoFX Trading  (rename OctoFX -> OctoFX Trading)" in text
     assert "+ create projects" not in text
     _push(repo)
     renamed = destination_emulator.by_name("projects", "OctoFX Trading")
@@ -354,7 +354,7 @@ def test_a_project_renamed_on_the_source_is_renamed_in_place_keeping_its_id(
     ]
     assert _plan(repo, "--prune")["has_changes"] is False
     record = (repo / "targets" / "prod" / "last-push.yaml").read_text()
-    assert "- projects OctoFX\n" in record.split("updated:")[2]
+    assert "- projects OctoFX Trading\n" in record.split("updated:")[2]
 
 
 def test_a_hand_edit_alone_in_its_set_is_a_conflict_never_hidden_as_unchanged(
