@@ -4,7 +4,7 @@ Hypothesis drives random sequences of what happens between weekly syncs: the sou
 (a step property, a variable value, a tenant link, a new step), the source renames things,
 people edit the destination by hand (a step of their own, a variable of their own, a
 changed property), the overlay changes (a tenant excluded, then let through again), and a
-push loses a reply half way. After every push that succeeds, design.md's invariants are
+push loses a reply half way. After every push that succeeds, the sync's invariants are
 checked on the real destination, over HTTP:
 
 - the next plan writes nothing;
@@ -239,7 +239,7 @@ class Weeks(RuleBasedStateMachine):
     # ------------------------------------------------------------------- invariants
 
     def _invariants_hold(self) -> None:
-        """design.md's invariants, right after a push that succeeded."""
+        """The sync's invariants, right after a push that succeeded."""
         plan = json.loads(
             run_cli("plan", "--target", "prod", "--repo", str(self.repo), "--output", "json").stdout
         )
