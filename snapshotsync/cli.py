@@ -10,6 +10,10 @@ Each command imports its module when it runs: a command pays only for the code i
 from __future__ import annotations
 
 import gc
+import io
+import logging
+import os
+import select
 import sys
 import tempfile
 from collections.abc import Callable
@@ -180,17 +184,19 @@ def _run(
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        if _stdout_closed():
+            # The reader of stdout went away (`history | head -1`): stop quietly, as git
+            # does (killed by SIGPIPE, which a shell shows as 141). Python ignores SIGPIPE,
+            # so the write raised instead; stdout now points nowhere, or the flush at exit
+            # would fail too.
+            logger.debug("stdout was closed by its reader")
+            _stdout_to_devnull()
+            code = ExitCode.CLOSED_OUTPUT
+        else:  # another pipe: a bug
+            code = _internal_error(logger, log_file)
     except Exception:
-        logger.debug("internal error", exc_info=True)
-        where = f" (traceback in {log_file})" if log_file else ""
-        typer.echo(f"internal error: this is a bug in snapshotsync{where}", err=True)
-        if json_errors:
-            typer.echo(_error_json(command, f"internal error{where}", bug=True))
-        if log_file is None:
-            import traceback
-
-            traceback.print_exc()
-        code = ExitCode.BUG
+        code = _internal_error(logger, log_file, command if json_errors else None)
     raise typer.Exit(int(code))
 
 
@@ -201,6 +207,43 @@ def _error_json(command: str, message: str, *, bug: bool = False) -> str:
     # report.FORMAT_VERSION: not imported here, so that --help stays quick.
     document = {"format_version": 1, "command": command, "error": message, "bug": bug}
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _internal_error(
+    logger: logging.Logger, log_file: Path | None, json_command: str | None = None
+) -> ExitCode:
+    """Say so on stderr (and as the JSON document of a `--output json` command); the
+    traceback goes to the log file (or stderr without one)."""
+    logger.debug("internal error", exc_info=True)
+    where = f" (traceback in {log_file})" if log_file else ""
+    typer.echo(f"internal error: this is a bug in snapshotsync{where}", err=True)
+    if json_command is not None:
+        typer.echo(_error_json(json_command, f"internal error{where}", bug=True))
+    if log_file is None:
+        import traceback
+
+        traceback.print_exc()
+    return ExitCode.BUG
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (POLLERR on its write end); True
+    when that cannot be told."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing will flush into a closed pipe
 
 
 @app.command()

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     CHANGES = 2  # `plan --detailed-exitcode` found changes
     BUG = 3
     INTERRUPTED = 130
+    CLOSED_OUTPUT = 141  # stdout's reader went away (128 + SIGPIPE, as a shell shows git's)
 
 
 class SnapshotSyncError(Exception):

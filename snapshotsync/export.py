@@ -34,6 +34,7 @@ from snapshotsync.normalize import Normalized, Normalizing, OnKeys, OnResource
 from snapshotsync.octopus import bulk as bulk_reads
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import is_version_controlled, runbooks_in_git
+from snapshotsync.octopus.routes import api_path
 
 _log = get_logger("export")
 
@@ -130,7 +131,7 @@ def _read(
     )
     counter = _Counter(progress)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="read") as pool:
-        lists = {name: f"api/{space_id}/{name}" for name in SPACE_COLLECTIONS}
+        lists = {name: api_path(space_id, name) for name in SPACE_COLLECTIONS}
         lists.update({name: f"api/{name}" for name in GLOBAL_COLLECTIONS})
         counter.known(len(lists))
         calls: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -367,24 +368,24 @@ def _is_process(path: str) -> bool:
 
 
 def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
-    base = f"api/{space_id}"
+    # `normalize._units` names the same documents by the same paths.
     for project in raw.items("projects"):
         if is_version_controlled(project):
             continue  # its process and variables live in git, not in the database
-        yield f"{base}/projects/{project['Id']}/deploymentprocesses"
-        yield f"{base}/variables/{project['VariableSetId']}"
+        yield api_path(space_id, "projects", project["Id"], "deploymentprocesses")
+        yield api_path(space_id, "variables", project["VariableSetId"])
     in_git = {p["Id"] for p in raw.items("projects") if runbooks_in_git(p)}
     for runbook in raw.items("runbooks"):
         if runbook.get("ProjectId") not in in_git:  # read through git routes, left out
-            yield f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"
+            yield api_path(space_id, "runbookProcesses", runbook["RunbookProcessId"])
     for library_set in raw.items("libraryvariablesets"):
-        yield f"{base}/variables/{library_set['VariableSetId']}"
+        yield api_path(space_id, "variables", library_set["VariableSetId"])
     for tenant in raw.items("tenants"):
         if raw.scoped_tenant_variables:
-            yield f"{base}/tenants/{tenant['Id']}/projectvariables"
-            yield f"{base}/tenants/{tenant['Id']}/commonvariables"
+            yield api_path(space_id, "tenants", tenant["Id"], "projectvariables")
+            yield api_path(space_id, "tenants", tenant["Id"], "commonvariables")
         else:
-            yield f"{base}/tenants/{tenant['Id']}/variables"
+            yield api_path(space_id, "tenants", tenant["Id"], "variables")
 
 
 __all__ = ["Progress", "Raw", "read", "read_normalized"]

@@ -297,6 +297,20 @@ def parse(files: Mapping[str, str], source: str = "snapshot") -> Snapshot:
             )
         if key is None:
             meta = dict(data or {})
+            created = meta.get("created")
+            if created is not None and not (
+                isinstance(created, list)
+                and all(
+                    isinstance(item, list)
+                    and len(item) >= 2
+                    and all(isinstance(part, str) for part in item)
+                    for item in created
+                )
+            ):
+                raise LayoutError(
+                    f"{where}: `created:` must be a list of [kind, name...] lists of strings: "
+                    f"restore the committed one (git checkout -- {where}), or fix the hand edit"
+                )
         elif isinstance(data, dict):
             resources[key] = data
     return Snapshot(resources, meta)

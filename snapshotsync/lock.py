@@ -10,6 +10,8 @@ The exclusion is the operating system's file lock (`flock`), so it ends with its
 however that process ends: a run killed with kill -9 leaves no lock behind, only the file
 with its pid, which the next run takes over (and says so when that pid is gone from this
 host). The file's content (pid, host, start time, command) is only there to be shown.
+A process this one forks does not keep the lock: `aside` closes the descriptor in its
+child, and the child dies with its parent.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ def hold(state_dir: Path, command: str, *, exclusive: bool) -> Iterator[None]:
         if not _try_lock(fd, exclusive):
             holder = Holder.parse(_read(fd))
             who = f" ({holder.describe()})" if holder else ""
+            if holder is not None and holder.gone():
+                raise LockedError(
+                    f"the lock {path} is held, but {holder.describe()} has ended: a process "
+                    f"it started holds it still (see `fuser -v {path}`); end that process, "
+                    "then run again"
+                )
             raise LockedError(
                 f"another snapshotsync is running{who} in {state_dir.parent}: wait for it "
                 f"to finish, then run again (the lock is {path})"

@@ -43,6 +43,7 @@ from snapshotsync.octopus.kinds import (
     slug_key,
     walk,
 )
+from snapshotsync.octopus.routes import api_path
 
 _log = get_logger("normalize")
 ID_SHAPE = re.compile(r"^[A-Za-z]+-\d+$")
@@ -273,7 +274,6 @@ class Normalizing:
 def _units(raw: Raw, space_id: str) -> list[_Unit]:
     """What `normalize` does, in its order, as units that wait for their documents."""
     units: list[_Unit] = []
-    base = f"api/{space_id}"
     projects = {p["Id"]: p for p in raw.items("projects")}
     runbooks = {r["Id"]: r for r in raw.items("runbooks")}
 
@@ -314,7 +314,7 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
         add("team-permissions", (teams[team_id]["Name"],), {"ScopedUserRoles": roles})
 
     for library_set in raw.items("libraryvariablesets"):
-        path = f"{base}/variables/{library_set['VariableSetId']}"
+        path = api_path(space_id, "variables", library_set["VariableSetId"])
         if library_set.get("ContentType") == "ScriptModule":
             key = ResourceKey("script-modules", (library_set["Name"],))
             build = partial(_script_module_resource, library_set, path, str(key))
@@ -333,8 +333,12 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
             )
             units.append(_Unit(None, (), partial(_note, note)))
             continue
-        add("deployment-processes", (name,), f"{base}/projects/{project['Id']}/deploymentprocesses")
-        add("project-variables", (name,), f"{base}/variables/{project['VariableSetId']}")
+        add(
+            "deployment-processes",
+            (name,),
+            api_path(space_id, "projects", project["Id"], "deploymentprocesses"),
+        )
+        add("project-variables", (name,), api_path(space_id, "variables", project["VariableSetId"]))
     for collection, kind in (("channels", "channels"), ("projecttriggers", "triggers")):
         for item in raw.items(collection):
             owner = projects.get(item["ProjectId"])
@@ -353,12 +357,12 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
         if owner is None or runbooks_in_git(owner):
             continue
         add("runbooks", (owner["Name"], runbook["Name"]), runbook)
-        process = f"{base}/runbookProcesses/{runbook['RunbookProcessId']}"
+        process = api_path(space_id, "runbookProcesses", runbook["RunbookProcessId"])
         add("runbook-processes", (owner["Name"], runbook["Name"]), process)
 
     templates = _template_names(raw)
     for tenant in raw.items("tenants"):
-        tenant_base = f"{base}/tenants/{tenant['Id']}"
+        tenant_base = api_path(space_id, "tenants", tenant["Id"])
         needs = (
             (f"{tenant_base}/projectvariables", f"{tenant_base}/commonvariables")
             if raw.scoped_tenant_variables

@@ -484,14 +484,9 @@ def _renamed_references(live: Snapshot, renaming: Mapping[str, Mapping[str, str]
     for target, kinds in REF_KINDS.items():
         for kind in kinds:
             spelling.setdefault(target, {}).update(spelling.get(kind, {}))
-    resources: dict[ResourceKey, JsonDict] = {}
-    for key, document in live.resources.items():
-        document = copy_json(document)
-        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
-        _respell_refs(key.kind, document, spelling, project)
-        if key.kind == "tenant-variables":
-            _respell_tenant_values(document, spelling)
-        resources[key] = document
+    resources = {
+        key: _respelled(key, document, spelling) for key, document in live.resources.items()
+    }
     return Snapshot(resources, live.meta)
 
 
@@ -1366,11 +1361,7 @@ def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[s
     spelling = _spellings(live, facts)
     resources: dict[ResourceKey, JsonDict] = {}
     for key, document in desired.resources.items():
-        document = copy_json(document)
-        project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
-        _respell_refs(key.kind, document, spelling, project)
-        if key.kind == "tenant-variables":
-            _respell_tenant_values(document, spelling)
+        document = _respelled(key, document, spelling)
         if key.kind in OWNED:
             name = spelling.get(key.kind, {}).get(key.name[0].lower(), key.name[0])
             if "Name" in document:
@@ -1378,6 +1369,18 @@ def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[s
             key = ResourceKey(key.kind, (name,))
         resources[key] = document
     return Snapshot(resources, desired.meta)
+
+
+def _respelled(
+    key: ResourceKey, document: JsonDict, spelling: Mapping[str, Mapping[str, str]]
+) -> JsonDict:
+    """A copy of `document` with the names it refers to spelled as `spelling` says."""
+    document = copy_json(document)
+    project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
+    _respell_refs(key.kind, document, spelling, project)
+    if key.kind == "tenant-variables":
+        _respell_tenant_values(document, spelling)
+    return document
 
 
 def _spellings(live: Snapshot, facts: Mapping[str, frozenset[str]]) -> dict[str, dict[str, str]]:

@@ -42,6 +42,7 @@ from snapshotsync.octopus.kinds import (
     is_version_controlled,
     walk,
 )
+from snapshotsync.octopus.routes import api_path, segment
 from snapshotsync.overlay import Overlay
 from snapshotsync.plan import ENVIRONMENT_ORDER, Change, Plan
 from snapshotsync.schedule import Write
@@ -229,11 +230,13 @@ class _Pusher:
     raw: Raw
     result: PushResult
     progress: Callable[[int, int], None] | None = None
+    landed: Callable[[ResourceKey], None] | None = None  # a creation the server made
 
     # ------------------------------------------------------------------ helpers
 
     def path(self, *parts: str) -> str:
-        return "/".join(["api", self.space, *parts])
+        """A path under the space; every part (an id, from a reply) one escaped segment."""
+        return api_path(self.space, *parts)
 
     def to_ids(self, kind: str, document: JsonDict, project: str | None) -> JsonDict:
         """Names in reference fields -> destination ids (the inverse of export)."""
@@ -373,6 +376,9 @@ class _Pusher:
 
     def _done(self, applied: Applied) -> None:
         self.local.applied.append(applied)
+        if applied.action == "created" and self.landed is not None:
+            # Recorded as it lands, not once its wave is over: a kill mid-wave loses none.
+            self.landed(applied.key)
 
     def apply(self, write: Write) -> list[Applied]:
         """Make one write (on any thread); what it applied, in the order it did."""
@@ -440,7 +446,7 @@ class _Pusher:
                 ):
                     self.ids.learn("channels", channel)
         else:
-            updated = self.client.put(f"{base_path}/{existing_id}", body)
+            updated = self.client.put(f"{base_path}/{segment(existing_id)}", body)
             self.ids.learn(collection or "userroles", updated)
             self._done(Applied("updated", change.key))
 
@@ -453,7 +459,7 @@ class _Pusher:
         else:
             resource_id = self.ids.get(kind, change.key.name)
             collection = COLLECTION.get(kind, kind)
-        path = f"api/userroles/{resource_id}" if kind == "user-roles" else None
+        path = api_path("userroles", resource_id) if kind == "user-roles" else None
         self.client.delete(path or self.path(collection, resource_id))
         self._done(Applied("deleted", change.key))
 
@@ -1014,13 +1020,15 @@ def push(
     progress: Callable[[int, int], None] | None = None,
     written: Callable[[ResourceKey], None] | None = None,
     concurrency: int = 1,
+    landed: Callable[[ResourceKey], None] | None = None,
 ) -> PushResult:
     """Apply `plan`'s writes, wave by wave (`schedule.waves`), `concurrency` at a time.
 
     On the first failure no new write starts; those in flight finish, and what was written
     is exactly what is reported. `written(key)` is called as soon as every write of a
     resource has been made, so the caller can record it there and then: what was written is
-    known even if the run is killed before it ends."""
+    known even if the run is killed before it ends. `landed(key)` is called (on the thread
+    that made it) as soon as the server has created `key`."""
     if plan.errors:
         raise PushError("the plan has errors; nothing was written")
     started = time.monotonic()
@@ -1028,7 +1036,7 @@ def push(
     aliases = {
         (c.key.kind, c.key.name): c.live_key.name for c in plan.changes if c.live_key is not None
     }
-    pusher = _Pusher(client, space_id, Ids(raw, aliases), overlay, raw, result)
+    pusher = _Pusher(client, space_id, Ids(raw, aliases), overlay, raw, result, landed=landed)
     scheduled = schedule.writes(plan)
     remaining = Counter(write.change.key for write in scheduled)
     done = 0

@@ -119,7 +119,11 @@ def url_problem(url: str) -> str | None:
     """What is wrong with an Octopus server address, or None."""
     if any(c.isspace() or ord(c) < 32 for c in url):
         return "holds a space or a control character"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - an unclosed `[` of an IPv6 address fails here
+    except ValueError:
+        return "is not a valid URL (an IPv6 address goes in brackets: http://[::1]:8080)"
     if parts.scheme not in ("http", "https"):
         return "must start with https:// (or http://)"
     if not parts.hostname:

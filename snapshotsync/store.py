@@ -43,6 +43,7 @@ SNAPSHOT_DIR = "snapshot"
 STATE_DIR = ".snapshotsync"
 PENDING_DIR = f"{STATE_DIR}/pending"
 # Failures of the machine, not of snapshotsync: reported as one line, not as a bug.
+SCRATCH_PREFIX = ".write-"  # `write_file`'s scratch file, beside the file it replaces
 _ENVIRONMENT_ERRORS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "the disk quota is used up",
@@ -240,11 +241,22 @@ class Store:
     def append_file(self, relative: str, text: str) -> None:
         """Append `text` to a file (made if need be), flushed to disk before returning."""
         target = self.path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            size = target.stat().st_size if target.exists() else 0
+            with target.open("a", encoding="utf-8", newline="\n") as file:
+                try:
+                    file.write(text)
+                    file.flush()
+                    os.fsync(file.fileno())
+                except OSError:
+                    # A full disk took part of the text: cut it off, so that the file ends
+                    # with what was appended before (a torn line would not parse).
+                    with contextlib.suppress(OSError, ValueError):
+                        file.truncate(size)
+                    raise
+        except OSError as error:
+            raise _write_error(error, target) from None
 
     def write_file(self, relative: str, text: str | None) -> None:
         """Write one file atomically (None: remove it), creating folders as needed."""
@@ -252,11 +264,18 @@ class Store:
         if text is None:
             target.unlink(missing_ok=True)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
         # A short scratch name: the file's own may already be as long as names can be.
-        scratch = target.with_name(f".write-{os.getpid()}.tmp")
-        scratch.write_text(text, encoding="utf-8", newline="\n")
-        scratch.replace(target)
+        scratch = target.with_name(f"{SCRATCH_PREFIX}{os.getpid()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scratch.write_text(text, encoding="utf-8", newline="\n")
+            scratch.replace(target)
+        except OSError as error:
+            # A full disk: the half-written scratch goes (it would block the next run as
+            # an uncommitted change), and the file keeps its last whole version.
+            with contextlib.suppress(OSError):
+                scratch.unlink(missing_ok=True)
+            raise _write_error(error, target) from None
 
     # ----------------------------------------------------------------- interrupted writes
 
@@ -336,9 +355,15 @@ class Store:
         return sorted(entry[3:] for entry in out.split("\0") if len(entry) > 3)
 
     def clean_scratch(self) -> None:
-        """Remove scratch folders a killed run left (call while holding the lock)."""
+        """Remove scratch folders and files a killed run left (call while holding the lock
+        exclusively): a `write_file` cut off by a kill leaves its scratch file beside the
+        record, where it would read as an uncommitted change."""
         for scratch in (self.path / STATE_DIR).glob("write-*"):
             shutil.rmtree(scratch, ignore_errors=True)
+        targets = self.path / "targets"
+        for scratch in targets.rglob(f"{SCRATCH_PREFIX}*.tmp") if targets.is_dir() else ():
+            with contextlib.suppress(OSError):
+                scratch.unlink()
 
     # ----------------------------------------------------------------- commits
 

@@ -285,7 +285,12 @@ def _string(text: str, indent: str) -> str:
     if len(text) > _LONGEST or _SURROGATE.search(text):
         raise _Unsupported  # folded by libyaml, or refused by the representer
     if _DOUBLE_QUOTED.search(text):
-        return _remember(_TOKENS, text, " " + _double_quoted(text))
+        quoted = _double_quoted(text)
+        if len(quoted) > _LONGEST:
+            # Escaping made it up to ten times longer (`\U0001F600`): libyaml may fold it
+            # at a space past its width, which this writer does not do.
+            raise _Unsupported
+        return _remember(_TOKENS, text, " " + quoted)
     if "\n" not in text:
         return _remember(_TOKENS, text, " " + _one_line(text))
     lines = text.split("\n")

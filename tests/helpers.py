@@ -140,6 +140,15 @@ def export_with_overlay(repo: Path, overlay: str, message: str = "overlay for pr
     run_cli("export", "--repo", str(repo))
 
 
+def pushed_repo(tmp_path: Path, source: Emulator, destination: Emulator, overlay: str) -> Path:
+    """A sync repo wired to `source` and `destination` ("prod"), after its first push under
+    `overlay`."""
+    repo = init_repo(tmp_path, source, destination)
+    export_with_overlay(repo, overlay)
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    return repo
+
+
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return its output (for assertions on history and diffs)."""
     import subprocess

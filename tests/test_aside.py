@@ -108,3 +108,36 @@ def test_output_not_yet_flushed_before_the_fork_is_printed_once() -> None:
         print(aside(lambda: os.getpid() != here)())
     """)
     assert out.splitlines() == ["printed before the fork", "True"]
+
+
+def test_a_child_that_never_answers_is_given_up_after_the_timeout() -> None:
+    out = run("""
+        import snapshotsync.aside as module
+        module.TIMEOUT = 1.0
+        def forever_in_the_child():
+            while os.getpid() != here:
+                pass
+            return "done here"
+        print(aside(forever_in_the_child)())
+    """)
+    assert out == "done here"
+
+
+def test_the_child_keeps_no_descriptor_but_its_pipe_and_never_the_lock(tmp_path: Path) -> None:
+    out = run(
+        """
+        from snapshotsync import lock
+        with lock.hold(Path(sys.argv[1]), "plan", exclusive=True):
+            def descriptors():
+                if os.getpid() != here:  # the lock is free to anyone but the child's parent
+                    import fcntl
+                    fd = os.open(Path(sys.argv[1], "lock"), os.O_RDWR)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the child held it
+                    os.close(fd)
+                return sorted(int(n) for n in os.listdir("/proc/self/fd"))
+            print(aside(descriptors)())
+        """,
+        str(tmp_path),
+    )
+    # 0-2 (/dev/null), the pipe's write end, and the listing's own descriptor
+    assert len(out.strip("[]").split(",")) == 5

@@ -110,3 +110,40 @@ def test_a_reader_in_a_read_only_checkout_goes_on_without_the_lock(tmp_path: Pat
         lock.hold(blocked / "state", "export", exclusive=True),
     ):
         pass
+
+
+def test_a_lock_kept_by_the_heir_of_a_dead_holder_names_both(tmp_path: Path) -> None:
+    """A process the holder started, still holding its descriptor, keeps the lock after
+    the holder has gone: the message says so, not "another snapshotsync is running"."""
+    heir = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(tmp_path / 'lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert heir.stdout is not None and heir.stdout.readline() == "locked\n"
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        pid = int(dead.stdout)
+        left = {"pid": pid, "host": socket.gethostname(), "started": "then", "command": "plan"}
+        (tmp_path / "lock").write_text(json.dumps(left))
+        with (
+            pytest.raises(lock.LockedError, match=f"pid {pid} since then.*has ended"),
+            lock.hold(tmp_path, "export", exclusive=True),
+        ):
+            pass
+    finally:
+        heir.kill()
+        heir.wait()

@@ -353,3 +353,36 @@ def test_an_unreadable_announcement_is_a_clear_error(tmp_path: Path) -> None:
     (store.path / ".snapshotsync" / "pending" / "export.json").write_text("{not json")
     with pytest.raises(StoreError, match=r"export\.json: unreadable note of an interrupted"):
         store.pending_writes()
+
+
+def test_a_scratch_file_a_killed_write_left_is_removed_before_the_next_write(
+    tmp_path: Path,
+) -> None:
+    store = make_store(tmp_path)
+    store.write_file("targets/prod/base/a.yaml", "a: 1\n")
+    left = tmp_path / "repo" / "targets" / "prod" / "base" / ".write-99999.tmp"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_text("a: ")  # a kill -9 between the scratch's write and its rename
+    store.clean_scratch()
+    assert not left.exists()
+    assert (left.parent / "a.yaml").read_text() == "a: 1\n"
+
+
+def test_a_full_disk_leaves_the_file_as_it_was_and_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path)
+    store.write_file("targets/prod/x.yaml", "x: 1\n")
+    store.append_file("targets/prod/j.yaml", "- [a]\n")
+    real = Path.write_text
+
+    def full(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        real(self, data[:2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(StoreError, match="no space left on the device"):
+        store.write_file("targets/prod/x.yaml", "x: 2\n")
+    folder = store.path / "targets" / "prod"
+    assert sorted(p.name for p in folder.iterdir()) == ["j.yaml", "x.yaml"]
+    assert (folder / "x.yaml").read_text() == "x: 1\n"

@@ -44,6 +44,15 @@ def test_long_lines_are_never_folded() -> None:
     assert len(yamlio.dumps({"v": value}).splitlines()) == 1
 
 
+def test_a_long_string_that_escaping_lengthens_is_written_as_libyaml_writes_it() -> None:
+    """Escaped, 99,990 emoji take ten characters each: past libyaml's width, where it
+    folds the double-quoted scalar at a space (the data read back is the same)."""
+    document = {"k" * 100: "\U0001f600" * 99_990 + " x y z"}
+    text = yamlio.dumps(document)
+    assert text == yamlio.dumps_libyaml(document)
+    assert yamlio.loads_fast(text, "long.yaml") == document
+
+
 def test_unicode_is_kept_readable() -> None:
     assert "Zürich · 東京" in yamlio.dumps({"Name": "Zürich · 東京"})
 

@@ -13,9 +13,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from snapshotsync import report, tenantvars
+from snapshotsync import records, report, tenantvars
 from snapshotsync.commands.plan import compute, load_inputs, open_client, repo_lock
-from snapshotsync.commands.push import read_ledger, target_dir
+from snapshotsync.commands.push import (
+    created_of,
+    found_on,
+    intents_path,
+    placeholders_found,
+    read_intents,
+    read_ledger,
+    target_dir,
+)
 from snapshotsync.errors import ExitCode, UserError
 from snapshotsync.model import ResourceKey, Snapshot
 from snapshotsync.push import PLACEHOLDER_NOTE
@@ -69,7 +77,8 @@ def _tenant_status(entry: dict[str, Any], live: Snapshot) -> str:
 
 
 def run(settings: Settings, target_name: str, output: str = "text") -> ExitCode:
-    with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False):
+    with repo_lock(settings, f"cleanup --target {target_name}", exclusive=False) as store:
+        records.check(store, target_name)
         return _cleanup(settings, target_name, output)
 
 
@@ -82,6 +91,17 @@ def _cleanup(settings: Settings, target_name: str, output: str = "text") -> Exit
     entries = read_ledger(inputs.store, target_name)
     with open_client(settings, inputs) as client:
         live = compute(settings, inputs, client).live
+    # The ledger as rebuilt from the destination: placeholders in what snapshotsync created,
+    # also those a push whose reply was lost (or that was killed) never recorded.
+    base = inputs.base or Snapshot({}, {})
+    intents = read_intents(inputs.store, intents_path(target_name))
+    created = [*created_of(base), *found_on(live, intents)]
+    seen = {(e.get("resource"), e.get("field")) for e in entries}
+    placeholder = inputs.overlay.variables.sensitive_placeholder
+    for entry in placeholders_found(created, base.resources, live, placeholder):
+        if (entry["resource"], entry["field"]) not in seen:
+            entries.append(entry)
+            seen.add((entry["resource"], entry["field"]))
     counts = {"pending": 0, "done": 0, "check": 0}
     states = []
     for entry in entries:

@@ -5,7 +5,7 @@ recorded that snapshotsync placed there), and nothing is written anywhere.
 
 from __future__ import annotations
 
-from snapshotsync import layout, report, threeway
+from snapshotsync import layout, records, report, threeway
 from snapshotsync import plan as planning
 from snapshotsync.commands.plan import (
     base_dir,
@@ -24,7 +24,8 @@ from snapshotsync.settings import Settings
 
 def run(settings: Settings, target_name: str, output: str) -> ExitCode:
     # Shared, like plan: export and push rewrite the records this reads.
-    with repo_lock(settings, f"drift --target {target_name}", exclusive=False):
+    with repo_lock(settings, f"drift --target {target_name}", exclusive=False) as store:
+        records.check(store, target_name)
         return _drift(settings, target_name, output)
 
 

@@ -21,6 +21,7 @@ from snapshotsync import (
     layout,
     normalize,
     overlay,
+    records,
     report,
     transform,
     yamlio,
@@ -113,6 +114,7 @@ def load_inputs(settings: Settings, target_name: str, *, need_env: bool = False)
     config = load_config(settings.repo)
     target = config.target(target_name)
     store = Store(settings.repo)
+    records.check(store, target_name)  # a torn or hand-edited record is named with the fix
     base_files = store.read_tree(base_dir(target_name))
     indexes = _indexes(store, target_name) if base_files else None
     # What the last push recorded is parsed on another core while this one parses the

@@ -9,12 +9,15 @@ says so; running it again plans from the destination's new state and finishes th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from snapshotsync import layout, push, report, yamlio
+from snapshotsync import layout, push, records, report, yamlio
 from snapshotsync.commands import recover, savedplan
 from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
@@ -28,11 +31,15 @@ from snapshotsync.commands.plan import (
     state_dir,
 )
 from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
-from snapshotsync.log import mask_secrets
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot
-from snapshotsync.plan import Plan
+from snapshotsync.log import get_logger, mask_secrets
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
+from snapshotsync.octopus.kinds import KINDS
+from snapshotsync.overlay import VariablePolicy
+from snapshotsync.plan import Placeholder, Plan
 from snapshotsync.settings import Settings
-from snapshotsync.store import SNAPSHOT_DIR, Store
+from snapshotsync.store import PENDING_DIR, SNAPSHOT_DIR, Store
+
+_log = get_logger("commands.push")
 
 LEDGER_NOTE = (
     "# Placeholders snapshotsync wrote that a human must replace.\n"
@@ -124,6 +131,7 @@ def run(
             )
         prune, force = options.prune, options.force
     with repo_lock(settings, command, exclusive=not dry_run) as store:
+        records.check(store, target_name)
         if not dry_run:  # a dry run is a plan: it reads, and writes nothing, not even git
             store.ensure_index_unlocked()
             recover.interrupted_writes(store)
@@ -194,6 +202,15 @@ def _push(
         report.line(warning)
     with open_client(settings, inputs) as client:
         computed = compute(settings, inputs, client, force=force, prune=prune)
+        refound = False
+        if not dry_run:
+            confirmed = _with_confirmed_intents(inputs, computed.live)
+            if confirmed is not inputs:
+                # What an earlier run created and never saw confirmed (a lost reply, a kill)
+                # is snapshotsync's: planned again as such (the destination read again).
+                inputs, refound = confirmed, True
+                _log.info("push: what an interrupted run created is planned again as ours")
+                computed = compute(settings, inputs, client, force=force, prune=prune)
         plan = computed.plan
         source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
         skew = version_skew(source_version, computed.raw.version)
@@ -206,10 +223,12 @@ def _push(
             return ExitCode.ERROR
         if dry_run:
             return ExitCode.OK  # like `plan`: exit 2 is only for --detailed-exitcode
-        if not plan.has_changes:
+        unrecorded = refound or records_pending(inputs.store, target_name, computed.live, ledger)
+        if not plan.has_changes and not unrecorded:
+            forget_announced(inputs.store, target_name)  # looked for, and all recorded
             report.line(f"push: {target_name} is up to date; nothing written")
             return ExitCode.OK
-        if not assume_yes:
+        if plan.has_changes and not assume_yes:
             if not sys.stdin.isatty():
                 raise UserError("not a terminal, so no one can confirm: pass --yes to push")
             if not report.confirm(f"Push these changes to {target_name}?"):
@@ -230,6 +249,7 @@ def _push(
                 progress=tick,
                 written=base.written,
                 concurrency=settings.concurrency,
+                landed=base.landed,
             )
         calls = dict(sorted(client.stats.by_method.items()))
     base.finish()
@@ -244,7 +264,15 @@ def _push(
         ledger,
         overlay_version,
         marks,
+        base,
     )
+    base.settle_intents()
+    if not plan.has_changes:
+        report.line(
+            f"push: {target_name} is up to date; nothing written; the record of an "
+            f"interrupted push is committed as {sha[:10]}"
+        )
+        return ExitCode.OK
     done = f"{len(result.applied)} writes"
     if result.failed:
         raise push.PushError(
@@ -337,10 +365,12 @@ class BaseRecord:
         self.store = inputs.store
         self.folder = base_dir(inputs.target.name)
         self.plan = plan
+        self.lock = threading.Lock()  # `landed` comes from the threads that write
         old = inputs.base or Snapshot({}, {})
         self.documents: dict[ResourceKey, JsonDict] = dict(old.resources)
         self.by_name = {_lowered(key): key for key in self.documents}
         self.created = {_lowered(key): key for key in created_of(old)}
+        self.intents = intents_path(inputs.target.name)
         keys = sorted({*self.documents, *(r.key for r in plan.records.values())})
         self.paths = layout.paths(keys)
         writing = {change.key for change in plan.writes}
@@ -349,12 +379,45 @@ class BaseRecord:
                 self._apply(key)
         self._write_meta(layout.long_names(keys))
         self.store.write_file(f"{self.folder}/{JOURNAL_FILE}", None)
+        # Announced before the first write: what this run is about to create, and the
+        # placeholders it is about to write (with those earlier runs left unconfirmed,
+        # which this run's record looks for on the destination).
+        self._write_intents([k for k in plan.created if _lowered(k) not in self.created])
+        self.target = inputs.target.name
+        policy = inputs.overlay.variables
+        self.announced = [_entry(p, policy) for p in plan.placeholders]
+        earlier = read_announced(self.store, self.target)
+        _announce(self.store, self.target, _unique([*earlier, *self.announced]))
 
     def written(self, key: ResourceKey) -> None:
         """Every write of `key`'s change has been made."""
-        event = self._apply(key)
-        if event is not None:
-            self.store.append_file(f"{self.folder}/{JOURNAL_FILE}", event)
+        with self.lock:
+            event = self._apply(key)
+            if event is not None:
+                self.store.append_file(f"{self.folder}/{JOURNAL_FILE}", event)
+
+    def landed(self, key: ResourceKey) -> None:
+        """The server created `key` (called on the thread that wrote it, as it lands)."""
+        with self.lock:
+            if key in self.plan.created and _lowered(key) not in self.created:
+                self.created[_lowered(key)] = key
+                self.store.append_file(f"{self.folder}/{JOURNAL_FILE}", _event("created", key))
+
+    def _write_intents(self, keys: list[ResourceKey]) -> None:
+        text = "".join(_event("creating", key) for key in sorted(keys)) or None
+        self.store.write_file(self.intents, text)
+
+    def settle_intents(self) -> None:
+        """After the record: only what was set out to be created and never confirmed stays
+        announced, for the next run to look for on the destination."""
+        left = [
+            key
+            for key in read_intents(self.store, self.intents)
+            if _lowered(key) not in self.created
+        ]
+        self._write_intents(left)
+        recorded = {_mark(e) for e in read_ledger(self.store, self.target)}
+        _announce(self.store, self.target, [e for e in self.announced if _mark(e) not in recorded])
 
     def _apply(self, change_key: ResourceKey) -> str | None:
         """Record `change_key`'s new base; the journal line of a creation or deletion."""
@@ -409,6 +472,88 @@ class BaseRecord:
 
 
 JOURNAL_FILE = "_journal.yaml"
+
+
+def _unique(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({_mark(e): e for e in entries}.values())
+
+
+def intents_path(target: str) -> str:
+    """Where a push to `target` announces the resources it is about to create (git-ignored,
+    beside the notes of interrupted writes)."""
+    return f"{PENDING_DIR}/{recover.push_marker(target)}.creating"
+
+
+def read_intents(store: Store, path: str) -> list[ResourceKey]:
+    """The resources a push announced it would create (a torn last line is ignored: it
+    was being written when the run ended)."""
+    keys = []
+    for line in (store.read_file(path) or "").splitlines():
+        try:
+            item = json.loads(line.removeprefix("- "))
+        except ValueError:
+            continue
+        if isinstance(item, list) and len(item) >= 3 and all(isinstance(p, str) for p in item):
+            keys.append(ResourceKey(item[1], tuple(item[2:])))
+    return keys
+
+
+def found_on(live: Snapshot | None, keys: list[ResourceKey]) -> list[ResourceKey]:
+    """Those of `keys` the destination has, under the name it has them (any case)."""
+    if live is None or not keys:
+        return []
+    there = {_lowered(key): key for key in live.resources}
+    return [there[_lowered(key)] for key in keys if _lowered(key) in there]
+
+
+def _with_confirmed_intents(inputs: Inputs, live: Snapshot) -> Inputs:
+    """`inputs` whose base counts as created what an earlier push announced it would create
+    and the destination has, and records a document for every created resource whose run
+    ended before recording one; `inputs` itself when there is nothing to add."""
+    base = inputs.base or Snapshot({}, {})
+    known = {_lowered(key) for key in created_of(base)}
+    intents = read_intents(inputs.store, intents_path(inputs.target.name))
+    found = [key for key in found_on(live, intents) if _lowered(key) not in known]
+    created = sorted([*created_of(base), *found])
+    # The record of a resource created by a run that ended before writing it (its reply
+    # lost, or killed between the write and the record) is what the destination holds:
+    # what that run sent, in the same normal form.
+    recorded = {_lowered(key) for key in base.resources}
+    missing = [key for key in found_on(live, created) if _lowered(key) not in recorded]
+    if not found and not missing:
+        return inputs
+    meta = {**base.meta, "created": [[key.kind, *key.name] for key in created]}
+    resources = {**base.resources, **{key: live.resources[key] for key in missing}}
+    return dataclasses.replace(inputs, base=Snapshot(resources, meta))
+
+
+def records_pending(
+    store: Store, target: str, live: Snapshot, ledger: list[dict[str, Any]]
+) -> bool:
+    """Whether an earlier push to `target` left records this one must commit: files under
+    `targets/<T>/` it wrote and never committed (killed, or out of disk, after its last
+    write), or placeholders it announced that the destination holds and the ledger lacks."""
+    if store.uncommitted(target_dir(target)):
+        return True
+    recorded = {_mark(e) for e in ledger}
+    return any(
+        _mark(e) not in recorded and _still_there(e, live) for e in read_announced(store, target)
+    )
+
+
+def forget_announced(store: Store, target: str) -> None:
+    """Drop what earlier pushes announced: looked for on the destination and recorded, or
+    never written."""
+    store.write_file(intents_path(target), None)
+    store.write_file(announced_path(target), None)
+
+
+def _owner(key: ResourceKey) -> ResourceKey:
+    """The resource a singleton document belongs to (a project's process), else `key`."""
+    kind = KINDS.get(key.kind)
+    if kind is not None and kind.singleton and kind.parent is not None:
+        return ResourceKey(kind.parent, key.name)
+    return key
 
 
 def _event(what: str, key: ResourceKey) -> str:
@@ -472,6 +617,7 @@ def _record(
     ledger: list[dict[str, Any]],
     overlay_version: str = "",
     marks: tuple[str, ...] = (),
+    record: BaseRecord | None = None,
 ) -> str:
     target = inputs.target.name
     store = inputs.store
@@ -538,7 +684,9 @@ def _record(
         if path.startswith(("state/", "base/"))
     }
     files["last-push.yaml"] = yamlio.dumps(mask_secrets(last))
-    files["cleanup.yaml"] = _ledger(ledger, plan, result, inputs, live)
+    ours = list(record.created.values()) if record is not None else []
+    documents = record.documents if record is not None else {}
+    files["cleanup.yaml"] = _ledger(ledger, plan, result, inputs, live, ours, documents)
     message = (
         f"push {target}: {len(created)} created, {len(updated)} updated, {len(deleted)} "
         f"deleted, {len(skipped)} left alone{' (FAILED)' if result.failed else ''}\n\n"
@@ -564,34 +712,20 @@ def _ledger(
     result: push.PushResult,
     inputs: Inputs,
     live: Snapshot,
+    created: Iterable[ResourceKey],
+    base: Mapping[ResourceKey, JsonDict],
 ) -> str:
     entries = list(existing)
     seen = {(e.get("resource"), e.get("field"), e.get("cloned_value")) for e in entries}
     written = {str(a.key) for a in result.applied}
     policy = inputs.overlay.variables
     for placeholder in plan.placeholders:
-        resource = str(placeholder.key)
-        recorded_as = mask_secrets(placeholder.value)  # as the ledger holds it
-        if resource not in written or (resource, placeholder.field, recorded_as) in seen:
+        entry = _entry(placeholder, policy)
+        mark = _mark(entry)
+        if entry["resource"] not in written or mark in seen:
             continue
-        sensitive = "sensitive" in placeholder.reason or "secret" in placeholder.reason
-        entry: dict[str, Any] = {
-            "resource": resource,
-            "kind": placeholder.key.kind,
-            "name": list(placeholder.key.name),
-            "field": placeholder.field,
-            "reason": placeholder.reason,
-        }
-        if sensitive:
-            entry["placeholder"] = policy.sensitive_placeholder
-        elif "placeholder value" in placeholder.reason:
-            entry["placeholder"] = policy.placeholder
-        elif placeholder.value is not None:
-            entry["cloned_value"] = placeholder.value
-        if placeholder.path:
-            entry["path"] = list(placeholder.path)
         entries.append(entry)
-        seen.add((resource, placeholder.field, recorded_as))
+        seen.add(mark)
     # A push killed after writing a placeholder never recorded it; the note it left on the
     # destination value still says so.
     for key, document in sorted(live.resources.items()):
@@ -614,5 +748,151 @@ def _ledger(
                     }
                 )
                 seen.add((str(key), field, None))
+    # Whatever run wrote them (one whose reply was lost, one killed before its record):
+    # the secrets of what snapshotsync created, still set on the destination.
+    for entry in placeholders_found(created, base, live, policy.sensitive_placeholder):
+        mark = (entry["resource"], entry["field"], None)
+        if mark not in seen:
+            entries.append(entry)
+            seen.add(mark)
+    # What a push announced it would write and never recorded (its reply lost, or killed
+    # before its record), found on the destination.
+    for entry in read_announced(inputs.store, inputs.target.name):
+        if _mark(entry) not in seen and _still_there(entry, live):
+            entries.append(entry)
+            seen.add(_mark(entry))
     ledger = mask_secrets({"entries": entries})
     return LEDGER_NOTE.format(target=inputs.target.name) + yamlio.dumps(ledger)
+
+
+def _entry(placeholder: Placeholder, policy: VariablePolicy) -> dict[str, Any]:
+    """The ledger entry of a placeholder the plan writes."""
+    sensitive = "sensitive" in placeholder.reason or "secret" in placeholder.reason
+    entry: dict[str, Any] = {
+        "resource": str(placeholder.key),
+        "kind": placeholder.key.kind,
+        "name": list(placeholder.key.name),
+        "field": placeholder.field,
+        "reason": placeholder.reason,
+    }
+    if sensitive:
+        entry["placeholder"] = policy.sensitive_placeholder
+    elif "placeholder value" in placeholder.reason:
+        entry["placeholder"] = policy.placeholder
+    elif placeholder.value is not None:
+        entry["cloned_value"] = placeholder.value
+    if placeholder.path:
+        entry["path"] = list(placeholder.path)
+    return dict(mask_secrets(entry))  # as the ledger holds it
+
+
+def _mark(entry: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    return (entry.get("resource"), entry.get("field"), entry.get("cloned_value"))
+
+
+def announced_path(target: str) -> str:
+    """Where a push to `target` announces, before its first write, the placeholders it is
+    about to write (git-ignored, beside the notes of interrupted writes)."""
+    return f"{PENDING_DIR}/{recover.push_marker(target)}.placeholders"
+
+
+def read_announced(store: Store, target: str) -> list[dict[str, Any]]:
+    """The ledger entries pushes announced and never recorded (a torn line is skipped)."""
+    entries = []
+    for line in (store.read_file(announced_path(target)) or "").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("name"), list):
+            entries.append(entry)
+    return entries
+
+
+def _announce(store: Store, target: str, entries: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+    store.write_file(announced_path(target), text or None)
+
+
+def _still_there(entry: Mapping[str, Any], live: Snapshot) -> bool:
+    """Whether the destination holds the placeholder `entry` names (a secret: whether the
+    field holds one)."""
+    from snapshotsync.commands.cleanup import status  # cleanup reads the ledger this writes
+
+    state = status(dict(entry), live)
+    if state != "check":
+        return state == "pending"
+    key = ResourceKey(str(entry.get("kind")), tuple(str(p) for p in entry.get("name") or ()))
+    document = {_lowered(k): d for k, d in live.resources.items()}.get(_lowered(key))
+    field = entry.get("field")
+    return document is not None and any(
+        ".".join(str(p) for p in path) == field for path in _secret_paths(document, ())
+    )
+
+
+SECRET_REASON = "secret that cannot be read from the source: written with the sensitive placeholder"
+
+
+def placeholders_found(
+    created: Iterable[ResourceKey],
+    base: Mapping[ResourceKey, JsonDict],
+    live: Snapshot,
+    sensitive_placeholder: str,
+) -> list[dict[str, Any]]:
+    """Ledger entries for the secrets in what snapshotsync created (feed and account
+    passwords, certificate data, git credentials, sensitive step properties of a created
+    project's process) that the destination still holds. A secret cannot be read, and
+    snapshotsync knows none: one set in a resource it created is its placeholder, whichever
+    run wrote it (one whose reply was lost, one killed before its record). Where the base
+    records the resource, only the secrets it placed count. Variables are found by the
+    note snapshotsync leaves on them (`_ledger`)."""
+    ours = {_lowered(key) for key in created}
+    recorded = {_lowered(key): document for key, document in base.items()}
+    entries = []
+    for key, document in sorted(live.resources.items()):
+        if key.kind.endswith("variables") or not (
+            _lowered(key) in ours or _lowered(_owner(key)) in ours
+        ):
+            continue
+        placed = recorded.get(_lowered(key))
+        for path in _secret_paths(document, ()):
+            if placed is not None and not is_sensitive_marker(_at(placed, path)):
+                continue  # not a secret snapshotsync placed: someone added it since
+            entries.append(
+                {
+                    "resource": str(key),
+                    "kind": key.kind,
+                    "name": list(key.name),
+                    "field": ".".join(str(p) for p in path),
+                    "reason": SECRET_REASON,
+                    "placeholder": sensitive_placeholder,
+                }
+            )
+    return entries
+
+
+def _secret_paths(value: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Where `value` holds secrets (the normal form's sensitive markers), in order."""
+    if is_sensitive_marker(value):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _secret_paths(v, (*path, k))]
+    if isinstance(value, list):  # named items by name, as the plan names placeholders
+        return [p for i, v in enumerate(value) for p in _secret_paths(v, (*path, _item_name(v, i)))]
+    return []
+
+
+def _item_name(item: Any, index: int) -> Any:
+    name = item.get("Name") if isinstance(item, dict) else None
+    return name if name is not None else index
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list):
+            value = next((v for i, v in enumerate(value) if _item_name(v, i) == step), None)
+        else:
+            return None
+    return value

@@ -43,11 +43,15 @@ from requests.adapters import HTTPAdapter
 
 from snapshotsync.errors import OctopusApiError
 from snapshotsync.log import get_logger, redact, register_secret
+from snapshotsync.octopus import replies
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
+# Pages of one collection followed at most: 10,000 pages of the client's 500 items is far
+# beyond any space (the benchmark's large instance lists under 1,000 of anything).
+MAX_PAGES = 10_000
 # What a dropped connection looks like to requests, mid-answer included.
 _DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -369,11 +373,21 @@ class OctopusClient:
             if not response.content:
                 return None
             try:
-                return response.json()
+                reply = response.json()
+            except RecursionError:
+                raise replies.UnexpectedReply(
+                    method,
+                    _path(url).split("?", 1)[0],
+                    f"the server's reply to {method} {_path(url).split('?', 1)[0]} nests "
+                    "lists or objects too deeply to read (no Octopus document does): is the "
+                    "URL that of an Octopus server? Nothing more was written",
+                ) from None
             except ValueError:
                 raise OctopusApiError(
                     method, _path(url), status, _not_octopus(response, self.base_url)
                 ) from None
+            replies.check(method, _path(url), reply)
+            return reply
 
     def _send(
         self, method: str, url: str, params: dict[str, Any] | None, body: Any
@@ -459,21 +473,37 @@ class OctopusClient:
     def list_all(
         self, path: str, params: dict[str, Any] | None = None, *, _rereads: int = 0
     ) -> list[dict[str, Any]]:
-        """Every item of a paged collection, following `Links.Page.Next` to the end."""
+        """Every item of a paged collection, following `Links.Page.Next` to the end.
+
+        Paging stops with an error (never loops) when a page links to a page already read,
+        when more items arrive than the server's own `TotalResults`, and at `MAX_PAGES`."""
         query = {"skip": 0, "take": self.page_size, **(params or {})}
+        route = "/" + path.split("?", 1)[0].lstrip("/")
         page = self.get(path, query)
         items: list[dict[str, Any]] = []
-        seen_pages = 0
+        links_read: set[str] = set()
         while True:
             if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
                 raise OctopusApiError("GET", path, 200, "expected a collection with Items")
             items.extend(page["Items"])
-            next_link = (page.get("Links") or {}).get("Page.Next")
-            seen_pages += 1
+            links = page.get("Links")
+            next_link = links.get("Page.Next") if isinstance(links, dict) else None
+            total = page.get("TotalResults")
+            if isinstance(total, int) and not isinstance(total, bool) and len(items) > total:
+                raise _paging_error(
+                    route,
+                    f"gave {len(items)} items where its TotalResults says {total} (a page "
+                    "read twice, or a paging loop)",
+                )
             if not next_link or not page["Items"]:
                 break
-            if seen_pages > 100_000:  # a server whose Next link never ends
-                raise OctopusApiError("GET", path, 200, "paging did not end")
+            if not isinstance(next_link, str):
+                raise _paging_error(route, f"had a Page.Next of type {type(next_link).__name__}")
+            if next_link in links_read:
+                raise _paging_error(route, f"links again to the page {next_link!r} it read")
+            if len(links_read) >= MAX_PAGES:
+                raise _paging_error(route, f"has more than {MAX_PAGES} pages")
+            links_read.add(next_link)
             page = self.get(next_link)
         total = page.get("TotalResults")
         if isinstance(total, int) and total != len(items) and _rereads < 3:
@@ -531,6 +561,15 @@ class OctopusClient:
                 f"no space named {name!r} on {self.base_url} (spaces: {known or 'none'})",
             )
         return str(matches[0]["Id"])
+
+
+def _paging_error(route: str, what: str) -> OctopusApiError:
+    return replies.UnexpectedReply(
+        "GET",
+        route,
+        f"the server's reply to GET {route} {what}: paging stopped. Is the URL that of an "
+        "Octopus server (not a proxy or another service)? Nothing more was written",
+    )
 
 
 def _path(url: str) -> str:

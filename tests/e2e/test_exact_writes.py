@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_identity import GUIDE, _edit_process, _plan, _process, _push, _writes
-from tests.helpers import Emulator, export_with_overlay, init_repo, run_cli
+from tests.helpers import Emulator, export_with_overlay, init_repo, pushed_repo, run_cli
 
 
 @pytest.fixture
@@ -21,10 +21,7 @@ def repo(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> Path:
     """A sync repo after its first push of the guide's scenario."""
-    repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    export_with_overlay(repo, GUIDE)
-    _push(repo)
-    return repo
+    return pushed_repo(tmp_path, source_emulator, destination_emulator, GUIDE)
 
 
 def _step(emulator: Emulator, name: str) -> dict[str, Any]:

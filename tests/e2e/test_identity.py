@@ -22,6 +22,7 @@ from tests.helpers import (
     export_with_overlay,
     git,
     init_repo,
+    pushed_repo,
     run_cli,
     running_emulator,
 )
@@ -116,10 +117,7 @@ def repo(
     tmp_path: Path, source_emulator: Emulator, destination_emulator: Emulator, keys: None
 ) -> Path:
     """A sync repo after its first push of the guide's scenario."""
-    repo = init_repo(tmp_path, source_emulator, destination_emulator)
-    export_with_overlay(repo, GUIDE)
-    _push(repo)
-    return repo
+    return pushed_repo(tmp_path, source_emulator, destination_emulator, GUIDE)
 
 
 def test_an_environment_renamed_on_the_source_keeps_every_scope_link_and_role(

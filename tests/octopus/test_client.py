@@ -120,7 +120,7 @@ def test_api_key_header_is_sent_on_every_call(
     mocked.get(url, status=503, match=query(skip="0", take="2"))
     mocked.get(url, json=page(envs(1, 2), 3, f"{ENVIRONMENTS}?skip=2&take=2"))
     mocked.get(f"{url}?skip=2&take=2", json=page(envs(3), 3))
-    mocked.post(url, json={"Id": "Environments-4"}, status=201)
+    mocked.post(url, json={"Id": "Environments-4", "Name": "Env 4"}, status=201)
 
     client = make_client(sleeps, page_size=2)
     client.list_all(ENVIRONMENTS)
@@ -434,9 +434,9 @@ def test_post_is_not_retried_on_a_dropped_connection(
 
 def test_post_is_retried_on_429(mocked: responses.RequestsMock, sleeps: Sleeps) -> None:
     mocked.post(BASE + ENVIRONMENTS, status=429, headers={"Retry-After": "2"})
-    mocked.post(BASE + ENVIRONMENTS, status=201, json={"Id": "Environments-1"})
+    mocked.post(BASE + ENVIRONMENTS, status=201, json={"Id": "Environments-1", "Name": "Dev"})
     client = make_client(sleeps)
-    assert client.post(ENVIRONMENTS, {"Name": "x"}) == {"Id": "Environments-1"}
+    assert client.post(ENVIRONMENTS, {"Name": "x"}) == {"Id": "Environments-1", "Name": "Dev"}
     assert len(mocked.calls) == 2
     assert sleeps.delays == [2.0]
     assert client.stats.by_method == {"POST": 1}
@@ -450,11 +450,11 @@ def test_put_and_delete_are_retried_on_503(
     url = f"{BASE}{ENVIRONMENTS}/Environments-1"
     mocked.add(method, url, status=503)
     mocked.add(method, url, body=requests.ConnectionError("Connection aborted"))
-    mocked.add(method, url, json={"Id": "Environments-1"})
+    mocked.add(method, url, json={"Id": "Environments-1", "Name": "Dev"})
     client = make_client(sleeps)
     path = f"{ENVIRONMENTS}/Environments-1"
     result = client.put(path, {"Name": "x"}) if method == "PUT" else client.delete(path)
-    assert result == {"Id": "Environments-1"}
+    assert result == {"Id": "Environments-1", "Name": "Dev"}
     assert len(mocked.calls) == 3
     assert client.stats.by_method == {method: 1}
     assert client.stats.retries == 2
@@ -496,9 +496,9 @@ def test_call_stats_count_calls_by_method_retries_and_writes(
     one = f"{BASE}{ENVIRONMENTS}/Environments-1"
     mocked.get(BASE + "/api", json={})
     mocked.get(one, status=503)
-    mocked.get(one, json={})
-    mocked.post(BASE + ENVIRONMENTS, status=201, json={})
-    mocked.put(one, json={})
+    mocked.get(one, json={"Id": "Environments-1", "Name": "Dev"})
+    mocked.post(BASE + ENVIRONMENTS, status=201, json={"Id": "Environments-1", "Name": "Dev"})
+    mocked.put(one, json={"Id": "Environments-1", "Name": "Dev"})
     mocked.delete(one, status=200)
     mocked.delete(one, status=404, json={"ErrorMessage": "gone"})
 
