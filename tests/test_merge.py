@@ -597,8 +597,23 @@ def test_every_desired_value_has_a_recorded_decision(case: Any) -> None:
         )
     )
     expected = len(desired)
-    if policy.new_out_of_scope == "placeholder":  # one placeholder per new variable
-        expected -= sum(count - 1 for count in new_out.values())
+    if policy.new_out_of_scope == "placeholder":
+        # One placeholder per new variable and scope beyond its environments (a tenant tag,
+        # a role): never wider than a source value applied.
+        for name, count in new_out.items():
+            scopes = {
+                json.dumps(
+                    {
+                        d: sorted(n)
+                        for d, n in (v.get("Scope") or {}).items()
+                        if d != "Environment" and n
+                    },
+                    sort_keys=True,
+                )
+                for v in desired
+                if v["Name"].lower() == name and v.get(OUT_OF_SCOPE)
+            }
+            expected -= count - len(scopes)
     assert len(merged.actions) == expected
 
 
