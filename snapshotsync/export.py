@@ -33,7 +33,7 @@ from snapshotsync.model import Raw
 from snapshotsync.normalize import Normalized, Normalizing, OnKeys, OnResource
 from snapshotsync.octopus import bulk as bulk_reads
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.octopus.kinds import is_version_controlled
+from snapshotsync.octopus.kinds import is_version_controlled, runbooks_in_git
 from snapshotsync.octopus.routes import api_path
 
 _log = get_logger("export")
@@ -44,6 +44,7 @@ SPACE_COLLECTIONS = (
     "projectgroups",
     "tagsets",
     "feeds",
+    "git-credentials",
     "teams",
     "machinepolicies",
     "workerpools",
@@ -373,8 +374,10 @@ def _document_paths(raw: Raw, space_id: str) -> Iterable[str]:
             continue  # its process and variables live in git, not in the database
         yield api_path(space_id, "projects", project["Id"], "deploymentprocesses")
         yield api_path(space_id, "variables", project["VariableSetId"])
+    in_git = {p["Id"] for p in raw.items("projects") if runbooks_in_git(p)}
     for runbook in raw.items("runbooks"):
-        yield api_path(space_id, "runbookProcesses", runbook["RunbookProcessId"])
+        if runbook.get("ProjectId") not in in_git:  # read through git routes, left out
+            yield api_path(space_id, "runbookProcesses", runbook["RunbookProcessId"])
     for library_set in raw.items("libraryvariablesets"):
         yield api_path(space_id, "variables", library_set["VariableSetId"])
     for tenant in raw.items("tenants"):

@@ -31,6 +31,7 @@ from snapshotsync.octopus.kinds import (
     COMMON_VOLATILE,
     KIND_OF_COLLECTION,
     KINDS,
+    PUBLISHED_RUNBOOKS,
     STEPS,
     Kind,
     Path,
@@ -38,6 +39,8 @@ from snapshotsync.octopus.kinds import (
     descend,
     is_expression,
     is_version_controlled,
+    runbooks_in_git,
+    slug_key,
     walk,
 )
 from snapshotsync.octopus.routes import api_path
@@ -98,6 +101,12 @@ def _learn_steps(by_id: dict[str, tuple[str, str]], document: JsonDict) -> None:
     for path in (STEPS, ACTIONS):  # release versioning names a step by its id
         for _, _, item in walk(document, path):
             by_id[str(item["Id"])] = ("actions", action_name(document, str(item["Name"]), by_id))
+    if "RunbookId" not in document and document.get("ProjectId"):
+        # Triggers and channels name the deployment process's actions by slug.
+        for _, _, action in walk(document, ACTIONS):
+            if action.get("Slug"):
+                key = slug_key(str(document["ProjectId"]), str(action["Slug"]))
+                by_id[key] = ("actions", str(action["Name"]))
 
 
 class _Walker:
@@ -279,6 +288,7 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
         "environments": "environments",
         "projectgroups": "project-groups",
         "tagsets": "tag-sets",
+        "git-credentials": "git-credentials",
         "machinepolicies": "machine-policies",
         "workerpools": "worker-pools",
         "accounts": "accounts",
@@ -334,9 +344,17 @@ def _units(raw: Raw, space_id: str) -> list[_Unit]:
             owner = projects.get(item["ProjectId"])
             if owner is not None:
                 add(kind, (owner["Name"], item["Name"]), item)
+    for project in projects.values():
+        if runbooks_in_git(project):
+            note = Problem(
+                f"projects {project['Name']}",
+                "config-as-code runbooks: its runbooks live in git and are not exported "
+                "(the database routes refuse them; no git ref is configured to read them)",
+            )
+            units.append(_Unit(None, (), partial(_note, note)))
     for runbook in runbooks.values():
         owner = projects.get(runbook["ProjectId"])
-        if owner is None:
+        if owner is None or runbooks_in_git(owner):
             continue
         add("runbooks", (owner["Name"], runbook["Name"]), runbook)
         process = api_path(space_id, "runbookProcesses", runbook["RunbookProcessId"])
@@ -410,7 +428,12 @@ def _normal(
     find = _Walker(document)
     _translate_refs(kind, find, names, problems, where)
     if kind.name in PROCESS_KINDS:
-        _translate_hidden_ids(find, names)
+        for _, _, action in find(ACTIONS):
+            properties = action.get("Properties") or {}
+            for name in ACTION_VOLATILE_PROPERTIES:
+                properties.pop(name, None)
+            if action.get("ActionType") == PROCESS_TEMPLATE:
+                problems.append(_process_template_note(where, action))
     for name in COMMON_VOLATILE | kind.strip:
         document.pop(name, None)
     for path, fields in kind.strip_nested.items():
@@ -418,6 +441,8 @@ def _normal(
             if isinstance(item, dict):
                 for name in fields:
                     item.pop(name, None)
+    if kind.name not in _OWN_VALUES:
+        _translate_hidden_ids(document, names)
     for path in kind.unordered:
         for container, key, value in find(path):
             if isinstance(value, list):
@@ -452,7 +477,8 @@ def _translate_refs(
             parts = value.split(ref.separator) if ref.separator else [value]
             translated = []
             for part in (p.strip() for p in parts):
-                name = part if is_expression(part) else names.name(part)
+                lookup = slug_key(str(find.document.get("ProjectId")), part) if ref.slug else part
+                name = part if is_expression(part) else names.name(lookup)
                 if name is None and ref.target == "actions" and not GUID.match(part):
                     # A step named by its name, as Octopus.Client writes a versioning
                     # strategy's `DonorPackageStepId` ("Name[:PackageReference]"): kept.
@@ -480,23 +506,67 @@ def _translate_refs(
                 container[key] = None
 
 
-def _translate_hidden_ids(find: _Walker, names: _Names) -> None:
-    """Ids in action properties that no `Ref` names: written as typed references.
+# A step that runs a Platform Hub process template, by slug and version mask (the Terraform
+# provider's process step: `Octopus.Action.ProcessTemplate.Reference.Slug`, `...VersionMask`).
+PROCESS_TEMPLATE = "Octopus.ProcessTemplate"
 
-    Step packages and templates keep ids of accounts, feeds or worker pools under property
-    names nobody lists in advance; an id left in the snapshot would point at nothing on
-    another instance, so any property value that is exactly a known id becomes
-    `{"Ref": {"kind": ..., "name": ...}}`.
+
+def _process_template_note(where: str, action: JsonDict) -> Problem:
+    """Platform Hub is instance-wide and kept in its own git repository: nothing of it is
+    synced, and whether the destination shares the template to its space is not checked
+    (`/api/platformhub/processtemplates/{slug}/share` needs system-level access)."""
+    properties = action.get("Properties") or {}
+    slug = properties.get("Octopus.Action.ProcessTemplate.Reference.Slug", "?")
+    mask = properties.get("Octopus.Action.ProcessTemplate.Reference.VersionMask", "?")
+    return Problem(
+        where,
+        f"step {action.get('Name')!r} runs Platform Hub process template {slug!r} "
+        f"(version {mask}): copied as it is; the destination must have that template shared "
+        "to its space (not checked)",
+    )
+
+
+# Kinds whose values are the user's data, typed where they hold ids (a variable's `Type`
+# says when its value is an account, certificate or worker pool): no value is guessed at.
+_OWN_VALUES = frozenset({"project-variables", "library-variables"})
+# Fields that are never an id, whatever they look like: names, and package names (a package
+# may be called `Projects-2`; a deploy-a-release package is a project by the registry's `Ref`).
+_NEVER_IDS = frozenset(
+    {"Name", "Description", "Notes", "PackageId", "Octopus.Action.Package.PackageId"}
+)
+
+
+def _translate_hidden_ids(document: JsonDict, names: _Names) -> None:
+    """Ids no `Ref` names, anywhere in a document of any kind, written as typed references.
+
+    Ids hide where nobody lists them in advance: step packages and step templates keep ids of
+    accounts, feeds or worker pools under property names of their own (in a process and in a
+    step template's own `Properties`), a Git dependency names its git credential, and newer
+    servers add fields. An id left in the snapshot would point at nothing on another
+    instance (or at another resource), so every value that is exactly an id of something
+    read becomes `{"Ref": {"kind": ..., "name": ...}}`, and a JSON object in a string that
+    holds such ids becomes `{"Json": {...}}` with typed references inside. Runs after the
+    registry's references are names and the server's own fields are stripped, so only the
+    ids nothing else accounts for are left. Push turns both back (`push.Ids`).
     """
-    for _, _, action in find(ACTIONS):
-        properties = action.get("Properties") or {}
-        for name in ACTION_VOLATILE_PROPERTIES:
-            properties.pop(name, None)
-        for key, value in list(properties.items()):
-            if isinstance(value, str) and _known_id(value, names):
-                properties[key] = _typed_ref(value, names)
-            elif isinstance(value, str) and value.startswith("{"):
-                properties[key] = _secrets(_json_with_refs(value, names))
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, dict | list):
+                if not (isinstance(value, dict) and _is_marker(value)):
+                    stack.append(value)
+            elif isinstance(value, str) and key not in _NEVER_IDS:
+                if _known_id(value, names):
+                    node[key] = _typed_ref(value, names)
+                elif value.startswith("{"):
+                    node[key] = _secrets(_json_with_refs(value, names))
+
+
+def _is_marker(value: JsonDict) -> bool:
+    """A typed reference, or a masked secret: nothing inside is an id to translate."""
+    return ("Ref" in value and len(value) == 1) or "HasValue" in value
 
 
 def _known_id(value: str, names: _Names) -> bool:
@@ -717,6 +787,13 @@ def facts(raw: Raw) -> dict[str, frozenset[str]]:
             else ("library-variable-sets")
         )
         names.setdefault(kind, set()).add(str(library_set["Name"]))
+    # Runbooks with a published snapshot, as `<project>/<runbook>`: what a scheduled trigger
+    # can run (the normal form leaves `PublishedRunbookSnapshotId` out, an id).
+    projects = {str(p["Id"]): str(p["Name"]) for p in raw.items("projects")}
+    for runbook in raw.items("runbooks"):
+        project = projects.get(str(runbook.get("ProjectId")))
+        if project is not None and runbook.get("PublishedRunbookSnapshotId"):
+            names.setdefault(PUBLISHED_RUNBOOKS, set()).add(f"{project}/{runbook['Name']}")
     return {kind: frozenset(values) for kind, values in names.items()}
 
 

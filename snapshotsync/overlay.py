@@ -144,6 +144,9 @@ class Overlay:
     step_out_of_scope: str = "skip"
     rescope: Mapping[str, Rescope] = field(default_factory=dict)  # "<project>/<step>"
     tenant_variables: str = "copy"
+    # `runbooks: {publish: true}`: publish a new snapshot of every runbook whose process the
+    # push changed, so triggers and consumers run what was synced.
+    publish_runbooks: bool = False
     # What each tag rule selects: "exclude.tenant-tags `Region/EU`" -> tenant names
     selected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -279,6 +282,7 @@ TOP_KEYS = (
     "variables",
     "steps",
     "tenants",
+    "runbooks",
 )
 
 
@@ -374,7 +378,23 @@ def _build(reader: _Reader, data: Mapping[str, Any], path: Path) -> Overlay:
         tenant_variables=reader.choice(
             data["tenants"] if tenants_node else {}, "variables", TENANT_VARIABLES, "copy"
         ),
+        publish_runbooks=_publish_runbooks(reader, data),
     )
+
+
+def _publish_runbooks(reader: _Reader, data: Mapping[str, Any]) -> bool:
+    """`runbooks: {publish: true|false}` (default false)."""
+    node = reader.mapping(data, "runbooks", ("publish",))
+    publish = node.get("publish", False) if node else False
+    if not isinstance(publish, bool):
+        reader.error(
+            data["runbooks"],
+            "publish",
+            "`runbooks.publish` must be true (publish a new snapshot of every runbook whose "
+            "process the push changed) or false",
+        )
+        return False
+    return publish
 
 
 def _environments(

@@ -42,6 +42,8 @@ from snapshotsync.octopus.kinds import (
     ACTIONS,
     KINDS,
     PROJECT_SCOPED_REFS,
+    PUBLISHED_RUNBOOKS,
+    RUNBOOK_PUBLISH,
     is_version_controlled,
     sync_order,
     walk,
@@ -53,6 +55,7 @@ BEHAVIOUR = {
     "environments": "exists",
     "project-groups": "exists",
     "feeds": "exists",
+    "git-credentials": "exists",
     "teams": "exists",
     "machine-policies": "exists",
     "worker-pools": "exists",
@@ -357,6 +360,8 @@ def make_plan(
                     "destination has (rename.certificates), or leave it out "
                     "(exclude.certificates)"
                 )
+            if kind.name == "accounts" and change.action == "create":
+                errors += _parsed_secrets(change)
             changes.append(change)
             if change.action in WRITES:
                 placeholders += _placeholders(change)
@@ -364,6 +369,10 @@ def make_plan(
             order = _environment_order(desired.snapshot, live, changes)
             if order is not None:
                 changes.append(order)
+    publishes, notes, blocked = _runbook_publishing(changes, overlay, facts or {})
+    changes[_before_triggers(changes) : _before_triggers(changes)] = publishes
+    decisions += notes
+    errors += blocked
     if base is not None:
         kept_on = Snapshot(
             {k: v for k, v in base.resources.items() if _lower(k) not in claimed}, base.meta
@@ -1405,6 +1414,108 @@ def _respell(
         found = spelling.get(target, {}).get(f"{project}/{name}".lower())
         return found.split("/", 1)[1] if found else name
     return spelling.get(target, {}).get(name.lower(), name)
+
+
+def _runbook_publishing(
+    changes: list[Change], overlay: Overlay, facts: Mapping[str, frozenset[str]]
+) -> tuple[list[Change], list[Decision], list[str]]:
+    """Runbooks whose process this push writes, and the run-runbook triggers it writes.
+
+    A runbook runs its published snapshot for triggers and consumers; a process written
+    through the API is a draft until a snapshot is published (Octopus docs, runbook
+    publishing). With `runbooks: {publish: true}` each such runbook gets a new published
+    snapshot (a write of its own, after the runbook's process and variables, before the
+    triggers); without it each is listed, as left with an older published snapshot or none.
+    A run-runbook trigger written for a runbook that has no published snapshot, and will not
+    get one from this push, stops the plan: the server refuses it ("Only published snapshots
+    can be used to create a scheduled runbook trigger", scheduled runbook triggers).
+    """
+    published = {name.lower() for name in facts.get(PUBLISHED_RUNBOOKS, ())}
+    publishes: list[Change] = []
+    notes: list[Decision] = []
+    for change in changes:
+        if change.key.kind != "runbook-processes" or change.action not in WRITES[:3]:
+            continue
+        runbook = "/".join(change.key.name)
+        if overlay.publish_runbooks:
+            publishes.append(
+                Change(
+                    "create",
+                    ResourceKey(RUNBOOK_PUBLISH, change.key.name),
+                    None,
+                    {"Publish": True},
+                    reason="publish a new snapshot: this push writes its process",
+                )
+            )
+            continue
+        state = (
+            "its published snapshot is now older than its process"
+            if runbook.lower() in published
+            else "it has no published snapshot"
+        )
+        notes.append(
+            Decision(
+                f"runbooks {runbook}",
+                f"this push writes its process as a draft; {state}, which scheduled triggers "
+                "and consumers run (publish it on the destination, or set "
+                "`runbooks: {publish: true}` in the overlay)",
+            )
+        )
+    will_run = published | {"/".join(c.key.name).lower() for c in publishes}
+    errors = []
+    for change in changes:
+        action = (change.after or {}).get("Action") or {}
+        if (
+            change.key.kind == "triggers"
+            and change.action in WRITES[:3]
+            and action.get("ActionType") == "RunRunbook"
+            and action.get("RunbookId")
+            and f"{change.key.name[0]}/{action['RunbookId']}".lower() not in will_run
+        ):
+            errors.append(
+                f"{change.key}: runs runbook {action['RunbookId']!r}, which has no published "
+                "snapshot on the destination, and a real server refuses a scheduled trigger "
+                "for it: set `runbooks: {publish: true}` in the overlay to publish the synced "
+                "process, or publish the runbook on the destination first"
+            )
+    return publishes, notes, errors
+
+
+def _before_triggers(changes: list[Change]) -> int:
+    """Where runbook publishing goes: after every runbook part, before the first trigger."""
+    last = KINDS["project-variables"].order
+    return next(
+        (
+            i
+            for i, c in enumerate(changes)
+            if c.key.kind in KINDS and KINDS[c.key.kind].order > last
+        ),
+        len(changes),
+    )
+
+
+# Account secrets a real server parses when they are written, so no placeholder text will do:
+# an SSH key pair's private key file (the base64 of a key file, OctopusDeployLabs/terraform-
+# provider-octopusdeploy#343) and an Azure subscription's management certificate.
+PARSED_SECRETS = {
+    "SshKeyPair": ("PrivateKeyFile", "an SSH private key file"),
+    "AzureSubscription": ("CertificateBytes", "a management certificate"),
+}
+
+
+def _parsed_secrets(change: Change) -> list[str]:
+    """A new account whose secret the server parses: the plan stops, naming both fixes."""
+    after = change.after or {}
+    found = PARSED_SECRETS.get(str(after.get("AccountType")))
+    if found is None or not is_sensitive_marker(after.get(found[0])):
+        return []
+    field, what = found
+    return [
+        f"{change.key}: not on the destination, and its {field} cannot be written as a "
+        f"placeholder (the source's value cannot be read back, and a real server reads it as "
+        f"{what}): create the account on the destination under this name with its own "
+        "secret, or map it to an account the destination has (rename.accounts)"
+    ]
 
 
 def _respell_refs(

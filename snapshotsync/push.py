@@ -18,6 +18,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
@@ -34,6 +35,7 @@ from snapshotsync.octopus.kinds import (
     ACTIONS,
     KIND_OF_COLLECTION,
     KINDS,
+    RUNBOOK_PUBLISH,
     STEPS,
     action_name,
     is_expression,
@@ -52,6 +54,7 @@ COLLECTION = {
     "project-groups": "projectgroups",
     "tag-sets": "tagsets",
     "feeds": "feeds",
+    "git-credentials": "git-credentials",
     "teams": "teams",
     "machine-policies": "machinepolicies",
     "worker-pools": "workerpools",
@@ -181,6 +184,12 @@ class Ids:
                 name = action_name(document, str(item["Name"]), self.by_id)
                 self.ids[("actions", _lowered((project, name)))] = str(item["Id"])
                 self.by_id[str(item["Id"])] = ("actions", name)
+        if "RunbookId" not in document:
+            # The destination's own slugs, for what names the process's actions by slug.
+            for _, _, action in walk(document, ACTIONS):
+                if action.get("Slug"):
+                    key = _lowered((project, str(action["Name"])))
+                    self.ids[("action-slugs", key)] = str(action["Slug"])
 
     def find(self, kind: str, name: Name) -> str | None:
         if kind == "tags":
@@ -245,22 +254,15 @@ class _Pusher:
                 if not isinstance(value, str) or not value:
                     continue
                 names = value.split(ref.separator) if ref.separator else [value]
+                target = "action-slugs" if ref.slug else ref.target
                 translated = [
-                    n.strip() if is_expression(n) else self._id(ref.target, n.strip(), project)
+                    n.strip() if is_expression(n) else self._id(target, n.strip(), project)
                     for n in names
                 ]
                 container[key] = (ref.separator or "").join(translated)
+        self._hidden_ids(document)
         for _, _, action in walk(document, ACTIONS):
             properties = action.get("Properties") or {}
-            for name, value in list(properties.items()):
-                if _is_typed_ref(value):
-                    properties[name] = self._typed_ref(value)
-                elif isinstance(value, dict) and isinstance(value.get("Json"), dict):
-                    inner = {
-                        k: self._typed_ref(v) if _is_typed_ref(v) else v
-                        for k, v in value["Json"].items()
-                    }
-                    properties[name] = json.dumps(inner, separators=(",", ":"))
             template = properties.get("Octopus.Action.Template.Id")
             if template:
                 properties["Octopus.Action.Template.Version"] = str(
@@ -268,12 +270,31 @@ class _Pusher:
                 )
         return document
 
+    def _hidden_ids(self, document: Any) -> None:
+        """Typed references anywhere in `document` -> the destination's ids, and JSON held in
+        a string written back as that string (the inverse of `normalize`'s hidden-id pass)."""
+        stack: list[Any] = [document]
+        while stack:
+            node = stack.pop()
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in list(items):
+                if _is_typed_ref(value):
+                    node[key] = self._typed_ref(value)
+                elif isinstance(value, dict) and set(value) == {"Json"}:
+                    inner = {
+                        k: self._typed_ref(v) if _is_typed_ref(v) else v
+                        for k, v in value["Json"].items()
+                    }
+                    node[key] = json.dumps(inner, separators=(",", ":"))
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+
     def _typed_ref(self, value: JsonDict) -> str:
         ref = value["Ref"]
         return self.ids.get(str(ref["kind"]), (str(ref["name"]),))
 
     def _id(self, target: str, name: str, project: str | None) -> str:
-        if target in ("channels", "runbooks", "actions") and project is not None:
+        if target in ("channels", "runbooks", "actions", "action-slugs") and project is not None:
             return self.ids.get(target, (project, name))
         if target == "process-owners":
             found = (
@@ -388,6 +409,8 @@ class _Pusher:
             self._script_module(change, after)
         elif change.key == ENVIRONMENT_ORDER:
             self._environment_order(change, after)
+        elif kind == RUNBOOK_PUBLISH:
+            self._publish_runbook(change)
         else:
             self._resource(change, kind, after, project)
 
@@ -446,6 +469,31 @@ class _Pusher:
         ids = [self.ids.get("environments", (name,)) for name in after.get("Order") or []]
         self.client.put(self.path("environments", "sortorder"), ids)
         self._done(Applied("updated", change.key))
+
+    def _publish_runbook(self, change: Change) -> None:
+        """A new snapshot of the runbook, published (the plan decided it should be).
+
+        `POST /projects/{id}/runbookSnapshots` with `Publish` set: "Publishes the snapshot
+        when set to any non-blank value, making it the snapshot that runbook triggers and
+        'published' runs use" (Octopus's API reference, runbook-snapshots). Named as the UI
+        names snapshots ("Snapshot" and a short random part): names are unique per project.
+        """
+        project_id = self.ids.get("projects", (change.key.name[0],))
+        runbook_id = self.ids.get("runbooks", change.key.name)
+        body = {
+            "ProjectId": project_id,
+            "RunbookId": runbook_id,
+            "SpaceId": self.space,
+            "Name": f"Snapshot {uuid.uuid4().hex[:7].upper()}",
+            "Notes": "Published by snapshotsync with the process it synced.",
+            "Publish": "true",
+        }
+        snapshot = self.client.post(self.path("projects", project_id, "runbookSnapshots"), body)
+        with self.ids.lock:
+            runbook = self.ids.docs.get(runbook_id)
+            if runbook is not None:
+                runbook["PublishedRunbookSnapshotId"] = snapshot.get("Id")
+        self._done(Applied("created", change.key, "published"))
 
     def _process(self, change: Change, after: JsonDict) -> None:
         project = change.key.name[0]
@@ -821,11 +869,18 @@ class _Pusher:
             )
             if environment:
                 group["Scope"]["EnvironmentIds"].append(environment)
-        return {
+        body: JsonDict = {
             "TenantId": tenant_id,
             "SpaceId": self.space,
             "Variables": [*items, *(new[k] for k in sorted(new))],
         }
+        if current.get("ConcurrencyToken"):
+            # Passed back as read, so a save someone made since is refused (and re-read),
+            # never overwritten: Octopus's API reference for these routes, "always pass it
+            # back ... omitting it skips the check and risks silently overwriting their
+            # changes" (OctopusDeploy/docs src/pages/docs/api/_generated/tenants.md).
+            body["ConcurrencyToken"] = current["ConcurrencyToken"]
+        return body
 
     def _permissions(self, change: Change, after: JsonDict) -> None:
         team_id = self.ids.get("teams", change.key.name)
@@ -894,7 +949,7 @@ def _without_deployment_settings(body: JsonDict) -> None:
 
 
 def _is_typed_ref(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("Ref"), dict)
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("Ref"), dict)
 
 
 def _identity(value: JsonDict) -> tuple[str, str, str, str]:

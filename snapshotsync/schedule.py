@@ -8,7 +8,10 @@ in two, as the guide's "Tenants (Tenant name only)" ... "Tenant / Project relati
 - a project's versioning and release-creation strategies name its own steps and channels,
   and its provisioning runbooks its own runbooks: the project is written before any of them
   exists (the Terraform provider keeps these in a resource of their own,
-  `octopusdeploy_project_versioning_strategy`, for the same reason).
+  `octopusdeploy_project_versioning_strategy`, for the same reason);
+- a channel's version rules name steps of its project's deployment process, which is written
+  after the channels (octoterra makes channels depend on the process: "Octopus will reject
+  the channel rules" otherwise, `channel_converter.go`).
 
 The first part writes everything else, with the deferred fields as the destination has them
 (empty for a new resource); the second, just before the tenants' variables (after every
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshotsync.model import JsonDict, ResourceKey, copy_json
-from snapshotsync.octopus.kinds import KINDS
+from snapshotsync.octopus.kinds import KINDS, RUNBOOK_PUBLISH
 from snapshotsync.plan import Change, Plan
 
 Path = tuple[str, ...]
@@ -44,6 +47,9 @@ DEFERRED: Mapping[str, Mapping[Path, Any]] = {
         ("ProvisioningRunbookId",): None,
         ("DeprovisioningRunbookId",): None,
     },
+    # Version rules name steps (and their package references) of the deployment process, and
+    # Git resource rules its actions' Git dependencies.
+    "channels": {("Rules",): [], ("GitResourceRules",): []},
 }
 # The deferred parts go out right before the first write of this kind or a later one.
 LINKS_BEFORE = KINDS["tenant-variables"].order
@@ -174,6 +180,10 @@ EXTRA_NEEDS: Mapping[str, tuple[str, ...]] = {
     "runbook-processes": ("projects",),
     "project-variables": ("deployment-processes", "runbook-processes", "channels"),
     "library-variables": ("library-variable-sets",),
+    # A run-runbook trigger needs its runbook's published snapshot (`plan._runbook_publishing`).
+    "triggers": (RUNBOOK_PUBLISH,),
+    # A snapshot freezes the runbook's process and the project's variables.
+    RUNBOOK_PUBLISH: ("runbooks", "runbook-processes", "project-variables"),
 }
 # Kinds whose documents name tags by their canonical names (`Tag set/Tag`): TenantTags,
 # variable scopes, and the newer ProjectTags, RunbookTags, EnvironmentTags. These are not
@@ -199,6 +209,7 @@ TAGGED = frozenset(
 LINK_NEEDS: Mapping[str, tuple[str, ...]] = {
     "tenants": ("projects", "environments"),
     "projects": ("deployment-processes", "runbook-processes", "channels", "runbooks"),
+    "channels": ("deployment-processes",),
 }
 
 
@@ -212,6 +223,8 @@ def needs(write: Write) -> frozenset[str]:
     if write.part == "late":  # after everything that may have used what it removes
         return frozenset(k for k in KINDS if k != write.change.key.kind)
     spec = KINDS.get(kind)
+    if kind in EXTRA_NEEDS and spec is None:  # publishing a runbook
+        return frozenset(EXTRA_NEEDS[kind])
     if spec is None:  # the environments' order
         return frozenset({"environments"})
     found: set[str] = set(EXTRA_NEEDS.get(kind, ()))
@@ -221,8 +234,29 @@ def needs(write: Write) -> frozenset[str]:
         found.add(spec.parent)
     for ref in spec.refs:
         found.update(REF_KINDS.get(ref.target, (ref.target,)))
+    for target in _typed_refs(write.document):
+        found.update(REF_KINDS.get(target, (target,)))
     found.discard(kind)
     return frozenset(found)
+
+
+def _typed_refs(document: Any) -> set[str]:
+    """The kinds a document names through typed references (`{"Ref": {kind, name}}`: the ids
+    normalizing found where no registry reference is, e.g. a step template's own properties
+    or a Git dependency's credential)."""
+    found: set[str] = set()
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("Ref")
+            if len(node) == 1 and isinstance(ref, dict) and "kind" in ref:
+                found.add(str(ref["kind"]))
+                continue
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:

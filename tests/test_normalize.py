@@ -470,3 +470,55 @@ def test_a_document_normalized_before_the_steps_it_names_is_normalized_again() -
     assert result.resources[key]["Variables"][0]["Scope"] == {"Action": ["Build"]}
     assert heard[-1] is result.resources[key]
     assert result.resources == normalize(raw, SPACE).resources
+
+
+def test_config_as_code_runbooks_are_left_out_with_a_note() -> None:
+    """Runbooks in git (ConversionState.RunbooksAreInGit) go through the git routes; the
+    database routes refuse them (OctopusDeploy/Issues#9249), so they are left out, said so."""
+    git_runbooks = _project(
+        Id="Projects-3",
+        Name="Ops",
+        IsVersionControlled=True,
+        PersistenceSettings={
+            "Type": "VersionControlled",
+            "ConversionState": {"VariablesAreInGit": True, "RunbooksAreInGit": True},
+        },
+    )
+    runbook = {"Id": "Runbooks-1", "Name": "Restart", "ProjectId": "Projects-3"}
+    raw = _raw(**BASE, projects=[git_runbooks], runbooks=[runbook])
+    result = normalize(raw, SPACE)
+    assert not result.resources.keys() & {
+        ResourceKey("runbooks", ("Ops", "Restart")),
+        ResourceKey("runbook-processes", ("Ops", "Restart")),
+    }
+    assert any(
+        p.where == "projects Ops" and "config-as-code runbooks" in p.message
+        for p in result.problems
+    )
+
+
+def test_a_process_template_step_is_copied_with_a_note() -> None:
+    step = {
+        "Id": "s1",
+        "Name": "Sign-off",
+        "Actions": [
+            {
+                "Id": "a1",
+                "Name": "Sign-off",
+                "ActionType": "Octopus.ProcessTemplate",
+                "Properties": {
+                    "Octopus.Action.ProcessTemplate.Reference.Slug": "sign-off",
+                    "Octopus.Action.ProcessTemplate.Reference.VersionMask": "1.X",
+                },
+            }
+        ],
+    }
+    documents = [_process([step]), _variables([])]
+    result = normalize(_raw(**BASE, projects=[_project()], documents=documents), SPACE)
+    action = result.resources[ResourceKey("deployment-processes", ("Web",))]["Steps"][0]
+    assert action["Actions"][0]["ActionType"] == "Octopus.ProcessTemplate"
+    assert any(
+        "Platform Hub process template 'sign-off' (version 1.X)" in p.message
+        and "not checked" in p.message
+        for p in result.problems
+    )

@@ -304,3 +304,14 @@ variables:
     ]
     assert overlay.renamed("accounts", "Dev/Test Account") == "y"
     assert overlay.rescope_of("OctoFX/QA Sign-off") is not None
+
+
+def test_runbook_publishing_is_off_unless_the_overlay_turns_it_on(tmp_path: Path) -> None:
+    off, _ = load(_write(tmp_path, "environments: {}\n"))
+    assert off.publish_runbooks is False
+    on, _ = load(_write(tmp_path, "runbooks:\n  publish: true\n"))
+    assert on.publish_runbooks is True
+    with pytest.raises(OverlayError) as error:
+        load(_write(tmp_path, "runbooks:\n  publish: yes please\n  snapshot: x\n"))
+    assert "prod.yaml:2: error: `runbooks.publish` must be true" in str(error.value)
+    assert "prod.yaml:3: error: unknown key `snapshot` in `runbooks`" in str(error.value)

@@ -111,3 +111,38 @@ def test_writes_of_one_kind_to_different_documents_share_a_wave() -> None:
     )
     cut = waves(writes(Plan("prod", (*processes, *variables))))
     assert [[w.change.key.name[0] for w in wave] for wave in cut] == [["A", "B", "C"], ["A", "B"]]
+
+
+RULED = {
+    "Name": "Beta",
+    "Rules": [
+        {
+            "VersionRange": "[1.0,2.0)",
+            "Tag": "",
+            "ActionPackages": [{"DeploymentAction": "Deploy", "PackageReference": ""}],
+        }
+    ],
+}
+
+
+def test_channel_rules_go_out_after_the_process_they_name() -> None:
+    plan = Plan(
+        "prod",
+        (
+            Change("create", ResourceKey("channels", ("Web", "Beta")), None, RULED),
+            _change("deployment-processes", "Web", {"Steps": [{"Name": "Deploy"}]}),
+        ),
+    )
+    scheduled = writes(plan)
+    assert [(w.change.key.kind, w.part) for w in scheduled] == [
+        ("channels", "main"),
+        ("deployment-processes", "whole"),
+        ("channels", "links"),
+    ]
+    assert scheduled[0].document == {**RULED, "Rules": []}
+    assert scheduled[2].document == RULED
+    # An existing channel that only gains a rule: one write, after the process.
+    before = {**RULED, "Rules": []}
+    edited = Change("update", ResourceKey("channels", ("Web", "Beta")), before, RULED)
+    (write,) = writes(Plan("prod", (edited,)))
+    assert write.part == "links"

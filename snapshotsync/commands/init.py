@@ -167,6 +167,11 @@ OVERLAY_TAIL = """\
 # tenants:
 #   variables: copy               # copy (default), placeholder (non-secret values become
 #                                 # the placeholder) or skip
+
+# Runbooks. A process written through the API is a draft; triggers run the published one.
+# runbooks:
+#   publish: false                # true: publish a new snapshot of every runbook whose
+#                                 # process the push changed
 """
 
 

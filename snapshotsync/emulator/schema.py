@@ -8,7 +8,11 @@ derived from those files (`tests/contracts/octopus_fields.json`).
 
 Each kind lists every property the server returns. A write may carry any of them (real
 clients PUT back what they GET); a property that is not listed is an unknown property and
-is rejected with 400, as ASP.NET-era Octopus servers do. Fields in `server_owned` are
+is rejected with 400. That is stricter than any source shows a real server to be: no issue,
+client or API reference page found says Octopus refuses an unknown property (Octopus.Client
+marks what the server copies with `[Writeable]`, which suggests the rest is ignored). It is
+kept on purpose, so a misspelt or misplaced field in what the tool sends fails a test
+instead of vanishing silently on a real server. Fields in `server_owned` are
 returned but ignored on write. `refs` name every field that holds the id of another
 resource: the emulator rejects writes whose ids do not exist, and the seed loader lets a
 hand-written fixture give names there instead of ids.
@@ -235,6 +239,14 @@ TAG_DEFAULTS: Mapping[str, Any] = {
     "CanonicalTagName": "",
 }
 
+CHANNEL_RULE_DEFAULTS: Mapping[str, Any] = {
+    "Id": None,
+    "VersionRange": "",
+    "Tag": "",
+    "ActionPackages": [],
+    "Links": {},
+}
+
 STEPS = ("Steps", "*")
 ACTIONS = (*STEPS, "Actions", "*")
 
@@ -252,6 +264,15 @@ def _is_release_package(package: JsonDict) -> bool:
 
 def _property(name: str) -> Path:
     return (*ACTIONS, "Properties", name)
+
+
+# Properties of a step template that hold ids, as an action's (below) do.
+ACTION_PROPERTY_REFS: tuple[tuple[str, str, str | None], ...] = (
+    ("Octopus.Action.Package.FeedId", "feeds", None),
+    ("Octopus.Action.Package.NuGetFeedId", "feeds", None),
+    ("Octopus.Action.Azure.AccountId", "accounts", None),
+    ("Octopus.Action.Manual.ResponsibleTeamIds", "teams", ","),
+)
 
 
 def _process_refs() -> tuple[Ref, ...]:
@@ -299,6 +320,11 @@ def _process_refs() -> tuple[Ref, ...]:
             for field in ("ToTeamIds", "CCTeamIds", "BccTeamIds")
         ),
         Ref(_property("Octopus.Action.Azure.AccountId"), "accounts", expressions=True),
+        # An action's Git dependencies sign in with a library git credential (go-octopusdeploy
+        # pkg/gitdependencies/git_dependency.go `GitCredentialId` with `GitCredentialType`
+        # Library; octoterra maps it through the space's git credentials,
+        # `deployment_process_converter_base.go`).
+        Ref((*ACTIONS, "GitDependencies", "*", "GitCredentialId"), "git-credentials"),
     )
 
 
@@ -444,8 +470,48 @@ _register(
                 "SecretKey": SENSITIVE_EMPTY,
                 "Region": "",
                 **_FEED_RETRIES,
+                "OidcAuthentication": None,
             },
             "OctopusProject": {},
+            # The 2025 feed types, with the fields go-octopusdeploy gives each
+            # (pkg/feeds/feed_utilities.go ToFeed/ToFeedResource, gcs_storage_feed.go,
+            # feed_types.go for the FeedType spellings).
+            "AzureContainerRegistry": {
+                **_FEED_CREDENTIALS,
+                **_FEED_RETRIES,
+                "ApiVersion": None,
+                "RegistryPath": "",
+                "OidcAuthentication": None,
+            },
+            "GoogleContainerRegistry": {
+                **_FEED_CREDENTIALS,
+                **_FEED_RETRIES,
+                "ApiVersion": None,
+                "RegistryPath": "",
+                "OidcAuthentication": None,
+            },
+            "OciRegistry": {**_FEED_CREDENTIALS},
+            "ArtifactoryGeneric": {**_FEED_CREDENTIALS, "Repository": "", "LayoutRegex": ""},
+            "S3": {
+                "Username": None,
+                "Password": SENSITIVE_EMPTY,
+                "AccessKey": "",
+                "SecretKey": SENSITIVE_EMPTY,
+                "UseMachineCredentials": False,
+            },
+            "Npm": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
+            "GcsStorage": {
+                "Username": None,
+                "Password": SENSITIVE_EMPTY,
+                "UseServiceAccountKey": False,
+                "ServiceAccountJsonKey": SENSITIVE_EMPTY,
+                "Project": "",
+                "OidcAuthentication": None,
+                **_FEED_RETRIES,
+            },
+            # Not confirmed from a client's source: no go-octopusdeploy or Octopus.Client type
+            # was found for PyPi. Given the fields of the other URI feeds (NuGet, Npm).
+            "PyPi": {**_FEED_CREDENTIALS, **_FEED_RETRIES},
         },
     )
 )
@@ -490,6 +556,26 @@ _register(
             "PollingRequestMaximumMessageProcessingTimeout": "00:10:00",
         },
         server_owned=_keys("IsDefault"),
+        # The account Tentacle upgrades run with (go-octopusdeploy pkg/machines/
+        # machine_update_policy.go `TentacleUpdateAccountID`, json TentacleUpdateAccountId;
+        # the Terraform provider's machine policy `tentacle_update_account_id`).
+        refs=(Ref(("MachineUpdatePolicy", "TentacleUpdateAccountId"), "accounts"),),
+    )
+)
+_register(
+    Kind(
+        "git-credentials",
+        "GitCredentials",
+        "GitCredential",
+        # go-octopusdeploy pkg/credentials/resource.go (Name, Description, Details) and
+        # username_password.go (Details of Type UsernamePassword: Username, Password); routes
+        # `/api/{spaceId}/git-credentials{/id}` (service.go). The id prefix is inferred.
+        {
+            "Name": "",
+            "Slug": "",
+            "Description": "",
+            "Details": {"Type": "UsernamePassword", "Username": "", "Password": SENSITIVE_EMPTY},
+        },
     )
 )
 _register(
@@ -510,6 +596,12 @@ _register(
         server_owned=_keys("IsDefault", "CanAddWorkers"),
     )
 )
+_OIDC_SUBJECTS: Mapping[str, Any] = {
+    "Audience": "",
+    "DeploymentSubjectKeys": [],
+    "HealthCheckSubjectKeys": [],
+    "AccountTestSubjectKeys": [],
+}
 _register(
     Kind(
         "accounts",
@@ -543,6 +635,39 @@ _register(
                 "PrivateKeyFile": SENSITIVE_EMPTY,
                 "PrivateKeyPassphrase": SENSITIVE_EMPTY,
             },
+            # The 2025 account types: the spellings are the API reference's AccountType enum
+            # (OctopusDeploy/docs src/pages/docs/api/, Accounts: "AmazonWebServicesOidcAccount,
+            # AzureOidc, ..., GoogleCloudOidcAccount"); the fields are go-octopusdeploy's
+            # pkg/accounts/account_resource.go JSON names, and Octopus.Client
+            # Model/Accounts/GoogleCloudOidcAccountResource.cs for the Google OIDC account.
+            "AzureSubscription": {
+                "SubscriptionNumber": "",
+                "CertificateBytes": SENSITIVE_EMPTY,
+                "CertificateThumbprint": "",
+                "AzureEnvironment": "",
+                "ServiceManagementEndpointBaseUri": "",
+                "ServiceManagementEndpointSuffix": "",
+            },
+            "AzureOidc": {
+                "SubscriptionNumber": "",
+                "ClientId": "",
+                "TenantId": "",
+                "AzureEnvironment": "",
+                "ResourceManagementEndpointBaseUri": "",
+                "ActiveDirectoryEndpointBaseUri": "",
+                **_OIDC_SUBJECTS,
+            },
+            "AmazonWebServicesOidcAccount": {
+                "RoleArn": "",
+                "SessionDuration": "",
+                **_OIDC_SUBJECTS,
+            },
+            "GenericOidcAccount": {"Audience": "", "DeploymentSubjectKeys": []},
+            "GoogleCloudOidcAccount": {
+                **_OIDC_SUBJECTS,
+                "TokenLifetimeSeconds": None,
+                "CustomClaims": {},
+            },
         },
         refs=(
             Ref(("EnvironmentIds", "*"), "environments"),
@@ -568,7 +693,17 @@ _register(
             "StepPackageId": None,
         },
         server_owned=_keys("Version"),
-        refs=(Ref(("Packages", "*", "FeedId"), "feeds"),),
+        # A step template's own properties hold ids as an action's do (the Terraform
+        # provider's step template keeps `properties` as written; SpaceCloner
+        # src/Cloners/StepTemplateCloner.ps1 maps them through the action property rules).
+        # Inferred that the server checks them on save, as for a process.
+        refs=(
+            Ref(("Packages", "*", "FeedId"), "feeds"),
+            *(
+                Ref(("Properties", name), target, separator=separator, expressions=True)
+                for name, target, separator in ACTION_PROPERTY_REFS
+            ),
+        ),
         nested={("Packages", "*"): PACKAGE_DEFAULTS, ("Parameters", "*"): TEMPLATE_DEFAULTS},
     )
 )
@@ -799,6 +934,9 @@ _register(
             "GitResourceRules": [],
         },
         unique_within="ProjectId",
+        # A version rule (message-contracts channelVersionRuleResource.d.ts; each package as
+        # deploymentActionPackageResource.d.ts: DeploymentAction, PackageReference).
+        nested={("Rules", "*"): CHANNEL_RULE_DEFAULTS},
         refs=(
             Ref(("ProjectId",), "projects"),
             Ref(("LifecycleId",), "lifecycles"),

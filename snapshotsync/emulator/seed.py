@@ -7,9 +7,12 @@ created in dependency order. A few keys exist only in seeds, to nest what the AP
 separate documents:
 
 - projects: `Channels`, `DeploymentProcess` (`{Steps: [...]}`), `Runbooks` (each with a
-  `Process`), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
+  `Process`, and `Published: true` to publish a snapshot of it, which a run-runbook trigger
+  needs), `Variables` (a list), `Triggers`. A project's `VersioningStrategy`,
   `ReleaseCreationStrategy`, `AutoCreateRelease` and `(De)ProvisioningRunbookId` are written
-  after its channels, process and runbooks exist, as a real server needs; their channel and
+  after its channels, process and runbooks exist, as a real server needs, and so are its
+  channels' version `Rules` and `GitResourceRules` (they name steps of the process); their
+  channel and
   runbook names resolve within the project. `PersistenceSettings: {Type: VersionControlled,
   Url, DefaultBranch, Credentials, ...}` makes a version-controlled project: created in the
   database with its children, then converted as a real client does;
@@ -43,7 +46,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from snapshotsync.emulator import bulk, tenant_variables, version_control
+from snapshotsync.emulator import bulk, runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict, Ref, walk
 from snapshotsync.emulator.state import ApiError, Instance
 
@@ -52,7 +55,7 @@ ORDER = (
     "projectgroups",
     "tagsets",
     "feeds",
-    "machinepolicies",
+    "git-credentials",
     "workerpools",
     "userroles",
     "teams",
@@ -60,6 +63,8 @@ ORDER = (
     # certificates and targets scoped to tenants name them.
     "tenants",
     "accounts",
+    # After accounts: a policy that updates Tentacles names its account.
+    "machinepolicies",
     "actiontemplates",
     "libraryvariablesets",
     "lifecycles",
@@ -270,21 +275,42 @@ class _Loader:
 
     def _project_children(self, project: JsonDict, item: JsonDict) -> None:
         pid = project["Id"]
+        ruled = []
         for channel in item.get("Channels") or []:
-            self._child("channels", channel, pid)
+            # Version rules name steps of the process: written once it exists, as a real
+            # server needs (see `Instance._check_channel_rules`).
+            rules = {k: channel[k] for k in ("Rules", "GitResourceRules") if channel.get(k)}
+            created = self._child("channels", {**channel, **{key: [] for key in rules}}, pid)
+            if rules:
+                ruled.append((created, rules))
         runbooks = []
         snapshots: list[tuple[str, int]] = []
         for runbook in item.get("Runbooks") or []:
-            body = {k: v for k, v in runbook.items() if k not in ("Process", "Snapshots")}
+            body = {
+                k: v for k, v in runbook.items() if k not in ("Process", "Snapshots", "Published")
+            }
             doc = self._child("runbooks", body, pid)
-            runbooks.append((doc, runbook.get("Process")))
+            runbooks.append((doc, runbook.get("Process"), runbook.get("Published")))
             snapshots.append((doc["Id"], len(runbook.get("Snapshots") or [])))
         if item.get("DeploymentProcess"):
             process_id = project["DeploymentProcessId"]
             self._process("deploymentprocesses", process_id, item["DeploymentProcess"], pid)
-        for runbook, process in runbooks:
+        for runbook, process, published in runbooks:
             if process:
                 self._process("runbookprocesses", runbook["RunbookProcessId"], process, pid)
+            if published:
+                runbook_snapshots.create(
+                    self.instance,
+                    self.space_id,
+                    project,
+                    {"Name": "Seeded", "RunbookId": runbook["Id"], "Publish": "true"},
+                    {},
+                )
+        for channel, rules in ruled:
+            current = self.instance.find(self.space_id, "channels", channel["Id"])
+            self.instance.update(
+                self.space_id, "channels", channel["Id"], {**_visible(current), **rules}
+            )
         if "Variables" in item:
             self._variables(project["VariableSetId"], item["Variables"], pid)
         for trigger in item.get("Triggers") or []:

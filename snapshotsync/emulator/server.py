@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from snapshotsync.emulator import bulk, tenant_variables, version_control
+from snapshotsync.emulator import bulk, runbook_snapshots, tenant_variables, version_control
 from snapshotsync.emulator.schema import KINDS, JsonDict
 from snapshotsync.emulator.state import ApiError, Instance, bad_request
 
@@ -55,10 +55,10 @@ class Config:
     # Before the Nth PUT of a versioned document (process, variable set) or write of tenant
     # variables, act as if another user had just saved it: a process or variable set gets its
     # stored Version bumped (the PUT then carries a stale Version); the legacy tenant-variable
-    # document gets a new ConcurrencyToken (a write carrying the old one is refused; one
-    # without a token is not checked, as on a real server); a write to the scoped routes
-    # (`/projectvariables`, `/commonvariables`), which carry no token, is refused with the
-    # server's "another user has made changes" answer (OctopusDeploy/Issues#10143).
+    # document and the scoped routes (`/projectvariables`, `/commonvariables`) get a new
+    # ConcurrencyToken (a write carrying the old one is refused, with the "another user has
+    # made changes" answer of OctopusDeploy/Issues#10143 on the scoped routes; one without a
+    # token is not checked, as on a real server).
     concurrent_edit_on_put: int = 0
     # Play an older server that does not know the `ids` filter (`bulk.py`).
     ignore_ids: bool = False
@@ -456,6 +456,11 @@ class Handler(BaseHTTPRequestHandler):
             owner = instance.docs["projects"].get(str(process["ProjectId"]))
             if owner is not None:
                 version_control.require_git_route(owner, None)
+        if head in ("runbooks", "runbookprocesses"):
+            # The root routes of a git runbook, or a new one posted for such a project.
+            named = instance.docs[head].get(rest[1]) if len(rest) >= 2 else None
+            owner_id = (named or (body if isinstance(body, dict) else {})).get("ProjectId")
+            version_control.refuse_git_runbooks(instance.docs["projects"].get(str(owner_id)))
         return self._collection(method, space_id, head, rest[1:], query, body)
 
     def _tenant_variables(
@@ -489,9 +494,11 @@ class Handler(BaseHTTPRequestHandler):
                 instance, space_id, tenant_id, route, include_missing=missing
             )
         if method in ("PUT", "POST"):
-            instance.find(space_id, "tenants", tenant_id)
+            tenant = instance.find(space_id, "tenants", tenant_id)
             if self.server.concurrent_edit_due():
-                raise tenant_variables.stale_scoped()
+                # Another user saves the tenant's variables first: the token read before is
+                # stale now (a write without a token is not checked, as the reference says).
+                instance.bump_tenant_concurrency_token(tenant["Id"])
             return 200, tenant_variables.scoped_write(instance, space_id, tenant_id, route, body)
         raise ApiError(405, "Method not allowed.")
 
@@ -572,11 +579,17 @@ class Handler(BaseHTTPRequestHandler):
             )
         if head == "channels":
             return self._children(method, space_id, "channels", project, rest[1:], query, body)
+        if head in ("runbooks", "runbookprocesses", "runbooksnapshots"):
+            version_control.refuse_git_runbooks(project)
         if head == "runbooks":
             return self._children(method, space_id, "runbooks", project, rest[1:], query, body)
         if head == "triggers":
             return self._children(
                 method, space_id, "projecttriggers", project, rest[1:], query, body
+            )
+        if head == "runbooksnapshots":
+            return runbook_snapshots.route(
+                instance, method, space_id, project, rest[1:], query, body
             )
         if head == "runbookprocesses" and len(rest) == 2:
             process = instance.find(space_id, "runbookprocesses", rest[1])

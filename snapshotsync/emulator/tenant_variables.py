@@ -47,10 +47,12 @@ STALE_LEGACY = (
     "was out of date. Refresh the document and try again."
 )
 # The words a 2026.1 server uses for a tenant-variable save that lost a race
-# (OctopusDeploy/Issues#10143). Inferred for the scoped routes: the issue does not say which
-# route or status; no client sends a token there (research: go, Octopus.Client and the CLI
-# send `{Variables}` only), so the emulator cannot detect staleness itself and raises this
-# only when `concurrent_edit_on_put` simulates another user's save (see `stale_scoped`).
+# (OctopusDeploy/Issues#10143). The scoped documents carry a `ConcurrencyToken` on GET and
+# take it back on write: Octopus's API reference (OctopusDeploy/docs
+# src/pages/docs/api/_generated/tenants.md, "Create or Update the common variables
+# associated with the tenant": "Always pass it back so the write is rejected if someone else
+# changed the variables since your read; omitting it skips the check"). Inferred: these
+# words and the 400 for a stale token on these routes (the issue does not name the route).
 STALE_SCOPED = (
     "Changes to these tenant variables could not be saved, because another user has made "
     "changes to one of the variables between when you started editing and when you saved your "
@@ -165,6 +167,9 @@ def scoped_document(
     out: JsonDict = {
         "TenantId": tenant["Id"],
         "Variables": [_item_view(reach, document, v) for v in listed],
+        # One token for the tenant's variables, whichever document changed them (the
+        # reference: "the concurrency token returned when reading the tenant's variables").
+        "ConcurrencyToken": instance.tenant_concurrency_token(tenant["Id"]),
     }
     if include_missing:
         out["MissingVariables"] = _missing(reach, document, listed)
@@ -244,11 +249,14 @@ def scoped_write(
         # docs send `{Variables}`. Inferred: the bare array is refused, so the tool cannot come
         # to rely on a form no other client uses.
         raise bad_request("The request body must be an object with a 'Variables' list.")
-    unknown = sorted(set(body) - {"TenantId", "SpaceId", "Variables"})
+    unknown = sorted(set(body) - {"TenantId", "SpaceId", "Variables", "ConcurrencyToken"})
     if unknown:
         raise bad_request(
             *(f"The property '{u}' is not a known property of this command." for u in unknown)
         )
+    token = body.get("ConcurrencyToken")
+    if token not in (None, "") and token != instance.tenant_concurrency_token(tenant["Id"]):
+        raise stale_scoped()
     if body.get("TenantId") not in (None, "") and str(body["TenantId"]).lower() != (
         tenant["Id"].lower()
     ):
@@ -293,15 +301,22 @@ def _scoped_item(
     if not isinstance(item, dict):
         errors.append("Each of Variables must be an object.")
         return None
-    allowed = {"Id", owner_field, "TemplateId", "Value", "Scope"} | _READ_ONLY_ITEM_FIELDS
-    unknown = sorted(set(item) - allowed)
+    allowed = {"Id", owner_field, "OwnerId", "TemplateId", "Value", "Scope"}
+    unknown = sorted(set(item) - allowed - _READ_ONLY_ITEM_FIELDS)
     if unknown:
         errors += [
             f"The property '{u}' is not a known property of a tenant variable." for u in unknown
         ]
         return None
     template_id = str(item.get("TemplateId") or "")
-    owner_id = str(item.get(owner_field) or "")
+    # The owner: `ProjectId`/`LibraryVariableSetId` as every client sends it (go-octopusdeploy
+    # pkg/variables/tenant_*_variable.go payloads, Octopus.Client, the CLI), or `OwnerId` as the
+    # API reference names it (tenants.md, "each item ... 'OwnerId'"). Inferred that the server
+    # takes either; when both are given they must agree.
+    owner_id = str(item.get(owner_field) or item.get("OwnerId") or "")
+    if item.get("OwnerId") and item.get(owner_field) and item["OwnerId"] != item[owner_field]:
+        errors.append(f"OwnerId and {owner_field} name different owners for {template_id}.")
+        return None
     if item.get("Value") is None:
         # The server's words for `Value: null` (OctopusDeploy/Issues#9710, 2025.4).
         errors.append("The Value field is required.")

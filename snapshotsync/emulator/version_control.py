@@ -134,8 +134,16 @@ def _persistence(settings: JsonDict) -> JsonDict:
         "ProtectedDefaultBranch": bool(settings.get("ProtectedDefaultBranch")),
         "ProtectedBranchNamePatterns": list(settings.get("ProtectedBranchNamePatterns") or []),
         "Credentials": credentials,
-        # Read back with what has moved into git (go `git_persistence_settings.go`).
-        "ConversionState": {"VariablesAreInGit": False, "RunbooksAreInGit": False},
+        # Read back with what has moved into git (go `git_persistence_settings.go`). Inferred:
+        # a conversion may say runbooks move too (config-as-code runbooks, 2025.1 cloud).
+        "ConversionState": {
+            "VariablesAreInGit": bool(
+                (settings.get("ConversionState") or {}).get("VariablesAreInGit")
+            ),
+            "RunbooksAreInGit": bool(
+                (settings.get("ConversionState") or {}).get("RunbooksAreInGit")
+            ),
+        },
     }
 
 
@@ -209,6 +217,31 @@ def _check_route(project: JsonDict, git_ref: str | None) -> None:
         raise ApiError(
             404, f"The project '{project['Name']}' is not version controlled: there is no git ref."
         )
+
+
+# The server's words for a git runbook asked for on a database route (OctopusDeploy/Issues
+# #9249, config-as-code runbooks: "There was a problem with your request. Received a request
+# for a version-controlled resource on a non-version control route. To access this
+# resource, include a Git ref in the route.").
+NON_VCS_RUNBOOK_ROUTE = (
+    "Received a request for a version-controlled resource on a non-version control route. "
+    "To access this resource, include a Git ref in the route."
+)
+
+
+def runbooks_in_git(project: JsonDict | None) -> bool:
+    settings = (project or {}).get("PersistenceSettings") or {}
+    return bool(
+        is_version_controlled(project or {})
+        and (settings.get("ConversionState") or {}).get("RunbooksAreInGit")
+    )
+
+
+def refuse_git_runbooks(project: JsonDict | None) -> None:
+    """Runbooks, runbook processes and snapshots of a project whose runbooks are in git are
+    not served on the database routes (Issues#9249)."""
+    if runbooks_in_git(project):
+        raise bad_request(NON_VCS_RUNBOOK_ROUTE)
 
 
 def require_git_route(project: JsonDict, git_ref: str | None) -> None:

@@ -52,6 +52,10 @@ class Ref:
     target: str
     when: Callable[[JsonDict], bool] | None = None  # given the field's container
     separator: str | None = None  # "Teams-1,Teams-2" in one string
+    # An action of the project's deployment process named by its slug, not its id: slugs are
+    # made from the name when the action is created, so the destination's differ from the
+    # source's wherever an action was renamed. Written by the action's name.
+    slug: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,10 @@ _kind(
         ),
     )
 )
-_kind(Kind("machine-policies", 16, strip=frozenset({"IsDefault"})))
+# Git credentials: a library of sign-ins that actions' Git dependencies name
+# (`GitDependencies[].GitCredentialId`). They exist on the destination like feeds: created with
+# a placeholder secret when missing, never overwritten (go-octopusdeploy pkg/credentials).
+_kind(Kind("git-credentials", 12))
 _kind(Kind("worker-pools", 17, strip=frozenset({"IsDefault", "CanAddWorkers"})))
 # ---------------------------------------------------------------- dependencies, in order
 # Tenants by name first (their project links are written once the projects exist, see
@@ -237,6 +244,16 @@ _kind(
     )
 )
 _kind(Kind("accounts", 20, refs=TENANCY_REFS, unordered=TENANCY_UNORDERED))
+# After accounts: a policy that updates Tentacles runs the update with an account
+# (go-octopusdeploy pkg/machines/machine_update_policy.go `TentacleUpdateAccountId`).
+_kind(
+    Kind(
+        "machine-policies",
+        24,
+        strip=frozenset({"IsDefault"}),
+        refs=(Ref(("MachineUpdatePolicy", "TentacleUpdateAccountId"), "accounts"),),
+    )
+)
 _kind(
     Kind(
         "step-templates",
@@ -350,9 +367,22 @@ _kind(
         31,
         parent="projects",
         strip=frozenset({"ProjectId"}),
-        refs=(Ref(("LifecycleId",), "lifecycles"),),
+        refs=(
+            Ref(("LifecycleId",), "lifecycles"),
+            # Git resource rules name Git dependencies of the process's actions by action slug
+            # (go-octopusdeploy pkg/channels/channel_git_resource_rule.go,
+            # pkg/gitdependencies DeploymentActionGitDependency).
+            Ref(
+                ("GitResourceRules", "*", "GitDependencyActions", "*", "DeploymentActionSlug"),
+                "actions",
+                slug=True,
+            ),
+        ),
         unordered=(("TenantTags",),),
-        strip_nested={("Rules", "*"): frozenset({"Id", "Links"})},
+        strip_nested={
+            ("Rules", "*"): frozenset({"Id", "Links"}),
+            ("GitResourceRules", "*"): frozenset({"Id"}),
+        },
     )
 )
 _kind(
@@ -418,6 +448,11 @@ _kind(
             Ref(("Action", "RunbookId"), "runbooks"),
             Ref(("Action", "EnvironmentIds", "*"), "environments"),
             Ref(("Action", "TenantIds", "*"), "tenants"),
+            # Feed and Git trigger filters name an action of the process by slug
+            # (go-octopusdeploy pkg/packages/deployment_action_slug_package.go,
+            # pkg/filters/git_trigger_filter.go).
+            Ref(("Filter", "Packages", "*", "DeploymentActionSlug"), "actions", slug=True),
+            Ref(("Filter", "Sources", "*", "DeploymentActionSlug"), "actions", slug=True),
         ),
         unordered=(
             ("Filter", "EnvironmentIds"),
@@ -462,6 +497,7 @@ KIND_OF_COLLECTION = {
     "projectgroups": "project-groups",
     "tagsets": "tag-sets",
     "feeds": "feeds",
+    "git-credentials": "git-credentials",
     "teams": "teams",
     "machinepolicies": "machine-policies",
     "workerpools": "worker-pools",
@@ -481,8 +517,20 @@ KIND_OF_COLLECTION = {
 }
 
 
+# Not a kind: the key of `normalize.facts` naming the runbooks (`<project>/<runbook>`) that
+# have a published snapshot, which is what a scheduled run-runbook trigger runs.
+PUBLISHED_RUNBOOKS = "published-runbooks"
+# Not a kind either: a write that publishes a new snapshot of a runbook (`runbooks: {publish:
+# true}` in the overlay), keyed by `(project, runbook)`.
+RUNBOOK_PUBLISH = "runbook-publish"
+
 # Reference targets whose names are a project's own: a channel or runbook of that project.
 PROJECT_SCOPED_REFS = frozenset({"channels", "runbooks"})
+
+
+def slug_key(project_id: str, slug: str) -> str:
+    """Where the names map keeps an action's slug: slugs are unique within a process only."""
+    return f"slug:{project_id}:{slug}"
 
 
 def action_name(process: Mapping[str, Any], name: str, by_id: Mapping[str, tuple[str, str]]) -> str:
@@ -504,6 +552,17 @@ def is_version_controlled(project: JsonDict | None) -> bool:
     project = project or {}
     settings = project.get("PersistenceSettings") or {}
     return bool(project.get("IsVersionControlled")) or settings.get("Type") == "VersionControlled"
+
+
+def runbooks_in_git(project: JsonDict | None) -> bool:
+    """A config-as-code project whose runbooks moved into git too
+    (`PersistenceSettings.ConversionState.RunbooksAreInGit`, go-octopusdeploy
+    pkg/projects/git_persistence_settings.go): they are read and written through the git
+    routes, and the database routes refuse them ("We received a request for a
+    version-controlled resource on a non-version control route", OctopusDeploy/Issues#9249)."""
+    settings = (project or {}).get("PersistenceSettings") or {}
+    state = settings.get("ConversionState") or {}
+    return bool(is_version_controlled(project) and state.get("RunbooksAreInGit"))
 
 
 Match = tuple[Any, Any, Any]  # (container, key, value)

@@ -32,10 +32,14 @@ from tests.helpers import (
 
 SEED = Path(__file__).parent / "seeds" / "fidelity-source.yaml"
 PROFILES = ["2024.4.7000", "2025.2.9000"]
+# Publishing: the scenario's run-runbook trigger needs its runbook published on the
+# destination, as a real server does (round 3, test_fidelity3.py).
 OVERLAY = """\
 environments:
   Staging: Staging
   Production: Production
+runbooks:
+  publish: true
 """
 
 

@@ -202,7 +202,12 @@ def fidelity(tmp_path: Path, keys: None) -> Iterator[tuple[Emulator, Emulator, P
         running_emulator(id_offset=5000) as destination,
     ):
         repo = init_repo(tmp_path, source, destination)
-        export_with_overlay(repo, "environments:\n  Staging: Staging\n  Production: Production\n")
+        # The trigger runs a published snapshot: the push publishes the runbook it writes.
+        export_with_overlay(
+            repo,
+            "environments:\n  Staging: Staging\n  Production: Production\n"
+            "runbooks:\n  publish: true\n",
+        )
         _push(repo)
         yield source, destination, repo
 

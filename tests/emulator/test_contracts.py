@@ -123,6 +123,9 @@ NEWER_FIELDS: dict[str, set[str]] = {
     # Optimistic concurrency on the legacy tenant variables document (2022.2; Octopus.Client
     # source/Octopus.Server.Client/Model/TenantVariableResource.cs, commit 41204fdb).
     "TenantVariableResource": {"ConcurrencyToken"},
+    # OIDC sign-in for ECR feeds (go-octopusdeploy pkg/feeds/feed_utilities.go, ToFeed:
+    # `feedResource.OidcAuthentication` for AwsElasticContainerRegistry).
+    "AwsElasticContainerRegistryFeedResource": {"OidcAuthentication"},
 }
 
 # Fields the UI contracts type as never null that real servers do return as null when
@@ -168,6 +171,7 @@ ACCOUNT_CONTRACTS = {
     "Token": "TokenAccountResource",
     "GoogleCloudAccount": "GoogleCloudAccountResource",
     "SshKeyPair": "SshKeyPairAccountResource",
+    "AzureSubscription": "AzureSubscriptionAccountResource",
 }
 FEED_CONTRACTS = {
     "BuiltIn": "BuiltInFeedResource",
@@ -353,5 +357,8 @@ def test_every_emulated_kind_is_checked() -> None:
         "variables",
         "spaces",
         "userroles",
+        # Newer than both contract sources: its shape is go-octopusdeploy's
+        # (pkg/credentials/resource.go), checked in test_git_credentials.py.
+        "git-credentials",
     }
     assert set(KINDS) == checked

@@ -88,8 +88,21 @@ def test_system_teams_take_space_roles_and_space_teams_no_system_roles(emulator:
     created = api(emulator, "POST", "scopeduserroles", system_role)
     assert created.status_code == 201, created.text
     assert created.json()["SpaceId"] is None
+    # The server's words (terraform-provider-octopusdeploy resource_team_test.go): a role
+    # that grants space permissions is refused at system level.
     assert_400(
         api(emulator, "POST", "scopeduserroles", {**system_role, "UserRoleId": DEPLOYER}),
+        "You cannot use a role with Space level permissions at the System level. "
+        "Space level permissions: DeploymentCreate",
+    )
+    granting_nothing = api(emulator, "POST", "userroles", {"Name": "Nothing"}).json()
+    assert_400(
+        api(
+            emulator,
+            "POST",
+            "scopeduserroles",
+            {**system_role, "UserRoleId": granting_nothing["Id"]},
+        ),
         "without any System level permissions",
     )
     space_team = emulator.create("teams", {"Name": "Local", "SpaceId": emulator.space_id})

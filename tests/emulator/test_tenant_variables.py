@@ -399,11 +399,37 @@ def test_a_concurrent_edit_meets_tenant_variable_writes() -> None:
         assert e.put(path, retried).status_code == 200
     with running_emulator(server_version=NEW) as e:
         ids = setup(e)
+        path = f"tenants/{ids['tenant']}/projectvariables"
         e.configure(concurrent_edit_on_put=1)
-        body = [project_value(ids, "db", "x", "Dev")]
-        assert_400(put(e, ids, "projectvariables", body), "another user has made changes")
+        token = e.get(path)["ConcurrencyToken"]
+        body = {"Variables": [project_value(ids, "db", "x", "Dev")], "ConcurrencyToken": token}
+        # Another user saves between the read and this write: the token is stale (the API
+        # reference, tenants.md: "the write is rejected if someone else changed the variables
+        # since your read"), in the words of OctopusDeploy/Issues#10143.
+        assert_400(e.put(path, body), "another user has made changes")
         assert e.instance.tenant_values.get(ids["tenant"], []) == []
-        assert put(e, ids, "projectvariables", body).status_code == 200
+        fresh = e.get(path)["ConcurrencyToken"]
+        assert fresh != token
+        saved = e.put(path, {**body, "ConcurrencyToken": fresh})
+        assert saved.status_code == 200
+        # Every write issues a new token; "omitting it skips the check".
+        assert saved.json()["ConcurrencyToken"] not in (fresh, token)
+        assert put(e, ids, "projectvariables", body["Variables"]).status_code == 200
+
+
+def test_scoped_items_may_name_their_owner_as_owner_id(scoped: Emulator) -> None:
+    """The API reference names each item's owner `OwnerId`; every client sends `ProjectId`
+    or `LibraryVariableSetId`. Both are taken; two that disagree are refused."""
+    ids = setup(scoped)
+    item = project_value(ids, "db", "x", "Dev")
+    owner = item.pop("ProjectId")
+    saved = put(scoped, ids, "projectvariables", [{**item, "OwnerId": owner}])
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["Variables"][0]["ProjectId"] == owner
+    assert_400(
+        put(scoped, ids, "projectvariables", [{**item, "OwnerId": owner, "ProjectId": "x"}]),
+        "name different owners",
+    )
 
 
 # ----------------------------------------------------------------- seeds

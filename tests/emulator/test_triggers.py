@@ -26,6 +26,10 @@ def setup(e: Emulator) -> dict[str, Any]:
     ids["project"], ids["other"] = project["Id"], other["Id"]
     ids["runbook"] = e.create("runbooks", {"Name": "Restart", "ProjectId": project["Id"]})["Id"]
     ids["other_runbook"] = e.create("runbooks", {"Name": "Restart", "ProjectId": other["Id"]})["Id"]
+    # Run-runbook triggers run a published snapshot (see test_runbook_snapshots.py).
+    for runbook, owner in ((ids["runbook"], project), (ids["other_runbook"], other)):
+        published = {"Name": "First", "RunbookId": runbook, "Publish": "true"}
+        e.create(f"projects/{owner['Id']}/runbookSnapshots", published)
     ids["channel"] = e.create("channels", {"Name": "Hotfix", "ProjectId": project["Id"]})["Id"]
     ids["other_channel"] = e.create("channels", {"Name": "Hotfix", "ProjectId": other["Id"]})["Id"]
     ids["tenant"] = e.create(
@@ -249,7 +253,7 @@ def test_seeds_give_trigger_ids_by_name() -> None:
                     "LifecycleId": "Default Lifecycle",
                     "ProjectGroupId": "Default Project Group",
                     "TenantedDeploymentMode": "TenantedOrUntenanted",
-                    "Runbooks": [{"Name": "Restart"}],
+                    "Runbooks": [{"Name": "Restart", "Published": True}],
                     "Channels": [{"Name": "Hotfix"}],
                     "Triggers": [
                         {
