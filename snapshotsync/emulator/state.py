@@ -543,12 +543,45 @@ class Instance:
         if collection == "projects" and is_version_controlled(existing) and isinstance(body, dict):
             refuse_settings_on_project_route(body)
         doc = self._validated(space_id, kind, body, existing=existing)
+        if collection == "tagsets":
+            self._refuse_removing_tags_in_use(space_id, existing, doc)
         if kind.versioned:
             doc["Version"] = int(existing["Version"]) + 1
         self.docs[collection][existing["Id"]] = doc
         if collection == "tagsets":
             self._rename_tags(space_id, existing, doc)
         return doc
+
+    def _refuse_removing_tags_in_use(
+        self, space_id: str | None, old: JsonDict, new: JsonDict
+    ) -> None:
+        """A tag still used is not removed: Octopus vetoes the delete "unless all references
+        have been removed" (OctopusDeploy/Issues#3436: tenants tagged with it, deployment
+        processes whose actions are scoped to it, variables scoped to it, machines).
+        The wording of the refusal is inferred; the rule is the issue's."""
+        kept = {t["Id"] for t in new["Tags"]}
+        removed = {t["CanonicalTagName"] for t in old["Tags"] if t["Id"] not in kept}
+        if not removed:
+            return
+        users: list[str] = []
+        for collection in ("tenants", "accounts", "certificates", "machines", "channels"):
+            for doc in self.space_items(space_id, collection):
+                if removed & set(doc.get("TenantTags") or []):
+                    users.append(f"{KINDS[collection].item_type} '{doc.get('Name')}'")
+        for doc in self.space_items(space_id, "variables"):
+            for variable in doc.get("Variables") or []:
+                if removed & set((variable.get("Scope") or {}).get("TenantTag") or []):
+                    users.append(f"variable '{variable.get('Name')}'")
+        for collection in ("deploymentprocesses", "runbookprocesses"):
+            for doc in self.space_items(space_id, collection):
+                for _, _, action in walk(doc, ("Steps", "*", "Actions", "*")):
+                    if isinstance(action, dict) and removed & set(action.get("TenantTags") or []):
+                        users.append(f"step '{action.get('Name')}'")
+        if users:
+            raise bad_request(
+                f"The tag '{sorted(removed)[0]}' cannot be removed: it is still used by "
+                f"{', '.join(sorted(set(users)))}. Remove those references first."
+            )
 
     def delete(self, space_id: str | None, collection: str, resource_id: str) -> None:
         kind = KINDS[collection]
