@@ -44,6 +44,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=Path, help="folder with source.yaml and destination.yaml")
     parser.add_argument("--positions", type=int, default=12)
+    parser.add_argument(
+        "--first", type=int, default=1, help="skip the positions before this write (resume)"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/snapshotsync-kill-campaign"))
     args = parser.parse_args()
     os.environ["SOURCE_OCTOPUS_API_KEY"] = os.environ["PROD_OCTOPUS_API_KEY"] = API_KEY
@@ -65,7 +68,8 @@ def main() -> int:
         records, state = _records(repo), _state(reference)
         print(f"fault-free push: {writes} writes", flush=True)
         step = writes / (args.positions + 1)
-        for position in sorted({max(1, round(step * (i + 1))) for i in range(args.positions)}):
+        positions = sorted({max(1, round(step * (i + 1))) for i in range(args.positions)})
+        for position in [p for p in positions if p >= args.first]:
             with running_emulator(seed=destination_seed, id_offset=5000) as destination:
                 faulty = _fresh_repo(template, args.work / f"at-{position}", destination.url)
                 started = time.monotonic()
