@@ -131,7 +131,10 @@ class EmulatorServer(ThreadingHTTPServer):
             isinstance(v, bool | None) for v in toggles.values()
         ):
             raise bad_request("feature_toggles maps toggle names to true, false or null.")
-        with self.control_lock, self.instance.lock:
+        # The instance's lock first, then the control lock: the order a request takes them
+        # (a PUT asks `concurrent_edit_due` while it holds the instance), or a configure
+        # racing a versioned PUT deadlocks both.
+        with self.instance.lock, self.control_lock:
             for name, value in changes.items():
                 if name == "server_version":
                     self.instance.server_version = str(value)
