@@ -166,15 +166,12 @@ def freeze_release(instance: Instance, space_id: str, project_id: str) -> JsonDi
     variables_id = str(project["VariableSetId"])
     library = _library_sets(instance, space_id, project)
     return {
-        "ProjectDeploymentProcessSnapshotId": _freeze(
-            instance, "deploymentprocesses", process_id, _next_number(instance, process_id)
+        "ProjectDeploymentProcessSnapshotId": _freeze_next(
+            instance, "deploymentprocesses", process_id
         ),
-        "ProjectVariableSetSnapshotId": _freeze(
-            instance, "variables", variables_id, _next_number(instance, variables_id)
-        ),
+        "ProjectVariableSetSnapshotId": _freeze_next(instance, "variables", variables_id),
         "LibraryVariableSetSnapshotIds": [
-            _freeze(instance, "variables", set_id, _next_number(instance, set_id))
-            for set_id in library
+            _freeze_next(instance, "variables", set_id) for set_id in library
         ],
     }
 
@@ -190,17 +187,17 @@ def freeze_runbook(instance: Instance, space_id: str, runbook_id: str) -> JsonDi
     variables_id = str(project["VariableSetId"])
     library = _library_sets(instance, space_id, project)
     return {
-        "FrozenRunbookProcessId": _freeze(
-            instance, "runbookprocesses", process_id, _next_number(instance, process_id)
-        ),
-        "FrozenProjectVariableSetId": _freeze(
-            instance, "variables", variables_id, _next_number(instance, variables_id)
-        ),
+        "FrozenRunbookProcessId": _freeze_next(instance, "runbookprocesses", process_id),
+        "FrozenProjectVariableSetId": _freeze_next(instance, "variables", variables_id),
         "LibraryVariableSetSnapshotIds": [
-            _freeze(instance, "variables", set_id, _next_number(instance, set_id))
-            for set_id in library
+            _freeze_next(instance, "variables", set_id) for set_id in library
         ],
     }
+
+
+def _freeze_next(instance: Instance, collection: str, document_id: str) -> str:
+    """A new frozen copy of a document (the next in its numbering); its id."""
+    return _freeze(instance, collection, document_id, _next_number(instance, document_id))
 
 
 def refuse_long_line(request_line: str) -> ApiError | None:

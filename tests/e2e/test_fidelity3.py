@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_fidelity import OVERLAY, PROFILES
 from tests.emulator.test_http import sample_certificate
 from tests.helpers import (
     API_KEY,
@@ -26,14 +27,6 @@ from tests.helpers import (
 )
 
 SEED = Path(__file__).parent / "seeds" / "fidelity3-source.yaml"
-PROFILES = ["2024.4.7000", "2025.2.9000"]
-OVERLAY = """\
-environments:
-  Staging: Staging
-  Production: Production
-runbooks:
-  publish: true
-"""
 UNPUBLISHED = OVERLAY.replace("publish: true", "publish: false")
 
 
