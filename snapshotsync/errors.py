@@ -42,6 +42,10 @@ class DirtyStoreError(UserError):
     """The sync repo has uncommitted changes where snapshotsync would write."""
 
 
+class PushError(UserError):
+    """A write failed; what was done before it is recorded."""
+
+
 class OctopusApiError(UserError):
     """An Octopus server answered with an error, or could not be reached."""
 
