@@ -648,20 +648,14 @@ class Bodies:
             ]
             if same:
                 item = same[0]
-                if set(item["Scope"]["EnvironmentIds"]) == scope and not is_sensitive_marker(
-                    value.value
-                ):
+                if is_sensitive_marker(value.value) or item["Value"] == value.value:
+                    continue  # a secret the destination has (kept), or already this value
+                if set(item["Scope"]["EnvironmentIds"]) == scope:
                     item["Value"] = value.value
-                elif item["Value"] != value.value and not is_sensitive_marker(value.value):
-                    _log.info(
-                        "tenant %s: %s %s in %s is part of a value kept for more environments; "
-                        "left for a person to split",
-                        tenant_id,
-                        value.owner,
-                        value.template,
-                        value.environment,
-                    )
-                continue
+                    continue
+                # One environment of a value held for several: that environment leaves the
+                # item (the others keep it) and gets its own value below.
+                item["Scope"]["EnvironmentIds"].remove(environment)
             group = new.setdefault(
                 (owner_id, template_id, value.entry),
                 {

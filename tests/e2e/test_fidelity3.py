@@ -374,3 +374,73 @@ def test_without_publishing_the_plan_lists_runbooks_left_with_an_older_snapshot(
     after = _by_name(dest.get(f"projects/{web['Id']}/runbooks")["Items"])["Rotate Logs"]
     assert after["PublishedRunbookSnapshotId"] == published
     assert _plan(repo)["has_changes"] is False
+
+
+def test_one_environment_of_a_tenant_value_kept_for_several_changes_alone(
+    pair: tuple[Emulator, Emulator, Path],
+) -> None:
+    """The destination holds one value for Staging and Production (one scoped item from
+    2025.2); the source changes Production's alone. The item is split: Staging keeps its
+    value, Production gets the new one, and the next plan is empty."""
+    source, dest, repo = pair
+    _set_url(source, "Production", "https://acme-prod.example")
+    run_cli("export", "--repo", str(repo))
+    run_cli("push", "--target", "prod", "--repo", str(repo), "--yes")
+    assert _urls(dest) == {
+        "Staging": "https://acme.example",
+        "Production": "https://acme-prod.example",
+    }
+    assert _plan(repo)["has_changes"] is False
+
+
+def _tenant_parts(emulator: Emulator) -> tuple[str, str, str, dict[str, str]]:
+    tenant = _by_name(emulator.get("tenants/all"))["Acme"]
+    web = _by_name(emulator.get("projects/all"))["Web"]
+    (template,) = web["Templates"]
+    environments = {e["Name"]: e["Id"] for e in emulator.get("environments/all")}
+    return tenant["Id"], web["Id"], template["Id"], environments
+
+
+def _set_url(source: Emulator, environment: str, value: str) -> None:
+    tenant, web, template, environments = _tenant_parts(source)
+    if source.instance.scoped_tenant_variables:
+        path = f"tenants/{tenant}/projectvariables"
+        document = source.get(path)
+        for item in document["Variables"]:
+            if item["TemplateId"] == template:
+                item["Scope"]["EnvironmentIds"].remove(environments[environment])
+        document["Variables"].append(
+            {
+                "ProjectId": web,
+                "TemplateId": template,
+                "Value": value,
+                "Scope": {"EnvironmentIds": [environments[environment]]},
+            }
+        )
+        body = {
+            "Variables": document["Variables"],
+            "ConcurrencyToken": document["ConcurrencyToken"],
+        }
+        assert source.put(path, body).status_code == 200
+        return
+    path = f"tenants/{tenant}/variables"
+    document = source.get(path)
+    document["ProjectVariables"][web]["Variables"][environments[environment]][template] = value
+    assert source.put(path, document).status_code == 200
+
+
+def _urls(dest: Emulator) -> dict[str, str]:
+    """The destination's Tenant.Url by environment name."""
+    tenant, web, template, environments = _tenant_parts(dest)
+    names = {i: n for n, i in environments.items()}
+    if dest.instance.scoped_tenant_variables:
+        return {
+            names[e]: item["Value"]
+            for item in dest.get(f"tenants/{tenant}/projectvariables")["Variables"]
+            if item["TemplateId"] == template
+            for e in item["Scope"]["EnvironmentIds"]
+        }
+    by_environment = dest.get(f"tenants/{tenant}/variables")["ProjectVariables"][web]["Variables"]
+    return {
+        names[e]: values[template] for e, values in by_environment.items() if template in values
+    }
