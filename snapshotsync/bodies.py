@@ -45,9 +45,6 @@ from snapshotsync.plan import Change
 _log = get_logger("push")
 
 PROJECT_CHILDREN = frozenset({"channels", "runbooks", "triggers"})
-# A secret cannot be read back, so this note in a placeholder's description is how `cleanup`
-# (and a person in the UI) can tell the placeholder is still there.
-PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
 # The value actions whose `after` the plan writes (merge.py); "remove" takes a value out.
 WRITTEN_VALUES = ("add", "overwrite", "update-scope", "update-meta")
 
@@ -444,9 +441,6 @@ class Bodies:
         elif sensitive:
             raw["Type"] = "Sensitive"
             raw["Value"] = None if base is not None else self.placeholder
-            if base is None:
-                raw["Description"] = PLACEHOLDER_NOTE
-                normal.pop("Description", None)
         else:
             raw["Value"] = normal.get("Value")
         for optional in ("Description", "Prompt"):

@@ -47,6 +47,11 @@ from snapshotsync.model import (
 )
 from snapshotsync.overlay import VariablePolicy
 
+# A secret cannot be read back, so a value written with the sensitive placeholder says so in
+# the first line of its description: for `cleanup`, and for a person in the UI. The source's
+# description follows it. The note is snapshotsync's, not the value's: descriptions compare
+# without it, and a description the source changes keeps it while the value is a placeholder.
+PLACEHOLDER_NOTE = "snapshotsync placeholder: replace the value, then remove this note"
 INVARIANT = ("Role", "TenantTag", "Action", "ProcessOwner")
 SPECIFIC = ("Environment", "Channel", "Machine")
 POLICY_OF = {
@@ -335,6 +340,7 @@ def _match(
                 "sensitive value that cannot be read from the source: created "
                 "with the sensitive placeholder"
             )
+            added["Description"] = with_note(added.get("Description"))
         result.append(added)
         actions.append(
             ValueAction("add", str(value["Name"]), None, added, "new value", placeholder=reason)
@@ -424,8 +430,23 @@ def _dropped(
 METADATA = ("Description", "Prompt")
 
 
+def with_note(description: Any) -> str:
+    """A placeholder's description: the note, then the source's description, if any."""
+    return PLACEHOLDER_NOTE + (f"\n\n{description}" if description else "")
+
+
+def has_note(description: Any) -> bool:
+    return isinstance(description, str) and description.startswith(PLACEHOLDER_NOTE)
+
+
 def _meta(value: JsonDict | None) -> dict[str, Any]:
-    return {k: value[k] for k in METADATA if value is not None and k in value}
+    """A value's description and prompt, the placeholder note aside."""
+    meta = {k: value[k] for k in METADATA if value is not None and k in value}
+    if has_note(meta.get("Description")):
+        rest = str(meta.pop("Description"))[len(PLACEHOLDER_NOTE) :].strip("\n")
+        if rest:
+            meta["Description"] = rest
+    return meta
 
 
 def _metadata(
@@ -441,9 +462,7 @@ def _metadata(
     name = str(value["Name"])
     before = copy_json(existing)
     wanted, now = _meta(_clean(value)), _meta(existing)
-    if wanted == now or _sensitive(existing):
-        # A secret's description is left alone: a placeholder's carries the note `cleanup`
-        # recognises it by (its value cannot be read).
+    if wanted == now:
         return ValueAction("same", name, before, before)
     written = base.written_at(existing)
     if base.known and written is not None and _meta(written) != now and not force:
@@ -455,6 +474,8 @@ def _metadata(
             "description or prompt changed by hand on the destination since the last push: kept",
         )
     updated = {k: v for k, v in existing.items() if k not in METADATA} | wanted
+    if has_note(existing.get("Description")):  # still a placeholder: the note stays
+        updated["Description"] = with_note(wanted.get("Description"))
     result[index] = updated
     return ValueAction(
         "update-meta", name, before, updated, "same value; description or prompt changed"

@@ -24,9 +24,10 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from snapshotsync import schedule
-from snapshotsync.bodies import PLACEHOLDER_NOTE, PROJECT_CHILDREN, Bodies, Ids
+from snapshotsync.bodies import PROJECT_CHILDREN, Bodies, Ids
 from snapshotsync.errors import OctopusApiError, PushError
 from snapshotsync.log import get_logger
+from snapshotsync.merge import PLACEHOLDER_NOTE
 from snapshotsync.model import JsonDict, Raw, ResourceKey
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import RUNBOOK_PUBLISH

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapshotsync.bodies import PLACEHOLDER_NOTE, Bodies, Ids
-from snapshotsync.merge import ValueAction
+from snapshotsync.bodies import Bodies, Ids
+from snapshotsync.merge import ValueAction, with_note
 from snapshotsync.model import JsonDict, Raw, ResourceKey
 from snapshotsync.normalize import normalize_document
 from snapshotsync.plan import Change
@@ -103,9 +103,15 @@ def test_a_description_the_plan_drops_is_not_sent() -> None:
 def test_a_new_secret_gets_the_placeholder_once_even_when_a_lost_reply_wrote_it() -> None:
     read = [_value("v1", "A", "1")]
     normal = _normal(read)
-    secret = {"Name": "Key", "Value": {"Sensitive": "value unknown"}, "Type": "Sensitive"}
+    secret = {
+        "Name": "Key",
+        "Value": {"Sensitive": "value unknown"},
+        "Type": "Sensitive",
+        "Description": with_note("The service's key"),  # the plan's: note, then the source's
+    }
     first = _body(read, [normal[0], secret])
-    assert first[1]["Value"] == "CHANGE_ME" and first[1]["Description"] == PLACEHOLDER_NOTE
+    assert first[1]["Value"] == "CHANGE_ME"
+    assert first[1]["Description"] == with_note("The service's key")
     # The try was written, its reply lost: the retry finds it and adds no second one.
     landed = [*read, {**first[1], "Id": "v9", "Value": None}]
     again = _body(read, [normal[0], secret], current=landed)

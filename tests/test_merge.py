@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshotsync.merge import POLICY_OF, SPECIFIC, Merged, ValueAction, merge
-from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, SENSITIVE, JsonDict
+from snapshotsync.merge import POLICY_OF, SPECIFIC, Merged, ValueAction, merge, with_note
+from snapshotsync.model import EXPLICIT, OUT_OF_SCOPE, SENSITIVE, JsonDict, is_sensitive_marker
 from snapshotsync.octopus.kinds import SCOPE_DIMENSIONS
 from snapshotsync.overlay import DIMENSIONS, POLICIES, VariablePolicy
 
@@ -40,6 +40,14 @@ def _sensitive(name: str, scope: dict[str, list[str]] | None = None) -> JsonDict
     if scope:
         value["Scope"] = scope
     return value
+
+
+def _placeholder(value: JsonDict) -> JsonDict:
+    """A value as the merge adds it: a secret (written with the placeholder) carries the
+    note first in its description."""
+    if not is_sensitive_marker(value.get("Value")):
+        return value
+    return {**value, "Description": with_note(value.get("Description"))}
 
 
 def _summary(merged: Merged) -> list[tuple[str, str]]:
@@ -106,7 +114,7 @@ def test_initial_sync_placeholder_uses_the_configured_text() -> None:
 def test_initial_sync_placeholder_of_a_sensitive_variable_is_sensitive() -> None:
     desired = [{**_sensitive("Db.Password"), OUT_OF_SCOPE: True}]
     merged = merge(desired, [], _policy(new_out_of_scope="placeholder"))
-    assert list(merged.variables) == [_sensitive("Db.Password")]
+    assert list(merged.variables) == [_placeholder(_sensitive("Db.Password"))]
     assert merged.actions[0].placeholder
 
 
@@ -283,7 +291,7 @@ def test_a_sensitive_desired_value_never_overwrites() -> None:
     assert _summary(merged) == [("leave", "Password")]
     # a sensitive value is a different type: added next to it, with the sensitive placeholder
     merged = merge([_sensitive("Password")], live, _policy(overwrite=True))
-    assert list(merged.variables) == [*live, _sensitive("Password")]
+    assert list(merged.variables) == [*live, _placeholder(_sensitive("Password"))]
     assert _summary(merged) == [("add", "Password")]
     assert "sensitive" in merged.actions[0].placeholder
 
@@ -647,7 +655,7 @@ def test_written_values_carry_exactly_the_desired_scope(case: Any) -> None:
         assert after is not None
         assert not any(k.startswith("~") for k in after)
         if action.action == "add":
-            if any(after == _clean(v) for v in in_scope):
+            if any(after == _placeholder(_clean(v)) for v in in_scope):
                 continue
             # only a new variable with every value scoped out gets a clone or a placeholder
             assert after["Name"].lower() not in live_names
@@ -660,7 +668,7 @@ def test_written_values_carry_exactly_the_desired_scope(case: Any) -> None:
                 unscoped = {k: v for k, v in after.items() if k != "Scope"}
                 assert unscoped in (
                     {"Name": after["Name"], "Value": policy.placeholder},
-                    _sensitive(after["Name"]),
+                    _placeholder(_sensitive(after["Name"])),
                 )
                 # ... scoped as a source value was, but for its environments: never wider
                 # than a source value applied (a tenant tag or a role is kept).

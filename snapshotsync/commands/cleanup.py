@@ -2,8 +2,8 @@
 
 Non-secret placeholders are checked by value, tenant values (`tenants: variables:
 placeholder`) at the path the ledger records. Secrets cannot be read, so a secret written
-with a placeholder carries a note in its description (`push.PLACEHOLDER_NOTE`); the entry
-is done once someone replaced the value and removed the note. Secrets outside variables
+with a placeholder carries a note first in its description (`merge.PLACEHOLDER_NOTE`); the
+entry is done once someone replaced the value and removed the note. Secrets outside variables
 (account passwords, feed credentials, step secrets) cannot be checked at all and are listed
 as "check" for a person to confirm.
 """
@@ -25,8 +25,8 @@ from snapshotsync.commands.push import (
     target_dir,
 )
 from snapshotsync.errors import ExitCode, UserError
+from snapshotsync.merge import has_note
 from snapshotsync.model import ResourceKey, Snapshot
-from snapshotsync.push import PLACEHOLDER_NOTE
 from snapshotsync.settings import Settings
 
 
@@ -47,7 +47,7 @@ def status(entry: dict[str, Any], live: Snapshot) -> str:
             for v in values
         )
     elif entry.get("placeholder") is not None and "sensitive" in str(entry.get("reason")):
-        still = any(v.get("Description") == PLACEHOLDER_NOTE for v in values)
+        still = any(has_note(v.get("Description")) for v in values)
     else:
         still = any(v.get("Value") == entry.get("placeholder") for v in values)
     return "pending" if still else "done"

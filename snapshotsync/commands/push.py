@@ -32,6 +32,7 @@ from snapshotsync.commands.plan import (
 )
 from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
 from snapshotsync.log import get_logger, mask_secrets
+from snapshotsync.merge import has_note
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.overlay import VariablePolicy
@@ -732,10 +733,7 @@ def _ledger(
         values = document.get("Variables") or [] if key.kind.endswith("variables") else []
         for value in values:
             field = f"variable {value.get('Name')}"
-            if (
-                value.get("Description") == push.PLACEHOLDER_NOTE
-                and (str(key), field, None) not in seen
-            ):
+            if has_note(value.get("Description")) and (str(key), field, None) not in seen:
                 entries.append(
                     {
                         "resource": str(key),

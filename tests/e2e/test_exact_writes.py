@@ -393,3 +393,60 @@ def test_several_source_environments_on_one_follow_prefer_and_merge_their_phases
     banner = [v for v in values if v["Name"] == "Test.Banner"]
     assert [v["Scope"].get("TenantTag") for v in banner] == [["Tenant Type/Internal"]]
     _settled(repo)
+
+
+def test_a_secrets_description_is_synced_and_the_placeholder_note_stays_first_until_replaced(
+    repo: Path, source_emulator: Emulator, destination_emulator: Emulator
+) -> None:
+    synced = destination_emulator.by_name("projects", "OctoFX")
+    path = f"variables/{synced['VariableSetId']}"
+
+    def api_key() -> dict[str, Any]:
+        return next(
+            v for v in destination_emulator.get(path)["Variables"] if v["Name"] == "Api.Key"
+        )
+
+    note = "snapshotsync placeholder: replace the value, then remove this note"
+    # Written with the placeholder: the note first, then the source's description.
+    assert api_key()["Description"] == f"{note}\n\nKey for the pricing API"
+
+    def describe_on_source(words: str) -> None:
+        project = source_emulator.by_name("projects", "OctoFX")
+        document = source_emulator.get(f"variables/{project['VariableSetId']}")
+        for variable in document["Variables"]:
+            if variable["Name"] == "Api.Key":
+                variable["Description"] = words
+                variable["Value"] = None  # kept: the source's secret is not rewritten
+        assert source_emulator.put(f"variables/{project['VariableSetId']}", document).ok
+        run_cli("export", "--repo", str(repo))
+
+    describe_on_source("Key for the pricing API (rotated yearly)")
+    _push(repo)
+    assert api_key()["Description"] == f"{note}\n\nKey for the pricing API (rotated yearly)"
+    _settled(repo)
+
+    # A person replaces the value and removes the note, as it says.
+    document = destination_emulator.get(path)
+    for variable in document["Variables"]:
+        if variable["Name"] == "Api.Key":
+            variable["Value"] = "the real production key"
+            variable["Description"] = "Key for the pricing API (rotated yearly)"
+    assert destination_emulator.put(path, document).ok
+    cleanup = run_cli("cleanup", "--target", "prod", "--repo", str(repo)).stdout
+    assert any(line.startswith("done") and "Api.Key" in line for line in cleanup.splitlines()), (
+        cleanup
+    )
+    _settled(repo)
+
+    describe_on_source("Key for the pricing API v2")
+    _push(repo)
+    assert api_key()["Description"] == "Key for the pricing API v2"
+    secret = next(
+        v
+        for v in destination_emulator.instance.docs["variables"][synced["VariableSetId"]][
+            "Variables"
+        ]
+        if v["Name"] == "Api.Key"
+    )
+    assert secret["Value"] == "the real production key"  # the description moved, not the secret
+    _settled(repo)
