@@ -1,9 +1,10 @@
 """Weeks of syncing as a state machine: the whole loop, not one rule at a time.
 
 Hypothesis drives random sequences of what happens between weekly syncs: the source changes
-(a step property, a variable value, a tenant link, a new step), the source renames things,
-people edit the destination by hand (a step of their own, a variable of their own, a
-changed property), the overlay changes (a tenant excluded, then let through again), and a
+(a step property, a variable value, a secret's description, a tenant link, a tenant's
+value, a new step), the source renames things, people edit the destination by hand (a step
+of their own, a variable of their own, a changed property, a tenant's value), the overlay
+changes (a tenant excluded, then let through again), and a
 push loses a reply half way. After every push that succeeds, the sync's invariants are
 checked on the real destination, over HTTP:
 
@@ -53,6 +54,52 @@ def _variables(emulator: Emulator) -> tuple[str, dict[str, Any]]:
     return path, dict(emulator.get(path))
 
 
+def _tenant_value(emulator: Emulator, environment: str) -> tuple[str, dict[str, Any], list[str]]:
+    """The legacy tenant-variable document of tenant Internal, and where in it the OctoFX
+    database server of `environment` (or of what it was renamed to) is."""
+    tenant = emulator.by_name("tenants", "Internal")
+    project = next(p for p in emulator.get("projects/all") if p["Name"].startswith("OctoFX"))
+    (template,) = [t for t in project["Templates"] if t["Name"] == "Tenant.Database.Server"]
+    names = {"Production": ("Production", "Live")}.get(environment, (environment,))
+    environment_id = next(e["Id"] for e in emulator.get("environments/all") if e["Name"] in names)
+    path = f"tenants/{tenant['Id']}/variables"
+    return path, dict(emulator.get(path)), [project["Id"], environment_id, template["Id"]]
+
+
+def _tenant_server(emulator: Emulator, environment: str) -> Any:
+    _, document, (project, environment_id, template) = _tenant_value(emulator, environment)
+    by_environment = (document["ProjectVariables"].get(project) or {}).get("Variables") or {}
+    return (by_environment.get(environment_id) or {}).get(template)
+
+
+def _set_tenant_server(emulator: Emulator, environment: str, value: str) -> bool:
+    """Set it; False when the tenant is not linked to the project there (nothing to set)."""
+    path, document, (project, environment_id, template) = _tenant_value(emulator, environment)
+    by_environment = (document["ProjectVariables"].get(project) or {}).get("Variables") or {}
+    if environment_id not in by_environment:
+        return False
+    by_environment[environment_id][template] = value
+    assert emulator.put(path, document).ok
+    return True
+
+
+def _forget_actions(emulator: Emulator, gone: set[str]) -> None:
+    """What Octopus does to the project's variables when a saved process lost steps: a value
+    scoped to a deleted step goes with it (OctopusDeploy/Issues#2779: only one the person
+    had descoped first is kept), and the step leaves the others' scopes."""
+    path, document = _variables(emulator)
+    kept = []
+    for variable in document["Variables"]:
+        actions = (variable.get("Scope") or {}).get("Action") or []
+        if actions and set(actions) <= gone:
+            continue
+        if actions:
+            variable["Scope"]["Action"] = [a for a in actions if a not in gone]
+        kept.append(variable)
+    document["Variables"] = kept
+    assert emulator.put(path, document).ok
+
+
 def _script_step(name: str) -> dict[str, Any]:
     return {
         "Name": name,
@@ -84,6 +131,7 @@ class Weeks(RuleBasedStateMachine):
         self.hand_values: set[str] = set()
         self.hand_conditions: dict[str, str] = {}  # synced step -> the Condition set by hand
         self.hand_deleted: set[str] = set()  # synced steps deleted by hand
+        self.hand_tenant_value: str | None = None  # Internal's Staging server, set by hand
         self.excluded_tenant_ids = {self.source.by_name("tenants", EXCLUDED_TENANT)["Id"]}
         self.renamed: set[str] = set()
         self.pushed = False
@@ -111,8 +159,9 @@ class Weeks(RuleBasedStateMachine):
     def source_removes_its_last_step(self) -> None:
         path, process = _process(self.source)
         if len(process["Steps"]) > 2:
-            process["Steps"].pop()
+            gone = {a["Id"] for a in process["Steps"].pop()["Actions"]}
             assert self.source.put(path, process).ok
+            _forget_actions(self.source, gone)
 
     @rule(value=st.sampled_from(["smtp-a", "smtp-b"]))
     def source_changes_a_library_value(self, value: str) -> None:
@@ -123,6 +172,24 @@ class Weeks(RuleBasedStateMachine):
             if variable["Name"] == "Smtp.Host":
                 variable["Value"] = value
         assert self.source.put(path, document).ok
+
+    @rule(words=st.sampled_from(["Key for the pricing API", "Pricing API key, yearly"]))
+    def source_describes_a_secret(self, words: str) -> None:
+        project = next(p for p in self.source.get("projects/all") if p["Name"].startswith("OctoFX"))
+        path = f"variables/{project['VariableSetId']}"
+        document = self.source.get(path)
+        for variable in document["Variables"]:
+            if variable["Name"] == "Api.Key":
+                variable["Description"] = words
+                variable["Value"] = None  # the secret stays as it is
+        assert self.source.put(path, document).ok
+
+    @rule(
+        environment=st.sampled_from(["Staging", "Production"]),
+        value=st.sampled_from(["sql-a.internal", "sql-b.internal"]),
+    )
+    def source_changes_a_tenant_value(self, environment: str, value: str) -> None:
+        _set_tenant_server(self.source, environment, value)
 
     @rule(linked=st.booleans())
     def source_links_or_unlinks_a_tenant(self, linked: bool) -> None:
@@ -137,6 +204,10 @@ class Weeks(RuleBasedStateMachine):
         production = next(i for n, i in environments.items() if n in ("Production", "Live"))
         tenant["ProjectEnvironments"] = {project["Id"]: [production]} if linked else {}
         assert self.source.put(f"tenants/{tenant['Id']}", tenant).ok
+        if tenant["Name"] == "Internal":
+            # Unlinked (or linked to Production alone), the tenant has no Staging value for
+            # the project any more, on any Octopus: a person's goes with the link.
+            self.hand_tenant_value = None
 
     @rule(what=st.sampled_from(["tenant", "environment", "project"]))
     def source_renames(self, what: str) -> None:
@@ -180,6 +251,12 @@ class Weeks(RuleBasedStateMachine):
         synced[-1]["Condition"] = value
         assert self.destination.put(path, process).ok
         self.hand_conditions[synced[-1]["Name"]] = value
+
+    @precondition(lambda self: self.pushed)
+    @rule(value=st.sampled_from(["sql-hand-1.internal", "sql-hand-2.internal"]))
+    def person_changes_a_tenant_value(self, value: str) -> None:
+        if _set_tenant_server(self.destination, "Staging", value):
+            self.hand_tenant_value = value
 
     @precondition(lambda self: self.pushed)
     @rule()
@@ -259,6 +336,9 @@ class Weeks(RuleBasedStateMachine):
         _, variables = _variables(self.destination)
         values = {v["Name"] for v in variables["Variables"]}
         assert self.hand_values <= values, self.hand_values - values
+        if self.hand_tenant_value is not None:
+            now = _tenant_server(self.destination, "Staging")
+            assert now == self.hand_tenant_value, (now, self.hand_tenant_value)
         tenants = {t["Name"] for t in self.destination.get("tenants/all")}
         excluded = {
             t["Name"] for t in self.source.get("tenants/all") if t["Id"] in self.excluded_tenant_ids
