@@ -36,7 +36,7 @@ import dictdiffer
 
 from snapshotsync import prune as pruning
 from snapshotsync import tenantvars, threeway
-from snapshotsync.merge import ValueAction, merge, strip_markers
+from snapshotsync.merge import METADATA, ValueAction, merge, strip_markers
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json, is_sensitive_marker
 from snapshotsync.octopus.kinds import (
     ACTIONS,
@@ -1604,7 +1604,9 @@ def parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
             label = f"value {describe_slot(value)}"
             while label in found:
                 label += " (again)"
-            found[label] = value
+            # A description or prompt is the plan's to compare (`merge._metadata`), as the
+            # value is: one a person added is a change, not a field the server added.
+            found[label] = {**value, **{k: value.get(k) for k in METADATA}}
         return found
     if behaviour == "tenant-variables":
         return {
@@ -1617,6 +1619,52 @@ def parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
             for role in document.get("ScopedUserRoles") or []
         }
     return {"": document}
+
+
+HAND_EDITS = ("keep", "conflict")  # the plan lines that report a hand edit the push keeps
+
+
+def hand_edit_parts(plan: Plan) -> set[tuple[ResourceKey, str]]:
+    """Every part (as `parts` names it) that `plan` reports a hand edit in, and keeps.
+
+    It is the same partition as `drift`'s because both cut a document where the plan decides
+    it: a process by step (a key changed inside a step is the step's), a variable set by
+    value slot (name and scope), a tenant into its own fields and one link a project, a team
+    by role, anything else whole. Parts compare regardless of case, as names do
+    (`threeway.part_key`)."""
+    found: set[tuple[ResourceKey, str]] = set()
+    for change in plan.changes:
+        if change.action == "conflict" and not change.values:
+            found.add((change.key, ""))  # the whole resource
+        for line in change.values:
+            if line.action in HAND_EDITS:
+                found.add((change.key, threeway.part_key(_part_of(change.key, line))))
+    return found
+
+
+def _part_of(key: ResourceKey, line: ValueAction) -> str:
+    """The part a plan line about a hand edit is about, named as `parts` names it."""
+    behaviour = BEHAVIOUR.get(key.kind)
+    if behaviour == "process":
+        # A whole step (kept deleted, or kept after the source dropped it) is named by the
+        # step's name; a key inside one as `step <name>: <path>` (`_process`).
+        whole = any(
+            isinstance(d, dict) and str(d.get("Name", "")).lower() == line.name.lower()
+            for d in (line.before, line.after)
+        )
+        return f"step {line.name}" if whole else line.name.split(": ", 1)[0]
+    if behaviour == "variables":
+        return f"value {describe_slot(line.before or line.after or {})}"
+    if behaviour == "tenant-variables":
+        return f"value {line.name}"
+    if key.kind == "tenants":
+        if line.name == "tenant":
+            return ""  # its own fields
+        project = (line.before or line.after or {}).get("Name", line.name)
+        return f"link to project {project}"
+    if behaviour == "permissions":
+        return f"role {json.dumps(line.before or line.after, sort_keys=True)}"
+    return ""  # a whole resource, decided key by key
 
 
 def describe_slot(value: JsonDict) -> str:

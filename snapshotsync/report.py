@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from snapshotsync import processdiff, tenantvars, threeway
 from snapshotsync.log import get_logger, mask_secrets, redact
-from snapshotsync.merge import ValueAction, describe
+from snapshotsync.merge import METADATA, ValueAction, describe
 from snapshotsync.model import JsonDict, Snapshot, is_sensitive_marker
 from snapshotsync.plan import BEHAVIOUR, Change, Plan, describe_slot
 
@@ -861,8 +861,12 @@ def _truncated(plan: Plan, budget: int, full_plan: str | None) -> str:
 
 def _drift_value(value: Any) -> Any:
     """A drifted part as it may be shown: secrets and values from the environment masked."""
-    if isinstance(value, dict) and ("Value" in value and value.get("Type") == "Sensitive"):
-        return {**value, "Value": MASK}
+    if isinstance(value, dict) and "Value" in value:
+        # A variable value's description and prompt are compared even when it has none
+        # (`plan.parts`); one it does not have is not shown.
+        value = {k: v for k, v in value.items() if k not in METADATA or v is not None}
+        if value.get("Type") == "Sensitive":
+            return {**value, "Value": MASK}
     return _unmarked(value)
 
 

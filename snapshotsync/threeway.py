@@ -145,9 +145,10 @@ def drift(
             found.append(Drift(key, "", "deleted", recorded, None))
             continue
         theirs = parts(key, now)
+        current_of = {part_key(part): item for part, item in theirs.items()}
         ours = parts(key, recorded)
         for part, item in ours.items():
-            current = theirs.get(part)
+            current = current_of.get(part_key(part))
             if current is None:
                 found.append(Drift(key, part, "deleted", item, None))
             elif not holds(current, item):
@@ -155,11 +156,19 @@ def drift(
         if before is None or not part_names_matter(ours):
             continue
         earlier = before.get(key)
-        had = set(parts(key, earlier)) if earlier is not None else set()
+        known = {part_key(part) for part in ours}
+        known |= {part_key(part) for part in parts(key, earlier)} if earlier is not None else set()
         for part, current in theirs.items():
-            if part not in ours and part not in had:
+            if part_key(part) not in known:
                 found.append(Drift(key, part, "added", None, current))
     return found
+
+
+def part_key(part: str) -> str:
+    """A part's name as parts are matched, in drift and in the plan's report alike:
+    regardless of case, as Octopus matches the names in it (a step `Deploy` a person
+    renamed `deploy` is the same step, changed, not one deleted and one added)."""
+    return part.lower()
 
 
 def part_names_matter(parts: Mapping[str, Any]) -> bool:
