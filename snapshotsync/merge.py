@@ -75,6 +75,9 @@ class ValueAction:
     after: JsonDict | None
     reason: str = ""
     placeholder: str = ""  # why a placeholder was written (for the cleanup ledger)
+    # What snapshotsync holds of the value once written, when that is not `after`: an
+    # overwrite that kept a person's description records the description it had written.
+    record: JsonDict | None = None
 
 
 WRITING = ("update-scope", "update-meta", "overwrite", "add", "remove")
@@ -310,8 +313,10 @@ def _match(
             existing = result[index]
             action = _act(outcome, value, existing, result, index, policy, base, force)
             actions.append(action)
+            if action.action == "overwrite" and action.record is not None:
+                actions.append(_kept_words(action))
             if action.action in ("same", "update-scope", "update-meta", "overwrite"):
-                ours.append(result[index])
+                ours.append(result[index] if action.record is None else action.record)
             elif base.written_at(existing) is not None:
                 ours.append(base.written_at(existing) or {})  # still ours, still edited
         pending = still
@@ -347,7 +352,8 @@ def _match(
         )
         if not reason:
             ours.append(added)
-    removed = _dropped(result, used, policy, base, force, held, actions, ours)
+    # Only the destination's values can have been dropped: not those just added after them.
+    removed = _dropped(result[: len(live)], used, policy, base, force, held, actions, ours)
     kept = tuple(v for i, v in enumerate(result) if i not in removed)
     # A secret is recorded as the destination shows it: a value exists, unknown.
     recorded = tuple({**v, "Value": dict(SENSITIVE)} if _sensitive(v) else v for v in ours)
@@ -391,7 +397,10 @@ def _dropped(
         if index in used or str(value["Name"]).lower() in held or _sensitive(value):
             continue
         name = str(value["Name"])
-        if base.values[identity(value)] > claimed[identity(value)]:
+        written = base.written_at(value)
+        # A description or prompt a person changed is a change by hand, as the value is.
+        same_words = written is None or _meta(written) == _meta(value)
+        if base.values[identity(value)] > claimed[identity(value)] and same_words:
             claimed[identity(value)] += 1
             removed.add(index)
             actions.append(
@@ -404,7 +413,7 @@ def _dropped(
                     "overlay); unchanged on the destination since the last push",
                 )
             )
-        elif base.written_at(value) is not None and not base.holds(value):
+        elif written is not None and not (base.holds(value) and same_words):
             if force:
                 removed.add(index)
                 actions.append(
@@ -423,7 +432,7 @@ def _dropped(
                         "since the last push: kept (--force-overwrite removes it)",
                     )
                 )
-                ours.append(base.written_at(value) or {})
+                ours.append(written)
     return removed
 
 
@@ -552,9 +561,30 @@ def _act(
             "changed by hand on the destination since the last push: kept "
             "(--force-overwrite takes the source's value)",
         )
-    updated = {**existing, "Value": value.get("Value")}
+    # The description and prompt come with the value, under the same rule: a person's own
+    # wording since the last push is kept (and still recorded as what was written).
+    written, now, wanted = base.written_at(existing), _meta(existing), _meta(_clean(value))
+    own_words = base.known and written is not None and now not in (_meta(written), wanted)
+    meta = now if own_words and not force else wanted
+    updated = {k: v for k, v in existing.items() if k not in METADATA}
+    updated |= meta | {"Value": value.get("Value")}
     result[index] = updated
-    return ValueAction("overwrite", name, before, updated, reason)
+    record = None
+    if own_words and not force:
+        held = {k: v for k, v in updated.items() if k not in METADATA}
+        record = held | _meta(written)
+    return ValueAction("overwrite", name, before, updated, reason, record=record)
+
+
+def _kept_words(overwrite: ValueAction) -> ValueAction:
+    """The plan line for a description or prompt a person wrote, kept beside an overwrite."""
+    return ValueAction(
+        "keep",
+        overwrite.name,
+        overwrite.after,
+        overwrite.after,
+        "description or prompt changed by hand on the destination since the last push: kept",
+    )
 
 
 def strip_markers(values: list[JsonDict]) -> list[JsonDict]:

@@ -26,8 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snapshotsync import plan as planning
@@ -292,9 +291,6 @@ def test_plan_and_drift_name_the_same_hand_edits(
     data: st.DataObject, kind: str, force: bool
 ) -> None:
     key, base, before, live, desired = _triple(data, kind)
-    assume(not _metadata_gap(kind, base, live, desired))
-    assume(not _readded_gap(kind, base, live, desired))
-    assume(not _overwrite_gap(kind, live, desired))
     plan = _plan(key, base, live, desired, force)
     reported = {part for k, part in hand_edit_parts(plan) if k == key}
     written = _parts(key, _written(plan, key))
@@ -332,57 +328,6 @@ def test_plan_and_drift_name_the_same_hand_edits(
     assert again.writes == (), again.writes
     assert {part for k, part in hand_edit_parts(again) if k == key} == reported
     assert {part_key(d.part) for d in _drift(key, record, after, live)} == reported
-
-
-def _metadata_gap(kind: str, base: JsonDict, live: JsonDict, desired: JsonDict) -> bool:
-    """A value whose description or prompt a person changed, its value still the one
-    written, while the source changed or dropped that value: the merge engine decides it by
-    the value alone (see
-    `test_a_description_changed_by_hand_is_lost_when_the_source_changes_the_value`)."""
-    if kind != "project-variables":
-        return False
-    wanted = {_slot(v): v for v in desired["Variables"]}
-    have = {_slot(v): v for v in live["Variables"]}
-    for value in base["Variables"]:
-        now = have.get(_slot(value))
-        if now is None or now.get("Value") != value.get("Value"):
-            continue
-        if _meta(now) != _meta(value):
-            source = wanted.get(_slot(value))
-            if source is None or source.get("Value") != value.get("Value"):
-                return True
-    return False
-
-
-def _readded_gap(kind: str, base: JsonDict, live: JsonDict, desired: JsonDict) -> bool:
-    """A value a person deleted while the source changed it: the merge engine adds the new
-    one and then also reports and records the deleted one as kept
-    (`test_a_value_deleted_by_hand_and_changed_on_the_source_is_not_kept_twice`)."""
-    if kind != "project-variables":
-        return False
-    wanted = {_slot(v): v for v in desired["Variables"]}
-    have = {_slot(v) for v in live["Variables"]}
-    return any(
-        _slot(v) not in have
-        and _slot(v) in wanted
-        and wanted[_slot(v)].get("Value") != v.get("Value")
-        for v in base["Variables"]
-    )
-
-
-def _overwrite_gap(kind: str, live: JsonDict, desired: JsonDict) -> bool:
-    """A value the source changed together with its description or prompt: an overwrite
-    takes the value only, and the next push the description
-    (`test_an_overwritten_value_takes_the_sources_description_in_the_same_push`)."""
-    if kind != "project-variables":
-        return False
-    have = {_slot(v): v for v in live["Variables"]}
-    return any(
-        _slot(v) in have
-        and have[_slot(v)].get("Value") != v.get("Value")
-        and _meta(have[_slot(v)]) != _meta(v)
-        for v in desired["Variables"]
-    )
 
 
 def _meta(value: JsonDict) -> dict[str, Any]:
@@ -456,12 +401,6 @@ def test_a_description_a_person_gave_a_value_is_drift_as_the_plan_keeps_it() -> 
     assert "Description" in shown and "None" not in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge.py decides a value by its name, scope and value: a description a person "
-    "wrote is neither kept as a hand edit nor overwritten when the source changes the value; "
-    "it is recorded as snapshotsync's, and the next push removes it (merge._act, _dropped)",
-)
 def test_a_description_changed_by_hand_is_lost_when_the_source_changes_the_value() -> None:
     key = ResourceKey("project-variables", ("Web",))
     base = {"Variables": [{"Name": "Url", "Value": "a"}]}
@@ -480,13 +419,6 @@ def test_a_description_changed_by_hand_is_lost_when_the_source_changes_the_value
     assert again.writes == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge._dropped looks at the values merge._match has just added as if they were "
-    "the destination's: the new value reads as one snapshotsync placed and a person changed, "
-    "a `keep` line, and the deleted value is recorded beside it, which drift then reports as "
-    "deleted after every push",
-)
 def test_a_value_deleted_by_hand_and_changed_on_the_source_is_not_kept_twice() -> None:
     key = ResourceKey("project-variables", ("Web",))
     base = {"Variables": [{"Name": "Url", "Value": "b"}]}
@@ -501,11 +433,6 @@ def test_a_value_deleted_by_hand_and_changed_on_the_source_is_not_kept_twice() -
     assert _drift(key, record, desired, live) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge._act overwrites a value's Value only: the source's new description is left "
-    "for the next push (update-meta), so the plan after a push that succeeded is not empty",
-)
 def test_an_overwritten_value_takes_the_sources_description_in_the_same_push() -> None:
     key = ResourceKey("project-variables", ("Web",))
     base = {"Variables": [{"Name": "Url", "Value": "a"}]}
