@@ -360,8 +360,8 @@ class Weeks(RuleBasedStateMachine):
 
 
 Weeks.TestCase.settings = settings(
-    max_examples=5,
-    stateful_step_count=10,
+    max_examples=8,
+    stateful_step_count=12,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
