@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshotsync import tenantvars
+from snapshotsync.changes import Change
 from snapshotsync.errors import PushError
 from snapshotsync.log import get_logger
 from snapshotsync.model import JsonDict, Raw, copy_json, is_sensitive_marker
@@ -40,7 +41,6 @@ from snapshotsync.octopus.kinds import (
     is_version_controlled,
     walk,
 )
-from snapshotsync.plan import Change
 
 _log = get_logger("push")
 

@@ -20,26 +20,46 @@ be written (after the overlay and the merge): a value the merge leaves out deman
 
 Names match the way Octopus matches them, regardless of case: before comparing, every
 reference in the desired state that names something on the destination takes the
-destination's spelling (`production` -> `Production`), and so do the names of what the
-destination owns (environments and the "exists" kinds), so a case difference never reads as
-a change or adds a second value.
+destination's spelling (`spelling.py`), so a case difference never reads as a change or adds
+a second value.
+
+This module decides across resources (renames and the names they free, references, tags
+still in use, runbooks to publish, what is pruned); each resource's own document is decided
+in `documents.py`, and what a plan is made of is in `changes.py`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-import dictdiffer
-
 from snapshotsync import prune as pruning
-from snapshotsync import tenantvars, threeway
-from snapshotsync.merge import METADATA, ValueAction, merge, strip_markers
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json, is_sensitive_marker
+from snapshotsync.changes import (
+    BEHAVIOUR,
+    ENVIRONMENT_ORDER,
+    REF_KINDS,
+    UNCHECKED_REFS,
+    WRITES,
+    Change,
+    Placeholder,
+    Plan,
+    Record,
+    comparable_exists,
+)
+from snapshotsync.documents import (
+    GONE_BY_HAND,
+    NO_BASE,
+    WHOLE,
+    decide,
+    deleted_by_hand,
+    diff,
+    duplicate_names,
+    tenant_variables,
+    without_deleted_steps,
+)
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
 from snapshotsync.octopus.kinds import (
-    ACTIONS,
     KINDS,
     PROJECT_SCOPED_REFS,
     PUBLISHED_RUNBOOKS,
@@ -49,120 +69,8 @@ from snapshotsync.octopus.kinds import (
     walk,
 )
 from snapshotsync.overlay import Overlay
+from snapshotsync.spelling import canonical, respelled
 from snapshotsync.transform import Decision, Desired
-
-BEHAVIOUR = {
-    "environments": "exists",
-    "project-groups": "exists",
-    "feeds": "exists",
-    "git-credentials": "exists",
-    "teams": "exists",
-    "machine-policies": "exists",
-    "worker-pools": "exists",
-    "accounts": "exists",
-    "lifecycles": "exists",
-    "certificates": "exists",
-    "tag-sets": "identical",
-    "user-roles": "identical",
-    "step-templates": "identical",
-    "script-modules": "identical",
-    "tenants": "synced",
-    "library-variable-sets": "synced",
-    "projects": "synced",
-    "channels": "synced",
-    "runbooks": "synced",
-    "triggers": "synced",
-    "deployment-processes": "process",
-    "runbook-processes": "process",
-    "project-variables": "variables",
-    "library-variables": "variables",
-    "tenant-variables": "tenant-variables",
-    "team-permissions": "permissions",
-}
-# Registry reference targets -> the kinds whose names satisfy them on the destination.
-REF_KINDS = {
-    "library-sets": ("library-variable-sets", "script-modules"),
-}
-UNCHECKED_REFS = frozenset({"actions", "process-owners", "machines"})  # settled by transform
-WRITES = ("create", "update", "rename", "delete")
-ACTIONS_SHOWN = ("create", "update", "rename", "delete", "same", "skip", "conflict", "orphan")
-# Not a resource: the order of the destination's environments, set once they exist.
-ENVIRONMENT_ORDER = ResourceKey("environment-order", ("environments",))
-
-
-@dataclass(frozen=True)
-class Change:
-    """One resource in the plan: create, update, same, or skip (left alone, with why)."""
-
-    action: str
-    key: ResourceKey
-    before: JsonDict | None
-    after: JsonDict | None
-    diff: tuple[Any, ...] = ()
-    reason: str = ""
-    values: tuple[ValueAction, ...] = ()
-    # The destination resource's key when it is not `key`: what the source renamed since
-    # the last push, still under its old name on the destination until this change.
-    live_key: ResourceKey | None = None
-
-
-@dataclass(frozen=True)
-class Placeholder:
-    """A value a push writes that a human must replace later (the cleanup ledger)."""
-
-    key: ResourceKey
-    field: str
-    reason: str
-    value: Any = None  # the value written, when it is not a secret (cloned values)
-    path: tuple[str, ...] = ()  # where in the document (tenant variables), for cleanup
-
-
-@dataclass(frozen=True)
-class Record:
-    """What snapshotsync holds of a resource once its writes are done (its base), under the
-    name it has then; None: nothing of snapshotsync's is left there."""
-
-    key: ResourceKey
-    document: JsonDict | None
-    was: ResourceKey | None = None  # the name it had in the base, when renamed
-
-
-@dataclass(frozen=True)
-class Plan:
-    target: str
-    changes: tuple[Change, ...] = ()
-    decisions: tuple[Decision, ...] = ()
-    placeholders: tuple[Placeholder, ...] = ()
-    errors: tuple[str, ...] = ()
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    # By the key of a change: the base that resource holds once its writes are done, and
-    # the resources snapshotsync created (and still holds) once every write is done.
-    records: Mapping[ResourceKey, Record] = field(default_factory=dict)
-    created: frozenset[ResourceKey] = frozenset()
-
-    @property
-    def writes(self) -> tuple[Change, ...]:
-        return () if self.errors else tuple(c for c in self.changes if c.action in WRITES)
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.writes)
-
-    @property
-    def conflicts(self) -> tuple[Change, ...]:
-        """Changes holding a conflict: the whole resource, or a part of it (a value, a step),
-        changed by hand since the last push and kept."""
-        return tuple(
-            c
-            for c in self.changes
-            if c.action == "conflict" or any(v.action == "conflict" for v in c.values)
-        )
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(ACTIONS_SHOWN, 0)
-        for change in self.changes:
-            counts[change.action] += 1
-        return counts
 
 
 class _Index:
@@ -299,7 +207,7 @@ def make_plan(
                 continue
             if kind.name == "tenant-variables":
                 tenant = desired.snapshot.resources.get(ResourceKey("tenants", key.name)) or {}
-                change, notes, marks, record = _tenant_variables(
+                change, notes, marks, record = tenant_variables(
                     live_key or key,
                     before,
                     after,
@@ -317,20 +225,20 @@ def make_plan(
                 placeholders += marks
                 continue
             if kind.name == "project-variables" and key.name[0].lower() in kept_deleted:
-                after, notes = _without_deleted_steps(key, after, kept_deleted[key.name[0].lower()])
+                after, notes = without_deleted_steps(key, after, kept_deleted[key.name[0].lower()])
                 decisions += notes
-            change, kept = _plan_one(
+            change, kept = decide(
                 BEHAVIOUR[kind.name],
                 live_key or key,
                 before,
                 after,
                 overlay,
-                base_doc if recorded is not None else _NO_BASE,
+                base_doc if recorded is not None else NO_BASE,
                 force,
                 earlier.steps(key),
             )
             if BEHAVIOUR[kind.name] == "process":
-                for action in _deleted_by_hand(key, change):
+                for action in deleted_by_hand(key, change):
                     kept_deleted.setdefault(key.name[0].lower(), set()).add(action.lower())
             renamed = old is not None and live_key is not None and _lower(live_key) != _lower(key)
             if renamed and live_key is not None:
@@ -351,7 +259,7 @@ def make_plan(
             if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
                 created[_lower(key)] = key
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
-                errors += _duplicate_names(key, after, change.after)
+                errors += duplicate_names(key, after, change.after)
             if kind.name == "certificates" and change.action == "create":
                 errors.append(
                     f"{key}: not on the destination, and a certificate cannot be made from the "
@@ -384,7 +292,7 @@ def make_plan(
             frozenset(created.values()),
             whole=frozenset(k for k, b in BEHAVIOUR.items() if b in WHOLE),
             prune=prune,
-            comparable=_comparable_exists,
+            comparable=comparable_exists,
         )
         changes += [Change(o.action, o.key, o.live, None, reason=o.reason) for o in orphans]
         for key in dropped:
@@ -485,7 +393,7 @@ def _renamed_references(live: Snapshot, renaming: Mapping[str, Mapping[str, str]
         for kind in kinds:
             spelling.setdefault(target, {}).update(spelling.get(kind, {}))
     resources = {
-        key: _respelled(key, document, spelling) for key, document in live.resources.items()
+        key: respelled(key, document, spelling) for key, document in live.resources.items()
     }
     return Snapshot(resources, live.meta)
 
@@ -517,83 +425,6 @@ class _Renamed:
             and (new[:-1] == prefix or old[:-1] == prefix)
             and old[-1] != new[-1]
         }
-
-
-class _NoBase:
-    """No push has recorded a base yet: every comparison is two-way, as on a first sync."""
-
-
-_NO_BASE: Any = _NoBase()
-WHOLE = ("exists", "identical", "synced")  # kinds whose resources are whole items
-GONE_BY_HAND = (
-    "placed by snapshotsync, and gone from the destination since the last push (deleted or "
-    "renamed by hand): not re-created; rename it back, or --force-overwrite creates it again"
-)
-CHANGED_BY_HAND = (
-    "changed by hand on the destination since the last push: kept "
-    "(--force-overwrite takes the source's)"
-)
-
-
-def _plan_one(
-    behaviour: str,
-    key: ResourceKey,
-    before: JsonDict | None,
-    after: JsonDict,
-    overlay: Overlay,
-    base: JsonDict | None,
-    force: bool,
-    renamed_steps: Mapping[str, str] | None = None,
-) -> tuple[Change, JsonDict | None]:
-    """The change of one resource, and the base it holds once the change is written."""
-    first_push = isinstance(base, _NoBase)
-    if first_push:
-        base = None
-    if behaviour == "variables":
-        return _variables(key, before, after, overlay, base, force, first_push)
-    if key.kind == "projects":
-        after = _project(after, before)
-    if before is None:
-        if key.kind == "environments":
-            # Created last, as the server places it; `_environment_order` then sorts.
-            after = {**after, "SortOrder": 0}
-        created = _without_markers(after)
-        return Change("create", key, None, created), _recorded(behaviour, created)
-    if behaviour == "exists":
-        same = _diff(_comparable_exists(before), _comparable_exists(after)) == ()
-        return Change(
-            "same" if same else "skip",
-            key,
-            before,
-            before,
-            reason=""
-            if same
-            else "exists on the destination; its details are its own and are never overwritten",
-        ), base  # ours only if snapshotsync created it
-    if behaviour == "process":
-        return _process(key, before, after, base, force, renamed_steps or {})
-    if key.kind == "tenants":
-        return _tenant(key, before, after, base, force)
-    if behaviour == "permissions":
-        return _permissions(key, before, after, base)
-    merged = threeway.merge(base, before, after, force=force)
-    values = _hand_edits(merged, before, after)
-    if merged.document == before:
-        if merged.conflicts:
-            return Change(
-                "conflict",
-                key,
-                before,
-                after,
-                _diff(before, after),
-                reason=CHANGED_BY_HAND,
-                values=values,
-            ), merged.record
-        return Change(_quiet(values), key, before, before, values=values), merged.record
-    document = merged.document
-    return Change("update", key, before, document, _diff(before, document), values=values), (
-        merged.record
-    )
 
 
 def _tags_in_use(changes: list[Change], live: Snapshot) -> tuple[list[Change], list[Decision]]:
@@ -632,7 +463,7 @@ def _tags_in_use(changes: list[Change], live: Snapshot) -> tuple[list[Change], l
                 )
         if kept:
             after = {**after, "Tags": [*(after.get("Tags") or []), *kept]}
-            change = replace(change, after=after, diff=_diff(change.before, after))
+            change = replace(change, after=after, diff=diff(change.before, after))
             if not change.diff:
                 change = replace(change, action="same", after=change.before)
         result.append(change)
@@ -653,99 +484,6 @@ def _uses_tag(document: Any, canonical: str) -> bool:
     elif isinstance(document, list):
         return any(_uses_tag(item, canonical) for item in document)
     return False
-
-
-def _deleted_by_hand(key: ResourceKey, change: Change) -> list[str]:
-    """How other documents name the actions of the steps of `key`'s process that a person
-    deleted and that stay deleted (`kinds.action_name`)."""
-    runbook = f"{key.name[1]}/" if key.kind == "runbook-processes" else ""
-    return [
-        f"{runbook}{action.get('Name')}"
-        for value in change.values
-        if value.action == "conflict" and value.before is None and isinstance(value.after, dict)
-        for action in value.after.get("Actions") or []
-    ]
-
-
-def _without_deleted_steps(
-    key: ResourceKey, desired: JsonDict, gone: set[str]
-) -> tuple[JsonDict, list[Decision]]:
-    """The values of a variable set scoped only to steps a person deleted on the destination
-    (kept deleted) leave with them: they could not be scoped to anything there."""
-    kept, notes = [], []
-    for value in desired.get("Variables") or []:
-        actions = (value.get("Scope") or {}).get("Action") or []
-        if actions and all(str(a).lower() in gone for a in actions):
-            notes.append(
-                Decision(
-                    f"{key} {value.get('Name')}",
-                    f"scoped only to {', '.join(actions)}, deleted by hand on the destination "
-                    "(kept deleted): left out with it",
-                )
-            )
-            continue
-        kept.append(value)
-    return {**desired, "Variables": kept}, notes
-
-
-def _hand_edits(merged: threeway.Merged, live: Any, desired: Any) -> tuple[ValueAction, ...]:
-    """The keys a person changed on the destination that a merge kept, as plan lines."""
-    lines = []
-    for path in merged.kept:
-        lines.append(
-            ValueAction(
-                "keep",
-                _path_text(path),
-                _item(_path_text(path), _at(live, path)),
-                _item(_path_text(path), _at(live, path)),
-                "changed by hand on the destination since the last push: kept",
-            )
-        )
-    for path in merged.conflicts:
-        now = _at(live, path)
-        lines.append(
-            ValueAction(
-                "conflict",
-                _path_text(path),
-                None if now is threeway.MISSING else _item(_path_text(path), now),
-                _item(_path_text(path), _at(desired, path)),
-                (
-                    "deleted by hand on the destination since the last push: kept deleted "
-                    "(--force-overwrite restores it)"
-                    if now is threeway.MISSING
-                    else CHANGED_BY_HAND
-                ),
-            )
-        )
-    return tuple(lines)
-
-
-def _path_text(path: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in path)
-
-
-def _at(document: Any, path: tuple[Any, ...]) -> Any:
-    """The value at `path` (named list items by name); `threeway.MISSING` if none."""
-    for part in path:
-        if isinstance(document, dict):
-            document = document.get(part, threeway.MISSING)
-        elif isinstance(document, list):
-            document = next(
-                (
-                    i
-                    for i in document
-                    if isinstance(i, dict) and str(i.get("Name", "")).lower() == str(part).lower()
-                ),
-                threeway.MISSING,
-            )
-        else:
-            return threeway.MISSING
-    return document
-
-
-def _recorded(behaviour: str, document: JsonDict) -> JsonDict | None:
-    """What a created resource's base holds: all of it, but for variable sets (`merge`)."""
-    return None if behaviour in ("variables",) else document
 
 
 def _created(base: Snapshot | None) -> list[ResourceKey]:
@@ -780,7 +518,7 @@ def _environment_order(desired: Snapshot, live: Snapshot, changes: list[Change])
     if order == current:
         return None
     before, after = {"Order": current}, {"Order": order}
-    return Change("update", ENVIRONMENT_ORDER, before, after, _diff(before, after))
+    return Change("update", ENVIRONMENT_ORDER, before, after, diff(before, after))
 
 
 def _by_sort_order(snapshot: Snapshot) -> list[ResourceKey]:
@@ -789,447 +527,6 @@ def _by_sort_order(snapshot: Snapshot) -> list[ResourceKey]:
         environments,
         key=lambda key: (int(environments[key].get("SortOrder") or 0), key.name[0].lower()),
     )
-
-
-def _diff(before: JsonDict, after: JsonDict) -> tuple[Any, ...]:
-    if before == after:
-        return ()  # most documents of a recurring sync: compared in C, not walked
-    return tuple(dictdiffer.diff(before, after))
-
-
-def _comparable_exists(document: JsonDict) -> JsonDict:
-    """An environment's place in the order is not one of its details: see
-    `_environment_order`."""
-    return {k: v for k, v in document.items() if k != "SortOrder"}
-
-
-def _without_markers(document: JsonDict) -> JsonDict:
-    if "Variables" in document and isinstance(document["Variables"], list):
-        return {**document, "Variables": strip_markers(document["Variables"])}
-    return document
-
-
-def _variables(
-    key: ResourceKey,
-    before: JsonDict | None,
-    after: JsonDict,
-    overlay: Overlay,
-    base: JsonDict | None,
-    force: bool,
-    first_push: bool,
-) -> tuple[Change, JsonDict | None]:
-    live_values = list((before or {}).get("Variables") or [])
-    merged = merge(
-        list(after.get("Variables") or []),
-        live_values,
-        overlay.variables,
-        # A set snapshotsync never wrote to follows the guide's two-way rules, as any first
-        # sync does; once written, what it wrote is the base of a three-way comparison.
-        base=None if first_push or base is None else list(base.get("Variables") or []),
-        force=force,
-    )
-    document = {**(before or {}), "Variables": list(merged.variables)}
-    record = {"Variables": list(merged.base)}
-    if before is None:
-        # A variable set always exists with its owner: "create" means the owner is new.
-        return Change("create", key, None, document, values=merged.actions), record
-    if not merged.changed:
-        return Change(_quiet(merged.actions), key, before, before, values=merged.actions), record
-    change = Change("update", key, before, document, _diff(before, document), values=merged.actions)
-    return change, record
-
-
-def _named(steps: list[JsonDict]) -> dict[str, JsonDict]:
-    return {str(step.get("Name", "")).lower(): step for step in steps}
-
-
-def _process(
-    key: ResourceKey,
-    before: JsonDict,
-    after: JsonDict,
-    base: JsonDict | None,
-    force: bool,
-    renamed: Mapping[str, str],
-) -> tuple[Change, JsonDict | None]:
-    """Steps three ways: ours follow the source (and go when it drops them), ones changed
-    by hand since are kept and reported, the destination's own stay where they are. A step
-    the source renamed (`renamed`, old lower-cased name -> new) is the same step."""
-    desired_steps = list(after.get("Steps") or [])
-    live_steps = list(before.get("Steps") or [])
-
-    def named(steps: list[JsonDict]) -> dict[str, JsonDict]:
-        return {renamed.get(name, name): step for name, step in _named(steps).items()}
-
-    verdicts = threeway.by_name(
-        named(list((base or {}).get("Steps") or [])),
-        named(live_steps),
-        named(desired_steps),
-        force=force,
-    )
-    by_name = {v.name: v for v in verdicts}
-
-    def step_name(step: JsonDict) -> str:
-        name = str(step.get("Name", "")).lower()
-        return renamed.get(name, name)
-
-    # A step on both sides is decided key by key (a property the source dropped goes, one
-    # a person added or changed stays); a step of snapshotsync's that a person deleted
-    # stays deleted, a conflict, until forced.
-    merged = {
-        v.name: threeway.merge(v.base, v.live, v.desired, force=force)
-        for v in verdicts
-        if v.live is not None and v.desired is not None
-    }
-    deleted = {
-        v.name
-        for v in verdicts
-        if v.live is None and v.base is not None and v.desired is not None and not force
-    }
-    placed = []
-    for step in desired_steps:
-        name = step_name(step)
-        if name in merged:
-            placed.append(merged[name].document)
-        elif name not in deleted:
-            placed.append(step)
-    staying = [step for step in live_steps if by_name[step_name(step)].verdict != threeway.REMOVE]
-    result = {**after, "Steps": _steps(placed, staying, renamed)}
-    record_steps = [
-        merged[v.name].record
-        if v.name in merged
-        else (v.base if v.name in deleted or v.verdict == threeway.KEEP else v.desired)
-        for v in verdicts
-        if v.desired is not None or v.verdict == threeway.KEEP
-    ]
-    record = {**after, "Steps": [s for s in record_steps if s is not None]}
-    values = tuple(
-        _part(v, "step") for v in verdicts if v.verdict in (threeway.KEEP, threeway.REMOVE)
-    )
-    for v in verdicts:
-        if v.name in deleted:
-            values += (
-                ValueAction(
-                    "conflict",
-                    str((v.base or {}).get("Name", v.name)),
-                    None,
-                    v.desired,
-                    "step deleted by hand on the destination since the last push: kept deleted "
-                    "(--force-overwrite restores it)",
-                ),
-            )
-        elif v.name in merged:
-            edits = _hand_edits(merged[v.name], v.live, v.desired)
-            values += tuple(
-                replace(e, name=f"step {(v.desired or {}).get('Name')}: {e.name}") for e in edits
-            )
-    difference = _diff(before, result)
-    if not difference:
-        return Change(_quiet(values), key, before, before, values=values), record
-    return Change("update", key, before, result, difference, values=values), record
-
-
-REPORTED = (threeway.CONFLICT, threeway.KEEP, threeway.REMOVE)
-
-
-def _quiet(values: tuple[ValueAction, ...]) -> str:
-    """The action of a change that writes nothing: a conflict when a part of it is one
-    (so a hand edit is never hidden behind "unchanged"), else the same."""
-    return "conflict" if any(v.action == "conflict" for v in values) else "same"
-
-
-def _item(name: str, part: Any) -> JsonDict | None:
-    """A part as reports show it: a step as it is, a tenant link as `{Name, Value}`."""
-    if part is None or isinstance(part, dict):
-        return part
-    if isinstance(part, tuple) and len(part) == 2:
-        return {"Name": str(part[0]), "Value": part[1]}
-    return {"Name": name, "Value": part}
-
-
-def _part(verdict: threeway.Verdict[Any], what: str) -> ValueAction:
-    """A part of a document (a step, a tenant link) that is not simply created or updated."""
-    name = str(verdict.name)
-    verdict = threeway.Verdict(
-        verdict.verdict,
-        verdict.name,
-        _item(name, verdict.base),
-        _item(name, verdict.live),
-        _item(name, verdict.desired),
-    )
-    if verdict.verdict == threeway.REMOVE:
-        return ValueAction(
-            "remove",
-            name,
-            verdict.live,
-            None,
-            f"{what} placed by snapshotsync and no longer on the source (or left out by the "
-            "overlay); unchanged on the destination since the last push",
-        )
-    if verdict.verdict == threeway.KEEP:
-        return ValueAction(
-            "keep",
-            name,
-            verdict.live,
-            verdict.live,
-            f"{what} no longer on the source, but changed by hand on the destination since "
-            "the last push: kept (--force-overwrite removes it)",
-        )
-    return ValueAction("conflict", name, verdict.live, verdict.desired, CHANGED_BY_HAND)
-
-
-def _steps(
-    desired: list[JsonDict], live: list[JsonDict], renamed: Mapping[str, str] | None = None
-) -> list[JsonDict]:
-    """Desired steps in source order; steps only the destination has stay after the step
-    they followed there (never removed by a sync). `renamed`: old name -> new name of the
-    steps the source renamed (a step that followed one of them follows it still)."""
-    renamed = renamed or {}
-    result = [copy_json(step) for step in desired]
-    names = [str(step.get("Name", "")).lower() for step in result]
-    for position, step in enumerate(live):
-        name = str(step.get("Name", "")).lower()
-        if renamed.get(name, name) in names:
-            continue
-        anchor = 0
-        for previous in reversed(live[:position]):
-            previous_name = str(previous.get("Name", "")).lower()
-            previous_name = renamed.get(previous_name, previous_name)
-            if previous_name in names:
-                anchor = names.index(previous_name) + 1
-                break
-        result.insert(anchor, copy_json(step))
-        names.insert(anchor, name)
-    return result
-
-
-# Deployment settings: on a config-as-code project they live in git, and the project route
-# refuses them ("Cannot update deployment settings for a version controlled project with this
-# endpoint", OctopusDeployLabs/terraform-provider-octopusdeploy#467). The set is the one the
-# Terraform provider clears before that PUT (resource_project.go) and Octopus.Client marks
-# obsolete on ProjectResource.
-DEPLOYMENT_SETTINGS = (
-    "DefaultGuidedFailureMode",
-    "DefaultToSkipIfAlreadyInstalled",
-    "DeploymentChangesTemplate",
-    "ReleaseNotesTemplate",
-    "ProjectConnectivityPolicy",
-    "VersioningStrategy",
-    "ForcePackageDownload",
-)
-
-
-def _project(desired: JsonDict, live: JsonDict | None) -> JsonDict:
-    """Where a project is kept is the destination's own business: `PersistenceSettings` is
-    never written (a create carrying it is refused: go-octopusdeploy project_service.go,
-    "Persistence settings are available AFTER the project has been created or converted").
-    On a config-as-code destination project the deployment settings are its git's."""
-    result = {k: v for k, v in desired.items() if k != "PersistenceSettings"}
-    if live is None:
-        return result
-    if "PersistenceSettings" in live:
-        result["PersistenceSettings"] = live["PersistenceSettings"]
-    if is_version_controlled(live):
-        for name in DEPLOYMENT_SETTINGS:
-            if name in live:
-                result[name] = live[name]
-            else:
-                result.pop(name, None)
-    return result
-
-
-DESTINATION_OWN = "the destination's own"
-
-
-def _duplicate_names(key: ResourceKey, desired: JsonDict, merged: JsonDict) -> list[str]:
-    """Step and action names a process would hold twice (the server refuses them).
-
-    Octopus: "Action name 'X' is already in use by another action in this deployment
-    process. Action names must be unique." and "... are already in use by other steps"
-    (OctopusDeployLabs/terraform-provider-octopusdeploy#276, #457); step names compare
-    case-insensitively (OctopusDeploy/Issues#4459). A step and its own actions may share
-    a name; two steps may not share one, through their names or their actions'.
-    """
-    synced = {str(step.get("Name", "")).lower() for step in desired.get("Steps") or []}
-    owners: dict[str, list[str]] = {}
-    for step in merged.get("Steps") or []:
-        step_name = str(step.get("Name", ""))
-        names = {step_name.lower()} | {
-            str(action.get("Name", "")).lower() for action in step.get("Actions") or []
-        }
-        for name in names:
-            owners.setdefault(name, []).append(step_name)
-    errors = []
-    for name, steps in sorted(owners.items()):
-        if len(steps) < 2:
-            continue
-        described = [
-            f"{'synced' if step.lower() in synced else DESTINATION_OWN} step {step!r}"
-            for step in steps
-        ]
-        errors.append(
-            f"{key}: {' and '.join(described)} both use the name {name!r}, and Octopus needs "
-            "step and action names unique within a process: rename the destination's step, "
-            "or exclude the synced one (exclude.steps)"
-        )
-    return errors
-
-
-def _tenant(
-    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None, force: bool
-) -> tuple[Change, JsonDict | None]:
-    """A tenant's own fields, and its project links one by one: links to projects the source
-    does not sync (destination-only projects) are the destination's own and kept."""
-    links = "ProjectEnvironments"
-
-    def fields(document: JsonDict | None) -> JsonDict | None:
-        return None if document is None else {k: v for k, v in document.items() if k != links}
-
-    def linked(document: JsonDict | None) -> dict[str, Any]:
-        return {p.lower(): (p, e) for p, e in ((document or {}).get(links) or {}).items()}
-
-    own = threeway.decide(fields(base), fields(before), fields(after), force=force)
-    verdicts = threeway.by_name(linked(base), linked(before), linked(after), force=force)
-    result_links = dict(v.result for v in verdicts if v.result is not None)
-    result = {**(own.result or {}), links: dict(sorted(result_links.items()))}
-    ours = [
-        v.desired if v.verdict in (threeway.CREATE, threeway.UPDATE, threeway.SAME) else v.base
-        for v in verdicts
-        if v.desired is not None or v.verdict == threeway.KEEP
-    ]
-    own_record = own.desired if own.verdict != threeway.CONFLICT else own.base
-    record = {**(own_record or {}), links: dict(sorted(p for p in ours if p is not None))}
-    values = tuple(_part(v, "link to project") for v in verdicts if v.verdict in REPORTED)
-    if own.verdict == threeway.CONFLICT:
-        values = (
-            ValueAction("conflict", "tenant", fields(before), fields(after), CHANGED_BY_HAND),
-            *values,
-        )
-    difference = _diff(before, result)
-    if not difference:
-        return Change(_quiet(values), key, before, before, values=values), record
-    return Change("update", key, before, result, difference, values=values), record
-
-
-def _tenant_variables(
-    key: ResourceKey,
-    before: JsonDict | None,
-    desired: JsonDict,
-    overlay: Overlay,
-    links: Mapping[str, list[str]],
-    legacy: bool,
-    base: JsonDict | None = None,
-    force: bool = False,
-) -> tuple[Change, list[Decision], list[Placeholder], JsonDict]:
-    """A tenant's values merged into the destination's (`tenantvars.merge`). A destination
-    that keeps only the legacy document gets what it can hold, and a note on the rest.
-    Returns the change, decisions, placeholders and the base to record."""
-    decisions: list[Decision] = []
-    if legacy:
-        desired, notes = tenantvars.for_legacy(desired, links)
-        decisions = [Decision(str(key), note) for note in notes]
-    merged = tenantvars.merge(
-        desired,
-        before or {},
-        overwrite=overlay.variables.overwrite,
-        base=base,
-        force=force,
-        placeholder=(
-            overlay.variables.placeholder if overlay.tenant_variables == "placeholder" else None
-        ),
-    )
-    placeholders = [
-        Placeholder(
-            key,
-            value.label,
-            "secret that cannot be read from the source: written with the sensitive placeholder",
-        )
-        for value in merged.added_secrets
-    ]
-    if overlay.tenant_variables == "placeholder":
-        placeholders += _tenant_placeholders(key, before or {}, merged.document, overlay)
-    values = tuple(
-        ValueAction(
-            outcome.action,
-            outcome.value.label,
-            None
-            if outcome.action == "add"
-            else {"Name": outcome.value.label, "Value": outcome.before},
-            None
-            if outcome.action == "remove"
-            else {"Name": outcome.value.label, "Value": outcome.value.value},
-            outcome.reason,
-        )
-        for outcome in merged.outcomes
-    )
-    if before is None:
-        change = Change("create", key, None, merged.document, values=values)
-        return change, decisions, placeholders, merged.base
-    difference = _diff(before, merged.document)
-    if not difference:
-        change = Change(_quiet(values), key, before, before, values=values)
-        return change, decisions, [], merged.base
-    change = Change("update", key, before, merged.document, difference, values=values)
-    return change, decisions, placeholders, merged.base
-
-
-def _tenant_placeholders(
-    key: ResourceKey, before: JsonDict, after: JsonDict, overlay: Overlay
-) -> list[Placeholder]:
-    """Tenant values a push writes with the placeholder (`tenants: variables: placeholder`),
-    where the destination had none: into the cleanup ledger, like variables."""
-    text = overlay.variables.placeholder
-    existing = list(tenantvars.entries(before))
-    marks = []
-    for kind, owner, template, entry in tenantvars.entries(after):
-        if entry.get("Value") != text or (kind, owner, template, entry) in existing:
-            continue
-        scope = tenantvars.environments(entry)
-        marks.append(
-            Placeholder(
-                key,
-                f"{owner} {template}" + (f" [{', '.join(scope)}]" if scope else ""),
-                "placeholder value for a tenant variable (tenants.variables: placeholder)",
-                text,
-                (kind, owner, template, *scope),
-            )
-        )
-    return marks
-
-
-def _permissions(
-    key: ResourceKey, before: JsonDict, after: JsonDict, base: JsonDict | None
-) -> tuple[Change, JsonDict | None]:
-    """Scoped roles: the ones the source gives are added; one snapshotsync added that the
-    source no longer gives is removed; the destination may grant more (its own)."""
-
-    def shown(role: JsonDict) -> str:
-        return json.dumps(role, sort_keys=True)
-
-    wanted = {shown(r): r for r in after.get("ScopedUserRoles") or []}
-    ours = {shown(r) for r in (base or {}).get("ScopedUserRoles") or []}
-    roles = []
-    values = []
-    for role in before.get("ScopedUserRoles") or []:
-        if shown(role) in ours and shown(role) not in wanted:
-            values.append(
-                ValueAction(
-                    "remove",
-                    str(role.get("UserRoleId")),
-                    role,
-                    None,
-                    "role added by snapshotsync and no longer given on the source",
-                )
-            )
-            continue
-        roles.append(role)
-    present = {shown(r) for r in roles}
-    roles += [role for text, role in wanted.items() if text not in present]
-    result = {**before, "ScopedUserRoles": roles}
-    record = {"ScopedUserRoles": list(wanted.values())}
-    difference = _diff(before, result)
-    if not difference:
-        return Change("same", key, before, before), record
-    return Change("update", key, before, result, difference, values=tuple(values)), record
 
 
 def _placeholders(change: Change) -> Iterator[Placeholder]:
@@ -1349,72 +646,6 @@ def _unresolved(
 
 # ---------------------------------------------------------------- names as the server has them
 
-OWNED = frozenset({"environments", *(kind for kind, b in BEHAVIOUR.items() if b == "exists")})
-PROJECT_PARTS = frozenset({"channels", "actions", "runbooks"})
-
-
-def canonical(desired: Snapshot, live: Snapshot, facts: Mapping[str, frozenset[str]]) -> Snapshot:
-    """`desired` with every name the destination has spelled as the destination spells it.
-
-    References of every kind, tenant variables' project and environment keys, and the names
-    (keys) of what the destination owns; a name the destination lacks keeps its spelling."""
-    spelling = _spellings(live, facts)
-    resources: dict[ResourceKey, JsonDict] = {}
-    for key, document in desired.resources.items():
-        document = _respelled(key, document, spelling)
-        if key.kind in OWNED:
-            name = spelling.get(key.kind, {}).get(key.name[0].lower(), key.name[0])
-            if "Name" in document:
-                document["Name"] = name
-            key = ResourceKey(key.kind, (name,))
-        resources[key] = document
-    return Snapshot(resources, desired.meta)
-
-
-def _respelled(
-    key: ResourceKey, document: JsonDict, spelling: Mapping[str, Mapping[str, str]]
-) -> JsonDict:
-    """A copy of `document` with the names it refers to spelled as `spelling` says."""
-    document = copy_json(document)
-    project = key.name[0] if "projects" in (key.kind, KINDS[key.kind].parent) else None
-    _respell_refs(key.kind, document, spelling, project)
-    if key.kind == "tenant-variables":
-        _respell_tenant_values(document, spelling)
-    return document
-
-
-def _spellings(live: Snapshot, facts: Mapping[str, frozenset[str]]) -> dict[str, dict[str, str]]:
-    """kind -> lower-cased name -> the destination's spelling (`<project>/<name>` for a
-    project's channels and steps)."""
-    spelling: dict[str, dict[str, str]] = {}
-    for kind, names in facts.items():
-        for name in names:
-            spelling.setdefault(kind, {})[name.lower()] = name
-    for key, document in live.resources.items():
-        name = "/".join(key.name)
-        spelling.setdefault(key.kind, {})[name.lower()] = name
-        if key.kind == "deployment-processes":
-            for _, _, action in walk(document, ACTIONS):
-                step = f"{key.name[0]}/{action.get('Name')}"
-                spelling.setdefault("actions", {})[step.lower()] = step
-    for target, kinds in REF_KINDS.items():
-        for kind in kinds:
-            spelling.setdefault(target, {}).update(spelling.get(kind, {}))
-    return spelling
-
-
-def _respell(
-    target: str, name: Any, spelling: Mapping[str, Mapping[str, str]], project: str | None
-) -> Any:
-    if not isinstance(name, str) or not name:
-        return name
-    if target in PROJECT_PARTS:
-        if project is None:
-            return name
-        found = spelling.get(target, {}).get(f"{project}/{name}".lower())
-        return found.split("/", 1)[1] if found else name
-    return spelling.get(target, {}).get(name.lower(), name)
-
 
 def _runbook_publishing(
     changes: list[Change], overlay: Overlay, facts: Mapping[str, frozenset[str]]
@@ -1516,158 +747,3 @@ def _parsed_secrets(change: Change) -> list[str]:
         f"{what}): create the account on the destination under this name with its own "
         "secret, or map it to an account the destination has (rename.accounts)"
     ]
-
-
-def _respell_refs(
-    kind: str,
-    document: JsonDict,
-    spelling: Mapping[str, Mapping[str, str]],
-    project: str | None,
-) -> None:
-    for ref in KINDS[kind].refs:
-        if ref.target == "process-owners":
-            continue
-        if ref.path[-1] == "~keys":
-            for container, _, _ in walk(document, ref.path)[:1]:
-                renamed = {
-                    _respell(ref.target, k, spelling, project): v for k, v in container.items()
-                }
-                container.clear()
-                container.update(renamed)
-            continue
-        for container, field_name, value in walk(document, ref.path):
-            if ref.when is not None and not ref.when(container):
-                continue
-            if ref.separator and isinstance(value, str):
-                parts = [
-                    _respell(ref.target, p, spelling, project) for p in value.split(ref.separator)
-                ]
-                container[field_name] = ref.separator.join(parts)
-            else:
-                container[field_name] = _respell(ref.target, value, spelling, project)
-    for _, _, action in walk(document, ACTIONS):
-        for value in (action.get("Properties") or {}).values():
-            if isinstance(value, dict) and isinstance(value.get("Ref"), dict):
-                ref_ = value["Ref"]
-                ref_["name"] = _respell(str(ref_.get("kind")), ref_.get("name"), spelling, project)
-
-
-def _respell_tenant_values(document: JsonDict, spelling: Mapping[str, Mapping[str, str]]) -> None:
-    """Tenant values' owners (projects, library variable sets) and environments."""
-    for kind, target in (("ProjectVariables", "projects"), ("CommonVariables", "library-sets")):
-        owners = document.get(kind)
-        if not isinstance(owners, dict):
-            continue
-        document[kind] = {
-            _respell(target, owner, spelling, None): {
-                template: [
-                    {
-                        **entry,
-                        "Environments": [
-                            _respell("environments", e, spelling, None)
-                            for e in entry["Environments"]
-                        ],
-                    }
-                    if entry.get("Environments")
-                    else entry
-                    for entry in entries
-                ]
-                for template, entries in templates.items()
-            }
-            for owner, templates in owners.items()
-        }
-
-
-# ---------------------------------------------------------------- parts, for drift
-
-
-def parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
-    """A document split into the parts the plan compares one by one (`threeway.drift`)."""
-    behaviour = BEHAVIOUR.get(key.kind)
-    if behaviour == "exists":
-        return {"": _comparable_exists(document)}
-    if behaviour == "process":
-        found: dict[str, Any] = {
-            f"step {step.get('Name')}": step for step in document.get("Steps") or []
-        }
-        rest = {k: v for k, v in document.items() if k != "Steps"}
-        return {**({"": rest} if rest else {}), **found}
-    if key.kind == "tenants":
-        links = document.get("ProjectEnvironments") or {}
-        return {
-            "": {k: v for k, v in document.items() if k != "ProjectEnvironments"},
-            **{f"link to project {p}": sorted(e) for p, e in links.items()},
-        }
-    if behaviour == "variables":
-        found = {}
-        for value in document.get("Variables") or []:
-            label = f"value {describe_slot(value)}"
-            while label in found:
-                label += " (again)"
-            # A description or prompt is the plan's to compare (`merge._metadata`), as the
-            # value is: one a person added is a change, not a field the server added.
-            found[label] = {**value, **{k: value.get(k) for k in METADATA}}
-        return found
-    if behaviour == "tenant-variables":
-        return {
-            f"value {value.label}": value.value
-            for value in tenantvars.per_environment(document).values()
-        }
-    if behaviour == "permissions":
-        return {
-            f"role {json.dumps(role, sort_keys=True)}": role
-            for role in document.get("ScopedUserRoles") or []
-        }
-    return {"": document}
-
-
-HAND_EDITS = ("keep", "conflict")  # the plan lines that report a hand edit the push keeps
-
-
-def hand_edit_parts(plan: Plan) -> set[tuple[ResourceKey, str]]:
-    """Every part (as `parts` names it) that `plan` reports a hand edit in, and keeps.
-
-    It is the same partition as `drift`'s because both cut a document where the plan decides
-    it: a process by step (a key changed inside a step is the step's), a variable set by
-    value slot (name and scope), a tenant into its own fields and one link a project, a team
-    by role, anything else whole. Parts compare regardless of case, as names do
-    (`threeway.part_key`)."""
-    found: set[tuple[ResourceKey, str]] = set()
-    for change in plan.changes:
-        if change.action == "conflict" and not change.values:
-            found.add((change.key, ""))  # the whole resource
-        for line in change.values:
-            if line.action in HAND_EDITS:
-                found.add((change.key, threeway.part_key(_part_of(change.key, line))))
-    return found
-
-
-def _part_of(key: ResourceKey, line: ValueAction) -> str:
-    """The part a plan line about a hand edit is about, named as `parts` names it."""
-    behaviour = BEHAVIOUR.get(key.kind)
-    if behaviour == "process":
-        # A whole step (kept deleted, or kept after the source dropped it) is named by the
-        # step's name; a key inside one as `step <name>: <path>` (`_process`).
-        whole = any(
-            isinstance(d, dict) and str(d.get("Name", "")).lower() == line.name.lower()
-            for d in (line.before, line.after)
-        )
-        return f"step {line.name}" if whole else line.name.split(": ", 1)[0]
-    if behaviour == "variables":
-        return f"value {describe_slot(line.before or line.after or {})}"
-    if behaviour == "tenant-variables":
-        return f"value {line.name}"
-    if key.kind == "tenants":
-        if line.name == "tenant":
-            return ""  # its own fields
-        project = (line.before or line.after or {}).get("Name", line.name)
-        return f"link to project {project}"
-    if behaviour == "permissions":
-        return f"role {json.dumps(line.before or line.after, sort_keys=True)}"
-    return ""  # a whole resource, decided key by key
-
-
-def describe_slot(value: JsonDict) -> str:
-    """`Name [Environment: a; Role: r]`: where a value applies, not what it is."""
-    scope = "; ".join(f"{d}: {', '.join(v)}" for d, v in sorted((value.get("Scope") or {}).items()))
-    return f"{value.get('Name')}" + (f" [{scope}]" if scope else "")

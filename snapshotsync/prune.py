@@ -53,7 +53,7 @@ def orphans(
     them, nobody changed them since, and nothing left on the destination uses them. Parts
     of a resource (its process, variables, tenant values) go with it.
 
-    `whole` are the kinds whose resources are whole items (`plan.BEHAVIOUR`), `comparable`
+    `whole` are the kinds whose resources are whole items (`changes.BEHAVIOUR`), `comparable`
     what of a document counts when telling whether it changed since. Returns the orphans,
     and the resources that stop being snapshotsync's either way."""
     wanted = {_lower(key) for key in desired.resources}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from snapshotsync import schedule
 from snapshotsync.bodies import PROJECT_CHILDREN, Bodies, Ids
+from snapshotsync.changes import ENVIRONMENT_ORDER, Change, Plan
 from snapshotsync.errors import OctopusApiError, PushError
 from snapshotsync.log import get_logger
 from snapshotsync.merge import PLACEHOLDER_NOTE
@@ -33,7 +34,6 @@ from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.octopus.kinds import RUNBOOK_PUBLISH
 from snapshotsync.octopus.routes import api_path, segment
 from snapshotsync.overlay import Overlay
-from snapshotsync.plan import ENVIRONMENT_ORDER, Change, Plan
 from snapshotsync.schedule import Write
 
 __all__ = ["PLACEHOLDER_NOTE", "Applied", "PushError", "PushResult", "push"]

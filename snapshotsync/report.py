@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from snapshotsync import processdiff, tenantvars, threeway
+from snapshotsync.changes import BEHAVIOUR, Change, Plan, describe_slot
 from snapshotsync.log import get_logger, mask_secrets, redact
 from snapshotsync.merge import METADATA, ValueAction, describe
 from snapshotsync.model import JsonDict, Snapshot, is_sensitive_marker
-from snapshotsync.plan import BEHAVIOUR, Change, Plan, describe_slot
 
 _log = get_logger("progress")
 
@@ -863,7 +863,7 @@ def _drift_value(value: Any) -> Any:
     """A drifted part as it may be shown: secrets and values from the environment masked."""
     if isinstance(value, dict) and "Value" in value:
         # A variable value's description and prompt are compared even when it has none
-        # (`plan.parts`); one it does not have is not shown.
+        # (`changes.parts`); one it does not have is not shown.
         value = {k: v for k, v in value.items() if k not in METADATA or v is not None}
         if value.get("Type") == "Sensitive":
             return {**value, "Value": MASK}

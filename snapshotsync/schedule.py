@@ -25,9 +25,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from snapshotsync.changes import Change, Plan
 from snapshotsync.model import JsonDict, ResourceKey, copy_json
 from snapshotsync.octopus.kinds import KINDS, RUNBOOK_PUBLISH
-from snapshotsync.plan import Change, Plan
 
 Path = tuple[str, ...]
 

@@ -29,11 +29,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshotsync import plan as planning
-from snapshotsync import report, threeway
+from snapshotsync import changes, report, threeway
+from snapshotsync.changes import Plan, hand_edit_parts
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json
 from snapshotsync.overlay import Overlay
-from snapshotsync.plan import Plan, hand_edit_parts, make_plan
+from snapshotsync.plan import make_plan
 from snapshotsync.threeway import part_key
 from snapshotsync.transform import Desired
 
@@ -267,19 +267,19 @@ def _plan(key: ResourceKey, base: JsonDict, live: JsonDict, desired: JsonDict, f
 def _written(plan: Plan, key: ResourceKey) -> JsonDict:
     """What the destination holds of `key` once the plan's push is done."""
     (change,) = [c for c in plan.changes if c.key == key]
-    document = change.after if change.action in planning.WRITES else change.before
+    document = change.after if change.action in changes.WRITES else change.before
     assert document is not None
     return document
 
 
 def _parts(key: ResourceKey, document: JsonDict) -> dict[str, Any]:
-    return {part_key(p): v for p, v in planning.parts(key, document).items()}
+    return {part_key(p): v for p, v in changes.parts(key, document).items()}
 
 
 def _drift(
     key: ResourceKey, base: JsonDict, live: JsonDict, before: JsonDict
 ) -> list[threeway.Drift]:
-    return threeway.drift({key: base}, {key: live}, planning.parts, {key: before})
+    return threeway.drift({key: base}, {key: live}, changes.parts, {key: before})
 
 
 KINDS = ["deployment-processes", "project-variables", "tenants", "team-permissions"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from snapshotsync.bodies import Bodies, Ids
+from snapshotsync.changes import Change
 from snapshotsync.merge import ValueAction, with_note
 from snapshotsync.model import JsonDict, Raw, ResourceKey
 from snapshotsync.normalize import normalize_document
-from snapshotsync.plan import Change
 
 KEY = ResourceKey("project-variables", ("App",))
 RAW = Raw(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from snapshotsync.changes import ENVIRONMENT_ORDER, Plan
 from snapshotsync.model import OUT_OF_SCOPE, SENSITIVE, ResourceKey, Snapshot
 from snapshotsync.overlay import Overlay, VariablePolicy
-from snapshotsync.plan import ENVIRONMENT_ORDER, Plan, make_plan
+from snapshotsync.plan import make_plan
 from snapshotsync.transform import Desired
 
 OVERLAY = Overlay(path=Path("prod.yaml"))

@@ -7,9 +7,9 @@ import json
 from markdown_it import MarkdownIt
 
 from snapshotsync import log, report
+from snapshotsync.changes import Change, Placeholder, Plan
 from snapshotsync.merge import ValueAction
 from snapshotsync.model import SENSITIVE, ResourceKey, Snapshot
-from snapshotsync.plan import Change, Placeholder, Plan
 from snapshotsync.report import diff_lines
 from snapshotsync.transform import Decision
 

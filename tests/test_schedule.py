@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from snapshotsync.changes import Change, Plan
 from snapshotsync.model import ResourceKey
-from snapshotsync.plan import Change, Plan
 from snapshotsync.schedule import writes
 
 

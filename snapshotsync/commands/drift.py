@@ -5,8 +5,7 @@ recorded that snapshotsync placed there), and nothing is written anywhere.
 
 from __future__ import annotations
 
-from snapshotsync import layout, records, report, threeway
-from snapshotsync import plan as planning
+from snapshotsync import changes, layout, records, report, threeway
 from snapshotsync.commands.plan import (
     base_dir,
     load_inputs,
@@ -51,7 +50,7 @@ def _drift(settings: Settings, target_name: str, output: str) -> ExitCode:
     found_drift = threeway.drift(
         inputs.base.resources,
         matched,
-        planning.parts,
+        changes.parts,
         {key: mask_secrets(doc) for key, doc in (before or {}).items()} if before else None,
     )
     # Values the last push wrote for a person to replace (placeholders, clones: the cleanup

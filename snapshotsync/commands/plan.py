@@ -27,13 +27,14 @@ from snapshotsync import (
     yamlio,
 )
 from snapshotsync.aside import aside
+from snapshotsync.changes import Plan
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
 from snapshotsync.log import get_logger, redact
 from snapshotsync.model import Raw, Snapshot
 from snapshotsync.octopus.client import OctopusClient
-from snapshotsync.plan import Plan, make_plan
+from snapshotsync.plan import make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 from snapshotsync.transform import Clash, Decision

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from snapshotsync import layout, push, records, report, yamlio
+from snapshotsync.changes import Placeholder, Plan
 from snapshotsync.commands import recover, savedplan
 from snapshotsync.commands.export import note_detached
 from snapshotsync.commands.history import trailers
@@ -36,7 +37,6 @@ from snapshotsync.merge import has_note
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.overlay import VariablePolicy
-from snapshotsync.plan import Placeholder, Plan
 from snapshotsync.settings import Settings
 from snapshotsync.store import PENDING_DIR, SNAPSHOT_DIR, Store
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from snapshotsync import report
+from snapshotsync.changes import Plan
 from snapshotsync.errors import UserError
 from snapshotsync.log import mask_secrets
 from snapshotsync.model import Snapshot
-from snapshotsync.plan import Plan
 from snapshotsync.store import SNAPSHOT_DIR, Store
 
 KIND = "snapshotsync saved plan"

@@ -53,7 +53,7 @@ def _same_records(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 
 def _settled(text: str) -> Any:
     """A base file's data as every push but the one that creates the resource records it
-    (key order aside): `plan._project` records the destination's `PersistenceSettings` once
+    (key order aside): `documents._project` records the destination's `PersistenceSettings` once
     the project exists there, which the run that creates it cannot know (not a fault's
     doing: any later push records it too)."""
     data = yamlio.loads_fast(text, "base")
