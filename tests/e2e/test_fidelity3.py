@@ -229,6 +229,12 @@ def test_tenant_values_edited_between_read_and_write_are_re_read_not_overwritten
     assert _plan(repo)["has_changes"] is False
 
 
+def _put_scoped(emulator: Emulator, path: str, document: dict[str, Any]) -> None:
+    """Save a scoped tenant-variable document as read, with the token it was read with."""
+    body = {"Variables": document["Variables"], "ConcurrencyToken": document["ConcurrencyToken"]}
+    assert emulator.put(path, body).status_code == 200
+
+
 def _set_region(source: Emulator, value: str) -> None:
     tenant = _by_name(source.get("tenants/all"))["Acme"]
     shared = _by_name(source.get("libraryvariablesets/all"))["Shared"]
@@ -239,11 +245,7 @@ def _set_region(source: Emulator, value: str) -> None:
         for item in document["Variables"]:
             if item["TemplateId"] == template["Id"]:
                 item["Value"] = value
-        body = {
-            "Variables": document["Variables"],
-            "ConcurrencyToken": document["ConcurrencyToken"],
-        }
-        assert source.put(path, body).status_code == 200
+        _put_scoped(source, path, document)
         return
     path = f"tenants/{tenant['Id']}/variables"
     document = source.get(path)
@@ -417,11 +419,7 @@ def _set_url(source: Emulator, environment: str, value: str) -> None:
                 "Scope": {"EnvironmentIds": [environments[environment]]},
             }
         )
-        body = {
-            "Variables": document["Variables"],
-            "ConcurrencyToken": document["ConcurrencyToken"],
-        }
-        assert source.put(path, body).status_code == 200
+        _put_scoped(source, path, document)
         return
     path = f"tenants/{tenant}/variables"
     document = source.get(path)
