@@ -1,15 +1,14 @@
-"""Stage 4: execute a `Plan` on the destination. It decides nothing the plan did not say.
+"""Stage 4: execute a `Plan` on the destination: an executor, with no rule of its own.
 
 Writes go in the order `schedule.writes` gives (the guide's "Syncing order", with fields
-that name what is written later held back for a second write). Names become the
-destination's ids through `Ids`, which knows everything the destination held when it was
-read and learns every id created on the way. Each document (process, variable set, tenant
-variables) is one PUT, built on the destination's own copy so ids, versions and fields the
-snapshot does not carry survive. Secrets the destination has are sent back empty (kept);
-secrets it lacks get the placeholder. A stale `Version` is answered by re-reading that
-document, re-applying the same change to it, and trying once more. The first failed write
-stops the push: the order of writes matters, and a re-run (which plans again) finishes the
-job without duplicates.
+that name what is written later held back for a second write), wave by wave. For each
+write the push reads the destination's current copy where there is one, has `bodies.py`
+(the pure names-to-ids stage) turn the plan's document into the body, and sends it: one PUT
+a document (process, variable set, tenant variables). `Ids` knows everything the
+destination held when it was read and learns every id created on the way. A stale
+`Version` is answered by re-reading that document, building its body again and trying once
+more. The first failed write stops the push: the order of writes matters, and a re-run
+(which plans again) finishes the job without duplicates.
 """
 
 from __future__ import annotations
