@@ -438,12 +438,29 @@ def _routine(change: Change) -> bool:
 def quiet_hint(plan: Plan) -> str:
     """What a quiet plan does not list, and how to see it ("" when nothing is hidden)."""
     hidden = []
+    kept = _kept_count(plan)
+    if kept:
+        hidden.append(f"{kept} hand edits kept")
     left = sum(1 for change in plan.changes if _routine(change))
     if left:
         hidden.append(f"{left} resources left alone")
     if plan.decisions:
         hidden.append(f"{len(plan.decisions)} decisions by the overlay")
     return f"{' and '.join(hidden)} not listed: --verbose lists them" if hidden else ""
+
+
+def _kept(plan: Plan) -> list[Change]:
+    """Resources that write nothing but keep a person's hand edit (a `keep` line): the
+    plan names them, as `drift` does, with --verbose."""
+    return [
+        change
+        for change in plan.changes
+        if change.action == "same" and any(v.action == "keep" for v in change.values)
+    ]
+
+
+def _kept_count(plan: Plan) -> int:
+    return sum(v.action == "keep" for change in _kept(plan) for v in change.values)
 
 
 def is_quiet(plan: Plan) -> bool:
@@ -459,11 +476,13 @@ def plan_text(plan: Plan, *, verbose: bool = False, base: Snapshot | None = None
         _PLANS[-1].append(plan)
     if not verbose and is_quiet(plan):
         counts = plan.counts()
+        kept = _kept_count(plan)
+        edits = f", {kept} hand edits kept" if kept else ""
         decisions = f", {len(plan.decisions)} decisions by the overlay" if plan.decisions else ""
-        listed = ": --verbose lists them" if counts["skip"] or plan.decisions else ""
+        listed = ": --verbose lists them" if counts["skip"] or plan.decisions or kept else ""
         return (
-            f"No changes. Target {plan.target} is up to date ({counts['same']} unchanged, "
-            f"{counts['skip']} left alone{decisions}{listed})."
+            f"No changes. Target {plan.target} is up to date ({counts['same']} unchanged"
+            f"{edits}, {counts['skip']} left alone{decisions}{listed})."
         )
     out = [f"Plan for target {plan.target}", ""]
     if plan.errors:
@@ -471,7 +490,9 @@ def plan_text(plan: Plan, *, verbose: bool = False, base: Snapshot | None = None
         out += [f"  ! {error}" for error in plan.errors]
         out.append("")
     for change in plan.changes:
-        if change.action == "same" or (_routine(change) and not verbose):
+        if change.action == "same" and not (verbose and change in _kept(plan)):
+            continue
+        if _routine(change) and not verbose:
             continue
         line = f"  {SYMBOL[change.action]} {change.key}"
         if change.reason:

@@ -58,6 +58,12 @@ def test_a_kept_hand_edit_is_named_by_drift_and_plan_until_forced(
         _push(repo)
     step = next(s for s in _process(destination_emulator)["Steps"] if s["Name"] == STEP)
     assert step["Actions"][0]["Properties"][SITE] == "OctoFX-Blue"
+    # The plan for people says so too: counted in the quiet line, named with --verbose.
+    quiet = run_cli("plan", "--target", "prod", "--repo", str(repo)).stdout
+    assert quiet.startswith("No changes.") and "1 hand edits kept" in quiet, quiet
+    verbose = run_cli("plan", "--target", "prod", "--repo", str(repo), "--verbose").stdout
+    assert "= same   deployment-processes OctoFX\n" in verbose, verbose
+    assert f"= keep   Actions.{STEP}.Properties.{SITE} = 'OctoFX-Blue'" in verbose, verbose
 
     _push(repo, "--force-overwrite")
     step = next(s for s in _process(destination_emulator)["Steps"] if s["Name"] == STEP)
