@@ -38,6 +38,7 @@ from snapshotsync.plan import make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
 from snapshotsync.transform import Clash, Decision
+from snapshotsync.versions import version_skew
 
 _log = get_logger("commands.plan")
 
@@ -505,9 +506,7 @@ def save_plan(path: Path, inputs: Inputs, computed: Computed, *, prune: bool, fo
 
 def check_versions(inputs: Inputs, computed: Computed, *, allow: bool) -> None:
     """Refuse what push would refuse: instances too many versions apart (the guide's rule,
-    `commands.push.version_skew`), so a plan never passes what its push then stops."""
-    from snapshotsync.commands.push import version_skew  # push builds on this module
-
+    `versions.version_skew`), so a plan never passes what its push then stops."""
     source_version = str(inputs.snapshot.meta.get("octopus_version", ""))
     skew = version_skew(source_version, computed.raw.version)
     if skew and not allow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from snapshotsync.commands.push import version_skew
+from snapshotsync.versions import version_skew
 
 
 @pytest.mark.parametrize(
