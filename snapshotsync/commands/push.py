@@ -32,6 +32,7 @@ from snapshotsync.commands.plan import (
     state_dir,
 )
 from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
+from snapshotsync.ledger import status
 from snapshotsync.log import get_logger, mask_secrets
 from snapshotsync.merge import has_note
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
@@ -759,8 +760,6 @@ def _announce(store: Store, target: str, entries: list[dict[str, Any]]) -> None:
 def _still_there(entry: Mapping[str, Any], live: Snapshot) -> bool:
     """Whether the destination holds the placeholder `entry` names (a secret: whether the
     field holds one)."""
-    from snapshotsync.commands.cleanup import status  # cleanup reads the ledger this writes
-
     state = status(dict(entry), live)
     if state != "check":
         return state == "pending"
