@@ -1,10 +1,10 @@
 """Plan and drift agree on what a person changed (issue 20), key by key and pure.
 
 Random triples of one resource (base: what the last push placed; live: the destination now;
-desired: the source through the overlay) of four kinds: a deployment process, a project
-variable set, a tenant's project links and a team's roles. The destination before the last
-push (`before`, what `drift` tells an addition by) is the base plus parts of the
-destination's own. Through the real `plan.make_plan` and `threeway.drift`:
+desired: the source through the overlay) of five kinds: a deployment process, a project
+variable set, a tenant's project links, a tenant's values and a team's roles. The
+destination before the last push (`before`, what `drift` tells an addition by) is the base
+plus parts of the destination's own. Through the real `plan.make_plan` and `threeway.drift`:
 
 a. the parts the plan reports as hand edits it keeps (`plan.hand_edit_parts`) are exactly
    the parts drift names as changed or deleted whose result is not the source's;
@@ -29,7 +29,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshotsync import changes, report, threeway
+from snapshotsync import changes, report, tenantvars, threeway
 from snapshotsync.changes import Plan, hand_edit_parts
 from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json
 from snapshotsync.overlay import Overlay
@@ -164,6 +164,47 @@ _LINKS = st.dictionaries(
 )
 
 
+WHERE = [*ENVIRONMENTS, ""]  # a tenant value's environment ("": the unscoped value)
+_TENANT_VALUES = st.dictionaries(
+    st.tuples(st.sampled_from(["Web", "Api"]), st.sampled_from(WHERE)), VALUES, max_size=4
+)
+
+
+def _tenant_values(values: dict[tuple[str, str], str]) -> JsonDict:
+    """The normal-form document of a tenant's Tenant.Url values, project and environment by
+    project and environment (`tenantvars`: one entry per value, with its environments)."""
+    entries: dict[str, list[JsonDict]] = {}
+    for (project, environment), value in sorted(values.items()):
+        scope = [environment] if environment else []
+        entries.setdefault(project, []).append({"Value": value, "Environments": scope})
+    return tenantvars.document(
+        {
+            "ProjectVariables": {
+                project: {"Tenant.Url": tenantvars.canonical(found)}
+                for project, found in entries.items()
+            }
+        }
+    )
+
+
+def _flat(document: JsonDict) -> dict[tuple[str, str], str]:
+    return {
+        (value.owner, value.environment or ""): value.value
+        for value in tenantvars.per_environment(document).values()
+    }
+
+
+def _mutate_tenant_values(data: st.DataObject, document: JsonDict) -> JsonDict:
+    values = _flat(document)
+    for _ in range(data.draw(st.integers(0, 3))):
+        where = (data.draw(st.sampled_from(["Web", "Api"])), data.draw(st.sampled_from(WHERE)))
+        if data.draw(st.booleans()) and where in values:
+            del values[where]
+        else:
+            values[where] = data.draw(VALUES)
+    return _tenant_values(values)
+
+
 def _mutate_tenant(data: st.DataObject, document: JsonDict) -> JsonDict:
     document = copy_json(document)
     links: dict[str, list[str]] = document["ProjectEnvironments"]
@@ -223,6 +264,14 @@ def _triple(
         live = _mutate_variables(data, before)
         desired = _mutate_variables(data, base)
         return ResourceKey(kind, ("Web",)), base, before, live, desired
+    if kind == "tenant-variables":
+        placed = data.draw(_TENANT_VALUES.filter(bool))
+        own = data.draw(_TENANT_VALUES)
+        base = _tenant_values(placed)
+        before = _tenant_values({**own, **placed})
+        live = _mutate_tenant_values(data, before)
+        desired = _mutate_tenant_values(data, base)
+        return ResourceKey(kind, ("Acme",)), base, before, live, desired
     if kind == "tenants":
         links = data.draw(_LINKS.filter(bool))
         own = data.draw(_LINKS)
@@ -282,7 +331,13 @@ def _drift(
     return threeway.drift({key: base}, {key: live}, changes.parts, {key: before})
 
 
-KINDS = ["deployment-processes", "project-variables", "tenants", "team-permissions"]
+KINDS = [
+    "deployment-processes",
+    "project-variables",
+    "tenants",
+    "tenant-variables",
+    "team-permissions",
+]
 
 
 @settings(max_examples=150, deadline=None)
@@ -401,7 +456,7 @@ def test_a_description_a_person_gave_a_value_is_drift_as_the_plan_keeps_it() -> 
     assert "Description" in shown and "None" not in shown
 
 
-def test_a_description_changed_by_hand_is_lost_when_the_source_changes_the_value() -> None:
+def test_a_description_changed_by_hand_is_kept_when_the_source_changes_the_value() -> None:
     key = ResourceKey("project-variables", ("Web",))
     base = {"Variables": [{"Name": "Url", "Value": "a"}]}
     live = {"Variables": [{"Name": "Url", "Value": "a", "Description": "mine"}]}
