@@ -8,8 +8,9 @@ tenant into its own fields and one link a project, a team by role, anything else
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,3 +229,80 @@ def describe_slot(value: JsonDict) -> str:
     """`Name [Environment: a; Role: r]`: where a value applies, not what it is."""
     scope = "; ".join(f"{d}: {', '.join(v)}" for d, v in sorted((value.get("Scope") or {}).items()))
     return f"{value.get('Name')}" + (f" [{scope}]" if scope else "")
+
+
+# ------------------------------------------------------------- hand edits a push kept
+
+LoweredKey = tuple[str, tuple[str, ...]]
+
+
+def lowered(key: ResourceKey) -> LoweredKey:
+    """A resource key as Octopus matches names: regardless of case."""
+    return key.kind, tuple(part.lower() for part in key.name)
+
+
+def fingerprint(part: Any) -> str:
+    """A part as a short digest: what the records keep of a hand edit a push left as it was
+    (the repo holds no copy of what a person wrote there)."""
+    text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def kept_marks(
+    found: Iterable[threeway.Drift],
+    left: Mapping[LoweredKey, JsonDict | None],
+    recorded: Mapping[LoweredKey, JsonDict | None],
+    renamed: Mapping[LoweredKey, ResourceKey] | None = None,
+) -> list[dict[str, Any]]:
+    """The parts among `found` (drift as a push meets it) changed or deleted by hand, as the
+    push leaves them, as the records keep them: resource, part and a fingerprint of the
+    part then. `drift` sets a
+    part aside while it still holds that (`since_kept`): what the push kept, alone or beside
+    what it wrote there, is not drift again until a person changes it again.
+
+    `left` holds each document as the push leaves the destination (the plan's document
+    where it writes, None where it deletes; read as it is elsewhere), `recorded` each as
+    the push records it (its next base): a part that then holds what is recorded (a write
+    the last run made and did not record, say) is no hand edit and is not marked.
+    `renamed` maps a resource the plan renames to its new key, which the records use."""
+    marks = []
+    for item in found:
+        if item.change == "added":
+            continue  # the destination as read for the push (`state/`) holds it from now on
+        key = (renamed or {}).get(lowered(item.key), item.key)
+        document = left.get(lowered(item.key), left.get(lowered(key)))
+        now = _part(key, document, item.part)
+        base = _part(key, recorded.get(lowered(key)), item.part)
+        if base is not None and threeway.holds(now, base):
+            continue
+        marks.append(
+            {"resource": [key.kind, *key.name], "part": item.part, "holds": fingerprint(now)}
+        )
+    return sorted(marks, key=lambda mark: json.dumps(mark, sort_keys=True))
+
+
+def since_kept(found: Iterable[threeway.Drift], marks: Iterable[Any]) -> list[threeway.Drift]:
+    """`found` without the hand edits the last push kept, where they are still as they were
+    then (`kept_marks`): what changed by hand since that push."""
+    kept = {
+        (
+            str(mark["resource"][0]),
+            tuple(str(p).lower() for p in mark["resource"][1:]),
+            threeway.part_key(str(mark["part"])),
+            str(mark["holds"]),
+        )
+        for mark in marks
+    }
+    return [
+        item
+        for item in found
+        if (*lowered(item.key), threeway.part_key(item.part), fingerprint(item.live)) not in kept
+    ]
+
+
+def _part(key: ResourceKey, document: JsonDict | None, part: str) -> Any:
+    if document is None:
+        return None
+    wanted = threeway.part_key(part)
+    found = parts(key, document).items()
+    return next((value for name, value in found if threeway.part_key(name) == wanted), None)

@@ -1,10 +1,11 @@
 """The records a push leaves under `targets/<T>/`, checked before a command relies on them.
 
 `last-push.yaml` (the snapshot commit pushed), `base/_meta.yaml` (what snapshotsync created
-on the destination) and `base/_journal.yaml` (what a push killed before its end created
-or deleted) are written by snapshotsync, but a hand edit, a bad merge or a torn write can
-leave them unreadable. Each is named here with its path and the fix, before anything is
-read from or written to an instance; nothing else in the tool then has to doubt them.
+on the destination, and the hand edits the last push kept) and `base/_journal.yaml` (what
+a push killed before its end created or deleted) are written by snapshotsync, but a hand
+edit, a bad merge or a torn write can leave them unreadable. Each is named here with its
+path and the fix, before anything is read from or written to an instance; nothing else in
+the tool then has to doubt them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ def _meta_problem(data: Any) -> str | None:
         isinstance(created, list) and all(_is_key(item, 2) for item in created)
     ):
         return "`created:` must be a list of [kind, name...] lists of strings"
+    kept = data.get("kept")
+    if kept is not None and not (
+        isinstance(kept, list)
+        and all(
+            isinstance(mark, dict)
+            and _is_key(mark.get("resource"), 2)
+            and isinstance(mark.get("part"), str)
+            and isinstance(mark.get("holds"), str)
+            for mark in kept
+        )
+    ):
+        return "`kept:` must be a list of {resource: [kind, name...], part, holds} mappings"
     return None
 
 

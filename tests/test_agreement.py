@@ -9,9 +9,9 @@ plus parts of the destination's own. Through the real `plan.make_plan` and `thre
 a. the parts the plan reports as hand edits it keeps (`plan.hand_edit_parts`) are exactly
    the parts drift names as changed or deleted whose result is not the source's;
 b. after the push (the plan's documents as live, its records as base), the next plan
-   writes nothing and names the same hand edits, and drift names exactly those parts
-   (nothing when the first plan kept none): a kept edit does not become the destination's
-   own;
+   writes nothing and names the same hand edits; the base alone still differs from the
+   destination there (a kept edit does not become the destination's own), and with what
+   the push records it kept (`changes.kept_marks`) drift is empty;
 c. nothing a person changed or added is gone from what the push writes, unless forced.
 
 What a person deleted inside a part (a key of a step) is kept deleted; a whole variable
@@ -382,7 +382,11 @@ def test_plan_and_drift_name_the_same_hand_edits(
     again = _plan(key, record, after, desired, False)
     assert again.writes == (), again.writes
     assert {part for k, part in hand_edit_parts(again) if k == key} == reported
-    assert {part_key(d.part) for d in _drift(key, record, after, live)} == reported
+    since = _drift(key, record, after, live)
+    assert {part_key(d.part) for d in since} == reported
+    # ... and what the push records it kept sets exactly those aside: drift after it is empty.
+    kept = changes.kept_marks(found, {changes.lowered(key): after}, {changes.lowered(key): record})
+    assert changes.since_kept(since, kept) == []
 
 
 def _meta(value: JsonDict) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from snapshotsync import (
+    changes,
     export,
     identity,
     layout,
@@ -23,6 +25,7 @@ from snapshotsync import (
     overlay,
     records,
     report,
+    threeway,
     transform,
     yamlio,
 )
@@ -31,12 +34,13 @@ from snapshotsync.changes import Plan
 from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
-from snapshotsync.log import get_logger, redact
-from snapshotsync.model import Raw, Snapshot
+from snapshotsync.log import get_logger, mask_secrets, redact
+from snapshotsync.model import JsonDict, Raw, ResourceKey, Snapshot
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
 from snapshotsync.store import SNAPSHOT_DIR, Store
+from snapshotsync.threeway import Drift
 from snapshotsync.transform import Clash, Decision
 from snapshotsync.versions import version_skew
 
@@ -584,3 +588,46 @@ def _plan(
     if detailed_exitcode and plan.has_changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def hand_edits(inputs: Inputs, live: Snapshot, ledger: list[dict[str, Any]]) -> list[Drift]:
+    """What differs on the destination from what the last push placed there (`base/`), and
+    what was added by hand inside it, before the last push's kept edits are set aside
+    (`changes.since_kept`). The values the last push wrote for a person to replace (the
+    cleanup ledger's placeholders, clones) are not snapshotsync's to hold, nor added by hand.
+    """
+    if inputs.base is None:
+        return []
+    by_name = {changes.lowered(key): key for key in live.resources}
+    matched: dict[ResourceKey, JsonDict] = {}
+    for key in inputs.base.resources:
+        found = by_name.get(changes.lowered(key))
+        if found is not None:
+            # The base holds values from the environment masked (the repo never holds a
+            # secret): the destination's are masked the same way before they are compared.
+            matched[key] = mask_secrets(live.resources[found])
+    last = inputs.store.read_tree(state_dir(inputs.target.name))
+    before = layout.parse(last, state_dir(inputs.target.name)).resources if last else None
+    found_drift = threeway.drift(
+        inputs.base.resources,
+        matched,
+        changes.parts,
+        {key: mask_secrets(doc) for key, doc in before.items()} if before else None,
+    )
+    placeholders = {
+        (
+            str(e.get("kind")),
+            tuple(str(n).lower() for n in e.get("name") or []),
+            str(e.get("field", "")).removeprefix("variable ").lower(),
+        )
+        for e in ledger
+    }
+    return [
+        d
+        for d in found_drift
+        if not (
+            d.change == "added"
+            and isinstance(d.live, dict)
+            and (*changes.lowered(d.key), str(d.live.get("Name", "")).lower()) in placeholders
+        )
+    ]

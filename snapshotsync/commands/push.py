@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from snapshotsync import layout, push, records, report, yamlio
+from snapshotsync import changes, layout, push, records, report, yamlio
 from snapshotsync.changes import Placeholder, Plan
 from snapshotsync.commands import recover, savedplan
 from snapshotsync.commands.export import note_detached
@@ -26,6 +26,7 @@ from snapshotsync.commands.plan import (
     Inputs,
     base_dir,
     compute,
+    hand_edits,
     load_inputs,
     open_client,
     repo_lock,
@@ -169,8 +170,21 @@ def _push(
             return ExitCode.ERROR
         if dry_run:
             return ExitCode.OK  # like `plan`: exit 2 is only for --detailed-exitcode
+        # The hand edits this push leaves as they are, recorded so that `drift` after it
+        # names only what changes by hand from now on (the plan goes on naming them); what
+        # was added by hand is the destination's as read for the push (`state/`).
+        found = hand_edits(inputs, computed.live, ledger)
+        kept = changes.kept_marks(
+            found,
+            _left(plan, computed.live),
+            _recorded(plan, inputs.base),
+            {changes.lowered(c.live_key): c.key for c in plan.changes if c.live_key},
+        )
+        newly_kept = any(d.change == "added" for d in found) or kept != (
+            (inputs.base.meta.get("kept") if inputs.base else None) or []
+        )
         unrecorded = refound or records_pending(inputs.store, target_name, computed.live, ledger)
-        if not plan.has_changes and not unrecorded:
+        if not plan.has_changes and not unrecorded and not newly_kept:
             forget_announced(inputs.store, target_name)  # looked for, and all recorded
             report.line(f"push: {target_name} is up to date; nothing written")
             return ExitCode.OK
@@ -184,7 +198,7 @@ def _push(
         # from the environment are secrets: masked, like everything recorded); then what
         # snapshotsync holds there, resource by resource as each one's writes are made.
         inputs.store.write_tree(state_dir(target_name), layout.render(_masked(computed.live)))
-        base = BaseRecord(inputs, plan)
+        base = BaseRecord(inputs, plan, kept)
         with report.progress(f"push {inputs.target.url}") as tick:
             result = push.push(
                 plan,
@@ -214,9 +228,13 @@ def _push(
     )
     base.settle_intents()
     if not plan.has_changes:
+        what = (
+            "the record of an interrupted push is"
+            if unrecorded
+            else "the record of the hand edits it keeps is"
+        )
         report.line(
-            f"push: {target_name} is up to date; nothing written; the record of an "
-            f"interrupted push is committed as {sha[:10]}"
+            f"push: {target_name} is up to date; nothing written; {what} committed as {sha[:10]}"
         )
         return ExitCode.OK
     done = f"{len(result.applied)} writes"
@@ -307,8 +325,9 @@ class BaseRecord:
     `_meta.yaml` when the push ends, or by the next run if this one is killed.
     """
 
-    def __init__(self, inputs: Inputs, plan: Plan) -> None:
+    def __init__(self, inputs: Inputs, plan: Plan, kept: Iterable[dict[str, Any]] = ()) -> None:
         self.store = inputs.store
+        self.kept = list(kept)  # the hand edits this push leaves as they are (`_meta.yaml`)
         self.folder = base_dir(inputs.target.name)
         self.plan = plan
         self.lock = threading.Lock()  # `landed` comes from the threads that write
@@ -400,11 +419,16 @@ class BaseRecord:
             events.append(_event("created", record.key))
         return "".join(events) or None
 
+    def _meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "created": [[key.kind, *key.name] for key in sorted(self.created.values())]
+        }
+        if self.kept:
+            meta["kept"] = self.kept
+        return meta
+
     def _write_meta(self, shortened: dict[str, str]) -> None:
-        created = [[key.kind, *key.name] for key in sorted(self.created.values())]
-        self.store.write_file(
-            f"{self.folder}/{layout.META_FILE}", yamlio.dumps({"created": created})
-        )
+        self.store.write_file(f"{self.folder}/{layout.META_FILE}", yamlio.dumps(self._meta()))
         if shortened:  # names too long for a file name, as `layout.render` keeps them
             self.store.write_file(
                 f"{self.folder}/{layout.NAMES_FILE}", yamlio.dumps({"names": shortened})
@@ -413,11 +437,34 @@ class BaseRecord:
     def finish(self) -> None:
         """The whole record, rewritten in one go (file names settle on the final set, the
         journal folded into `_meta.yaml`)."""
-        meta = {"created": [[key.kind, *key.name] for key in sorted(self.created.values())]}
-        self.store.write_tree(self.folder, layout.render(Snapshot(self.documents, meta)))
+        self.store.write_tree(self.folder, layout.render(Snapshot(self.documents, self._meta())))
 
 
 JOURNAL_FILE = "_journal.yaml"
+
+
+def _recorded(plan: Plan, base: Snapshot | None) -> dict[changes.LoweredKey, JsonDict | None]:
+    """Each document as the push records it (its next base), masked as the records are."""
+    recorded: dict[changes.LoweredKey, JsonDict | None] = {
+        changes.lowered(key): document for key, document in (base.resources if base else {}).items()
+    }
+    for record in plan.records.values():
+        document = None if record.document is None else mask_secrets(record.document)
+        recorded[changes.lowered(record.key)] = document
+    return recorded
+
+
+def _left(plan: Plan, live: Snapshot) -> dict[changes.LoweredKey, JsonDict | None]:
+    """Each document as the push leaves the destination: the plan's where it writes (None
+    where it deletes), as read elsewhere; masked as the records are."""
+    left: dict[changes.LoweredKey, JsonDict | None] = {
+        changes.lowered(key): mask_secrets(document) for key, document in live.resources.items()
+    }
+    for change in plan.writes:
+        document = None if change.action == "delete" else mask_secrets(change.after or {})
+        for key in (change.key, change.live_key or change.key):
+            left[changes.lowered(key)] = document
+    return left
 
 
 def _unique(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
