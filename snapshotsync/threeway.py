@@ -319,17 +319,14 @@ def _merge_named(
     lives = _named(live) or {}
     document: list[Any] = []
     record: list[Any] = []
+
+    def merged(name: Any, now: Any, wanted: Any) -> tuple[Any, Any]:
+        """The item named `name`, decided (`_merge`) at its place under `path`."""
+        old = olds.get(str(name).lower(), MISSING) if base is not MISSING else MISSING
+        return _merge(old, now, wanted, (*path, name), force, kept, conflicts)
+
     for item in desired:
-        name = str(item["Name"]).lower()
-        value, held = _merge(
-            olds.get(name, MISSING) if base is not MISSING else MISSING,
-            lives.get(name, MISSING),
-            item,
-            (*path, item["Name"]),
-            force,
-            kept,
-            conflicts,
-        )
+        value, held = merged(item["Name"], lives.get(str(item["Name"]).lower(), MISSING), item)
         if value is not MISSING:
             document.append(value)
         if held is not MISSING:
@@ -339,15 +336,7 @@ def _merge_named(
         name = str(item["Name"]).lower()
         if name in wanted:
             continue
-        value, held = _merge(
-            olds.get(name, MISSING) if base is not MISSING else MISSING,
-            item,
-            MISSING,
-            (*path, item["Name"]),
-            force,
-            kept,
-            conflicts,
-        )
+        value, held = merged(item["Name"], item, MISSING)
         if held is not MISSING:
             record.append(held)
         if value is MISSING:
