@@ -16,7 +16,7 @@ from typing import Any
 
 from snapshotsync import tenantvars, threeway
 from snapshotsync.merge import METADATA, ValueAction
-from snapshotsync.model import JsonDict, ResourceKey
+from snapshotsync.model import JsonDict, LoweredKey, ResourceKey, lowered
 from snapshotsync.transform import Decision
 
 BEHAVIOUR = {
@@ -232,13 +232,6 @@ def describe_slot(value: JsonDict) -> str:
 
 
 # ------------------------------------------------------------- hand edits a push kept
-
-LoweredKey = tuple[str, tuple[str, ...]]
-
-
-def lowered(key: ResourceKey) -> LoweredKey:
-    """A resource key as Octopus matches names: regardless of case."""
-    return key.kind, tuple(part.lower() for part in key.name)
 
 
 def fingerprint(part: Any) -> str:

@@ -63,6 +63,14 @@ class ResourceKey:
         return f"{self.kind} {'/'.join(self.name)}"
 
 
+LoweredKey = tuple[str, tuple[str, ...]]
+
+
+def lowered(key: ResourceKey) -> LoweredKey:
+    """A resource key as Octopus matches names: regardless of case."""
+    return key.kind, tuple(part.lower() for part in key.name)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Documents in normal form, by key, and facts about where they came from."""

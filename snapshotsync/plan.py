@@ -58,7 +58,7 @@ from snapshotsync.documents import (
     tenant_variables,
     without_deleted_steps,
 )
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker, lowered
 from snapshotsync.octopus.kinds import (
     KINDS,
     PROJECT_SCOPED_REFS,
@@ -80,15 +80,11 @@ class _Index:
         self.by_name: dict[tuple[str, tuple[str, ...]], ResourceKey] = {}
         self.resources = snapshot.resources
         for key in snapshot.resources:
-            self.by_name[_lower(key)] = key
+            self.by_name[lowered(key)] = key
 
     def get(self, key: ResourceKey) -> tuple[ResourceKey | None, JsonDict | None]:
-        found = self.by_name.get(_lower(key))
+        found = self.by_name.get(lowered(key))
         return (found, self.resources[found]) if found else (None, None)
-
-
-def _lower(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
-    return key.kind, tuple(part.lower() for part in key.name)
 
 
 def make_plan(
@@ -115,7 +111,7 @@ def make_plan(
     desired = replace(desired, snapshot=canonical(desired.snapshot, live, facts or {}))
     index = _Index(live)
     recorded = _Index(base) if base is not None else None
-    created = {_lower(k): k for k in _created(base)}
+    created = {lowered(k): k for k in _created(base)}
     records: dict[ResourceKey, Record] = {}
     earlier = _Renamed(renames or {})
     # What this plan renames, the destination's documents name by the new name already:
@@ -139,7 +135,7 @@ def make_plan(
     # What the source renamed holds on to the destination resource it was synced to: a new
     # resource that took the old name on the source is another resource (created).
     taken = {
-        _lower(found)
+        lowered(found)
         for key in desired.snapshot.resources
         if (old := earlier.old_key(key)) is not None
         and index.get(key)[0] is None
@@ -152,7 +148,7 @@ def make_plan(
             after = desired.snapshot.resources[key]
             live_key, before = index.get(key)
             old = earlier.old_key(key)
-            if old is None and live_key is not None and _lower(live_key) in taken:
+            if old is None and live_key is not None and lowered(live_key) in taken:
                 live_key, before = None, None  # the old name's holder is renamed, not reused
             if old is not None and before is None:
                 live_key, before = index.get(old)
@@ -161,12 +157,12 @@ def make_plan(
                 if (
                     synced is not None
                     and live_key is not None
-                    and _lower(synced) != _lower(live_key)
+                    and lowered(synced) != lowered(live_key)
                 ):
                     errors.append(_taken(synced, key))
                     continue
             if old is not None and (live_key is not None or recorded is not None):
-                claimed.add(_lower(old))
+                claimed.add(lowered(old))
             if (
                 kind.name in ("deployment-processes", "project-variables", "runbook-processes")
                 and key.name[0].lower() in version_controlled
@@ -185,7 +181,7 @@ def make_plan(
             _, base_doc = recorded.get(key) if recorded is not None else (None, None)
             if base_doc is None and old is not None and recorded is not None:
                 _, base_doc = recorded.get(old)
-            elif old is None and before is None and _lower(key) in taken:
+            elif old is None and before is None and lowered(key) in taken:
                 base_doc = None  # the base under this name is the renamed resource's
             if (
                 before is None
@@ -197,7 +193,7 @@ def make_plan(
                 # Placed by snapshotsync, and gone from the destination since: deleted or
                 # renamed by hand. Never re-created on a guess (a second project beside the
                 # one a person renamed); what is in it goes unwritten with it.
-                gone_by_hand.add(_lower(key))
+                gone_by_hand.add(lowered(key))
                 changes.append(Change("conflict", key, None, after, reason=GONE_BY_HAND))
                 records[key] = Record(key, base_doc)
                 continue
@@ -217,7 +213,7 @@ def make_plan(
                     base_doc,
                     force,
                 )
-                if old is not None and live_key is not None and _lower(live_key) != _lower(key):
+                if old is not None and live_key is not None and lowered(live_key) != lowered(key):
                     change = replace(change, key=key, live_key=live_key)
                 changes.append(change)
                 records[change.key] = Record(key, record, was=old)
@@ -240,7 +236,7 @@ def make_plan(
             if BEHAVIOUR[kind.name] == "process":
                 for action in deleted_by_hand(key, change):
                     kept_deleted.setdefault(key.name[0].lower(), set()).add(action.lower())
-            renamed = old is not None and live_key is not None and _lower(live_key) != _lower(key)
+            renamed = old is not None and live_key is not None and lowered(live_key) != lowered(key)
             if renamed and live_key is not None:
                 # Keyed by its new name, written to the resource it was synced to.
                 change = replace(change, key=key, live_key=live_key)
@@ -252,12 +248,12 @@ def make_plan(
                         reason=f"rename {'/'.join(live_key.name)} -> {'/'.join(key.name)}"
                         + (f"; {change.reason}" if change.reason else ""),
                     )
-                if _lower(live_key) in created:
-                    del created[_lower(live_key)]
-                    created[_lower(key)] = key
+                if lowered(live_key) in created:
+                    del created[lowered(live_key)]
+                    created[lowered(key)] = key
             records[change.key] = Record(key, kept, was=old if renamed else None)
             if change.action == "create" and BEHAVIOUR[kind.name] in WHOLE:
-                created[_lower(key)] = key
+                created[lowered(key)] = key
             if BEHAVIOUR[kind.name] == "process" and change.after is not None:
                 errors += duplicate_names(key, after, change.after)
             if kind.name == "certificates" and change.action == "create":
@@ -283,7 +279,7 @@ def make_plan(
     errors += blocked
     if base is not None:
         kept_on = Snapshot(
-            {k: v for k, v in base.resources.items() if _lower(k) not in claimed}, base.meta
+            {k: v for k, v in base.resources.items() if lowered(k) not in claimed}, base.meta
         )
         orphans, dropped = pruning.orphans(
             desired.snapshot,
@@ -297,17 +293,17 @@ def make_plan(
         changes += [Change(o.action, o.key, o.live, None, reason=o.reason) for o in orphans]
         for key in dropped:
             records[key] = Record(key, None)
-            created.pop(_lower(key), None)
+            created.pop(lowered(key), None)
         # A part snapshotsync wrote (a tenant's values, a team's roles) that the source no
         # longer gives (a tenant unlinked from its last project: the server drops its values
         # for that project itself) is no longer snapshotsync's to record: what is left of it
         # on the destination is not reported as deleted by hand, nor touched.
-        wanted = {_lower(k) for k in desired.snapshot.resources}
+        wanted = {lowered(k) for k in desired.snapshot.resources}
         for key in kept_on.resources:
             if (
                 BEHAVIOUR.get(key.kind) not in WHOLE
                 and KINDS[key.kind].parent not in (None, "projects")
-                and _lower(key) not in wanted
+                and lowered(key) not in wanted
                 and key not in records
             ):
                 records[key] = Record(key, None)

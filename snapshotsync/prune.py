@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from snapshotsync import threeway
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, lowered
 from snapshotsync.octopus.kinds import KINDS, PROJECT_SCOPED_REFS, walk
 
 REF_KINDS = {"library-variable-sets": "library-sets", "script-modules": "library-sets"}
@@ -27,10 +27,6 @@ class Orphan:
     key: ResourceKey  # as the destination spells it
     live: JsonDict
     reason: str
-
-
-def _lower(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
-    return key.kind, tuple(part.lower() for part in key.name)
 
 
 PROJECT_KINDS = frozenset(
@@ -56,31 +52,31 @@ def orphans(
     `whole` are the kinds whose resources are whole items (`changes.BEHAVIOUR`), `comparable`
     what of a document counts when telling whether it changed since. Returns the orphans,
     and the resources that stop being snapshotsync's either way."""
-    wanted = {_lower(key) for key in desired.resources}
-    mine_all = {_lower(key) for key in created}
-    live_by_name = {_lower(key): key for key in live.resources}
-    gone = [key for key in base.resources if _lower(key) not in wanted and key.kind in whole]
+    wanted = {lowered(key) for key in desired.resources}
+    mine_all = {lowered(key) for key in created}
+    live_by_name = {lowered(key): key for key in live.resources}
+    gone = [key for key in base.resources if lowered(key) not in wanted and key.kind in whole]
     gone_projects = {key.name[0].lower() for key in gone if key.kind == "projects"}
-    gone_lower = {_lower(key) for key in gone}
+    gone_lower = {lowered(key) for key in gone}
     found: list[Orphan] = []
     # The parts of a resource that goes (a project's process and variables, a tenant's
     # values, a team's roles) go with it.
     dropped: list[ResourceKey] = [
         key
         for key in base.resources
-        if _lower(key) not in wanted
+        if lowered(key) not in wanted
         and KINDS[key.kind].parent is not None
         and (KINDS[key.kind].parent, (key.name[0].lower(),)) in gone_lower
         and key not in gone
     ]
     deleted: set[tuple[str, tuple[str, ...]]] = set()
     for key in sorted(gone, key=lambda k: (-KINDS[k.kind].order, k.name)):
-        live_key = live_by_name.get(_lower(key))
+        live_key = live_by_name.get(lowered(key))
         now = live.resources[live_key] if live_key is not None else None
         if now is None or (key.kind in PROJECT_KINDS and key.name[0].lower() in gone_projects):
             dropped.append(key)  # gone already, or goes with its project
             continue
-        mine = _lower(key) in mine_all
+        mine = lowered(key) in mine_all
         unchanged = threeway.holds(comparable(now), comparable(base.resources[key]))
         touched = _touched_parts(live, base, live_key or key, comparable) if unchanged else []
         used_by = users(live, live_key or key, deleted)
@@ -112,7 +108,7 @@ def orphans(
                 f"destination by {', '.join(used_by)}: left"
             )
         elif prune:
-            deleted.add(_lower(key))
+            deleted.add(lowered(key))
             found.append(
                 Orphan(
                     "delete",
@@ -146,13 +142,13 @@ def _touched_parts(
     if key.kind != "projects":
         return []
     project = key.name[0].lower()
-    recorded = {_lower(k): doc for k, doc in base.resources.items()}
+    recorded = {lowered(k): doc for k, doc in base.resources.items()}
     found = []
     for part, document in live.resources.items():
         spec = KINDS.get(part.kind)
         if spec is None or spec.parent != "projects" or part.name[0].lower() != project:
             continue
-        was = recorded.get(_lower(part))
+        was = recorded.get(lowered(part))
         if was is None:
             found.append(f"{part} added by hand")
         elif not threeway.holds(comparable(document), comparable(was)):
@@ -166,7 +162,7 @@ def users(live: Snapshot, key: ResourceKey, deleted: set[tuple[str, tuple[str, .
     name = key.name[-1].lower()
     users = []
     for other, document in live.resources.items():
-        if other == key or _lower(other) in deleted or other.kind not in KINDS:
+        if other == key or lowered(other) in deleted or other.kind not in KINDS:
             continue
         if target in PROJECT_SCOPED_REFS and other.name[0].lower() != key.name[0].lower():
             continue

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshotsync.changes import Change, Plan
-from snapshotsync.model import JsonDict, ResourceKey, copy_json
+from snapshotsync.model import JsonDict, copy_json, lowered
 from snapshotsync.octopus.kinds import KINDS, RUNBOOK_PUBLISH
 
 Path = tuple[str, ...]
@@ -268,7 +268,7 @@ def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:
     for write in scheduled:
         kind = write.change.key.kind
         clash = (
-            _lowered(write.change.key) in documents
+            lowered(write.change.key) in documents
             or any(k in needs(write) for k, _ in kinds)
             or (write.part == "delete") != any(p == "delete" for _, p in kinds)
             or (write.part == "delete" and kinds and (kind, "delete") not in kinds)
@@ -279,17 +279,13 @@ def waves(scheduled: tuple[Write, ...]) -> list[list[Write]]:
             current, kinds, documents = [], set(), set()
         current.append(write)
         kinds.add((kind, write.part))
-        documents.add(_lowered(write.change.key))
+        documents.add(lowered(write.change.key))
         if write.change.live_key is not None:
             # A rename frees its old name: a write that takes the name comes after it.
-            documents.add(_lowered(write.change.live_key))
+            documents.add(lowered(write.change.live_key))
     if current:
         result.append(current)
     return result
-
-
-def _lowered(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
-    return key.kind, tuple(part.lower() for part in key.name)
 
 
 def _after_links(write: Write, kinds: set[tuple[str, str]]) -> bool:

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from snapshotsync import changes, report, tenantvars, threeway
 from snapshotsync.changes import Plan, hand_edit_parts
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json
+from snapshotsync.model import JsonDict, ResourceKey, Snapshot, copy_json, lowered
 from snapshotsync.overlay import Overlay
 from snapshotsync.plan import make_plan
 from snapshotsync.threeway import part_key
@@ -385,7 +385,7 @@ def test_plan_and_drift_name_the_same_hand_edits(
     since = _drift(key, record, after, live)
     assert {part_key(d.part) for d in since} == reported
     # ... and what the push records it kept sets exactly those aside: drift after it is empty.
-    kept = changes.kept_marks(found, {changes.lowered(key): after}, {changes.lowered(key): record})
+    kept = changes.kept_marks(found, {lowered(key): after}, {lowered(key): record})
     assert changes.since_kept(since, kept) == []
 
 

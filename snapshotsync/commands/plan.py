@@ -35,7 +35,7 @@ from snapshotsync.commands.export import INDEX_FILE, client_for, explain
 from snapshotsync.errors import ExitCode, OctopusApiError, UserError
 from snapshotsync.layout import LayoutError
 from snapshotsync.log import get_logger, mask_secrets, redact
-from snapshotsync.model import JsonDict, Raw, ResourceKey, Snapshot
+from snapshotsync.model import JsonDict, Raw, ResourceKey, Snapshot, lowered
 from snapshotsync.octopus.client import OctopusClient
 from snapshotsync.plan import make_plan
 from snapshotsync.settings import Config, Settings, Target, load_config
@@ -71,6 +71,7 @@ class Inputs:
     renames: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]] = dataclasses.field(
         default_factory=dict
     )
+    last_state: Snapshot | None = None  # `state/`: the destination as the last push read it
 
 
 @contextmanager
@@ -163,7 +164,9 @@ def load_inputs(settings: Settings, target_name: str, *, need_env: bool = False)
         variables=dataclasses.replace(loaded.variables, values=values, scoped_values=scoped),
     )
     base, renames = recorded()
-    return Inputs(config, target, store, snapshot, loaded, tuple(warnings), base, renames)
+    return Inputs(
+        config, target, store, snapshot, loaded, tuple(warnings), base, renames, last_state
+    )
 
 
 def parse_base(files: Mapping[str, str], target_name: str) -> Snapshot | None:
@@ -598,16 +601,15 @@ def hand_edits(inputs: Inputs, live: Snapshot, ledger: list[dict[str, Any]]) -> 
     """
     if inputs.base is None:
         return []
-    by_name = {changes.lowered(key): key for key in live.resources}
+    by_name = {lowered(key): key for key in live.resources}
     matched: dict[ResourceKey, JsonDict] = {}
     for key in inputs.base.resources:
-        found = by_name.get(changes.lowered(key))
+        found = by_name.get(lowered(key))
         if found is not None:
             # The base holds values from the environment masked (the repo never holds a
             # secret): the destination's are masked the same way before they are compared.
             matched[key] = mask_secrets(live.resources[found])
-    last = inputs.store.read_tree(state_dir(inputs.target.name))
-    before = layout.parse(last, state_dir(inputs.target.name)).resources if last else None
+    before = inputs.last_state.resources if inputs.last_state else None
     found_drift = threeway.drift(
         inputs.base.resources,
         matched,
@@ -628,6 +630,6 @@ def hand_edits(inputs: Inputs, live: Snapshot, ledger: list[dict[str, Any]]) -> 
         if not (
             d.change == "added"
             and isinstance(d.live, dict)
-            and (*changes.lowered(d.key), str(d.live.get("Name", "")).lower()) in placeholders
+            and (*lowered(d.key), str(d.live.get("Name", "")).lower()) in placeholders
         )
     ]

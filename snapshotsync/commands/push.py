@@ -36,7 +36,14 @@ from snapshotsync.errors import DirtyStoreError, ExitCode, UserError
 from snapshotsync.ledger import status
 from snapshotsync.log import get_logger, mask_secrets
 from snapshotsync.merge import has_note
-from snapshotsync.model import JsonDict, ResourceKey, Snapshot, is_sensitive_marker
+from snapshotsync.model import (
+    JsonDict,
+    LoweredKey,
+    ResourceKey,
+    Snapshot,
+    is_sensitive_marker,
+    lowered,
+)
 from snapshotsync.octopus.kinds import KINDS
 from snapshotsync.overlay import VariablePolicy
 from snapshotsync.settings import Settings
@@ -178,7 +185,7 @@ def _push(
             found,
             _left(plan, computed.live),
             _recorded(plan, inputs.base),
-            {changes.lowered(c.live_key): c.key for c in plan.changes if c.live_key},
+            {lowered(c.live_key): c.key for c in plan.changes if c.live_key},
         )
         newly_kept = any(d.change == "added" for d in found) or kept != (
             (inputs.base.meta.get("kept") if inputs.base else None) or []
@@ -333,8 +340,8 @@ class BaseRecord:
         self.lock = threading.Lock()  # `landed` comes from the threads that write
         old = inputs.base or Snapshot({}, {})
         self.documents: dict[ResourceKey, JsonDict] = dict(old.resources)
-        self.by_name = {_lowered(key): key for key in self.documents}
-        self.created = {_lowered(key): key for key in created_of(old)}
+        self.by_name = {lowered(key): key for key in self.documents}
+        self.created = {lowered(key): key for key in created_of(old)}
         self.intents = intents_path(inputs.target.name)
         keys = sorted({*self.documents, *(r.key for r in plan.records.values())})
         self.paths = layout.paths(keys)
@@ -347,7 +354,7 @@ class BaseRecord:
         # Announced before the first write: what this run is about to create, and the
         # placeholders it is about to write (with those earlier runs left unconfirmed,
         # which this run's record looks for on the destination).
-        self._write_intents([k for k in plan.created if _lowered(k) not in self.created])
+        self._write_intents([k for k in plan.created if lowered(k) not in self.created])
         self.target = inputs.target.name
         policy = inputs.overlay.variables
         self.announced = [_entry(p, policy) for p in plan.placeholders]
@@ -364,8 +371,8 @@ class BaseRecord:
     def landed(self, key: ResourceKey) -> None:
         """The server created `key` (called on the thread that wrote it, as it lands)."""
         with self.lock:
-            if key in self.plan.created and _lowered(key) not in self.created:
-                self.created[_lowered(key)] = key
+            if key in self.plan.created and lowered(key) not in self.created:
+                self.created[lowered(key)] = key
                 self.store.append_file(f"{self.folder}/{JOURNAL_FILE}", _event("created", key))
 
     def _write_intents(self, keys: list[ResourceKey]) -> None:
@@ -378,7 +385,7 @@ class BaseRecord:
         left = [
             key
             for key in read_intents(self.store, self.intents)
-            if _lowered(key) not in self.created
+            if lowered(key) not in self.created
         ]
         self._write_intents(left)
         recorded = {_mark(e) for e in read_ledger(self.store, self.target)}
@@ -391,18 +398,18 @@ class BaseRecord:
             return None
         events = []
         for old in (change_key, record.key, *([record.was] if record.was else [])):
-            found = self.by_name.get(_lowered(old))
+            found = self.by_name.get(lowered(old))
             if found is not None and (found != record.key or record.document is None):
                 del self.documents[found]
-                del self.by_name[_lowered(found)]
+                del self.by_name[lowered(found)]
                 self.store.write_file(f"{self.folder}/{self.paths[found]}", None)
         if record.was is not None and record.document is not None:
             # Renamed on the source, and so on the destination: what it created it still did.
-            moved = self.created.pop(_lowered(record.was), None)
+            moved = self.created.pop(lowered(record.was), None)
             if moved is not None and moved != record.key:
                 events.append(_event("gone", moved))
         if record.document is None:
-            if self.created.pop(_lowered(record.key), None) is not None:
+            if self.created.pop(lowered(record.key), None) is not None:
                 return _event("gone", record.key)
             return None
         # Every secret the run knows (values the overlay read from the environment, API
@@ -411,11 +418,11 @@ class BaseRecord:
         # ground; explicit values are written whatever the base says.
         document = mask_secrets(record.document)
         self.documents[record.key] = document
-        self.by_name[_lowered(record.key)] = record.key
+        self.by_name[lowered(record.key)] = record.key
         text = yamlio.dumps(document)
         self.store.write_file(f"{self.folder}/{self.paths[record.key]}", text)
-        if record.key in self.plan.created and _lowered(record.key) not in self.created:
-            self.created[_lowered(record.key)] = record.key
+        if record.key in self.plan.created and lowered(record.key) not in self.created:
+            self.created[lowered(record.key)] = record.key
             events.append(_event("created", record.key))
         return "".join(events) or None
 
@@ -443,27 +450,27 @@ class BaseRecord:
 JOURNAL_FILE = "_journal.yaml"
 
 
-def _recorded(plan: Plan, base: Snapshot | None) -> dict[changes.LoweredKey, JsonDict | None]:
+def _recorded(plan: Plan, base: Snapshot | None) -> dict[LoweredKey, JsonDict | None]:
     """Each document as the push records it (its next base), masked as the records are."""
-    recorded: dict[changes.LoweredKey, JsonDict | None] = {
-        changes.lowered(key): document for key, document in (base.resources if base else {}).items()
+    recorded: dict[LoweredKey, JsonDict | None] = {
+        lowered(key): document for key, document in (base.resources if base else {}).items()
     }
     for record in plan.records.values():
         document = None if record.document is None else mask_secrets(record.document)
-        recorded[changes.lowered(record.key)] = document
+        recorded[lowered(record.key)] = document
     return recorded
 
 
-def _left(plan: Plan, live: Snapshot) -> dict[changes.LoweredKey, JsonDict | None]:
+def _left(plan: Plan, live: Snapshot) -> dict[LoweredKey, JsonDict | None]:
     """Each document as the push leaves the destination: the plan's where it writes (None
     where it deletes), as read elsewhere; masked as the records are."""
-    left: dict[changes.LoweredKey, JsonDict | None] = {
-        changes.lowered(key): mask_secrets(document) for key, document in live.resources.items()
+    left: dict[LoweredKey, JsonDict | None] = {
+        lowered(key): mask_secrets(document) for key, document in live.resources.items()
     }
     for change in plan.writes:
         document = None if change.action == "delete" else mask_secrets(change.after or {})
         for key in (change.key, change.live_key or change.key):
-            left[changes.lowered(key)] = document
+            left[lowered(key)] = document
     return left
 
 
@@ -495,8 +502,8 @@ def found_on(live: Snapshot | None, keys: list[ResourceKey]) -> list[ResourceKey
     """Those of `keys` the destination has, under the name it has them (any case)."""
     if live is None or not keys:
         return []
-    there = {_lowered(key): key for key in live.resources}
-    return [there[_lowered(key)] for key in keys if _lowered(key) in there]
+    there = {lowered(key): key for key in live.resources}
+    return [there[lowered(key)] for key in keys if lowered(key) in there]
 
 
 def _with_confirmed_intents(inputs: Inputs, live: Snapshot) -> Inputs:
@@ -504,15 +511,15 @@ def _with_confirmed_intents(inputs: Inputs, live: Snapshot) -> Inputs:
     and the destination has, and records a document for every created resource whose run
     ended before recording one; `inputs` itself when there is nothing to add."""
     base = inputs.base or Snapshot({}, {})
-    known = {_lowered(key) for key in created_of(base)}
+    known = {lowered(key) for key in created_of(base)}
     intents = read_intents(inputs.store, intents_path(inputs.target.name))
-    found = [key for key in found_on(live, intents) if _lowered(key) not in known]
+    found = [key for key in found_on(live, intents) if lowered(key) not in known]
     created = sorted([*created_of(base), *found])
     # The record of a resource created by a run that ended before writing it (its reply
     # lost, or killed between the write and the record) is what the destination holds:
     # what that run sent, in the same normal form.
-    recorded = {_lowered(key) for key in base.resources}
-    missing = [key for key in found_on(live, created) if _lowered(key) not in recorded]
+    recorded = {lowered(key) for key in base.resources}
+    missing = [key for key in found_on(live, created) if lowered(key) not in recorded]
     if not found and not missing:
         return inputs
     meta = {**base.meta, "created": [[key.kind, *key.name] for key in created]}
@@ -561,12 +568,8 @@ def created_of(base: Snapshot) -> list[ResourceKey]:
     ]
 
 
-def _lowered(key: ResourceKey) -> tuple[str, tuple[str, ...]]:
-    return key.kind, tuple(part.lower() for part in key.name)
-
-
 def _same(a: ResourceKey, b: ResourceKey) -> bool:
-    return a.kind == b.kind and tuple(p.lower() for p in a.name) == tuple(p.lower() for p in b.name)
+    return lowered(a) == lowered(b)
 
 
 def _masked(snapshot: Snapshot) -> Snapshot:
@@ -811,7 +814,7 @@ def _still_there(entry: Mapping[str, Any], live: Snapshot) -> bool:
     if state != "check":
         return state == "pending"
     key = ResourceKey(str(entry.get("kind")), tuple(str(p) for p in entry.get("name") or ()))
-    document = {_lowered(k): d for k, d in live.resources.items()}.get(_lowered(key))
+    document = {lowered(k): d for k, d in live.resources.items()}.get(lowered(key))
     field = entry.get("field")
     return document is not None and any(
         ".".join(str(p) for p in path) == field for path in _secret_paths(document, ())
@@ -834,15 +837,15 @@ def placeholders_found(
     run wrote it (one whose reply was lost, one killed before its record). Where the base
     records the resource, only the secrets it placed count. Variables are found by the
     note snapshotsync leaves on them (`_ledger`)."""
-    ours = {_lowered(key) for key in created}
-    recorded = {_lowered(key): document for key, document in base.items()}
+    ours = {lowered(key) for key in created}
+    recorded = {lowered(key): document for key, document in base.items()}
     entries = []
     for key, document in sorted(live.resources.items()):
         if key.kind.endswith("variables") or not (
-            _lowered(key) in ours or _lowered(_owner(key)) in ours
+            lowered(key) in ours or lowered(_owner(key)) in ours
         ):
             continue
-        placed = recorded.get(_lowered(key))
+        placed = recorded.get(lowered(key))
         for path in _secret_paths(document, ()):
             if placed is not None and not is_sensitive_marker(_at(placed, path)):
                 continue  # not a secret snapshotsync placed: someone added it since
