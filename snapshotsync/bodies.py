@@ -531,15 +531,6 @@ class Bodies:
             None,
         )
 
-    def _tenant_value(self, value: Any, current: Any) -> Any:
-        """A secret the destination has is sent back as read (kept); one it lacks gets the
-        placeholder; anything else is sent as it is."""
-        if not is_sensitive_marker(value):
-            return value
-        if isinstance(current, dict) and current.get("HasValue"):
-            return {"HasValue": True, "NewValue": None}
-        return {"HasValue": True, "NewValue": self.placeholder}
-
     def tenant_legacy(
         self,
         current: JsonDict,
@@ -575,7 +566,7 @@ class Bodies:
             else:
                 entry = body.setdefault("LibraryVariables", {}).setdefault(owner_id, {})
                 target = entry.setdefault("Variables", {})
-            target[template_id] = self._tenant_value(item.value, target.get(template_id))
+            target[template_id] = self.secrets(item.value, target.get(template_id))
         return body
 
     def tenant_scoped(
@@ -655,7 +646,7 @@ class Bodies:
                 {
                     owner_field: owner_id,
                     "TemplateId": template_id,
-                    "Value": self._tenant_value(value.value, None),
+                    "Value": self.secrets(value.value, None),
                     "Scope": {"EnvironmentIds": []},
                 },
             )
