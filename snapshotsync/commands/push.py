@@ -180,10 +180,11 @@ def _push(
         # The hand edits this push leaves as they are, recorded so that `drift` after it
         # names only what changes by hand from now on (the plan goes on naming them); what
         # was added by hand is the destination's as read for the push (`state/`).
+        masked = _masked(computed.live)  # as the records hold it
         found = hand_edits(inputs, computed.live, ledger)
         kept = changes.kept_marks(
             found,
-            _left(plan, computed.live),
+            _left(plan, masked),
             _recorded(plan, inputs.base),
             {lowered(c.live_key): c.key for c in plan.changes if c.live_key},
         )
@@ -204,7 +205,7 @@ def _push(
         # The destination as read, recorded before anything is written to it (values read
         # from the environment are secrets: masked, like everything recorded); then what
         # snapshotsync holds there, resource by resource as each one's writes are made.
-        inputs.store.write_tree(state_dir(target_name), layout.render(_masked(computed.live)))
+        inputs.store.write_tree(state_dir(target_name), layout.render(masked))
         base = BaseRecord(inputs, plan, kept)
         with report.progress(f"push {inputs.target.url}") as tick:
             result = push.push(
@@ -461,11 +462,11 @@ def _recorded(plan: Plan, base: Snapshot | None) -> dict[LoweredKey, JsonDict | 
     return recorded
 
 
-def _left(plan: Plan, live: Snapshot) -> dict[LoweredKey, JsonDict | None]:
+def _left(plan: Plan, masked: Snapshot) -> dict[LoweredKey, JsonDict | None]:
     """Each document as the push leaves the destination: the plan's where it writes (None
-    where it deletes), as read elsewhere; masked as the records are."""
+    where it deletes), as read (`masked`) elsewhere; masked as the records are."""
     left: dict[LoweredKey, JsonDict | None] = {
-        lowered(key): mask_secrets(document) for key, document in live.resources.items()
+        lowered(key): document for key, document in masked.resources.items()
     }
     for change in plan.writes:
         document = None if change.action == "delete" else mask_secrets(change.after or {})
