@@ -298,6 +298,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            # A server that closes the connection after this reply says so (RFC 9112 9.6,
+            # "Connection: close"), so a client does not send its next request on it.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 

@@ -96,6 +96,7 @@ def test_a_request_line_over_8_kb_is_refused_with_414(source_emulator: Emulator)
     assert ok.status_code == 200, ok.text
     refused = source_emulator.session.get(f"{url}?ids={fits}y")
     assert refused.status_code == 414
+    assert refused.headers.get("Connection") == "close"  # the server closes it after
     assert "414 request line too long" in source_emulator.stats()["by_route"]
 
 
